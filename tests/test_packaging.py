@@ -1,0 +1,56 @@
+"""The package installs as the ``heurist`` namespace, with a computed package list and configs."""
+import importlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOP = ("envs", "agents", "policies", "configs")
+
+
+@pytest.mark.parametrize("name", ["envs", "agents", "policies"])
+def test_bare_top_level_import_fails(name):
+    """Only ``heurist.<name>`` is importable; a bare ``import <name>`` must fail."""
+    code = f"import sys; sys.path = [p for p in sys.path if p not in ('', '.')]; import {name}"
+    proc = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    assert proc.returncode != 0, f"bare `import {name}` succeeded: {proc.stdout}"
+    assert "ModuleNotFoundError" in proc.stderr
+
+
+@pytest.mark.parametrize("name", TOP)
+def test_namespace_import_works(name):
+    """Each top-level folder imports as ``heurist.<name>`` and exports ``__all__``."""
+    module = importlib.import_module(f"heurist.{name}")
+    assert Path(module.__file__).parent == ROOT / name
+
+
+def _folders_with_init(top: str) -> set[str]:
+    return {".".join(("heurist",) + p.parent.relative_to(ROOT).parts)
+            for p in (ROOT / top).rglob("__init__.py") if "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(out), str(ROOT)], check=True, capture_output=True)
+    return zipfile.ZipFile(next(out.glob("heurist-*.whl")))
+
+
+def test_wheel_contains_every_subpackage(wheel):
+    """Every folder with an ``__init__.py`` lands in the wheel (the package list is computed)."""
+    names = set(wheel.namelist())
+    expected = set().union(*(_folders_with_init(t) for t in TOP))
+    missing = [p for p in expected if p.replace(".", "/") + "/__init__.py" not in names]
+    assert not missing, f"sub-packages missing from the wheel: {missing}"
+
+
+def test_wheel_ships_hydra_configs(wheel):
+    """Every YAML config under configs/ ships as package data of ``heurist.configs``."""
+    names = set(wheel.namelist())
+    yamls = [p.relative_to(ROOT) for p in (ROOT / "configs").rglob("*.yaml")]
+    missing = [str(p) for p in yamls if "heurist/" + p.as_posix() not in names]
+    assert not missing, f"configs missing from the wheel: {missing}"
