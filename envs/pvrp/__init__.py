@@ -1,0 +1,17 @@
+"""The profiled vehicle routing problem (PVRP-P and PVRP-ZC, after CAMP): instances, generator, files."""
+from heurist.envs.pvrp.generator import PREFERENCES, VARIANTS, ZONES, generate
+from heurist.envs.pvrp.instance import KEYS, PVRPInstances, Weights, validate_arrays
+from heurist.envs.pvrp.npz_io import load_npz, save_npz
+
+__all__ = [
+           "KEYS",
+           "PREFERENCES",
+           "VARIANTS",
+           "ZONES",
+           "PVRPInstances",
+           "Weights",
+           "generate",
+           "load_npz",
+           "save_npz",
+           "validate_arrays",
+]
