@@ -1,0 +1,92 @@
+"""Independent oracles of the paging env: a plain Python replay of the trace and the action log.
+
+Shares no code with the env's numba dynamics; it only shares the two conventions of the MDP: a
+compulsory miss fills the lowest free slot, and an action is consumed at each miss with a full
+cache. ``evaluate`` is the sum of step rewards: minus the cost of every miss, or 0 for a row on
+which no decision happens (the no-decision corner case, see README). ``miss_cost`` is the cost of
+every miss regardless.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tensordict import TensorDictBase
+
+__all__ = ["replay", "check_solution", "evaluate", "miss_cost"]
+
+
+def replay(trace, actions, *, cache_size: int, cost=None) -> tuple[bool, float, int]:
+    """Replays one trace ``[T]`` with evictions ``actions`` ``[n]`` (extra entries ignored).
+
+    Returns ``(valid, miss_cost, decisions)``; ``valid`` is False when an action is outside
+    ``[0, cache_size)`` or the log is shorter than the number of decisions.
+    """
+    k = int(cache_size)
+    slots: list = [None] * k
+    pos: dict = {}
+    missed = 0.0
+    used = decisions = 0
+    acts = [int(a) for a in actions]
+    for t, page in enumerate(int(p) for p in trace):
+        if page in pos:
+            continue
+        missed += 1.0 if cost is None else float(cost[t])
+        if used < k:
+            slot = used
+            used += 1
+        else:
+            if decisions >= len(acts):
+                return False, missed, decisions
+            slot = acts[decisions]
+            decisions += 1
+            if not 0 <= slot < k:
+                return False, missed, decisions
+            del pos[slots[slot]]
+        slots[slot] = page
+        pos[page] = slot
+    return True, missed, decisions
+
+
+def _rows(instance: TensorDictBase, actions: torch.Tensor):
+    trace = instance["trace"].cpu().numpy()
+    B, T = trace.shape
+    length = (instance["length"].cpu().numpy() if "length" in instance.keys()
+              else np.full(B, T))
+    cost = instance["cost"].cpu().numpy() if "cost" in instance.keys() else None
+    acts = torch.as_tensor(actions).reshape(B, -1).cpu().numpy()
+    for b in range(B):
+        L = int(length[b])
+        yield trace[b, :L], acts[b], None if cost is None else cost[b, :L]
+
+
+def check_solution(instance: TensorDictBase, actions: torch.Tensor, *,
+                   cache_size: int) -> torch.Tensor:
+    """bool [B]: every decision of each row has a legal slot in the log ``actions`` [B, n]."""
+    return torch.tensor([replay(tr, a, cache_size=cache_size, cost=c)[0]
+                         for tr, a, c in _rows(instance, actions)], dtype=torch.bool)
+
+
+def evaluate(instance: TensorDictBase, actions: torch.Tensor, *,
+             cache_size: int) -> torch.Tensor:
+    """float64 [B]: the return of each row's action log (minus its miss cost; 0 without any
+    decision). Invalid logs raise ``ValueError`` naming the row."""
+    out = []
+    for b, (tr, a, c) in enumerate(_rows(instance, actions)):
+        ok, missed, decisions = replay(tr, a, cache_size=cache_size, cost=c)
+        if not ok:
+            raise ValueError(f"row {b}: invalid action log (action {decisions} is missing or "
+                             f"outside [0, {cache_size}))")
+        out.append(-missed if decisions else 0.0)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def miss_cost(instance: TensorDictBase, actions: torch.Tensor, *,
+              cache_size: int) -> torch.Tensor:
+    """float64 [B]: total cost of all misses of each row's action log (no corner case)."""
+    out = []
+    for b, (tr, a, c) in enumerate(_rows(instance, actions)):
+        ok, missed, decisions = replay(tr, a, cache_size=cache_size, cost=c)
+        if not ok:
+            raise ValueError(f"row {b}: invalid action log at decision {decisions}")
+        out.append(missed)
+    return torch.tensor(out, dtype=torch.float64)
