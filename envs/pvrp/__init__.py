@@ -15,3 +15,7 @@ __all__ = [
            "save_npz",
            "validate_arrays",
 ]
+from heurist.envs.pvrp.env import PVRPEnv  # noqa: E402
+from heurist.envs.pvrp.env_generator import PVRPGenerator  # noqa: E402
+
+__all__ += ["PVRPEnv", "PVRPGenerator"]
