@@ -19,3 +19,6 @@ from heurist.envs.pvrp.env import PVRPEnv  # noqa: E402
 from heurist.envs.pvrp.env_generator import PVRPGenerator  # noqa: E402
 
 __all__ += ["PVRPEnv", "PVRPGenerator"]
+from heurist.envs.pvrp.env_sequential import PVRPSequentialEnv  # noqa: E402
+
+__all__ += ["PVRPSequentialEnv"]
