@@ -13,16 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Categorical, Composite, Unbounded
-
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.pvrp.decode import decode_parallel
 from heurist.envs.pvrp.env_generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import feasible_clients, vehicle_masks
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Categorical, Composite, Unbounded
 
-__all__ = ["PVRPEnv", "resolve_conflicts", "STATIC_KEYS"]
+__all__ = ["STATIC_KEYS", "PVRPEnv", "resolve_conflicts"]
 
 #: observation keys that do not change during an episode
 STATIC_KEYS = ("locs", "demand", "capacity", "speed", "preference", "allowed")
@@ -96,12 +95,12 @@ class PVRPEnv(HeuristEnv):
                                       preference=preference, zones=zones, capacity=capacity,
                                       speed=speed)
         elif not callable(generator):
-            raise ValueError(f"{type(self).__name__}: generator must be callable")
+            raise TypeError(f"{type(self).__name__}: generator must be callable")
         if int(n_clients) < 1 or int(n_vehicles) < 1:
             raise ValueError(f"{type(self).__name__}: n_clients and n_vehicles must be >= 1")
         weights = Weights() if weights is None else weights
         if not isinstance(weights, Weights):
-            raise ValueError(f"{type(self).__name__}: weights must be a Weights, got {weights!r}")
+            raise TypeError(f"{type(self).__name__}: weights must be a Weights, got {weights!r}")
         super().__init__(generator=generator, seed=seed, device=device)
         self.n_clients, self.n_vehicles, self.weights = int(n_clients), int(n_vehicles), weights
         self._make_specs()
@@ -149,7 +148,7 @@ class PVRPEnv(HeuristEnv):
     def _initial_state(self, instance: TensorDictBase) -> PVRPState:
         inst = self._instances(instance)
         dev, f32 = self.device, torch.float32
-        t = lambda a, dt=f32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)  # noqa: E731
+        t = lambda a, dt=f32: torch.as_tensor(np.ascontiguousarray(a), dtype=dt, device=dev)
         B, N, M = inst.S, inst.N, inst.M
         locs = t(np.concatenate([inst.depot[:, None, :], inst.locs], axis=1))
         demand = t(np.concatenate([np.zeros((B, 1)), inst.demand], axis=1))

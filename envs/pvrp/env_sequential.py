@@ -11,14 +11,13 @@ no vehicle is active (all clients served, all vehicles home).
 from __future__ import annotations
 
 import torch
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Categorical, Composite
-
 from heurist.envs.common import register
 from heurist.envs.pvrp.decode import decode_sequential
 from heurist.envs.pvrp.env import PVRPEnv, PVRPState, travel
 from heurist.envs.pvrp.instance import PVRPInstances
 from heurist.envs.pvrp.masks import active_vehicles, feasible_clients, vehicle_masks
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Categorical, Composite
 
 __all__ = ["PVRPSequentialEnv", "next_vehicle"]
 
