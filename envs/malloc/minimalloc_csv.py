@@ -4,8 +4,8 @@ A buffer lives over the half-open interval ``[lower, upper)`` and needs ``size``
 capacity is not in the file: it is the ``capacity`` argument, or else the last integer among the
 dot-separated parts of the file name (``A.1048576.csv`` -> 1048576, ``input.12.csv`` -> 12).
 Ops and uses are the defaults of ``MallocInstance.from_intervals``. Ids are integers, or else
-any non-empty names (``b1``): then ``ids`` are the row numbers and ``labels`` the names. An ``offset`` column holds a
-plan; ``-1`` (``SLOW``) marks a buffer left in slow memory.
+any non-empty names (``b1``): then ``ids`` are the row numbers and ``labels`` the names. An
+``offset`` column holds a plan; ``-1`` (``SLOW``) marks a buffer left in slow memory.
 """
 from __future__ import annotations
 
