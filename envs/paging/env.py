@@ -51,9 +51,11 @@ def _true_next(trace, length):
 
 
 @njit(cache=True)
-def _touch(b, s, t, trace, pred, disc, phase, true_next, slot_last, slot_pred, slot_disc,
-           slot_phase, slot_next, slot_mark, count, last_seen):
+def _touch(b, s, t, fresh, trace, pred, disc, phase, true_next, slot_last, slot_pred,
+           slot_disc, slot_phase, slot_next, slot_mark, slot_hits, count, last_seen):
     p = trace[b, t]
+    # In-cache frequency: requests since the page was (re)loaded, as in-cache LFU counts them.
+    slot_hits[b, s] = 1 if fresh else slot_hits[b, s] + 1
     slot_last[b, s] = t
     slot_pred[b, s] = pred[b, t]
     slot_disc[b, s] = disc[b, t]
@@ -66,8 +68,8 @@ def _touch(b, s, t, trace, pred, disc, phase, true_next, slot_last, slot_pred, s
 
 @njit(cache=True)
 def _advance(rows, trace, length, cost, pred, disc, phase, true_next, k, slot_page, slot_last,
-             slot_pred, slot_disc, slot_phase, slot_next, slot_mark, where, count, last_seen,
-             n_used, t_now, done, acc):
+             slot_pred, slot_disc, slot_phase, slot_next, slot_mark, slot_hits, where, count,
+             last_seen, n_used, t_now, done, acc):
     """Serves requests of each row in ``rows`` from ``t_now`` on until a miss with a full cache
     (a decision; ``t_now`` stays on it) or the end of the trace (``done``). Adds the cost of every
     miss served on the way to ``acc``."""
@@ -78,8 +80,8 @@ def _advance(rows, trace, length, cost, pred, disc, phase, true_next, k, slot_pa
             p = trace[b, t]
             s = where[b, p]
             if s >= 0:  # hit
-                _touch(b, s, t, trace, pred, disc, phase, true_next, slot_last, slot_pred,
-                       slot_disc, slot_phase, slot_next, slot_mark, count, last_seen)
+                _touch(b, s, t, False, trace, pred, disc, phase, true_next, slot_last, slot_pred,
+                       slot_disc, slot_phase, slot_next, slot_mark, slot_hits, count, last_seen)
                 t += 1
                 continue
             if n_used[b] < k:  # compulsory miss into the lowest free slot
@@ -88,8 +90,8 @@ def _advance(rows, trace, length, cost, pred, disc, phase, true_next, k, slot_pa
                 acc[b] += cost[b, t]
                 slot_page[b, s] = p
                 where[b, p] = s
-                _touch(b, s, t, trace, pred, disc, phase, true_next, slot_last, slot_pred,
-                       slot_disc, slot_phase, slot_next, slot_mark, count, last_seen)
+                _touch(b, s, t, True, trace, pred, disc, phase, true_next, slot_last, slot_pred,
+                       slot_disc, slot_phase, slot_next, slot_mark, slot_hits, count, last_seen)
                 t += 1
                 continue
             # A miss with a full cache: a marking phase ends when every cached page is marked.
@@ -109,8 +111,8 @@ def _advance(rows, trace, length, cost, pred, disc, phase, true_next, k, slot_pa
 
 @njit(cache=True)
 def _evict_insert(rows, actions, trace, cost, pred, disc, phase, true_next, slot_page,
-                  slot_last, slot_pred, slot_disc, slot_phase, slot_next, slot_mark, where,
-                  count, last_seen, t_now, acc):
+                  slot_last, slot_pred, slot_disc, slot_phase, slot_next, slot_mark, slot_hits,
+                  where, count, last_seen, t_now, acc):
     """Evicts slot ``actions[b]`` of each pending row and serves its pending miss into it."""
     for i in range(rows.shape[0]):
         b = rows[i]
@@ -121,8 +123,8 @@ def _evict_insert(rows, actions, trace, cost, pred, disc, phase, true_next, slot
         slot_page[b, s] = p
         where[b, p] = s
         acc[b] += cost[b, t]
-        _touch(b, s, t, trace, pred, disc, phase, true_next, slot_last, slot_pred, slot_disc,
-               slot_phase, slot_next, slot_mark, count, last_seen)
+        _touch(b, s, t, True, trace, pred, disc, phase, true_next, slot_last, slot_pred,
+               slot_disc, slot_phase, slot_next, slot_mark, slot_hits, count, last_seen)
         t_now[b] = t + 1
 
 
@@ -136,8 +138,8 @@ def _log_norm(x, scale):
 
 @njit(cache=True)
 def _features(trace, length, pred, disc, phase, has_pred, k, slot_page, slot_last, slot_pred,
-              slot_disc, slot_phase, slot_mark, count, last_seen, t_now, done, slot_feat,
-              req_feat, mask):
+              slot_disc, slot_phase, slot_mark, slot_hits, count, last_seen, t_now, done,
+              slot_feat, req_feat, mask):
     """Writes the observation of every row: ``slot_feat`` [B, k, F], ``req_feat`` [B, F2] and
     ``mask`` [B, k] (a done row: zeros and only slot 0 legal)."""
     B = trace.shape[0]
@@ -168,7 +170,7 @@ def _features(trace, length, pred, disc, phase, has_pred, k, slot_page, slot_las
                     continue
                 if slot_last[b, i] > slot_last[b, j]:
                     older += 1
-                if count[b, slot_page[b, i]] > count[b, slot_page[b, j]]:
+                if slot_hits[b, i] > slot_hits[b, j]:
                     freq += 1
                 if has_pred and slot_pred[b, i] < slot_pred[b, j]:
                     nearer += 1
@@ -217,6 +219,24 @@ def _farthest(slot_next, slot_page, done):
     return out
 
 
+@njit(cache=True)
+def _farthest_mask(slot_next, slot_page, done):
+    """Every Belady-optimal slot per row (ties: pages never requested again); done rows: slot 0."""
+    B, k = slot_next.shape
+    out = np.zeros((B, k), dtype=np.bool_)
+    for b in range(B):
+        if done[b]:
+            out[b, 0] = True
+            continue
+        far = -1
+        for j in range(k):
+            if slot_page[b, j] >= 0 and slot_next[b, j] > far:
+                far = slot_next[b, j]
+        for j in range(k):
+            out[b, j] = slot_page[b, j] >= 0 and slot_next[b, j] == far
+    return out
+
+
 # ---------------------------------------------------------------------------- the env
 @register("Paging", test_kwargs={"cache_size": 4, "trace_length": 48, "n_pages": 12})
 class PagingEnv(HeuristEnv):
@@ -246,6 +266,8 @@ class PagingEnv(HeuristEnv):
                              "inject a generator")
         super().__init__(generator=generator, seed=seed, device=device)
         self.cache_size = k = int(cache_size)
+        # A trace that never fills the cache needs no decision: its row is done at reset.
+        self._allow_done_after_reset = True
         self.observation_spec = Composite(
             slot_features=Unbounded(shape=(k, _F), dtype=torch.float32),
             request_features=Unbounded(shape=(_F2,), dtype=torch.float32),
@@ -276,6 +298,7 @@ class PagingEnv(HeuristEnv):
             "slot_phase": np.zeros((B, k), dtype=np.uint8),
             "slot_next": np.zeros((B, k), dtype=np.int64),
             "slot_mark": np.zeros((B, k), dtype=np.uint8),
+            "slot_hits": np.zeros((B, k), dtype=np.int64),
             "where": np.full((B, n_pages), -1, dtype=np.int64),
             "count": np.zeros((B, n_pages), dtype=np.int64),
             "last_seen": np.full((B, n_pages), -1, dtype=np.int64),
@@ -298,8 +321,8 @@ class PagingEnv(HeuristEnv):
         s = self.state
         _advance(rows, s["trace"], s["length"], s["cost"], s["pred"], s["disc"], s["phase"],
                  s["true_next"], self.cache_size, s["slot_page"], s["slot_last"], s["slot_pred"],
-                 s["slot_disc"], s["slot_phase"], s["slot_next"], s["slot_mark"], s["where"],
-                 s["count"], s["last_seen"], s["n_used"], s["t"], s["done"], s["acc"])
+                 s["slot_disc"], s["slot_phase"], s["slot_next"], s["slot_mark"], s["slot_hits"],
+                 s["where"], s["count"], s["last_seen"], s["n_used"], s["t"], s["done"], s["acc"])
 
     def _step_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
         s = self.state
@@ -319,7 +342,7 @@ class PagingEnv(HeuristEnv):
         _evict_insert(rows, actions, s["trace"], s["cost"], s["pred"], s["disc"], s["phase"],
                       s["true_next"], s["slot_page"], s["slot_last"], s["slot_pred"],
                       s["slot_disc"], s["slot_phase"], s["slot_next"], s["slot_mark"],
-                      s["where"], s["count"], s["last_seen"], s["t"], s["acc"])
+                      s["slot_hits"], s["where"], s["count"], s["last_seen"], s["t"], s["acc"])
         self._advance(rows)
         s["total"][rows] += s["acc"][rows]
         s["acc"][rows] += s["carry"][rows]
@@ -336,7 +359,8 @@ class PagingEnv(HeuristEnv):
         mask = np.empty((B, k), dtype=np.bool_)
         _features(s["trace"], s["length"], s["pred"], s["disc"], s["phase"], s["has_pred"], k,
                   s["slot_page"], s["slot_last"], s["slot_pred"], s["slot_disc"], s["slot_phase"],
-                  s["slot_mark"], s["count"], s["last_seen"], s["t"], s["done"], slot_feat,
+                  s["slot_mark"], s["slot_hits"], s["count"], s["last_seen"], s["t"], s["done"],
+                  slot_feat,
                   req_feat, mask)
         done = torch.from_numpy(s["done"].astype(np.bool_)).reshape(B, 1)
         out = {"slot_features": torch.from_numpy(slot_feat),
@@ -354,6 +378,12 @@ class PagingEnv(HeuristEnv):
         """
         s = self.state
         return torch.from_numpy(_farthest(s["slot_next"], s["slot_page"], s["done"]))
+
+    def opt_mask(self) -> torch.Tensor:
+        """Every Belady-optimal slot of the pending decision -> bool [B, k] (a teacher, like
+        :meth:`opt_action`; several slots when pages are never requested again)."""
+        s = self.state
+        return torch.from_numpy(_farthest_mask(s["slot_next"], s["slot_page"], s["done"]))
 
     def misses(self) -> torch.Tensor:
         """Cost of all misses served so far per row -> float64 [B] (including the no-decision

@@ -1,0 +1,170 @@
+"""The training run behind ``scripts/train.py``: Belady imitation warm start, then REINFORCE with
+a shared baseline, on BrightKite training users; held-out evaluation against the baselines;
+atomic resumable checkpoints; the exported policy.
+
+Every iteration ``it`` draws its instances and samples from generators seeded by ``(seed, it)``,
+so a resumed run is identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from heurist.agents.checkpoint import load_checkpoint, save_checkpoint
+from heurist.agents.data import load_split
+from heurist.agents.evaluation import compare, results_table
+from heurist.agents.imitation import imitation_update
+from heurist.agents.loggers import make_logger
+from heurist.agents.nets import SlotAttentionPolicy
+from heurist.agents.policy import NetPolicy
+from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
+from heurist.agents.rollout import collect
+
+__all__ = ["build_net", "train", "iteration_seed"]
+
+
+def build_net(agent_cfg) -> SlotAttentionPolicy:
+    """The network of ``agent`` config (feature sizes come from the env)."""
+    from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
+
+    return SlotAttentionPolicy(slot_dim=len(SLOT_FEATURES), request_dim=len(REQUEST_FEATURES),
+                               embed_dim=agent_cfg.embed_dim, n_heads=agent_cfg.n_heads,
+                               n_layers=agent_cfg.n_layers, ff_dim=agent_cfg.ff_dim,
+                               clip=agent_cfg.clip)
+
+
+def iteration_seed(seed: int, it: int) -> int:
+    """The seed of iteration ``it``'s instance draw and action samples."""
+    return int(np.random.SeedSequence([int(seed), int(it)]).generate_state(1)[0])
+
+
+def _imitation_iteration(net, opt, env, gen_fn, cfg, it, tgen):
+    tc = cfg.trainer
+    inst = gen_fn(tc.imitation_batch, np.random.default_rng(iteration_seed(tc.seed, it)))
+    # DAgger: the first pass follows Belady, later ones the (sampling) policy, labelled by Belady.
+    roll = collect(env, inst, NetPolicy(net, sample=True, generator=tgen), teacher=True,
+                   follow_teacher=(it == 0))
+    loss = imitation_update(net, opt, roll, batch_size=tc.minibatch, epochs=tc.imitation_epochs,
+                            generator=tgen, max_grad_norm=tc.max_grad_norm)
+    return {"loss/imitation": loss, "train/misses": float(roll.misses.mean()),
+            "train/decisions": int(roll.actions.shape[0])}
+
+
+def _reinforce_iteration(net, opt, env, gen_fn, cfg, it, tgen):
+    tc = cfg.trainer
+    n = int(tc.n_samples)
+    inst = gen_fn(tc.reinforce_batch, np.random.default_rng(iteration_seed(tc.seed, it)))
+    inst = inst[torch.arange(inst.batch_size[0]).repeat_interleave(n)]
+    roll = collect(env, inst, NetPolicy(net, sample=True, generator=tgen))
+    adv = shared_baseline_advantage(-roll.misses, n)
+    loss = reinforce_update(net, opt, roll, adv, chunk=tc.chunk, max_grad_norm=tc.max_grad_norm)
+    return {"loss/reinforce": loss, "train/misses": float(roll.misses.mean()),
+            "train/decisions": int(roll.actions.shape[0])}
+
+
+def train(cfg: DictConfig, *, console=None) -> dict:
+    """Runs the whole pipeline of ``cfg`` (see ``configs/train.yaml``); returns the results dict
+    (also written to ``<run_dir>/results.json``)."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn)
+
+    from heurist.envs.paging.env import PagingEnv
+    from heurist.envs.paging.generator import PagingGenerator
+    from heurist.policies.export import export_policy
+
+    console = console or Console()
+    tc, ec = cfg.trainer, cfg.env
+    if tc.run_dir is None:
+        raise ValueError("trainer.run_dir is not set (scripts/train.py sets it to Hydra's run dir)")
+    run_dir = Path(tc.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(int(tc.threads))
+    t0 = time.perf_counter()
+
+    split = load_split(ec.data_dir, n_train=ec.n_train)
+    predictor = ec.predictor
+    k = int(ec.cache_size)
+    gen_fn = PagingGenerator(traces=split["train"], length=ec.train_window, predictor=predictor,
+                             cache_size=k)
+    env = PagingEnv(cache_size=k)
+
+    torch.manual_seed(int(tc.seed))
+    net = build_net(cfg.agent)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.agent.lr)
+    ckpt_path = run_dir / "checkpoint.pt"
+    start = 0
+    if tc.resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["iteration"])
+        console.print(f"resumed from {ckpt_path} at iteration {start}")
+    elif tc.resume:
+        console.print(f"[yellow]trainer.resume: no checkpoint at {ckpt_path}; starting fresh")
+
+    logger = make_logger(cfg.logger.kind, run_dir, project=cfg.logger.project,
+                         mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True),
+                         console=console)
+    n_imit, n_rl = int(tc.imitation_iters), int(tc.reinforce_iters)
+    total = n_imit + n_rl
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("training", total=total, completed=start, info="")
+        for it in range(start, total):
+            tgen = torch.Generator().manual_seed(iteration_seed(tc.seed, it))
+            imitation = it < n_imit
+            for group in opt.param_groups:
+                group["lr"] = float(cfg.agent.lr if imitation else cfg.agent.reinforce_lr)
+            step_fn = _imitation_iteration if imitation else _reinforce_iteration
+            metrics = step_fn(net, opt, env, gen_fn, cfg, it, tgen)
+            logger.log(metrics, step=it)
+            if (it + 1) % int(tc.ckpt_every) == 0 or it + 1 == total:
+                save_checkpoint(ckpt_path, {"net": net.state_dict(), "optimizer": opt.state_dict(),
+                                            "iteration": it + 1,
+                                            "config": OmegaConf.to_container(cfg, resolve=True)})
+            info = " ".join(f"{k.split('/')[-1]}={v:.3f}" for k, v in metrics.items()
+                            if isinstance(v, float))
+            progress.update(task, advance=1, info=info)
+    train_s = time.perf_counter() - t0
+
+    results: dict = {"train_seconds": train_s, "iterations": total, "cache_size": k,
+                     "predictor": str(predictor), "train_users": split["train_names"],
+                     "test_users": split["test_names"]}
+    if total == 0 and not ckpt_path.is_file():
+        save_checkpoint(ckpt_path, {"net": net.state_dict(), "optimizer": opt.state_dict(),
+                                    "iteration": 0,
+                                    "config": OmegaConf.to_container(cfg, resolve=True)})
+    if tc.evaluate:
+        net.eval()
+        per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=k,
+                      predictor=predictor, seed=int(ec.eval_seed))
+        requests = int(sum(len(t) for t in split["test"]))
+        console.print(results_table(per, requests=requests,
+                                    title=f"held-out BrightKite users ({len(split['test'])}), "
+                                          f"k = {k}, predictor {predictor}"))
+        totals = {name: float(v.sum()) for name, v in per.items()}
+        results.update(misses=totals, requests=requests,
+                       learned_over_opt=totals["Learned"] / totals["OPT"],
+                       beats_lru=totals["Learned"] < totals["LRU"])
+        verdict = "[green]PASS" if results["beats_lru"] else "[red]FAIL"
+        console.print(f"{verdict}[/]: learned {totals['Learned']:,.0f} misses vs LRU "
+                      f"{totals['LRU']:,.0f} on the held-out users")
+        logger.log({f"test/{n}": v for n, v in totals.items()}, step=total)
+    if tc.export:
+        path = export_policy(net, run_dir / "policy.pt",
+                             metadata={"cache_size": k, "predictor": str(predictor),
+                                       "seed": int(tc.seed), "iterations": total})
+        results["exported"] = str(path)
+        console.print(f"exported policy: {path}")
+    results["checkpoint"] = str(ckpt_path)
+    results["total_seconds"] = time.perf_counter() - t0
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    logger.finish()
+    return results
