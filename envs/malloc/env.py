@@ -1,0 +1,258 @@
+"""The malloc env: place a program's buffers one at a time (packing or mapping mode).
+
+The MDP (shapes, rewards, penalty) is written out in ``envs/malloc/README.md``. Actions
+``[0, K)`` pick one of the K lowest canonical candidate offsets (``candidates.py``); in mapping mode
+action ``K`` is ``LEAVE_IN_SLOW``; with ``undo=True`` the last action is ``UNDO``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Categorical, Composite, Unbounded
+
+from heurist.envs.common import HeuristEnv, register
+from heurist.envs.malloc.candidates import ORDERS, block_size, buffer_order
+from heurist.envs.malloc.dynamics import UNDECIDED, observe_rows, step_rows
+from heurist.envs.malloc.cost_model import isolated_saving
+from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator, row_instance
+from heurist.envs.malloc.instance import MallocInstance
+
+__all__ = ["MallocEnv", "MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS"]
+
+MODES = ("mapping", "packing")
+N_BUFFER_FEATURES = 6     # size/C, start/T, end/T, length/T, isolated saving/T_slow, valid
+N_CANDIDATE_FEATURES = 4  # offset/C, top/C, free gap/C, valid
+N_PROGRESS = 4            # decided fraction, peak/C, time saved fraction, undos left fraction
+
+
+class _State:
+    """Per-row numpy state of one batch (see ``dynamics``)."""
+
+
+@register("Malloc", test_kwargs={"mode": "mapping", "n_buffers": 12, "k": 4, "lookahead": 2,
+                                 "n_bins": 4, "undo": True, "max_undos": 3})
+class MallocEnv(HeuristEnv):
+    """mallocGame / MiniMalloc as a batched TorchRL env.
+
+    Args (keyword-only):
+        mode: ``"mapping"`` (fast offset or LEAVE_IN_SLOW, reward = fraction of cost-model time
+            saved) or ``"packing"`` (every buffer needs an offset; reward = -peak increase / C).
+        k: candidate offset slots K.
+        lookahead: L buffers after the current one in the observation.
+        n_bins: bins of the occupancy and skyline observations.
+        order: ``"start"``, ``"size"`` or ``"msa"`` decision order.
+        undo: add the ``UNDO`` action (at most ``max_undos`` per episode).
+        n_buffers, capacity_fraction: the default synthetic generator.
+        instances: sample from these instances instead (overrides ``generator``).
+        generator: ``(batch_size, rng) -> instance TensorDict``.
+    """
+
+    def __init__(self, *, mode: str = "mapping", k: int = 8, lookahead: int = 4,
+                 n_bins: int = 16, order: str = "start", undo: bool = False, max_undos: int = 16,
+                 n_buffers: int = 64, capacity_fraction: float | None = None,
+                 instances: Sequence[MallocInstance] | None = None,
+                 generator: Callable | None = None, seed: int = 0,
+                 device: str | torch.device = "cpu") -> None:
+        if mode not in MODES:
+            raise ValueError(f"MallocEnv: mode={mode!r}, expected one of {MODES}")
+        if order not in ORDERS:
+            raise ValueError(f"MallocEnv: order={order!r}, expected one of {ORDERS}")
+        for name, v, lo in (("k", k, 1), ("lookahead", lookahead, 0), ("n_bins", n_bins, 1),
+                            ("max_undos", max_undos, 0)):
+            if int(v) != v or v < lo:
+                raise ValueError(f"MallocEnv: {name} must be an integer >= {lo}, got {v!r}")
+        if instances is not None:
+            generator = InstanceListGenerator(instances)
+        elif generator is None:
+            generator = SyntheticGenerator(mode=mode, n_buffers=n_buffers,
+                                           capacity_fraction=capacity_fraction)
+        super().__init__(generator=generator, seed=seed, device=device)
+        self.mode, self.k, self.lookahead, self.n_bins = mode, int(k), int(lookahead), int(n_bins)
+        self.order, self.undo, self.max_undos = order, bool(undo), int(max_undos)
+        self.mapping = mode == "mapping"
+        self.leave_action = self.k if self.mapping else -1
+        self.undo_action = self.k + int(self.mapping) if self.undo else -1
+        self.n_actions = self.k + int(self.mapping) + int(self.undo)
+        f32 = torch.float32
+        self.observation_spec = Composite(
+            buffers=Unbounded(shape=(self.lookahead + 1, N_BUFFER_FEATURES), dtype=f32),
+            candidates=Unbounded(shape=(self.k, N_CANDIDATE_FEATURES), dtype=f32),
+            occupancy=Unbounded(shape=(self.n_bins,), dtype=f32),
+            skyline=Unbounded(shape=(self.n_bins,), dtype=f32),
+            progress=Unbounded(shape=(N_PROGRESS,), dtype=f32),
+            action_mask=Binary(n=self.n_actions, shape=(self.n_actions,), dtype=torch.bool),
+            shape=())
+        self.action_spec = Categorical(n=self.n_actions, shape=(), dtype=torch.int64)
+        self.reward_spec = Unbounded(shape=(1,), dtype=f32)
+        self.done_spec = Composite(done=Categorical(n=2, shape=(1,), dtype=torch.bool),
+                                   terminated=Categorical(n=2, shape=(1,), dtype=torch.bool),
+                                   shape=())
+
+    # ------------------------------------------------------------------ reset
+    def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
+        g = {k: v.cpu().numpy() for k, v in instance.items()}
+        for key in ("size", "start", "end", "valid", "op_flops", "use_buffer", "use_op",
+                    "use_bytes", "n_buffers", "n_ops", "capacity", "alignment", "bw_fast",
+                    "bw_slow", "flops_per_s"):
+            if key not in g:
+                raise ValueError(f"MallocEnv: instance TensorDict lacks field {key!r}")
+        B, N = g["size"].shape
+        s = _State()
+        s.size = np.ascontiguousarray(g["size"], np.int64)
+        s.start = np.ascontiguousarray(g["start"], np.int64)
+        s.end = np.ascontiguousarray(g["end"], np.int64)
+        s.n_valid = g["valid"].sum(1).astype(np.int64)
+        if not np.array_equal(g["valid"], np.arange(N)[None, :] < s.n_valid[:, None]):
+            raise ValueError("MallocEnv: instance field 'valid' must mark a prefix of each row")
+        s.cap = g["capacity"].astype(np.int64)
+        s.align = np.maximum(g["alignment"].astype(np.int64), 1)
+        s.bwf, s.bws = g["bw_fast"].astype(np.float64), g["bw_slow"].astype(np.float64)
+        valid = g["valid"]
+        if not self.mapping:
+            big = valid & (s.size > s.cap[:, None])
+            if big.any():
+                i, b = np.argwhere(big)[0]
+                raise ValueError(f"MallocEnv: instance row {i}, buffer {b}: size {s.size[i, b]} > "
+                                 f"capacity {s.cap[i]}, packing is infeasible")
+        s.n_steps = np.where(valid, s.end, 0).max(1).astype(np.int64)
+        # cost model state: per-op compute seconds and fast/slow bytes; uses as CSR by buffer
+        O = g["op_flops"].shape[1]
+        s.comp = g["op_flops"] / np.maximum(g["flops_per_s"][:, None], 1e-30)
+        U = g["use_buffer"].shape[1]
+        n_uses = g["n_uses"].astype(np.int64)
+        live = np.arange(U)[None, :] < n_uses[:, None]
+        ub = np.where(live, g["use_buffer"], N)  # padding uses sort last, on no buffer
+        srt = np.argsort(ub, axis=1, kind="stable")
+        s.u_op = np.ascontiguousarray(np.take_along_axis(g["use_op"], srt, 1), np.int64)
+        s.u_bytes = np.ascontiguousarray(
+            np.where(np.take_along_axis(live, srt, 1), np.take_along_axis(g["use_bytes"], srt, 1),
+                     0), np.int64)
+        counts = np.stack([np.bincount(ub[i], minlength=N + 1)[:N] for i in range(B)])
+        s.ptr = np.zeros((B, N + 1), np.int64)
+        s.ptr[:, 1:] = np.cumsum(counts, 1)
+        s.op_fast = np.zeros((B, O), np.int64)
+        s.op_slow = np.stack([np.bincount(g["use_op"][i], weights=np.where(live[i],
+                              g["use_bytes"][i], 0), minlength=O) for i in range(B)]
+                             ).astype(np.int64)
+        slow_t = np.maximum(s.comp, s.op_slow / s.bws[:, None])
+        s.t_slow = slow_t.sum(1)
+        # isolated saving of each buffer (a feature and the "msa" order key), by the cost model
+        s.saving = np.zeros((B, N), np.float64)
+        for i in range(B):
+            if s.t_slow[i] > 0:
+                s.saving[i, :s.n_valid[i]] = isolated_saving(row_instance(instance, i)) / s.t_slow[i]
+        s.order = np.zeros((B, N), np.int64)
+        for i in range(B):
+            n = s.n_valid[i]
+            s.order[i, :n] = buffer_order(s.size[i, :n], s.start[i, :n], s.end[i, :n],
+                                          s.saving[i, :n], self.order)
+        s.total_bytes = np.where(valid, s.size, 0).sum(1)
+        # time-block index of placed buffers (LIFO pool per row)
+        s.bs = np.array([block_size(t) for t in s.n_steps], np.int64)
+        n_blk = (np.maximum(s.n_steps, 1) - 1) // s.bs + 1
+        cover = np.where(valid, (s.end - 1) // s.bs[:, None] - s.start // s.bs[:, None] + 1, 0)
+        s.head = np.full((B, int(n_blk.max())), -1, np.int64)
+        P = max(int(cover.sum(1).max()), 1)
+        s.pool_buf = np.zeros((B, P), np.int64)
+        s.pool_next = np.zeros((B, P), np.int64)
+        s.pool_top = np.zeros(B, np.int64)
+        s.stamp = np.zeros((B, N), np.int64)
+        s.ctr = np.zeros(B, np.int64)
+        s.g_off, s.g_top, s.g_start, s.g_end = (np.zeros((B, N), np.int64) for _ in range(4))
+        s.off = np.full((B, N), UNDECIDED, np.int64)
+        s.pos = np.zeros(B, np.int64)
+        s.peak = np.zeros(B, np.int64)
+        s.peak_stack = np.zeros((B, N), np.int64)
+        s.reward_stack = np.zeros((B, N), np.float64)
+        s.saved = np.zeros(B, np.float64)
+        s.undos_left = np.full(B, self.max_undos if self.undo else 0, np.int64)
+        s.done = s.n_valid == 0
+        s.failed = np.zeros(B, bool)
+        s.cand_off = np.zeros((B, self.k), np.int64)
+        s.cand_gap = np.zeros((B, self.k), np.int64)
+        s.n_cand = np.zeros(B, np.int64)
+        s.mask = np.zeros((B, self.n_actions), bool)
+        s.buf_feat = np.zeros((B, self.lookahead + 1, N_BUFFER_FEATURES), np.float32)
+        s.cand_feat = np.zeros((B, self.k, N_CANDIDATE_FEATURES), np.float32)
+        s.occ = np.zeros((B, self.n_bins), np.float32)
+        s.sky = np.zeros((B, self.n_bins), np.float32)
+        s.prog = np.zeros((B, N_PROGRESS), np.float32)
+        s.reward = np.zeros(B, np.float64)
+        self.state = s
+        self._observe()
+        return self._td(with_reward=False)
+
+    # ------------------------------------------------------------------ step
+    def _observe(self) -> None:
+        s = self.state
+        observe_rows(self.mapping, self.undo, self.k, s.size, s.start, s.end, s.order, s.n_valid,
+                     s.pos, s.off, s.cap, s.align, s.n_steps, s.saving, s.peak, s.saved,
+                     s.undos_left, self.max_undos, s.done, s.failed, s.total_bytes, s.bs, s.head,
+                     s.pool_buf, s.pool_next, s.stamp, s.ctr, s.g_off, s.g_top, s.g_start,
+                     s.g_end, s.cand_off, s.cand_gap, s.n_cand, s.mask, s.buf_feat, s.cand_feat,
+                     s.occ, s.sky, s.prog, s.reward)
+
+    def _step_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
+        s = self.state
+        actions = np.ascontiguousarray(tensordict["action"].reshape(-1).cpu().numpy(), np.int64)
+        if actions.shape[0] != s.done.shape[0]:
+            raise ValueError(f"MallocEnv: {actions.shape[0]} actions for a batch of "
+                             f"{s.done.shape[0]} episodes")
+        bad = step_rows(actions, self.mapping, self.undo, self.k, s.size, s.start, s.end, s.order,
+                        s.n_valid, s.pos, s.off, s.cap, s.align, s.ptr, s.u_op, s.u_bytes, s.comp,
+                        s.op_fast, s.op_slow, s.bwf, s.bws, s.t_slow, s.total_bytes, s.peak,
+                        s.peak_stack, s.reward_stack, s.saved, s.undos_left, s.done, s.failed,
+                        s.bs, s.head, s.pool_buf, s.pool_next, s.pool_top, s.cand_off, s.n_cand,
+                        s.reward)
+        if bad >= 0:
+            raise ValueError(f"MallocEnv: row {bad}: action {int(actions[bad])} is masked "
+                             f"(legal: {np.flatnonzero(s.mask[bad]).tolist()})")
+        self._observe()
+        return self._td(with_reward=True)
+
+    def _td(self, *, with_reward: bool) -> TensorDict:
+        s = self.state
+        B = s.done.shape[0]
+        data = {"buffers": torch.from_numpy(s.buf_feat.copy()),
+                "candidates": torch.from_numpy(s.cand_feat.copy()),
+                "occupancy": torch.from_numpy(s.occ.copy()),
+                "skyline": torch.from_numpy(s.sky.copy()),
+                "progress": torch.from_numpy(s.prog.copy()),
+                "action_mask": torch.from_numpy(s.mask.copy())}
+        data.update(self._done_td(torch.from_numpy(s.done.copy())))
+        if with_reward:
+            data["reward"] = torch.from_numpy(s.reward.astype(np.float32)).reshape(B, 1)
+        return TensorDict(data, batch_size=[B], device=self.device)
+
+    def rand_action(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
+        """A uniform *legal* action from ``tensordict['action_mask']`` (TorchRL's random policy)."""
+        if tensordict is None:
+            raise ValueError("MallocEnv.rand_action needs the current tensordict")
+        mask = tensordict["action_mask"]
+        u = torch.from_numpy(self.rng.random(mask.shape)).to(mask.device)
+        # the argmax of uniform noise over the legal slots is a uniform legal action
+        tensordict[self.action_key] = torch.where(mask, u + 1.0, 0.0).argmax(-1)
+        return tensordict
+
+    # ------------------------------------------------------------------ results
+    def plans(self) -> np.ndarray:
+        """``int64 [B, N]`` offsets of the current episodes (``-1`` slow, ``-2`` undecided)."""
+        return self.state.off.copy()
+
+    def failed(self) -> np.ndarray:
+        """``bool [B]``: packing episodes that ended at a dead end."""
+        return self.state.failed.copy()
+
+    # ------------------------------------------------------------------ oracles
+    def check_solution(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        from heurist.envs.malloc.oracle import check_solution
+
+        return check_solution(self, instance, actions)
+
+    def evaluate(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        from heurist.envs.malloc.oracle import evaluate
+
+        return evaluate(self, instance, actions)

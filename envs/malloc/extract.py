@@ -1,0 +1,101 @@
+"""Workload extractor: a PyTorch program -> a :class:`MallocInstance` (buffers, live ranges, uses).
+
+Two graphs (both ATen-level, functional, with fake tensors in ``node.meta["val"]``):
+
+* **inference**: ``torch.export.export(model, args).run_decompositions()`` (core ATen ops).
+* **training**: the joint forward+backward graph from
+  ``torch._functorch.aot_autograd.aot_export_module(..., trace_joint=True, output_loss_index=0)``
+  with the core ATen decompositions. The module must return its scalar loss as output 0; the graph
+  then outputs the loss and one gradient per parameter (the gradients live to the end of the
+  program, as an optimizer step would read them).
+
+Buffer and lifetime rules: :mod:`heurist.envs.malloc.lifetimes`.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from heurist.envs.malloc.instance import TPU_V4I_CMEM_BYTES, MallocInstance, MemoryConfig
+from heurist.envs.malloc.lifetimes import GraphBuffers, graph_buffers
+
+__all__ = ["export_graph", "extract_buffers", "extract", "to_instance", "peak_live_bytes", "MODES"]
+
+MODES = ("inference", "training")
+
+
+class _LossFirst(nn.Module):
+    """Wraps a module whose forward returns a scalar loss (tensor or ``.loss``) as ``(loss,)``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args):
+        out = self.model(*args)
+        loss = getattr(out, "loss", out)
+        if isinstance(loss, (tuple, list)):
+            loss = loss[0]
+        if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+            raise ValueError("training extraction needs a model whose forward returns a scalar loss "
+                             "(a 0-d tensor or an output with .loss)")
+        return (loss,)
+
+
+def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> torch.fx.Graph:
+    """The ATen FX graph of ``model(*args)``: inference (``torch.export``) or training (joint)."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {MODES}")
+    if not isinstance(args, tuple):
+        raise ValueError(f"args must be a tuple of example inputs, got {type(args).__name__}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if mode == "inference":
+            model = model.eval()
+            with torch.no_grad():
+                ep = torch.export.export(model, args, strict=False).run_decompositions()
+            return ep.graph
+        from torch._decomp import core_aten_decompositions
+        from torch._functorch.aot_autograd import aot_export_module
+
+        model = model.train()
+        gm, _ = aot_export_module(_LossFirst(model), args, trace_joint=True,
+                                  output_loss_index=0, decompositions=core_aten_decompositions())
+        return gm.graph
+
+
+def extract_buffers(model: nn.Module, args: tuple, *, mode: str = "inference",
+                    inputs: str = "first_use") -> GraphBuffers:
+    """Buffers, live ranges, uses and FLOPs of ``model(*args)`` (see ``lifetimes`` for the rules)."""
+    return graph_buffers(export_graph(model, args, mode=mode), inputs=inputs)
+
+
+def peak_live_bytes(size: np.ndarray, start: np.ndarray, end: np.ndarray) -> int:
+    """Max over op steps of the summed sizes of the buffers live at that step."""
+    if len(size) == 0:
+        return 0
+    n_steps = int(end.max())
+    delta = np.zeros(n_steps + 1, dtype=np.int64)
+    np.add.at(delta, start, size)
+    np.add.at(delta, end, -size)
+    return int(np.cumsum(delta).max())
+
+
+def to_instance(gb: GraphBuffers, *, memory: MemoryConfig | None = None,
+                name: str = "") -> MallocInstance:
+    """A :class:`MallocInstance` of the extracted buffers (default memory: TPU-v4i CMEM)."""
+    memory = MemoryConfig(capacity=TPU_V4I_CMEM_BYTES) if memory is None else memory
+    return MallocInstance(size=gb.size, start=gb.start, end=gb.end,
+                          ids=np.arange(len(gb.size), dtype=np.int64), op_flops=gb.op_flops,
+                          use_buffer=gb.use_buffer, use_op=gb.use_op, use_bytes=gb.use_bytes,
+                          memory=memory, name=name)
+
+
+def extract(model: nn.Module, args: tuple, *, mode: str = "inference", inputs: str = "first_use",
+            memory: MemoryConfig | None = None, name: str = "") -> MallocInstance:
+    """One call from a model and example inputs to a :class:`MallocInstance`."""
+    return to_instance(extract_buffers(model, args, mode=mode, inputs=inputs), memory=memory,
+                       name=name)
