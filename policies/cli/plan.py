@@ -1,0 +1,89 @@
+"""``heurist plan``: plan the memory of a MiniMalloc CSV instance and write the plan as a CSV.
+
+The output is the input's ``id,lower,upper,size`` plus an ``offset`` column; in mapping mode a
+buffer left in slow memory has offset -1. Exit codes: 0 the plan is valid (and, in packing mode,
+fits the capacity); 1 a packing plan exceeds the capacity (the plan is still written) or a
+planner produced an invalid plan; 2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+__all__ = ["register", "run"]
+
+_LP_BOUND_MAX_BUFFERS = 5000  # the LP bound is quick up to a few thousand buffers
+
+
+def register(subparsers) -> None:
+    from heurist.policies.malloc.registry import planner_names
+
+    parser = subparsers.add_parser(
+        "plan", help="plan buffer offsets of a MiniMalloc CSV (packing or mapping)",
+        description="Plans the offsets of the buffers of IN (MiniMalloc CSV id,lower,upper,size; "
+        "capacity from --capacity or the number in the file name, e.g. A.1048576.csv) and writes "
+        "them to OUT as an extra 'offset' column (-1 = left in slow memory, mapping mode only).")
+    parser.add_argument("input", metavar="IN.csv", help="MiniMalloc CSV instance")
+    parser.add_argument("--capacity", type=int, default=None, metavar="C",
+                        help="fast memory bytes (default: from the file name)")
+    parser.add_argument("--mode", choices=["packing", "mapping"], default="packing",
+                        help="packing: every buffer gets an offset, minimise the peak; mapping: "
+                        "buffers may stay in slow memory, minimise the cost-model time")
+    parser.add_argument("--method", required=True, choices=planner_names(), help="planner")
+    parser.add_argument("--time-limit", type=float, default=10.0, metavar="S",
+                        help="seconds for cpsat (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+    parser.add_argument("--workers", type=int, default=1, help="cpsat workers (default 1)")
+    parser.add_argument("--out", required=True, metavar="OUT.csv", help="where to write the plan")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
+    from heurist.policies.malloc import (check_plan, evaluate, lp_saving_bound, peak_live_bytes,
+                                         plan)
+
+    if args.capacity is not None and args.capacity < 0:
+        raise ValueError(f"--capacity must be >= 0, got {args.capacity}")
+    if args.time_limit <= 0:
+        raise ValueError(f"--time-limit must be > 0, got {args.time_limit}")
+    inst, _ = read_csv(args.input, capacity=args.capacity)
+    t0 = time.perf_counter()
+    offsets = plan(inst, args.method, mode=args.mode, time_limit=args.time_limit, seed=args.seed,
+                   workers=args.workers)
+    seconds = time.perf_counter() - t0
+    check = check_plan(inst, offsets, mode=args.mode, enforce_capacity=args.mode == "mapping")
+    write_csv(args.out, inst, offsets)
+    lower = peak_live_bytes(inst)
+    feasible = check.valid and check.peak <= inst.capacity
+    result = {"input": str(args.input), "method": args.method, "mode": args.mode, "n": inst.n,
+              "peak": check.peak, "capacity": inst.capacity, "lower_bound": lower,
+              "feasible": feasible, "seconds": round(seconds, 6), "out": str(args.out)}
+    if args.mode == "mapping":
+        ev = evaluate(inst, offsets)
+        result.update(time=ev.time, time_all_slow=ev.time_all_slow,
+                      time_all_fast=ev.time_all_fast, speedup=ev.speedup,
+                      saving=ev.time_all_slow - ev.time, n_fast=ev.n_fast,
+                      bytes_fast=ev.bytes_fast)
+        if inst.n <= _LP_BOUND_MAX_BUFFERS:
+            result["saving_upper_bound"] = lp_saving_bound(inst).saving
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        extra = (f", speedup {result['speedup']:.4f}x ({result['n_fast']}/{inst.n} fast)"
+                 if args.mode == "mapping" else "")
+        print(f"{args.method} ({args.mode}): peak {check.peak} / capacity {inst.capacity} "
+              f"(lower bound {lower}){extra} in {seconds:.3f} s -> {args.out}")
+    if not check.valid:
+        print(f"heurist plan: error: {args.method} produced an invalid plan: "
+              f"{check.first.message}", file=sys.stderr)
+        return 1
+    if not feasible:
+        print(f"heurist plan: error: no plan fits: {args.method} needs peak {check.peak} > "
+              f"capacity {inst.capacity} (lower bound {lower}); plan written to {args.out}",
+              file=sys.stderr)
+        return 1
+    return 0
