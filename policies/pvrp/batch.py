@@ -1,6 +1,7 @@
 """Solving a batch of PVRP instances in parallel processes, every solution checked by the oracle."""
 from __future__ import annotations
 
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +39,14 @@ def solve_one(inst_one: PVRPInstances, method: str, *, index: int = 0, time_limi
     return SolveRecord(index=index, objective=float(check.objective), seconds=seconds, routes=routes)
 
 
+def _pool_context():
+    # torchrl switches the default start method to spawn, which re-imports torch in every worker
+    # (tens of seconds); the solvers use no torch, so forking is safe and starts at once
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
+
+
 def _job(args) -> SolveRecord:
     inst, method, index, time_limit, weights, seed = args
     return solve_one(inst, method, index=index, time_limit=time_limit, weights=weights, seed=seed)
@@ -61,7 +70,8 @@ def solve_batch(inst: PVRPInstances, method: str, *, time_limit: float = 1.0,
             records.append(_job(job))
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                 mp_context=_pool_context()) as pool:
             for record in pool.map(_job, jobs):
                 records.append(record)
                 bar.update()
