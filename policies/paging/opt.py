@@ -2,11 +2,25 @@
 from __future__ import annotations
 
 import numpy as np
-from heurist.envs.paging.predictions import next_arrival_indices
 from heurist.policies.paging._farthest import farthest_key_run
 from heurist.policies.paging.base import PagingPolicy, register_policy
+from numba import njit
 
 __all__ = ["OPT"]
+
+
+@njit(cache=True)
+def _belady_keys(trace, n_ids):
+    # Integer keys: the next request's index, or T + page for "never" (after every real request,
+    # and distinct, so ties never depend on heap order).
+    T = trace.size
+    keys = np.empty(T, dtype=np.int64)
+    seen = np.full(n_ids, -1, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        page = trace[t]
+        keys[t] = seen[page] if seen[page] >= 0 else T + page
+        seen[page] = t
+    return keys
 
 
 @register_policy
@@ -18,6 +32,6 @@ class OPT(PagingPolicy):
     offline = True
 
     def _run(self, trace, n_ids, k, predictions, seed):
-        nxt = next_arrival_indices(trace).astype(np.float64)
-        nxt[nxt < 0] = np.inf
-        return farthest_key_run(trace, nxt, n_ids, k)
+        return farthest_key_run(trace, _belady_keys(trace, n_ids), n_ids, k)
+
+
