@@ -76,16 +76,13 @@ def _zones(kind: str, depot, locs, demand, capacity, rng: np.random.Generator) -
     M = capacity.shape[1]
     can_carry = demand[:, None, :] <= capacity[:, :, None]  # [S, M, N]
     if kind == "random":
-        allowed = np.ones((S, M, N), dtype=bool)
-        ratio = rng.random(S) * (2.0 / 3.0)
-        for s in range(S):
-            n_forbid = int(ratio[s] * M)
-            for j in range(N):
-                keep = rng.choice(np.flatnonzero(can_carry[s, :, j]))
-                others = np.delete(np.arange(M), keep)
-                forbid = rng.choice(others, size=min(n_forbid, M - 1), replace=False)
-                allowed[s, forbid, j] = False
-        return allowed
+        n_forbid = np.minimum((rng.random(S) * (2.0 / 3.0) * M).astype(np.int64), M - 1)  # [S]
+        keep_key = np.where(can_carry, rng.random((S, M, N)), -1.0)
+        keep = keep_key.argmax(axis=1)  # [S, N]: a random vehicle able to carry the client
+        key = rng.random((S, M, N))
+        np.put_along_axis(key, keep[:, None, :], np.inf, axis=1)
+        rank = key.argsort(axis=1).argsort(axis=1)  # a uniform random order of the other vehicles
+        return rank >= n_forbid[:, None, None]
     if kind == "sector":
         sector = _sector_of(depot, locs, rng.random(S) * 2 * np.pi, M)
         k = np.arange(M)[None, :, None]
