@@ -31,7 +31,7 @@ from heurist.envs.paging import (
     load_trace,
     write_oracle_general,
 )
-from heurist.policies.paging import get_policy, list_policies, simulate
+from heurist.policies.paging import Robust, get_policy, list_policies, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "paging" / "brightkite"
@@ -131,9 +131,11 @@ def quality(args) -> None:
     for name, ratios in table.items():
         print(f"| {name} | " + " | ".join(f"{r:.3f}" for r in ratios) + " |")
     bits = {}
-    for name in track(DISCARD + PHASE, description="1-bit sweep"):
-        make = DiscardBits if name in DISCARD else PhaseBits
-        bits[name] = [total(name, make(flip_rate=f)) / opt for f in flips]
+    robust_discard = Robust(follow="Discard", fallback="RandomizedMarker")
+    for name in track((*DISCARD, "Robust(Discard)", *PHASE), description="1-bit sweep"):
+        make = PhaseBits if name in PHASE else DiscardBits
+        policy = robust_discard if name == "Robust(Discard)" else name
+        bits[name] = [total(policy, make(flip_rate=f)) / opt for f in flips]
     print("\n1-bit predictions with bit flips (misses / OPT):\n")
     print("| policy | " + " | ".join(f"flip={f}" for f in flips) + " |")
     print("|---|" + "---:|" * len(flips))
