@@ -1,0 +1,216 @@
+"""The KV-cache eviction MDP ("KVCache") as a batched TorchRL env. The MDP with shapes is in
+``envs/kv/README.md``.
+
+One row = one (layer, KV head) attention trace. Units (tokens, or blocks of ``block_size`` tokens
+for a paged cache) arrive one per step; when the cache holds one unit over its budget the agent
+evicts one cached unit (a pointer over ``n_slots = budget_units + 1`` slots). The reward of a step
+is the attention recall of the next unit's queries: the attention mass (from the full-cache trace)
+that falls on units still cached. Steps that need no eviction have one legal action, 0, a no-op.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Bounded, Categorical, Composite, Unbounded
+
+from heurist.envs.common import HeuristEnv, register
+from heurist.envs.kv.generator import SyntheticAttention, TraceSet, validate_instance
+
+__all__ = ["KVCacheEnv", "SLOT_FEATURES", "GLOBAL_FEATURES"]
+
+#: Names of ``slot_features[..., S, F]``.
+SLOT_FEATURES = ("rel_position", "log_age", "acc_attn", "window_attn", "key_norm", "sink",
+                 "cur_attn", "is_new")
+#: Names of ``global_features[..., G]``.
+GLOBAL_FEATURES = ("progress", "budget_fraction", "compress_phase", "cache_fill")
+
+
+@register("KVCache", test_kwargs={"max_len": 40, "budget": 8, "min_length": 24})
+class KVCacheEnv(HeuristEnv):
+    """KV-cache eviction over attention traces.
+
+    Args (keyword-only):
+        generator: instance generator; default :class:`SyntheticAttention` (``length=max_len``).
+        traces: trace files/dirs for a :class:`TraceSet` generator (instead of ``generator``).
+        max_len: most tokens per instance (``N`` of the instance, padding included).
+        budget: cache size in tokens: an ``int`` (absolute) or a ``float`` in (0, 1) (fraction of
+            each row's length). In units: ``max(1, budget_tokens // unit)``.
+        granularity: ``"token"`` or ``"block"`` (units of ``block_size`` tokens).
+        prefill: ``"evict"`` (every query, prompt included, runs on the evicted cache) or
+            ``"compress"`` (the prompt runs in full; its kept set is then chosen with prompt-end
+            statistics, one eviction per step, before decoding evicts step by step).
+        window: recent window of the ``window_attn`` feature, in query units.
+        n_sink: tokens flagged as attention sinks.
+        min_length: shortest length of the default generator's rows.
+    """
+
+    def __init__(self, *, generator=None, traces=None, max_len: int = 512,
+                 budget: int | float = 0.25, granularity: str = "token", block_size: int = 16,
+                 prefill: str = "evict", window: int = 32, n_sink: int = 4,
+                 min_length: int | None = None, seed: int = 0, device: str = "cpu") -> None:
+        if granularity not in ("token", "block"):
+            raise ValueError(f"granularity must be 'token' or 'block', got {granularity!r}")
+        if prefill not in ("evict", "compress"):
+            raise ValueError(f"prefill must be 'evict' or 'compress', got {prefill!r}")
+        self.unit = 1 if granularity == "token" else int(block_size)
+        if self.unit < 1 or max_len < 2 * self.unit:
+            raise ValueError(f"need block_size >= 1 and max_len >= 2 units, got {block_size}, {max_len}")
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+            raise ValueError(f"budget must be an int or a float, got {budget!r}")
+        if isinstance(budget, float) and not 0 < budget < 1:
+            raise ValueError(f"a fractional budget must be in (0, 1), got {budget}")
+        if isinstance(budget, int) and budget < 1:
+            raise ValueError(f"budget must be >= 1 token, got {budget}")
+        if window < 1 or n_sink < 0:
+            raise ValueError("window must be >= 1 and n_sink >= 0")
+        if generator is not None and traces is not None:
+            raise ValueError("pass generator or traces, not both")
+        if traces is not None:
+            generator = TraceSet(traces, length=max_len)
+        elif generator is None:
+            generator = SyntheticAttention(length=max_len, min_length=min_length)
+        super().__init__(generator=generator, seed=seed, device=device)
+        self.max_len, self.budget, self.granularity = int(max_len), budget, granularity
+        self.prefill, self.window, self.n_sink = prefill, int(window), int(n_sink)
+        self.max_units = math.ceil(self.max_len / self.unit)
+        self.n_slots = min(self._budget_units(self.max_len), self.max_units) + 1
+        S = self.n_slots
+        self.observation_spec = Composite(
+            slot_features=Unbounded(shape=(S, len(SLOT_FEATURES)), dtype=torch.float32),
+            global_features=Bounded(0.0, 1.0, shape=(len(GLOBAL_FEATURES),), dtype=torch.float32),
+            position=Bounded(-1, self.max_len - 1, shape=(S,), dtype=torch.int64),
+            slot_valid=Categorical(2, shape=(S,), dtype=torch.bool),
+            action_mask=Categorical(2, shape=(S,), dtype=torch.bool),
+        )
+        self.action_spec = Categorical(S, shape=(), dtype=torch.int64)
+        self.reward_spec = Unbounded(shape=(1,), dtype=torch.float32)
+        self.done_spec = Composite(done=Categorical(2, shape=(1,), dtype=torch.bool),
+                                   terminated=Categorical(2, shape=(1,), dtype=torch.bool))
+
+    # ------------------------------------------------------------------ budget
+    def _budget_units(self, length):
+        """Budget in units for rows of ``length`` tokens (int or int64 tensor)."""
+        tokens = self.budget if isinstance(self.budget, int) else (
+            length * self.budget if not torch.is_tensor(length)
+            else torch.floor(length.double() * self.budget).long())
+        if torch.is_tensor(tokens):
+            return torch.clamp(tokens // self.unit, min=1)
+        units = max(1, int(tokens) // self.unit)
+        return torch.full_like(length, units) if torch.is_tensor(length) else units
+
+    # ------------------------------------------------------------------ reset
+    def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
+        validate_instance(instance, max_len=self.max_len)
+        g = self.unit
+        A = instance["attn"].to(torch.float64)
+        B, N, _ = A.shape
+        Nu = math.ceil(N / g)
+        length = instance["length"].clone()
+        n_units = (length + g - 1) // g
+        # Unit attention: keys summed within a unit, queries averaged within a unit.
+        pad = Nu * g - N
+        A = torch.nn.functional.pad(A, (0, pad, 0, pad))
+        Au = A.reshape(B, Nu * g, Nu, g).sum(-1)
+        nq = torch.clamp(torch.minimum(torch.full((B, Nu), g), length[:, None] - torch.arange(Nu) * g),
+                         min=1)
+        Aq = Au.reshape(B, Nu, g, Nu).sum(2) / nq[..., None]  # [B, Nu(query unit), Nu(key unit)]
+        kn = torch.nn.functional.pad(instance["key_norm"].to(torch.float64), (0, pad))
+        n_tok = torch.clamp(length[:, None] - torch.arange(Nu) * g, 0, g)
+        knu = kn.reshape(B, Nu, g).sum(-1) / torch.clamp(n_tok, min=1)
+        cum = torch.zeros(B, Nu + 1, Nu, dtype=torch.float64)
+        cum[:, 1:] = Aq.cumsum(1)
+        p_units = (instance["n_prompt"] + g - 1) // g
+        self.state = dict(
+            Aq=Aq, cum=cum, knu=knu, n_units=n_units, budget=self._budget_units(length),
+            p_units=p_units if self.prefill == "compress" else torch.zeros_like(p_units),
+            slot=torch.full((B, self.n_slots), -1, dtype=torch.int64),
+            v=torch.zeros(B, dtype=torch.int64), done=torch.zeros(B, dtype=torch.bool))
+        self.state["slot"][:, 0] = 0
+        return self._observe(None)
+
+    # ------------------------------------------------------------------ observation
+    def _observe(self, reward: torch.Tensor | None) -> TensorDict:
+        st = self.state
+        slot, v, done = st["slot"], st["v"], st["done"]
+        B, S = slot.shape
+        rows = torch.arange(B)
+        valid = slot >= 0
+        u = slot.clamp(min=0)
+        # Queries the features summarise: the current unit, or the prompt's last unit while the
+        # compressed prefill's kept set is being chosen.
+        compress = v < st["p_units"]
+        vq = torch.where(compress, st["p_units"] - 1, v)
+        cum = st["cum"]
+        acc = cum[rows, vq + 1].gather(1, u)
+        lo = torch.clamp(vq + 1 - self.window, min=0)
+        win = (acc - cum[rows, lo].gather(1, u)) / torch.clamp(vq + 1 - lo, min=1)[:, None].double()
+        cur = st["Aq"][rows, vq].gather(1, u)
+        vf = v[:, None].double()
+        feats = torch.stack([
+            u / torch.clamp(vf, min=1.0),
+            torch.log1p(vf - u) / math.log1p(self.max_units),
+            acc, win,
+            st["knu"].gather(1, u),
+            (u * self.unit < self.n_sink).double(),
+            cur,
+            (u == v[:, None]).double(),
+        ], -1)
+        feats = torch.where(valid[..., None], feats, 0.0).to(torch.float32)
+        n_valid = valid.sum(1)
+        decide = (n_valid > st["budget"]) & ~done
+        mask = torch.where(decide[:, None], valid, torch.arange(S) == 0)
+        glob = torch.stack([v.double() / torch.clamp(st["n_units"] - 1, min=1).double(),
+                            torch.clamp(st["budget"].double() / st["n_units"].double(), max=1.0),
+                            compress.double(), n_valid.double() / S], -1).to(torch.float32)
+        out = TensorDict({
+            "slot_features": feats, "global_features": glob,
+            "position": torch.where(valid, u * self.unit, -1), "slot_valid": valid,
+            "action_mask": mask, **self._done_td(done)}, batch_size=[B])
+        if reward is not None:
+            out["reward"] = reward.reshape(B, 1)
+        return out
+
+    # ------------------------------------------------------------------ step
+    def _step_batch(self, td: TensorDictBase) -> TensorDictBase:
+        st = self.state
+        slot, v, done = st["slot"], st["v"], st["done"]
+        B, S = slot.shape
+        rows = torch.arange(B)
+        a = td[self.action_key].reshape(B).long()
+        if ((a < 0) | (a >= S)).any():
+            raise ValueError(f"actions must be in [0, {S}), got {a.tolist()}")
+        valid = slot >= 0
+        decide = (valid.sum(1) > st["budget"]) & ~done
+        if (decide & ~valid[rows, a.clamp(0, S - 1)]).any():
+            raise ValueError("an action evicts an empty slot (masked action)")
+        live = ~done
+        slot[decide, a[decide]] = -1
+        v_new = torch.where(live, v + 1, v)
+        # The new unit fills the lowest empty slot (the oracle replays the same convention).
+        free = torch.argmax((slot < 0).to(torch.int8), dim=1)
+        slot[live, free[live]] = v_new[live]
+        st["v"] = v_new
+        kept = torch.where(slot >= 0, st["Aq"][rows, v_new].gather(1, slot.clamp(min=0)), 0.0)
+        recall = kept.sum(1)
+        counted = live & (v_new >= st["p_units"])  # prompt queries under compress run in full
+        reward = torch.where(counted, recall, 0.0).to(torch.float32)
+        st["done"] = done | (live & (v_new >= st["n_units"] - 1))
+        return self._observe(reward)
+
+    # ------------------------------------------------------------------ oracles
+    def check_solution(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        from heurist.envs.kv.oracle import check_solution
+
+        return check_solution(instance, actions, **self._oracle_kwargs())
+
+    def evaluate(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        from heurist.envs.kv.oracle import evaluate
+
+        return evaluate(instance, actions, **self._oracle_kwargs())
+
+    def _oracle_kwargs(self) -> dict:
+        return dict(budget=self.budget, unit=self.unit, n_slots=self.n_slots,
+                    compress=self.prefill == "compress")
