@@ -3,8 +3,16 @@ import math
 
 import numpy as np
 import pytest
-from heurist.envs.pvrp import PVRPInstances, Weights
-from heurist.policies.pvrp import check_solution, evaluate, preference_collected, vehicle_times
+from heurist.envs.pvrp import PVRPInstances, Weights, generate
+from heurist.policies.pvrp import (
+    check_solution,
+    evaluate,
+    preference_collected,
+    solve_random,
+    vehicle_times,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _inst(zc=False):
@@ -97,3 +105,29 @@ def test_needs_a_batch_of_one():
     with pytest.raises(ValueError, match="batch of one"):
         check_solution(inst, [[[1, 2]], [[3]]])
     assert math.isfinite(evaluate(inst[1], [[[1, 2]], [[3]]]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 15), m=st.integers(1, 4),
+       variant=st.sampled_from(["p", "zc"]))
+def test_objective_invariant_under_trip_order_and_reversal(seed, n, m, variant):
+    """Reordering a vehicle's trips or reversing a trip leaves the objective unchanged."""
+    inst = generate(1, n_clients=n, n_vehicles=m, variant=variant, rng=seed)
+    routes = solve_random(inst, seed=seed)
+    assert check_solution(inst, routes).ok
+    shuffled = [[list(reversed(t)) for t in reversed(trips)] for trips in routes]
+    assert evaluate(inst, shuffled) == pytest.approx(evaluate(inst, routes), abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 12))
+def test_moving_a_client_to_a_fresh_trip_never_shortens(seed, n):
+    """Splitting a client off into its own trip never decreases travel time (triangle inequality)."""
+    inst = generate(1, n_clients=n, n_vehicles=2, rng=seed)
+    routes = solve_random(inst, seed=seed)
+    k = next(k for k, trips in enumerate(routes) if trips)
+    client = routes[k][0].pop()
+    routes[k].append([client])
+    before = vehicle_times(inst, solve_random(inst, seed=seed))
+    after = vehicle_times(inst, routes)
+    assert after[k] >= before[k] - 1e-12
