@@ -117,7 +117,8 @@ def train(cfg: DictConfig, *, console=None) -> dict:
                TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("training", total=total, completed=start, info="")
-        for it in range(start, total):
+        stop = total if tc.get("stop_after") is None else min(total, int(tc.stop_after))
+        for it in range(start, stop):
             tgen = torch.Generator().manual_seed(iteration_seed(tc.seed, it))
             imitation = it < n_imit
             for group in opt.param_groups:
@@ -125,7 +126,7 @@ def train(cfg: DictConfig, *, console=None) -> dict:
             step_fn = _imitation_iteration if imitation else _reinforce_iteration
             metrics = step_fn(net, opt, env, gen_fn, cfg, it, tgen)
             logger.log(metrics, step=it)
-            if (it + 1) % int(tc.ckpt_every) == 0 or it + 1 == total:
+            if (it + 1) % int(tc.ckpt_every) == 0 or it + 1 in (total, stop):
                 save_checkpoint(ckpt_path, {"net": net.state_dict(), "optimizer": opt.state_dict(),
                                             "iteration": it + 1,
                                             "config": OmegaConf.to_container(cfg, resolve=True)})
@@ -133,6 +134,10 @@ def train(cfg: DictConfig, *, console=None) -> dict:
                             if isinstance(v, float))
             progress.update(task, advance=1, info=info)
     train_s = time.perf_counter() - t0
+    if stop < total:  # an interrupted run (trainer.stop_after): resume it with trainer.resume=true
+        console.print(f"stopped after iteration {stop} of {total}; checkpoint {ckpt_path}")
+        logger.finish()
+        return {"stopped_at": stop, "checkpoint": str(ckpt_path)}
 
     results: dict = {"train_seconds": train_s, "iterations": total, "cache_size": k,
                      "predictor": str(predictor), "train_users": split["train_names"],

@@ -1,0 +1,215 @@
+"""The paging env: exact miss counts on tiny traces, agreement with the simulator's OPT/LRU/LFU/
+BlindOracle, the no-decision corner case, weighted costs, and input validation."""
+import numpy as np
+import pytest
+import torch
+
+from heurist.agents.rollout import collect
+from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES, PagingEnv
+from heurist.envs.paging.generator import PagingGenerator, instance_from_traces
+from heurist.envs.paging.oracle import check_solution, evaluate, miss_cost, replay
+from heurist.envs.paging.traces import load_trace
+from heurist.policies.paging import simulate
+from heurist.policies.paging.env_policies import (BeladyEnvPolicy, blind_oracle_policy,
+                                                  lfu_policy, lru_policy)
+
+TINY = [0, 1, 2, 0, 3, 0, 1]
+
+
+def _play(env, instance, actions):
+    td = env.reset(instance=instance)
+    rewards, dones = [], []
+    for a in actions:
+        td["action"] = torch.as_tensor(a).reshape(-1)
+        td = env.step(td)["next"]
+        rewards.append(td["reward"].reshape(-1).tolist())
+        dones.append(td["done"].reshape(-1).tolist())
+    return rewards, dones
+
+
+def _inst(traces, **kw):
+    kw.setdefault("predictor", "none")
+    return instance_from_traces([np.asarray(t) for t in traces], cache_size=2, **kw)
+
+
+def test_tiny_trace_rewards_with_chosen_actions():
+    """k=2 on 0 1 2 0 3 0 1: evicting slot 1 twice then slot 0 gives rewards -3,-1,-1 (5 misses)."""
+    env = PagingEnv(cache_size=2)
+    rewards, dones = _play(env, _inst([TINY]), [1, 1, 0])
+    assert rewards == [[-3.0], [-1.0], [-1.0]]
+    assert dones == [[False], [False], [True]]
+    assert float(env.misses()[0]) == 5.0
+
+
+def test_tiny_trace_always_slot0():
+    """Always evicting slot 0 on the tiny trace costs 6 misses over 4 decisions."""
+    env = PagingEnv(cache_size=2)
+    rewards, dones = _play(env, _inst([TINY]), [0, 0, 0, 0])
+    assert rewards == [[-3.0], [-1.0], [-1.0], [-1.0]]
+    assert dones[-1] == [True] and dones[-2] == [False]
+
+
+def test_oracle_replay_independent_counts():
+    """The plain replay gives the same tiny-trace miss counts and rejects bad logs."""
+    assert replay(TINY, [1, 1, 0], cache_size=2) == (True, 5.0, 3)
+    assert replay(TINY, [0, 0, 0, 0], cache_size=2) == (True, 6.0, 4)
+    assert replay(TINY, [1, 1], cache_size=2)[0] is False  # log too short
+    assert replay(TINY, [1, 2, 0], cache_size=2)[0] is False  # slot 2 does not exist
+    inst = _inst([TINY, TINY])
+    acts = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]])
+    assert check_solution(inst, acts, cache_size=2).tolist() == [True, True]
+    assert evaluate(inst, acts, cache_size=2).tolist() == [-5.0, -6.0]
+    assert not check_solution(inst, torch.tensor([[1, 1], [0, 0]]), cache_size=2).any()
+
+
+def test_done_rows_are_absorbing_with_mask_on_slot0():
+    """A finished row keeps done, gets reward 0 and only action 0 is legal."""
+    env = PagingEnv(cache_size=2)
+    inst = _inst([TINY, [0, 1, 2, 0, 1, 2, 0, 1, 2]])
+    td = env.reset(instance=inst)
+    for a in ([1, 0], [1, 0], [0, 0]):
+        td["action"] = torch.tensor(a)
+        td = env.step(td)["next"]
+    assert td["done"].reshape(-1).tolist() == [True, False]
+    assert td["action_mask"][0].tolist() == [True, False]
+    td["action"] = torch.tensor([0, 0])
+    nxt = env.step(td)["next"]
+    assert float(nxt["reward"][0]) == 0.0 and bool(nxt["done"][0])
+
+
+def test_no_decision_corner_case():
+    """A trace that never overflows the cache is done at reset: return 0, misses = distinct pages."""
+    env = PagingEnv(cache_size=3)
+    inst = instance_from_traces([np.array([0, 1, 0, 2, 1])], cache_size=3, predictor="none")
+    td = env.reset(instance=inst)
+    assert bool(td["done"].all())
+    assert float(env.misses()[0]) == 3.0
+    empty = torch.zeros(1, 0, dtype=torch.int64)
+    assert evaluate(inst, empty, cache_size=3).tolist() == [0.0]
+    assert miss_cost(inst, empty, cache_size=3).tolist() == [3.0]
+
+
+def test_weighted_costs():
+    """Per-request costs: each reward is minus the cost of the misses it covers."""
+    env = PagingEnv(cache_size=2)
+    cost = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], dtype=np.float32)
+    inst = instance_from_traces([np.array(TINY)], cache_size=2, predictor="none", costs=[cost])
+    rewards, _ = _play(env, inst, [1, 1, 0])
+    # misses at t = 0, 1, 2 (first step), 4 (second), 6 (third)
+    assert rewards == [[-7.0], [-16.0], [-64.0]]
+    assert evaluate(inst, torch.tensor([[1, 1, 0]]), cache_size=2).tolist() == [-87.0]
+
+
+def test_lru_features_and_mask():
+    """At the first decision of 0 1 2 with k=2, slot 0 (page 0) is least recent, both are legal."""
+    env = PagingEnv(cache_size=2)
+    td = env.reset(instance=_inst([TINY]))
+    rec = td["slot_features"][0, :, SLOT_FEATURES.index("recency_rank")]
+    assert rec.tolist() == [1.0, 0.0]
+    assert td["action_mask"][0].tolist() == [True, True]
+    assert td["request_features"][0, REQUEST_FEATURES.index("seen_before")] == 0.0
+    assert int(lru_policy(td)[0]) == 0
+
+
+def _zipf_traces(n, seed, length=300, n_pages=40):
+    gen = PagingGenerator(length=length, n_pages=n_pages, alpha=0.8, predictor="none")
+    return gen.draw_traces(n, np.random.default_rng(seed))
+
+
+def _env_misses(policy_fn, traces, k, predictor="none", seed=0):
+    env = PagingEnv(cache_size=k)
+    inst = instance_from_traces(traces, cache_size=k, predictor=predictor,
+                                rng=np.random.default_rng(seed))
+    pol = policy_fn(env) if policy_fn is BeladyEnvPolicy else policy_fn
+    return collect(env, inst, pol, record=False).misses.numpy(), inst
+
+
+@pytest.mark.parametrize("k", [3, 8])
+def test_belady_replay_equals_simulate_opt(k):
+    """The env replaying Belady's choices reproduces simulate's OPT miss count exactly."""
+    traces = _zipf_traces(6, seed=k)
+    got, _ = _env_misses(BeladyEnvPolicy, traces, k)
+    want = [simulate(t, k, "OPT").misses for t in traces]
+    assert got.tolist() == want
+
+
+@pytest.mark.parametrize("name,policy", [("LRU", lru_policy), ("LFU", lfu_policy)])
+def test_observation_policies_equal_simulate(name, policy):
+    """LRU/LFU acting on the env's observation give simulate's miss counts exactly."""
+    traces = _zipf_traces(6, seed=1)
+    got, _ = _env_misses(policy, traces, 5)
+    assert got.tolist() == [simulate(t, 5, name).misses for t in traces]
+
+
+def test_blind_oracle_equals_simulate():
+    """Following noisy predictions in the env equals simulate's BlindOracle on the same predictions."""
+    from heurist.agents.evaluation import predictions_of
+
+    traces = _zipf_traces(4, seed=2)
+    got, inst = _env_misses(blind_oracle_policy, traces, 6, predictor="noisy:2", seed=3)
+    want = [simulate(t, 6, "BlindOracle", predictions=predictions_of(inst, i)).misses
+            for i, t in enumerate(traces)]
+    assert got.tolist() == want
+
+
+def test_brightkite_known_totals(shared_data):
+    """On 10 BrightKite users the env's Belady and LRU equal simulate's OPT and LRU (k = 10)."""
+    files = sorted((shared_data / "paging" / "brightkite").glob("*.txt"))[:10]
+    traces = [load_trace(f) for f in files]
+    opt, _ = _env_misses(BeladyEnvPolicy, traces, 10)
+    lru, _ = _env_misses(lru_policy, traces, 10)
+    assert opt.tolist() == [simulate(t, 10, "OPT").misses for t in traces]
+    assert lru.tolist() == [simulate(t, 10, "LRU").misses for t in traces]
+    assert opt.sum() < lru.sum()
+
+
+def test_opt_mask_marks_every_never_again_page():
+    """opt_mask holds every slot whose page is never requested again (Belady ties)."""
+    env = PagingEnv(cache_size=3)
+    td = env.reset(instance=instance_from_traces([np.array([0, 1, 2, 3, 2])], cache_size=3,
+                                                 predictor="none"))
+    assert env.opt_mask()[0].tolist() == [True, True, False]
+    assert int(env.opt_action()[0]) == 0
+    assert td["action_mask"][0].all()
+
+
+def test_predictions_absent_give_zero_prediction_features():
+    """Without predictions the prediction features are 0; with them they are not all 0."""
+    traces = _zipf_traces(2, seed=4)
+    env = PagingEnv(cache_size=4)
+    idx = [SLOT_FEATURES.index(n) for n in ("pred_rank", "log_pred_gap")]
+    td = env.reset(instance=instance_from_traces(traces, cache_size=4, predictor="none"))
+    assert (td["slot_features"][..., idx] == 0).all()
+    td = env.reset(instance=instance_from_traces(traces, cache_size=4, predictor="exact"))
+    assert (td["slot_features"][..., idx] > 0).any()
+
+
+def test_generator_is_seeded_and_windows_real_traces():
+    """Same rng seed, same instance; windows have the requested length and dense ids."""
+    traces = [np.arange(1000) % 37, np.arange(800) % 11]
+    gen = PagingGenerator(traces=traces, length=100, predictor="noisy:1", cache_size=4)
+    a = gen(5, np.random.default_rng(9))
+    b = gen(5, np.random.default_rng(9))
+    assert all(torch.equal(a[k], b[k]) for k in a.keys())
+    assert a["trace"].shape == (5, 100) and a["length"].tolist() == [100] * 5
+    assert int(a["trace"].max()) < 37
+
+
+def test_invalid_inputs_raise_value_error():
+    """Bad actions, missing fields and bad constructor values raise ValueError naming the cause."""
+    env = PagingEnv(cache_size=2)
+    td = env.reset(instance=_inst([TINY]))
+    td["action"] = torch.tensor([2])
+    with pytest.raises(ValueError, match="outside"):
+        env.step(td)
+    from tensordict import TensorDict
+
+    with pytest.raises(ValueError, match="'trace'"):
+        env.reset(instance=TensorDict({"cost": torch.ones(1, 3)}, batch_size=[1]))
+    with pytest.raises(ValueError, match="cache_size"):
+        PagingEnv(cache_size=0)
+    with pytest.raises(ValueError, match="predictor"):
+        PagingEnv(generator=PagingGenerator(), predictor="exact")
+    with pytest.raises(ValueError, match="'next_arrival'"):
+        env.reset(instance=TensorDict({"trace": torch.zeros(1, 3, dtype=torch.int64),
+                                       "next_arrival": torch.zeros(1, 2)}, batch_size=[1]))
