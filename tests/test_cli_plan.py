@@ -1,0 +1,103 @@
+"""``heurist plan`` end to end: reads a MiniMalloc CSV, writes the plan, reports as JSON."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from heurist.envs.malloc import SLOW, read_csv
+from heurist.policies.cli import main
+from heurist.policies.malloc import check_plan
+
+DIR = "malloc/minimalloc-challenging"
+
+
+def run_plan(capsys, *argv):
+    rc = main(["plan", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_plan_example_json(shared_data, tmp_path, capsys):
+    """input.12.csv is packed at its capacity; the JSON and the written CSV agree."""
+    out_csv = tmp_path / "plan.csv"
+    rc, out, _ = run_plan(capsys, shared_data / DIR / "input.12.csv", "--method", "greedy_size",
+                          "--out", out_csv, "--json")
+    assert rc == 0
+    result = json.loads(out)
+    assert result["peak"] == 12 and result["capacity"] == 12 and result["lower_bound"] == 12
+    assert result["feasible"] is True and result["seconds"] >= 0
+    inst, offsets = read_csv(out_csv, capacity=12)
+    assert inst.labels == ("b1", "b2", "b3", "b4", "b5")
+    assert check_plan(inst, offsets, mode="packing").valid
+
+
+def test_plan_real_file_packing_exceeds_capacity(shared_data, tmp_path, capsys):
+    """Greedy packing of A exceeds 2^20: exit 1 with a clear message, plan still written."""
+    out_csv = tmp_path / "a.csv"
+    rc, out, err = run_plan(capsys, shared_data / DIR / "A.1048576.csv", "--method", "msa",
+                            "--out", out_csv, "--json")
+    result = json.loads(out)
+    assert rc == 1 and "no plan fits" in err
+    assert result["feasible"] is False and result["peak"] > result["capacity"] == 1048576
+    assert result["lower_bound"] == 1048576
+    inst, offsets = read_csv(out_csv, capacity=10**9)
+    assert inst.n == 154 and (offsets >= 0).all()
+    check = check_plan(inst, offsets, mode="packing")
+    assert check.valid and check.peak == result["peak"]
+
+
+def test_plan_real_file_mapping(shared_data, tmp_path, capsys):
+    """Mapping mode on B: exit 0, SLOW offsets are -1, the speedup is below the LP bound's."""
+    out_csv = tmp_path / "b.csv"
+    rc, out, _ = run_plan(capsys, shared_data / DIR / "B.1048576.csv", "--mode", "mapping",
+                          "--method", "first_fit", "--out", out_csv, "--json")
+    assert rc == 0
+    result = json.loads(out)
+    inst, offsets = read_csv(out_csv, capacity=1048576)
+    assert (offsets == SLOW).sum() == inst.n - result["n_fast"] > 0
+    assert check_plan(inst, offsets, mode="mapping").valid
+    assert 1.0 < result["speedup"]
+    assert 0 < result["saving"] <= result["saving_upper_bound"]
+
+
+def test_plan_capacity_flag_and_cpsat(tmp_path, capsys):
+    """--capacity overrides the name; CP-SAT finds the optimum a greedy order can miss."""
+    src = tmp_path / "toy.csv"
+    # Greedy-by-size puts the 2-byte buffers first at 0 and strands 'c': optimum is 4.
+    src.write_text("id,lower,upper,size\na,0,2,2\nb,1,3,2\nc,0,1,2\nd,2,3,2\n")
+    rc, out, _ = run_plan(capsys, src, "--capacity", 4, "--method", "cpsat", "--time-limit", 5,
+                          "--out", tmp_path / "o.csv", "--json")
+    assert rc == 0 and json.loads(out)["peak"] == 4
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--method", "msa"], "no capacity"),
+    (["--method", "msa", "--capacity", "-1"], "--capacity"),
+    (["--method", "cpsat", "--capacity", "9", "--time-limit", "0"], "--time-limit"),
+])
+def test_plan_bad_input_exit_2(tmp_path, capsys, argv, msg):
+    """Bad arguments give exit 2 and 'heurist plan: error: ...'."""
+    src = tmp_path / "toy.csv"
+    src.write_text("id,lower,upper,size\n0,0,2,2\n")
+    rc, _, err = run_plan(capsys, src, *argv, "--out", tmp_path / "o.csv")
+    assert rc == 2 and err.startswith("heurist plan: error:") and msg in err
+
+
+def test_plan_console_script_missing_file(tmp_path):
+    """The command line (as the console script runs it) reports a missing input with exit 2."""
+    entry = "import sys; from heurist.policies.cli import main; sys.exit(main())"
+    proc = subprocess.run([sys.executable, "-c", entry, "plan",
+                           str(tmp_path / "none.4.csv"), "--method", "msa", "--out",
+                           str(tmp_path / "o.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "none.4.csv" in proc.stderr
+
+
+def test_plan_text_output(tmp_path, capsys):
+    """Without --json one summary line names method, peak and capacity."""
+    src = tmp_path / "toy.8.csv"
+    src.write_text("id,lower,upper,size\n0,0,2,4\n1,1,3,4\n")
+    rc, out, _ = run_plan(capsys, src, "--method", "first_fit", "--out", tmp_path / "o.csv")
+    assert rc == 0 and out.startswith("first_fit (packing): peak 8 / capacity 8")
+    assert np.array_equal(read_csv(tmp_path / "o.csv")[1], [0, 4])
