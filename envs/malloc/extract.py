@@ -45,6 +45,18 @@ class _LossFirst(nn.Module):
         return (loss,)
 
 
+def _freeze_unused(model: nn.Module, args: tuple) -> None:
+    """Stops gradients of parameters the loss does not reach (e.g. BERT's MLM bias when the
+    decoder is untied): the joint export refuses a parameter without a gradient. Found with one
+    eager backward."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss = model(*args)[0]
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    for p, g in zip(params, grads):
+        if g is None:
+            p.requires_grad_(False)
+
+
 def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> torch.fx.Graph:
     """The ATen FX graph of ``model(*args)``: inference (``torch.export``) or training (joint)."""
     if mode not in MODES:
@@ -62,7 +74,9 @@ def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> t
         from torch._functorch.aot_autograd import aot_export_module
 
         model = model.train()
-        gm, _ = aot_export_module(_LossFirst(model), args, trace_joint=True,
+        wrapped = _LossFirst(model)
+        _freeze_unused(wrapped, args)
+        gm, _ = aot_export_module(wrapped, args, trace_joint=True,
                                   output_loss_index=0, decompositions=core_aten_decompositions())
         return gm.graph
 

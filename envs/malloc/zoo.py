@@ -53,7 +53,10 @@ def _llama(n_layers: int):
 def _bert(n_layers: int):
     from transformers import BertConfig, BertForMaskedLM
 
-    cfg = BertConfig(num_hidden_layers=n_layers, attn_implementation="eager")
+    # Untied MLM decoder: AOTAutograd's joint export rejects BERT's tied decoder weight and bias
+    # (the alias is seen as a parameter without a gradient); the graph's ops are the same.
+    cfg = BertConfig(num_hidden_layers=n_layers, tie_word_embeddings=False,
+                     attn_implementation="eager")
     return BertForMaskedLM(cfg)
 
 
