@@ -100,4 +100,4 @@ def test_plan_text_output(tmp_path, capsys):
     src.write_text("id,lower,upper,size\n0,0,2,4\n1,1,3,4\n")
     rc, out, _ = run_plan(capsys, src, "--method", "first_fit", "--out", tmp_path / "o.csv")
     assert rc == 0 and out.startswith("first_fit (packing): peak 8 / capacity 8")
-    assert np.array_equal(read_csv(tmp_path / "o.csv")[1], [0, 4])
+    assert np.array_equal(read_csv(tmp_path / "o.csv", capacity=8)[1], [0, 4])
