@@ -132,7 +132,7 @@ def validate_arrays(arrays: dict[str, Any], *, source: str = "PVRPInstances") ->
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no truth value: compare fields explicitly
 class PVRPInstances:
     """A batch of ``S`` PVRP instances (numpy), validated on construction.
 
