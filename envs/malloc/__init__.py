@@ -8,5 +8,7 @@ from heurist.envs.malloc.minimalloc_csv import capacity_from_name, read_csv, wri
 __all__ = ["SLOW", "TPU_V4I_CMEM_BYTES", "MallocInstance", "MemoryConfig", "capacity_from_name",
            "isolated_saving", "op_times", "plan_in_fast", "program_time", "read_csv", "speedup",
            "time_all_fast", "time_all_slow", "write_csv"]
-from heurist.envs.malloc.env import MallocEnv  # noqa: E402  (registers "Malloc")
+
+from heurist.envs.malloc.env import MallocEnv  # registers the "Malloc" env
+
 __all__ += ["MallocEnv"]

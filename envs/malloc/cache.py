@@ -10,11 +10,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from heurist.envs.malloc.instance import TPU_V4I_CMEM_BYTES, MallocInstance, MemoryConfig
 
-__all__ = ["EXTRACT_VERSION", "cache_dir", "cache_key", "load_or_extract", "save_instance",
-           "load_instance"]
+__all__ = [
+    "EXTRACT_VERSION",
+    "cache_dir",
+    "cache_key",
+    "load_instance",
+    "load_or_extract",
+    "save_instance",
+]
 
 EXTRACT_VERSION = 1
 _FIELDS = ("size", "start", "end", "op_flops", "use_buffer", "use_op", "use_bytes")

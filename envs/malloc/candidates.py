@@ -16,8 +16,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["ORDERS", "buffer_order", "block_size", "index_add", "index_remove", "gather",
-           "candidate_offsets"]
+__all__ = [
+    "ORDERS",
+    "block_size",
+    "buffer_order",
+    "candidate_offsets",
+    "gather",
+    "index_add",
+    "index_remove",
+]
 
 ORDERS = ("start", "size", "msa")
 

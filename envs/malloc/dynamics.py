@@ -5,12 +5,10 @@ All arrays are ``[B, ...]`` state of :class:`heurist.envs.malloc.env.MallocEnv` 
 """
 from __future__ import annotations
 
-import numpy as np
+from heurist.envs.malloc.candidates import candidate_offsets, gather, index_add, index_remove
 from numba import njit
 
-from heurist.envs.malloc.candidates import candidate_offsets, gather, index_add, index_remove
-
-__all__ = ["UNDECIDED", "op_time", "observe_row", "step_rows", "observe_rows"]
+__all__ = ["UNDECIDED", "observe_row", "observe_rows", "op_time", "step_rows"]
 
 UNDECIDED = -2
 

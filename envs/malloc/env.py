@@ -6,21 +6,20 @@ action ``K`` is ``LEAVE_IN_SLOW``; with ``undo=True`` the last action is ``UNDO`
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from heurist.envs.common import HeuristEnv, register
+from heurist.envs.malloc.candidates import ORDERS, block_size, buffer_order
+from heurist.envs.malloc.cost_model import isolated_saving
+from heurist.envs.malloc.dynamics import UNDECIDED, observe_rows, step_rows
+from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator, row_instance
+from heurist.envs.malloc.instance import MallocInstance
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite, Unbounded
 
-from heurist.envs.common import HeuristEnv, register
-from heurist.envs.malloc.candidates import ORDERS, block_size, buffer_order
-from heurist.envs.malloc.dynamics import UNDECIDED, observe_rows, step_rows
-from heurist.envs.malloc.cost_model import isolated_saving
-from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator, row_instance
-from heurist.envs.malloc.instance import MallocInstance
-
-__all__ = ["MallocEnv", "MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS"]
+__all__ = ["MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv"]
 
 MODES = ("mapping", "packing")
 N_BUFFER_FEATURES = 6     # size/C, start/T, end/T, length/T, isolated saving/T_slow, valid

@@ -17,12 +17,11 @@ import warnings
 
 import numpy as np
 import torch
-from torch import nn
-
 from heurist.envs.malloc.instance import TPU_V4I_CMEM_BYTES, MallocInstance, MemoryConfig
 from heurist.envs.malloc.lifetimes import GraphBuffers, graph_buffers
+from torch import nn
 
-__all__ = ["export_graph", "extract_buffers", "extract", "to_instance", "peak_live_bytes", "MODES"]
+__all__ = ["MODES", "export_graph", "extract", "extract_buffers", "peak_live_bytes", "to_instance"]
 
 MODES = ("inference", "training")
 
@@ -62,7 +61,8 @@ def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> t
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: expected one of {MODES}")
     if not isinstance(args, tuple):
-        raise ValueError(f"args must be a tuple of example inputs, got {type(args).__name__}")
+        raise ValueError(  # noqa: TRY004  (the project reports bad input as ValueError)
+            f"args must be a tuple of example inputs, got {type(args).__name__}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if mode == "inference":

@@ -9,16 +9,15 @@ An instance TensorDict ``[B]`` holds, padded at the end (valid entries first):
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tensordict import TensorDict, TensorDictBase
-
 from heurist.envs.malloc.instance import MallocInstance, MemoryConfig
 from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
+from tensordict import TensorDict, TensorDictBase
 
-__all__ = ["pad_instances", "row_instance", "SyntheticGenerator", "InstanceListGenerator"]
+__all__ = ["InstanceListGenerator", "SyntheticGenerator", "pad_instances", "row_instance"]
 
 
 def pad_instances(instances: Sequence[MallocInstance], *, n_max: int | None = None
@@ -119,7 +118,8 @@ class InstanceListGenerator:
             raise ValueError("InstanceListGenerator needs at least one instance")
         for k, x in enumerate(instances):
             if not isinstance(x, MallocInstance):
-                raise ValueError(f"instances[{k}] is a {type(x).__name__}, not a MallocInstance")
+                raise ValueError(  # noqa: TRY004  (bad input is a ValueError here)
+                    f"instances[{k}] is a {type(x).__name__}, not a MallocInstance")
         self.instances = list(instances)
         self.n_max = max(x.n for x in self.instances)
 

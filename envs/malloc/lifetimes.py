@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_flatten
 
-__all__ = ["GraphBuffers", "graph_buffers", "INPUT_POLICIES", "is_view_op"]
+__all__ = ["INPUT_POLICIES", "GraphBuffers", "graph_buffers", "is_view_op"]
 
 INPUT_POLICIES = ("first_use", "program_start", "exclude")
 

@@ -2,8 +2,8 @@
 
 Independent of the step code (``dynamics``/``candidates``' numba kernels): the decoder replays the
 log in plain numpy, recomputing each buffer's candidate offsets from the placed buffers by brute
-force; the plan is then checked by ``check_plan`` below and timed by the cost model
-(``heurist.envs.malloc.cost_model``). Only the decision order (``buffer_order``) is shared: it is
+force; the plan is then checked and timed by the planners' independent oracles
+(``heurist.policies.malloc.check_plan`` and ``evaluate``). Only the decision order (``buffer_order``) is shared: it is
 the definition of which buffer comes next, not dynamics.
 """
 from __future__ import annotations
@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tensordict import TensorDictBase
-
 from heurist.envs.malloc.candidates import buffer_order
-from heurist.envs.malloc.cost_model import isolated_saving, program_time, time_all_slow
+from heurist.envs.malloc.cost_model import isolated_saving, time_all_slow
 from heurist.envs.malloc.generator import row_instance
 from heurist.envs.malloc.instance import SLOW, MallocInstance
+from tensordict import TensorDictBase
 
-__all__ = ["Decoded", "decode", "check_plan", "plan_value", "check_solution", "evaluate"]
+__all__ = ["Decoded", "check_plan", "check_solution", "decode", "evaluate", "plan_value"]
 
 
 @dataclass
@@ -84,21 +83,16 @@ def decode(env, inst: MallocInstance, actions: np.ndarray) -> Decoded:
     return Decoded(plan, True, False)
 
 
-def check_plan(inst: MallocInstance, plan: np.ndarray) -> bool:
-    """Offsets (``>= 0``) are aligned, inside ``[0, C)`` and never overlap a time-overlapping
-    buffer's; ``-1`` (slow) and ``-2`` (undecided) buffers take no fast memory."""
-    plan = np.asarray(plan)
-    fast = np.flatnonzero(plan >= 0)
-    off, top = plan[fast], plan[fast] + inst.size[fast]
-    if np.any(off % inst.memory.alignment) or np.any(top > inst.capacity):
-        return False
-    s, e = inst.start[fast], inst.end[fast]
-    for j in range(len(fast)):  # O(F^2) on purpose: the simplest correct check
-        clash = (s < e[j]) & (e > s[j]) & (off < top[j]) & (top > off[j])
-        clash[j] = False
-        if clash.any():
-            return False
-    return True
+def check_plan(env, inst: MallocInstance, dec: Decoded) -> bool:
+    """The planners' independent ``check_plan`` on the decoded plan: a complete packing in packing
+    mode; otherwise (mapping, or a packing episode that hit a dead end) undecided buffers count as
+    slow and take no fast memory."""
+    from heurist.policies.malloc import check_plan as planners_check
+
+    plan = np.where(dec.plan >= 0, dec.plan, SLOW)
+    complete = bool(np.all(dec.plan >= 0))
+    mode = "packing" if (not env.mapping and complete) else "mapping"
+    return planners_check(inst, plan, mode=mode).valid
 
 
 def plan_value(env, inst: MallocInstance, dec: Decoded) -> float:
@@ -109,10 +103,12 @@ def plan_value(env, inst: MallocInstance, dec: Decoded) -> float:
     """
     plan = dec.plan
     if env.mapping:
-        t_slow = time_all_slow(inst)
-        if t_slow <= 0:
+        from heurist.policies.malloc import evaluate as planners_evaluate
+
+        ev = planners_evaluate(inst, np.where(plan >= 0, plan, SLOW))
+        if ev.time_all_slow <= 0:
             return 0.0
-        return (t_slow - program_time(inst, np.where(plan >= 0, plan, SLOW))) / t_slow
+        return (ev.time_all_slow - ev.time) / ev.time_all_slow
     placed = plan >= 0
     peak = int((plan[placed] + inst.size[placed]).max()) if placed.any() else 0
     value = -peak / max(inst.capacity, 1)
@@ -132,7 +128,7 @@ def check_solution(env, instance: TensorDictBase, actions: torch.Tensor) -> torc
     out = []
     for inst, a in _rows(instance, actions):
         dec = decode(env, inst, a)
-        out.append(dec.legal and check_plan(inst, dec.plan))
+        out.append(dec.legal and check_plan(env, inst, dec))
     return torch.tensor(out, dtype=torch.bool)
 
 

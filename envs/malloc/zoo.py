@@ -10,12 +10,12 @@ the published one, so a deeper model is the same layers repeated.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
-__all__ = ["ZooEntry", "ZOO", "zoo_names", "build"]
+__all__ = ["ZOO", "ZooEntry", "build", "zoo_names"]
 
 
 @dataclass(frozen=True)
