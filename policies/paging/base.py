@@ -2,9 +2,11 @@
 
 Every policy is a :class:`PagingPolicy` whose ``run`` replays a dense trace ``[T]`` through a cache of
 ``k`` pages in a numba kernel and returns the per-request miss flags ``[T]`` and the eviction log
-``[T]`` (the page evicted at request ``t``, ``-1`` for none). Inside the kernels, as in libCacheSim,
-choosing the victim (``_victim``) is separate from evicting it (``_evict``) and from inserting the
-requested page (``_insert``). Policies are demand paging: they evict only on a miss with a full cache.
+``[T]`` (the page evicted at request ``t``, ``-1`` for none). Inside the kernels, as in libCacheSim's
+``to_evict``/``evict`` split, a ``_victim*`` helper chooses the victim without changing the cache,
+and the eviction and the insertion of the requested page are separate steps after it (S3-FIFO's
+choice necessarily moves pages between its queues on the way). Policies are demand paging: they
+evict exactly one page on a miss with a full cache and never otherwise.
 """
 from __future__ import annotations
 

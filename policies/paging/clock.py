@@ -8,6 +8,14 @@ from numba import njit
 __all__ = ["CLOCK"]
 
 
+@njit(cache=True, inline="always")
+def _victim_slot(referenced, hand, k):
+    while referenced[hand]:  # second chance: clear the bit and move on
+        referenced[hand] = False
+        hand = (hand + 1) % k
+    return hand
+
+
 @njit(cache=True)
 def _clock_run(trace, n_ids, k):
     T = trace.size
@@ -25,11 +33,9 @@ def _clock_run(trace, n_ids, k):
             continue
         miss[t] = True
         if occupancy == k:
-            while referenced[hand]:  # choose the victim: clear bits until an unreferenced slot
-                referenced[hand] = False
-                hand = (hand + 1) % k
+            hand = _victim_slot(referenced, hand, k)
             victim = ring[hand]
-            slot_of[victim] = -1
+            slot_of[victim] = -1  # evict
             victims[t] = victim
             slot = hand
             hand = (hand + 1) % k

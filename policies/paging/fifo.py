@@ -8,6 +8,11 @@ from numba import njit
 __all__ = ["FIFO"]
 
 
+@njit(cache=True, inline="always")
+def _victim(ring, hand):
+    return ring[hand]  # the page loaded earliest
+
+
 @njit(cache=True)
 def _fifo_run(trace, n_ids, k):
     T = trace.size
@@ -22,8 +27,8 @@ def _fifo_run(trace, n_ids, k):
             continue
         miss[t] = True
         if occupancy == k:
-            victim = ring[hand]
-            cached[victim] = False
+            victim = _victim(ring, hand)
+            cached[victim] = False  # evict; the new page takes its ring slot
             victims[t] = victim
             ring[hand] = page
             hand = (hand + 1) % k

@@ -10,6 +10,16 @@ __all__ = ["LFU"]
 
 
 @njit(cache=True)
+def _victim(keys, vals, size, cached, current):
+    """Pops heap entries until a live one (its page cached, key current): the LFU page."""
+    while True:
+        victim, vkey = vals[0], keys[0]
+        size = heap_pop(keys, vals, size)
+        if cached[victim] and current[victim] == vkey:
+            return victim, size
+
+
+@njit(cache=True)
 def _lfu_run(trace, n_ids, k):
     T = trace.size
     # Max-heap on -(freq * (T + 1) + last request): the top is the least frequent, then least recent.
@@ -29,12 +39,8 @@ def _lfu_run(trace, n_ids, k):
         else:
             miss[t] = True
             if occupancy == k:
-                while True:
-                    victim, vkey = vals[0], keys[0]
-                    size = heap_pop(keys, vals, size)
-                    if cached[victim] and current[victim] == vkey:
-                        break
-                cached[victim] = False
+                victim, size = _victim(keys, vals, size, cached, current)
+                cached[victim] = False  # evict
                 victims[t] = victim
             else:
                 occupancy += 1

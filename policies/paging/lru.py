@@ -10,6 +10,17 @@ __all__ = ["LRU"]
 
 
 @njit(cache=True)
+def _victim(prev, head):
+    return dll_tail(prev, head)  # the least recently used page
+
+
+@njit(cache=True)
+def _evict(prev, nxt, cached, victim):
+    dll_remove(prev, nxt, victim)
+    cached[victim] = False
+
+
+@njit(cache=True)
 def _lru_run(trace, n_ids, k, prev, nxt):
     T = trace.size
     head = n_ids  # sentinel: next = most recent, prev = least recent
@@ -20,18 +31,17 @@ def _lru_run(trace, n_ids, k, prev, nxt):
     for t in range(T):
         page = trace[t]
         if cached[page]:
-            dll_remove(prev, nxt, page)  # hit: move to the front
+            dll_remove(prev, nxt, page)  # hit: unlink, re-inserted at the front below
         else:
             miss[t] = True
             if occupancy == k:
-                victim = dll_tail(prev, head)
-                dll_remove(prev, nxt, victim)
-                cached[victim] = False
+                victim = _victim(prev, head)
+                _evict(prev, nxt, cached, victim)
                 victims[t] = victim
             else:
                 occupancy += 1
             cached[page] = True
-        dll_push_front(prev, nxt, head, page)
+        dll_push_front(prev, nxt, head, page)  # insert as the most recent
     return miss, victims
 
 

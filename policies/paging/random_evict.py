@@ -8,6 +8,11 @@ from numba import njit
 __all__ = ["RandomEviction"]
 
 
+@njit(cache=True, inline="always")
+def _victim_slot(k):
+    return np.random.randint(0, k)  # a uniformly random occupied slot
+
+
 @njit(cache=True)
 def _random_run(trace, n_ids, k, seed):
     np.random.seed(seed)
@@ -23,9 +28,9 @@ def _random_run(trace, n_ids, k, seed):
             continue
         miss[t] = True
         if occupancy == k:
-            slot = np.random.randint(0, k)
+            slot = _victim_slot(k)
             victim = slots[slot]
-            cached[victim] = False
+            cached[victim] = False  # evict; the new page takes the slot
             victims[t] = victim
             slots[slot] = page
         else:
