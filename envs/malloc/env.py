@@ -27,6 +27,12 @@ N_CANDIDATE_FEATURES = 4  # offset/C, top/C, free gap/C, valid
 N_PROGRESS = 4            # decided fraction, peak/C, time saved fraction, undos left fraction
 
 
+def lowest_candidate_action(mask: torch.Tensor) -> torch.Tensor:
+    """The greedy policy: the first legal action of ``mask`` [B, n_actions] -> [B]. That is the
+    lowest feasible offset, else ``LEAVE_IN_SLOW`` (mapping) or ``UNDO`` (a packing dead end)."""
+    return mask.to(torch.int8).argmax(-1)
+
+
 class _State:
     """Per-row numpy state of one batch (see ``dynamics``)."""
 
