@@ -115,11 +115,11 @@ def test_imitation_learns_to_follow_exact_predictions():
     env = PagingEnv(cache_size=4)
     gen = PagingGenerator(length=150, n_pages=14, alpha=0.6, predictor="exact", cache_size=4)
     g = torch.Generator().manual_seed(0)
-    for it in range(3):
-        inst = gen(16, np.random.default_rng(it))
+    for it in range(2):
+        inst = gen(8, np.random.default_rng(it))
         roll = collect(env, inst, NetPolicy(net, sample=True, generator=g), teacher=True,
                        follow_teacher=it == 0)
-        imitation_update(net, opt, roll, batch_size=128, epochs=3, generator=g)
+        imitation_update(net, opt, roll, batch_size=64, epochs=4, generator=g)
     test = gen(8, np.random.default_rng(99))
     learned = collect(env, test, NetPolicy(net), record=False).misses.sum()
     lru = sum(simulate(test["trace"][i].numpy(), 4, "LRU").misses for i in range(8))
