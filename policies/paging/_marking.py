@@ -100,6 +100,50 @@ def _victim_mark_and_predict(unmarked, n_unmarked, phase_bits):
 
 
 @njit(cache=True)
+def _victim(rule, page, clean, slots, n_cached, unmarked, n_unmarked, upos, load_time, last_use,
+            cur_pred, cur_discard, cur_phase, chain_of, chain_len, n_chains, harmonic,
+            clean_arrivals, marked_evictions):
+    """Chooses the victim of ``rule`` without touching the cache (only the chain and budget
+    bookkeeping of the predictive rules). Returns ``(victim, n_chains, marked_evictions)``."""
+    if rule == MARKER:  # the unmarked page loaded earliest
+        victim = _argmin(unmarked, n_unmarked, load_time)
+    elif rule == RANDOMIZED_MARKER:
+        victim = unmarked[np.random.randint(0, n_unmarked)]
+    elif rule == PREDICTIVE_MARKER:
+        chain = chain_of[page]
+        if clean or chain < 0:
+            chain = n_chains
+            n_chains += 1
+        chain_len[chain] += 1
+        if chain_len[chain] <= harmonic:
+            victim = _argmax(unmarked, n_unmarked, cur_pred)
+        else:
+            victim = unmarked[np.random.randint(0, n_unmarked)]
+        chain_of[victim] = chain
+    elif rule == LMARKER:
+        if clean:
+            victim = _argmax(unmarked, n_unmarked, cur_pred)
+        else:
+            victim = unmarked[np.random.randint(0, n_unmarked)]
+    elif rule == LNONMARKER:
+        if clean:
+            victim = _argmax(slots, n_cached, cur_pred)
+            if upos[victim] < 0:
+                if marked_evictions < clean_arrivals - 1:
+                    marked_evictions += 1
+                else:
+                    victim = _argmax(unmarked, n_unmarked, cur_pred)
+        else:
+            victim = unmarked[np.random.randint(0, n_unmarked)]
+    elif rule == DISCARD or rule == DISCARD_RANDOMIZED:
+        victim = _victim_discard(slots, n_cached, unmarked, n_unmarked, cur_discard,
+                                 last_use, rule == DISCARD_RANDOMIZED)
+    else:
+        victim = _victim_mark_and_predict(unmarked, n_unmarked, cur_phase)
+    return victim, n_chains, marked_evictions
+
+
+@njit(cache=True)
 def marking_run(trace, n_ids, k, rule, pred, discard, phase_bit, seed):
     """Replays ``trace [T]``; ``pred``/``discard``/``phase_bit`` ``[T]`` are the predictions made at
     each request (ignored by rules that do not read them). Returns ``(miss [T], victims [T])``."""
@@ -140,41 +184,10 @@ def marking_run(trace, n_ids, k, rule, pred, discard, phase_bit, seed):
             if clean:
                 clean_arrivals += 1
             if n_cached == k:
-                if rule == MARKER:  # the unmarked page loaded earliest
-                    victim = _argmin(unmarked, n_unmarked, load_time)
-                elif rule == RANDOMIZED_MARKER:
-                    victim = unmarked[np.random.randint(0, n_unmarked)]
-                elif rule == PREDICTIVE_MARKER:
-                    chain = chain_of[page]
-                    if clean or chain < 0:
-                        chain = n_chains
-                        n_chains += 1
-                    chain_len[chain] += 1
-                    if chain_len[chain] <= harmonic:
-                        victim = _argmax(unmarked, n_unmarked, cur_pred)
-                    else:
-                        victim = unmarked[np.random.randint(0, n_unmarked)]
-                    chain_of[victim] = chain
-                elif rule == LMARKER:
-                    if clean:
-                        victim = _argmax(unmarked, n_unmarked, cur_pred)
-                    else:
-                        victim = unmarked[np.random.randint(0, n_unmarked)]
-                elif rule == LNONMARKER:
-                    if clean:
-                        victim = _argmax(slots, n_cached, cur_pred)
-                        if upos[victim] < 0:
-                            if marked_evictions < clean_arrivals - 1:
-                                marked_evictions += 1
-                            else:
-                                victim = _argmax(unmarked, n_unmarked, cur_pred)
-                    else:
-                        victim = unmarked[np.random.randint(0, n_unmarked)]
-                elif rule == DISCARD or rule == DISCARD_RANDOMIZED:
-                    victim = _victim_discard(slots, n_cached, unmarked, n_unmarked, cur_discard,
-                                             last_use, rule == DISCARD_RANDOMIZED)
-                else:
-                    victim = _victim_mark_and_predict(unmarked, n_unmarked, cur_phase)
+                victim, n_chains, marked_evictions = _victim(
+                    rule, page, clean, slots, n_cached, unmarked, n_unmarked, upos, load_time,
+                    last_use, cur_pred, cur_discard, cur_phase, chain_of, chain_len, n_chains,
+                    harmonic, clean_arrivals, marked_evictions)
                 n_cached = _drop(slots, pos, n_cached, victim)  # evict
                 if upos[victim] >= 0:
                     n_unmarked = _drop(unmarked, upos, n_unmarked, victim)
