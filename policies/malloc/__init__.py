@@ -1,10 +1,10 @@
 """Memory-mapping planners (greedy heuristics and CP-SAT), bounds and independent oracles for
 ``heurist.envs.malloc`` instances."""
 from heurist.policies.malloc.conflict_graph import time_conflicts
-from heurist.policies.malloc.cpsat_mapping import cpsat_mapping
-from heurist.policies.malloc.cpsat_packing import PackingResult, cpsat_pack, cpsat_packing
-from heurist.policies.malloc.evaluate import Evaluation, evaluate
-from heurist.policies.malloc.executorch import executorch
+from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
+from heurist.policies.malloc.cpsat_packer import PackingResult, cpsat_pack, cpsat_packing
+from heurist.policies.malloc.cost_oracle import Evaluation, evaluate
+from heurist.policies.malloc.shared_slots import executorch
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa, plan_in_order
 from heurist.policies.malloc.mapping_bound import (SavingBound, lp_saving_bound, maximal_sections,
                                                    mip_saving_bound)

@@ -10,9 +10,9 @@ from typing import Callable
 import numpy as np
 
 from heurist.envs.malloc.instance import MallocInstance
-from heurist.policies.malloc.cpsat_mapping import cpsat_mapping
-from heurist.policies.malloc.cpsat_packing import cpsat_packing
-from heurist.policies.malloc.executorch import executorch
+from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
+from heurist.policies.malloc.cpsat_packer import cpsat_packing
+from heurist.policies.malloc.shared_slots import executorch
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
 from heurist.policies.malloc.modes import check_mode
 
