@@ -76,7 +76,7 @@ def packing_section(data: Path, cpsat_limit: float, workers: int, skip_cpsat: bo
     names = list(GREEDY_PLANNERS)
     head = "| file | N | peak live / C | " + " | ".join(f"{n} peak/C (s)" for n in names)
     head += " |" if skip_cpsat else f" | CP-SAT at C ({cpsat_limit:g} s limit) |"
-    lines = [f"## Packing on MiniMalloc challenging A..K (capacity 2^20)", "", head,
+    lines = ["## Packing on MiniMalloc challenging A..K (capacity 2^20)", "", head,
              "|" + "---|" * (3 + len(names) + (0 if skip_cpsat else 1))]
     solved = 0
     for f in files:

@@ -26,7 +26,8 @@ def test_capacity_from_file_name():
     assert capacity_from_name("plain.csv") is None
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 50), st.integers(1, 30), st.integers(0, 1000),
                           st.integers(-1, 5000)), min_size=0, max_size=25),
        st.booleans(), st.booleans())
