@@ -1,0 +1,60 @@
+"""Evaluate several policies x budgets on one text (shared by ``heurist kv evaluate`` and the
+benchmark). Random is run over each seed and reported as the mean, with the seeds' spread."""
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+from heurist.policies.kv.fidelity import MODES, reference_run, run_policy
+from heurist.policies.kv.registry import make_policy
+
+__all__ = ["evaluate_text", "parse_budgets", "aggregate_seeds"]
+
+
+def parse_budgets(spec: str) -> list[float]:
+    """``"0.25,0.5"`` -> ``[0.25, 0.5]``; each a fraction in (0, 1]."""
+    try:
+        budgets = [float(s) for s in spec.split(",") if s.strip()]
+    except ValueError as e:
+        raise ValueError(f"budgets must be numbers like 0.25,0.5: {spec!r}") from e
+    if not budgets or any(not 0.0 < b <= 1.0 for b in budgets):
+        raise ValueError(f"each budget must be a fraction in (0, 1]: {spec!r}")
+    return budgets
+
+
+def aggregate_seeds(rows: list[dict]) -> dict:
+    """Mean of several seeds' result dicts for one (policy, budget); ``*_sd`` the spread."""
+    out = dict(rows[0])
+    for key in ("recall", "kl", "ppl", "agreement"):
+        vals = [r[key] for r in rows]
+        out[key] = statistics.fmean(vals)
+        out[f"{key}_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    out["seed"] = None
+    out["seeds"] = [r["seed"] for r in rows]
+    return out
+
+
+def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: list[float],
+                  context: int, continuation: int, seeds: list[int] = (0,),
+                  mode: str = "prefill", greedy_steps: int = 16, progress=None) -> list[dict]:
+    """One dict per (policy, budget): keys policy, budget, recall, kl, ppl, agreement (+ extras).
+
+    ``progress`` (optional) is called with a short label after each run finishes.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    ref = reference_run(model, ids, context=context, continuation=continuation,
+                        greedy_steps=greedy_steps)
+    rows = []
+    for name in policies:
+        for budget in budgets:
+            per_seed = []
+            for seed in (seeds if name == "random" else [None]):
+                policy = make_policy(name, seed=seed) if seed is not None else make_policy(name)
+                per_seed.append(run_policy(model, ref, policy, budget, mode=mode,
+                                           greedy=greedy_steps > 0).to_dict())
+                if progress is not None:
+                    progress(f"{name}@{budget:g}")
+            rows.append(aggregate_seeds(per_seed) if name == "random" else per_seed[0])
+    return rows
