@@ -56,7 +56,7 @@ def test_mapping_reward_is_the_exact_time_saved():
     the second slow: the return is 75/200 and the plan is [0, SLOW]."""
     env = MallocEnv(mode="mapping", **SMALL)
     inst = pad_instances([two_buffer_mapping()])
-    acts, rews, td = run(env, inst, greedy)
+    acts, rews, _td = run(env, inst, greedy)
     assert acts[0].tolist() == [0, env.leave_action]
     assert rews[0].tolist() == pytest.approx([75 / 200, 0.0])
     assert env.plans()[0].tolist() == [0, SLOW]
@@ -124,7 +124,7 @@ def test_greedy_packing_plan_passes_the_planners_check():
     return is -peak / C."""
     env = MallocEnv(mode="packing", n_buffers=40, capacity_fraction=1.5, **SMALL)
     inst = env.generate(3, seed=4)
-    acts, rews, td = run(env, inst, greedy)
+    _acts, rews, _td = run(env, inst, greedy)
     plans = env.plans()
     assert not env.failed().any()
     for i in range(3):
@@ -138,7 +138,7 @@ def test_greedy_mapping_plan_passes_the_planners_check_and_cost_model():
     """The greedy mapping plan is valid and its return is the planners' (T_slow - T) / T_slow."""
     env = MallocEnv(mode="mapping", n_buffers=60, order="msa", **SMALL)
     inst = env.generate(2, seed=9)
-    acts, rews, td = run(env, inst, greedy)
+    _acts, rews, _td = run(env, inst, greedy)
     plans = env.plans()
     for i in range(2):
         x = row_instance(inst, i)
@@ -204,7 +204,7 @@ def test_minimalloc_example_from_shared_data(shared_data):
     path = shared_data / "malloc" / "minimalloc-challenging" / "input.12.csv"
     inst, _ = read_csv(path)
     env = MallocEnv(mode="packing", instances=[inst], **SMALL)
-    acts, rews, td = run(env, env.generate(1, seed=0), greedy)
+    _acts, rews, _td = run(env, env.generate(1, seed=0), greedy)
     plan = env.plans()[0, :inst.n]
     res = check_plan(inst, plan, mode="packing")
     assert res.valid and res.peak == 12
