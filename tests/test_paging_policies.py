@@ -176,3 +176,27 @@ def test_discard_bits_errors_cost_misses():
         costs.append(simulate(trace, 15, "Discard", predictions=preds).misses)
     assert costs[0] == simulate(trace, 15, "OPT").misses
     assert costs[0] < costs[1] < costs[2]
+
+
+@pytest.fixture(scope="module")
+def brightkite(shared_data):
+    from heurist.envs.paging import load_trace
+
+    files = sorted((shared_data / "paging" / "brightkite").glob("*.txt"))
+    return [load_trace(f) for f in files]
+
+
+def test_brightkite_regression_counts(brightkite):
+    """BrightKite k=10 sums of the deterministic online policies stay at their recorded values,
+    ordered as expected: S3-FIFO and ARC beat LRU, LFU is worst."""
+    recorded = {"ARC": 42565, "S3-FIFO": 41410, "CLOCK": 44124, "FIFO": 47765, "LFU": 50084,
+                "Marker": 46695, "LRU": 43883}
+    got = {name: sum(simulate(t, 10, name).misses for t in brightkite) for name in recorded}
+    assert got == recorded
+
+
+def test_robust_rejects_unknown_components():
+    """Robust names its components by registry name and rejects unknown ones."""
+    with pytest.raises(ValueError, match="unknown paging policy"):
+        Robust(follow="psychic")
+    assert Robust(follow="Discard", fallback="LRU").needs == ("discard",)
