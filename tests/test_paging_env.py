@@ -213,3 +213,17 @@ def test_invalid_inputs_raise_value_error():
     with pytest.raises(ValueError, match="'next_arrival'"):
         env.reset(instance=TensorDict({"trace": torch.zeros(1, 3, dtype=torch.int64),
                                        "next_arrival": torch.zeros(1, 2)}, batch_size=[1]))
+
+
+def test_render_row_shows_slots_and_done():
+    """render_row lists every slot at a decision and the miss count once the row is done."""
+    from heurist.envs.paging.render import render_row
+
+    env = PagingEnv(cache_size=2)
+    td = env.reset(instance=_inst([TINY]))
+    text = render_row(env, 0)
+    assert "t=2/7 request page 2" in text and text.count("slot") == 2
+    for a in (1, 1, 0):
+        td["action"] = torch.tensor([a])
+        td = env.step(td)["next"]
+    assert render_row(env, 0) == "row 0: done after 7 requests, misses 5"
