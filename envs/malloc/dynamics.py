@@ -5,10 +5,11 @@ All arrays are ``[B, ...]`` state of :class:`heurist.envs.malloc.env.MallocEnv` 
 """
 from __future__ import annotations
 
+import numpy as np
 from heurist.envs.malloc.candidates import candidate_offsets, gather, index_add, index_remove
 from numba import njit
 
-__all__ = ["UNDECIDED", "observe_row", "observe_rows", "op_time", "step_rows"]
+__all__ = ["UNDECIDED", "greedy_rows", "observe_row", "observe_rows", "op_time", "step_rows"]
 
 UNDECIDED = -2
 
@@ -193,3 +194,38 @@ def observe_rows(mapping, undo_on, n_cand_slots, size, start, end, order, n_vali
                     off, cap, align, n_steps, saving, peak, saved, undos_left, max_undos, done,
                     bs, head, pool_buf, pool_next, stamp, ctr, g_off, g_top, g_start, g_end,
                     cand_off, cand_gap, n_cand, mask, buf_feat, cand_feat, occ, sky, prog)
+
+
+@njit(cache=True)
+def greedy_rows(mapping, undo_on, n_cand_slots, size, start, end, order, n_valid, pos, off, cap,
+                align, n_steps, saving, ptr, u_op, u_bytes, comp, op_fast, op_slow, bwf, bws,
+                t_slow, total_bytes, peak, peak_stack, reward_stack, saved, undos_left, max_undos,
+                done, failed, bs, head, pool_buf, pool_next, pool_top, stamp, ctr, g_off, g_top,
+                g_start, g_end, cand_off, cand_gap, n_cand, mask, buf_feat, cand_feat, occ, sky,
+                prog, reward, returns):
+    """Plays every row to its end with the lowest legal action, all inside numba (the same
+    ``step_rows``/``observe_rows`` as ``env.step``); ``returns[i]`` gets each row's return.
+    Returns the number of steps."""
+    B = done.shape[0]
+    actions = np.zeros(B, np.int64)
+    t = 0
+    while not done.all():
+        for i in range(B):
+            actions[i] = 0
+            for a in range(mask.shape[1]):
+                if mask[i, a]:
+                    actions[i] = a
+                    break
+        step_rows(actions, mapping, undo_on, n_cand_slots, size, start, end, order, n_valid, pos,
+                  off, cap, align, ptr, u_op, u_bytes, comp, op_fast, op_slow, bwf, bws, t_slow,
+                  total_bytes, peak, peak_stack, reward_stack, saved, undos_left, done, failed,
+                  bs, head, pool_buf, pool_next, pool_top, cand_off, n_cand, reward)
+        observe_rows(mapping, undo_on, n_cand_slots, size, start, end, order, n_valid, pos, off,
+                     cap, align, n_steps, saving, peak, saved, undos_left, max_undos, done,
+                     failed, total_bytes, bs, head, pool_buf, pool_next, stamp, ctr, g_off, g_top,
+                     g_start, g_end, cand_off, cand_gap, n_cand, mask, buf_feat, cand_feat, occ,
+                     sky, prog, reward)
+        for i in range(B):
+            returns[i] += reward[i]
+        t += 1
+    return t
