@@ -19,7 +19,8 @@ from heurist.envs.malloc.instance import MallocInstance
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite, Unbounded
 
-__all__ = ["MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv"]
+__all__ = ["MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv",
+           "lowest_candidate_action"]
 
 MODES = ("mapping", "packing")
 N_BUFFER_FEATURES = 6     # size/C, start/T, end/T, length/T, isolated saving/T_slow, valid
