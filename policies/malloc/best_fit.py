@@ -82,6 +82,10 @@ def place_in_order(size, indptr, indices, order, *, alignment: int = 1, limit: i
         ``int64 [N]`` offsets, ``SLOW`` (-1) where unplaced.
     """
     size = np.ascontiguousarray(size, dtype=np.int64)
+    max_deg = int(np.diff(indptr).max()) if len(size) else 0
+    if len(size) and (int(size.sum()) + alignment) * (max_deg + 1) >= 2**62:
+        raise ValueError("sizes too large for the packed sort keys of the placement kernel "
+                         f"(sum {int(size.sum())} bytes x {max_deg + 1} neighbours >= 2**62)")
     out = np.full(len(size), SLOW, dtype=np.int64)
     _place(np.ascontiguousarray(order, dtype=np.int64), size, indptr, indices, np.int64(alignment),
            np.int64(-1 if limit is None else limit), bool(best_fit), out)
