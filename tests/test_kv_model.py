@@ -9,11 +9,15 @@ from heurist.envs.kv import model as M
 
 @pytest.fixture(scope="session")
 def cached_pair(tmp_path_factory):
-    """(GGUF-loaded model, model re-loaded from the cache that load wrote, tokenizers, cache dir)."""
+    """(GGUF-loaded model, model re-loaded from the cache that load wrote, tokenizers, cache dir).
+    One torch thread: 2 threads on 2 shared cores are several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     where = tmp_path_factory.mktemp("smollm2")
     m1, t1 = M.load_model(cache_dir=where)  # not cached yet: dequantizes the GGUF, writes the cache
     m2, t2 = M.load_model(cache_dir=where)  # from the cache
-    return m1, t1, m2, t2, where
+    yield m1, t1, m2, t2, where
+    torch.set_num_threads(threads)
 
 
 def test_gguf_is_found_in_the_package():
