@@ -17,19 +17,18 @@ import argparse
 import time
 
 import numpy as np
-from rich.console import Console
-from rich.progress import track
-
 from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance, load_or_extract
-from heurist.envs.malloc.env import MallocEnv
+from heurist.envs.malloc.env import MallocEnv, lowest_candidate_action
 from heurist.envs.malloc.extract import peak_live_bytes
 from heurist.envs.malloc.generator import pad_instances
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 from heurist.envs.malloc.synthetic import random_instance
 from heurist.envs.malloc.zoo import ZOO
 from heurist.policies.malloc import check_plan, evaluate, mip_saving_bound, plan, planner_names
+from rich.console import Console
+from rich.progress import track
 
-__all__ = ["main", "env_plan", "row"]
+__all__ = ["env_plan", "main", "row"]
 
 
 def env_plan(inst: MallocInstance, order: str) -> tuple[np.ndarray, float]:
@@ -120,24 +119,18 @@ def main(argv=None) -> None:
     td = env.reset(instance=small)
     steps = 0
     while not td["done"].all():
-        td["action"] = td["action_mask"].to(torch_int8()).argmax(-1)
+        td["action"] = lowest_candidate_action(td["action_mask"])
         td = env.step(td)["next"]
         steps += 1
     step_rate = steps / (time.perf_counter() - t0)
-    lines += ["", f"greedy episode (reset + {a.big} decisions, numba): "
-              f"median {np.median(times):.2f} s, min {min(times):.2f} s over 3 runs; "
-              f"return {float(ret[0]):.4f} (fraction of T_slow saved)",
+    lines += ["", (f"greedy episode (reset + {a.big} decisions, numba): "
+                   f"median {np.median(times):.2f} s, min {min(times):.2f} s over 3 runs; "
+                   f"return {float(ret[0]):.4f} (fraction of T_slow saved)"),
               f"env.step through TorchRL (2,000-buffer program): {step_rate:,.0f} steps/s"]
     con.print("\n".join(lines[-3:]))
     if a.out:
         with open(a.out, "w") as fh:
             fh.write("\n".join(lines) + "\n")
-
-
-def torch_int8():
-    import torch
-
-    return torch.int8
 
 
 if __name__ == "__main__":
