@@ -209,3 +209,14 @@ def test_minimalloc_example_from_shared_data(shared_data):
     res = check_plan(inst, plan, mode="packing")
     assert res.valid and res.peak == 12
     assert float(rews.sum()) == pytest.approx(-1.0)
+
+
+def test_render_plan_writes_a_png(tmp_path):
+    """render_plan writes a PNG of a greedy plan and rejects a plan of the wrong length."""
+    from heurist.envs.malloc.render import render_plan
+
+    x = two_buffer_mapping()
+    out = render_plan(x, np.array([0, SLOW]), tmp_path / "plan.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="plan has shape"):
+        render_plan(x, np.array([0]), tmp_path / "bad.png")
