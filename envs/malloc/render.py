@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from heurist.envs.malloc.instance import MallocInstance
 
 __all__ = ["render_plan"]
