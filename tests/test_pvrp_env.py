@@ -69,15 +69,18 @@ CONFIG = st.fixed_dictionaries({
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cfg=CONFIG, sequential=st.booleans(), with_priority=st.booleans())
-def test_random_rollouts_keep_invariants_and_match_oracle(cfg, sequential, with_priority):
+@given(cfg=CONFIG, sequential=st.booleans(), with_priority=st.booleans(),
+       backend=st.sampled_from(["numba", "torch"]))
+def test_random_rollouts_keep_invariants_and_match_oracle(cfg, sequential, with_priority, backend):
     """Random masked rollouts: no all-masked row, no zone/capacity breach, rewards sum to -oracle."""
     cls = PVRPSequentialEnv if sequential else PVRPEnv
     env = cls(n_clients=cfg["n"], n_vehicles=cfg["m"], variant=cfg["variant"],
               preference=cfg["preference"], zones=cfg["zones"], capacity=cfg["capacity"],
-              speed=[1.0 + 0.5 * k for k in range(cfg["m"])], weights=Weights(minmax=cfg["minmax"]))
+              speed=[1.0 + 0.5 * k for k in range(cfg["m"])], weights=Weights(minmax=cfg["minmax"]),
+              backend=backend)
     inst = env.generate(3, seed=cfg["seed"])
-    acts, prios, total = rollout(env, inst, seed=cfg["seed"], with_priority=with_priority and not sequential)
+    acts, prios, total = rollout(env, inst, seed=cfg["seed"],
+                                 with_priority=with_priority and not sequential)
     assert env.check_solution(inst, acts, prios).all()
     value = env.evaluate(inst, acts, prios)
     torch.testing.assert_close(value, total, rtol=1e-5, atol=1e-4)
@@ -231,14 +234,21 @@ def test_oracles_reject_unfinished_and_invalid_logs():
     assert any("served 2 times" in v for v in res.violations)
 
 
-def test_bad_inputs_raise_value_error():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_bad_inputs_raise_value_error(backend):
     """Illegal actions, bad priorities, wrong-size instances and bad arguments raise ValueError."""
     inst = tiny()
-    env = env_for(inst)
+    env = env_for(inst, backend=backend)
     td = env.reset(instance=inst.to_tensordict())
-    td["action"] = torch.tensor([[0, 1]])  # depot stay while clients are feasible
+    for bad in ([0, 1], [1, 4], [-1, 1]):  # depot stay while clients are feasible; out of range
+        td["action"] = torch.tensor([bad])
+        with pytest.raises(ValueError, match="masked|0..3"):
+            env.step(td)
+    seq = env_for(inst, PVRPSequentialEnv, backend=backend)
+    td_seq = seq.reset(instance=inst.to_tensordict())
+    td_seq["action"] = torch.tensor([0])
     with pytest.raises(ValueError, match="masked"):
-        env.step(td)
+        seq.step(td_seq)
     td["action"] = torch.tensor([[1, 2]])
     td["priority"] = torch.tensor([[float("nan"), 0.0]])
     with pytest.raises(ValueError, match="priority"):
@@ -249,6 +259,8 @@ def test_bad_inputs_raise_value_error():
         PVRPEnv(n_clients=5, n_vehicles=2, variant="nope")
     with pytest.raises(ValueError):
         PVRPEnv(n_clients=0, n_vehicles=2)
+    with pytest.raises(ValueError, match="backend"):
+        PVRPEnv(n_clients=3, n_vehicles=2, backend="cuda-magic")
 
 
 def test_same_seed_same_instances():
@@ -270,3 +282,32 @@ def test_render_writes_png(tmp_path):
     path = render(inst, routes, tmp_path / "pvrp.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+@pytest.mark.parametrize("cls", [PVRPEnv, PVRPSequentialEnv])
+@pytest.mark.parametrize("variant", ["p", "zc"])
+def test_numba_and_torch_backends_agree(cls, variant):
+    """The fused numba kernel and the vectorized torch step give the same episode, step by step."""
+    envs = [cls(n_clients=30, n_vehicles=4, variant=variant, capacity=[9, 12, 20, 40],
+                speed=[1.0, 1.5, 0.5, 2.0], weights=Weights(minmax=variant == "zc"), backend=b)
+            for b in ("numba", "torch")]
+    inst = envs[0].generate(16, seed=5)
+    gen = torch.Generator().manual_seed(5)
+    tds = [e.reset(instance=inst.clone()) for e in envs]
+    steps = 0
+    while not tds[0]["done"].all():
+        for key in tds[0].keys():  # noqa: SIM118
+            assert torch.equal(tds[0][key], tds[1][key]), f"step {steps}: {key} differs"
+        mask = tds[0]["action_mask"]
+        a = torch.multinomial(mask.float().reshape(-1, mask.shape[-1]), 1, generator=gen)
+        prio = torch.rand(16, 4, generator=gen) if cls is PVRPEnv else None
+        outs = []
+        for e, td in zip(envs, tds):
+            td["action"] = a.reshape(mask.shape[:-1])
+            if prio is not None:
+                td["priority"] = prio
+            outs.append(e.step(td)["next"])
+        torch.testing.assert_close(outs[0]["reward"], outs[1]["reward"], rtol=1e-6, atol=1e-6)
+        tds = [o.exclude("reward") for o in outs]
+        steps += 1
+    assert tds[1]["done"].all() and steps > 10

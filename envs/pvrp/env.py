@@ -11,17 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.pvrp.decode import decode_parallel
 from heurist.envs.pvrp.env_generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.envs.pvrp.masks import feasible_clients, vehicle_masks
+from heurist.envs.pvrp.masks import dist_f32 as _dist
+from heurist.envs.pvrp.masks import f32, initial_avail, mark_served, refresh_row, vehicle_masks
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite, Unbounded
 
-__all__ = ["STATIC_KEYS", "PVRPEnv", "resolve_conflicts"]
+__all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
+
+#: step implementations: a fused numba kernel (CPU) or vectorized torch (any device)
+BACKENDS = ("auto", "numba", "torch")
 
 #: observation keys that do not change during an episode
 STATIC_KEYS = ("locs", "demand", "capacity", "speed", "preference", "allowed")
@@ -52,7 +57,90 @@ def travel(locs: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Te
     a = locs.gather(1, src.unsqueeze(-1).expand(*src.shape, 2))
     b = locs.gather(1, dst.unsqueeze(-1).expand(*dst.shape, 2))
     diff = a - b
-    return torch.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1])
+    # torch's float32 sqrt is not correctly rounded on every CPU build; via float64 it is, which
+    # keeps this bit-identical to the numba kernel
+    return torch.sqrt((diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1]).double()).float()
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _illegal(action, mask, n_clients):  # pragma: no cover
+    """Flat index of the first illegal action of ``action`` [B, M] under ``mask``, or -1."""
+    B, M = action.shape
+    for b in range(B):
+        for k in range(M):
+            j = action[b, k]
+            if j < 0 or j > n_clients or not mask[b, k, j]:
+                return b * M + k
+    return -1
+
+
+@numba.njit(cache=True, boundscheck=False)
+def parallel_kernel(action, prio, use_prio, locs, demand, capacity, speed, pref_gain, avail,
+                    pos, load, time, served, w_time, minmax,
+                    new_pos, new_load, new_time, new_served, mask, any_client,
+                    reward, done):  # pragma: no cover
+    """The whole parallel step fused row by row (the numba backend; same rule as the torch one).
+
+    Reads the state (``pos``/``load``/``time``/``served``), updates ``avail`` in place and writes
+    the ``new_*`` state, ``mask`` [B, M, N + 1], ``any_client`` [B, M], ``reward`` [B], ``done`` [B].
+    Float32 throughout, elementwise in the torch backend's order, so both agree bit for bit except
+    for the reward's sum over vehicles.
+    """
+    B, M = action.shape
+    N1 = demand.shape[1]
+    won = np.empty(M, np.bool_)
+    for b in range(B):
+        for k in range(M):
+            j = action[b, k]
+            w = j > 0
+            if w:
+                for m in range(M):
+                    if m != k and action[b, m] == j:
+                        if use_prio:
+                            if prio[b, m] > prio[b, k] or (prio[b, m] == prio[b, k] and m < k):
+                                w = False
+                                break
+                        elif m < k:
+                            w = False
+                            break
+            won[k] = w
+        for j in range(N1):
+            new_served[b, j] = served[b, j]
+        gain = np.float32(0.0)
+        tsum = np.float32(0.0)
+        old_max = time[b, 0]
+        new_max = np.float32(0.0)
+        for k in range(M):
+            j = action[b, k]
+            p = pos[b, k]
+            q = j if (won[k] or j == 0) else p
+            t_new = f32(time[b, k] + f32(_dist(locs, b, p, q) / speed[b, k]))
+            tsum = f32(tsum + f32(t_new - time[b, k]))
+            old_max = max(old_max, time[b, k])
+            new_max = t_new if k == 0 else max(new_max, t_new)
+            new_time[b, k] = t_new
+            new_pos[b, k] = q
+            if j == 0:
+                new_load[b, k] = capacity[b, k]
+            elif won[k]:
+                new_load[b, k] = f32(load[b, k] - demand[b, j])
+                gain = f32(gain + pref_gain[b, k, j])
+                new_served[b, j] = True
+                for m in range(M):
+                    avail[b, m, j] = False
+            else:
+                new_load[b, k] = load[b, k]
+        reward[b] = f32(gain - f32(w_time * (f32(new_max - old_max) if minmax else tsum)))
+        refresh_row(b, avail, demand, new_load, new_pos, mask, any_client)
+        finished = True
+        for k in range(M):
+            if new_pos[b, k] != 0:
+                finished = False
+        for j in range(1, N1):
+            if not new_served[b, j]:
+                finished = False
+                break
+        done[b] = finished
 
 
 @dataclass
@@ -70,7 +158,9 @@ class PVRPState:
     load: torch.Tensor        # [B, M] capacity left on the current trip
     time: torch.Tensor        # [B, M] travel time so far
     served: torch.Tensor      # [B, N + 1] bool, depot column always False
+    avail: torch.Tensor       # [B, M, N + 1] bool unserved and allowed (updated in place)
     mask: torch.Tensor        # [B, M, N + 1] bool legal moves now
+    any_client: torch.Tensor  # [B, M] bool a feasible client exists
 
 
 @register("PVRP", test_kwargs={"n_clients": 8, "n_vehicles": 3})
@@ -81,14 +171,15 @@ class PVRPEnv(HeuristEnv):
     (default :class:`PVRPGenerator` with the size/profile arguments below); ``n_clients`` N and
     ``n_vehicles`` M fix the spec shapes; ``variant``/``preference``/``zones``/``capacity``/
     ``speed`` configure the default generator; ``weights`` the objective (:class:`Weights`);
-    ``seed``; ``device``. The objective variant follows the instance: ``allowed`` present = ZC.
+    ``backend`` ``"numba"`` (fused CPU kernel), ``"torch"`` (vectorized, any device) or ``"auto"``
+    (numba on CPU); ``seed``; ``device``. The objective variant follows the instance: ``allowed`` present = ZC.
     """
 
     def __init__(self, *, generator: Callable[..., TensorDictBase] | None = None,
                  n_clients: int = 20, n_vehicles: int = 3, variant: str = "p",
                  preference: str = "random", zones: str = "random",
                  capacity: float | Sequence[float] = 40, speed: float | Sequence[float] = 1.0,
-                 weights: Weights | None = None, seed: int = 0,
+                 weights: Weights | None = None, backend: str = "auto", seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
         if generator is None:
             generator = PVRPGenerator(n_clients=n_clients, n_vehicles=n_vehicles, variant=variant,
@@ -101,7 +192,15 @@ class PVRPEnv(HeuristEnv):
         weights = Weights() if weights is None else weights
         if not isinstance(weights, Weights):
             raise TypeError(f"{type(self).__name__}: weights must be a Weights, got {weights!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"{type(self).__name__}: backend must be one of {BACKENDS}, "
+                             f"got {backend!r}")
         super().__init__(generator=generator, seed=seed, device=device)
+        if backend == "auto":
+            backend = "numba" if self.device.type == "cpu" else "torch"
+        if backend == "numba" and self.device.type != "cpu":
+            raise ValueError(f"{type(self).__name__}: the numba backend runs on CPU only")
+        self.backend = backend
         self.n_clients, self.n_vehicles, self.weights = int(n_clients), int(n_vehicles), weights
         self._make_specs()
 
@@ -160,10 +259,12 @@ class PVRPEnv(HeuristEnv):
         pos = torch.zeros(B, M, dtype=torch.int64, device=dev)
         served = torch.zeros(B, N + 1, dtype=torch.bool, device=dev)
         load = capacity.clone()
-        mask = vehicle_masks(pos, feasible_clients(served, allowed, demand, load))
+        avail = initial_avail(allowed)
+        mask, any_client = vehicle_masks(avail, demand, load, pos)
         return PVRPState(locs=locs, demand=demand, capacity=capacity, speed=t(inst.speed),
                          preference=pref, pref_gain=pref_gain, allowed=allowed, pos=pos,
-                         load=load, time=torch.zeros(B, M, device=dev), served=served, mask=mask)
+                         load=load, time=torch.zeros(B, M, device=dev), served=served,
+                         avail=avail, mask=mask, any_client=any_client)
 
     def _observe(self, s: PVRPState) -> dict[str, torch.Tensor]:
         return {"locs": s.locs, "demand": s.demand, "served": s.served, "vehicle_pos": s.pos,
@@ -215,22 +316,64 @@ class PVRPEnv(HeuristEnv):
         if td.batch_size[0] != B:
             raise ValueError(f"PVRPEnv: step batch {td.batch_size[0]} != reset batch {B}")
         a = self._read_action(td, (B, self.n_vehicles))
+        prio = self._read_priority(td, B)
+        advance = self._advance_numba if self.backend == "numba" else self._advance_torch
+        reward, done = advance(a, prio)
+        return TensorDict({**self._observe(s), "reward": reward.unsqueeze(-1),
+                           **self._done_td(done)}, batch_size=[B], device=self.device)
+
+    def _advance_torch(self, a: torch.Tensor, prio: torch.Tensor | None):
+        """Vectorized torch step (any device): updates ``self.state``; returns (reward, done) [B]."""
+        s = self.state
         self._check_legal(s.mask, a)
-        won = resolve_conflicts(a, self._read_priority(td, B))
+        won = resolve_conflicts(a, prio)
         home = a == 0
         pos = torch.where(won | home, a, s.pos)
         time = s.time + travel(s.locs, s.pos, pos) / s.speed
-        served = s.served.scatter(1, torch.where(won, a, 0), True)
+        newly = torch.where(won, a, 0)
+        served = s.served.scatter(1, newly, True)
         served[:, 0] = False
+        mark_served(s.avail, newly)
         load = torch.where(home, s.capacity,
                            torch.where(won, s.load - s.demand.gather(1, a), s.load))
         gain = torch.where(won, s.pref_gain.gather(2, a.unsqueeze(-1)).squeeze(-1), 0.0)
         reward = gain.sum(-1) - self.weights.w_time * self._time_term(s.time, time)
-        mask = vehicle_masks(pos, feasible_clients(served, s.allowed, s.demand, load))
+        mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
         done = served[:, 1:].all(-1) & (pos == 0).all(-1)
-        s.pos, s.time, s.served, s.load, s.mask = pos, time, served, load, mask
-        return TensorDict({**self._observe(s), "reward": reward.unsqueeze(-1),
-                           **self._done_td(done)}, batch_size=[B], device=self.device)
+        s.pos, s.time, s.served, s.load = pos, time, served, load
+        s.mask, s.any_client = mask, any_client
+        return reward, done
+
+    def _raise_illegal(self, flat: int, shape: tuple[int, ...]) -> None:
+        where = np.unravel_index(flat, shape)
+        raise ValueError(f"{type(self).__name__}: action at {tuple(int(i) for i in where)} is "
+                         f"out of 0..{self.n_clients} or masked (illegal); sample from "
+                         "td['action_mask']")
+
+    def _advance_numba(self, a: torch.Tensor, prio: torch.Tensor | None):
+        """The fused numba step (CPU): same rule as :meth:`_advance_torch`, one pass per row."""
+        s = self.state
+        a_np = a.contiguous().numpy()
+        bad = _illegal(a_np, s.mask.numpy(), self.n_clients)
+        if bad >= 0:
+            self._raise_illegal(bad, tuple(a_np.shape))
+        B = a_np.shape[0]
+        prio_np = (np.zeros((1, 1)) if prio is None
+                   else prio.detach().to(torch.float64).contiguous().numpy())
+        pos, load, time = torch.empty_like(s.pos), torch.empty_like(s.load), torch.empty_like(s.time)
+        served, mask = torch.empty_like(s.served), torch.empty_like(s.mask)
+        any_client = torch.empty_like(s.any_client)
+        reward = torch.empty(B, dtype=torch.float32)
+        done = torch.empty(B, dtype=torch.bool)
+        parallel_kernel(a_np, prio_np, prio is not None, s.locs.numpy(), s.demand.numpy(),
+                        s.capacity.numpy(), s.speed.numpy(), s.pref_gain.numpy(), s.avail.numpy(),
+                        s.pos.numpy(), s.load.numpy(), s.time.numpy(), s.served.numpy(),
+                        np.float32(self.weights.w_time), self.weights.minmax, pos.numpy(),
+                        load.numpy(), time.numpy(), served.numpy(), mask.numpy(),
+                        any_client.numpy(), reward.numpy(), done.numpy())
+        s.pos, s.time, s.served, s.load = pos, time, served, load
+        s.mask, s.any_client = mask, any_client
+        return reward, done
 
     def rand_action(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
         """A uniform *legal* action from ``tensordict['action_mask']`` (TorchRL's random policy)."""

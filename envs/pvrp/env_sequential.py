@@ -10,16 +10,19 @@ no vehicle is active (all clients served, all vehicles home).
 """
 from __future__ import annotations
 
+import numba
+import numpy as np
 import torch
 from heurist.envs.common import register
 from heurist.envs.pvrp.decode import decode_sequential
 from heurist.envs.pvrp.env import PVRPEnv, PVRPState, travel
 from heurist.envs.pvrp.instance import PVRPInstances
-from heurist.envs.pvrp.masks import active_vehicles, feasible_clients, vehicle_masks
+from heurist.envs.pvrp.masks import active_vehicles, f32, mark_served, refresh_row, vehicle_masks
+from heurist.envs.pvrp.masks import dist_f32 as _dist
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite
 
-__all__ = ["PVRPSequentialEnv", "next_vehicle"]
+__all__ = ["PVRPSequentialEnv", "next_vehicle", "sequential_kernel"]
 
 
 def next_vehicle(active: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
@@ -28,6 +31,62 @@ def next_vehicle(active: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
     M = active.shape[-1]
     order = (torch.arange(M, device=active.device) - last.unsqueeze(-1) - 1) % M
     return torch.where(active, order, M).argmin(-1)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def _illegal_seq(action, cur, mask, n_clients):  # pragma: no cover
+    """First row whose action [B] is out of range or masked for its acting vehicle, or -1."""
+    for b in range(action.shape[0]):
+        j = action[b]
+        if j < 0 or j > n_clients or not mask[b, cur[b], j]:
+            return b
+    return -1
+
+
+@numba.njit(cache=True, boundscheck=False)
+def sequential_kernel(action, cur, locs, demand, capacity, speed, pref_gain, avail, w_time,
+                      minmax, pos, load, time, served, mask, any_client, new_cur, reward,
+                      done):  # pragma: no cover
+    """The sequential step fused row by row: vehicle ``cur[b]`` goes to ``action[b]``.
+
+    ``pos``/``load``/``time``/``served`` are copies of the state, updated in place; ``avail`` is
+    updated in place; writes ``mask``, ``any_client``, ``new_cur``, ``reward`` and ``done``.
+    """
+    B, M = pos.shape
+    for b in range(B):
+        k = cur[b]
+        j = action[b]
+        p = pos[b, k]
+        old_max = time[b, 0]
+        for m in range(M):
+            old_max = max(old_max, time[b, m])
+        t_old = time[b, k]
+        t_new = f32(t_old + f32(_dist(locs, b, p, j) / speed[b, k]))
+        time[b, k] = t_new
+        new_max = time[b, 0]
+        for m in range(M):
+            new_max = max(new_max, time[b, m])
+        pos[b, k] = j
+        gain = np.float32(0.0)
+        if j == 0:
+            load[b, k] = capacity[b, k]
+        else:
+            load[b, k] = f32(load[b, k] - demand[b, j])
+            gain = pref_gain[b, k, j]
+            served[b, j] = True
+            for m in range(M):
+                avail[b, m, j] = False
+        dt = f32(new_max - old_max) if minmax else f32(t_new - t_old)
+        reward[b] = f32(gain - f32(w_time * dt))
+        refresh_row(b, avail, demand, load, pos, mask, any_client)
+        nxt = -1
+        for i in range(1, M + 1):
+            m = (k + i) % M
+            if pos[b, m] != 0 or any_client[b, m]:
+                nxt = m
+                break
+        done[b] = nxt < 0
+        new_cur[b] = k if nxt < 0 else nxt
 
 
 @register("PVRPSequential", test_kwargs={"n_clients": 8, "n_vehicles": 3, "variant": "zc"})
@@ -56,21 +115,28 @@ class PVRPSequentialEnv(PVRPEnv):
     def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
         s = self._initial_state(instance)
         B = s.pos.shape[0]
-        feas = feasible_clients(s.served, s.allowed, s.demand, s.load)
         self.state = s
-        self.current = next_vehicle(active_vehicles(s.pos, feas),
+        self.current = next_vehicle(active_vehicles(s.pos, s.any_client),
                                     torch.full((B,), -1, dtype=torch.int64, device=self.device))
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
         return TensorDict({**self._observe_seq(s, self.current), **self._done_td(done)},
                           batch_size=[B], device=self.device)
 
     def _step_batch(self, td: TensorDictBase) -> TensorDictBase:
-        s, k = self.state, self.current
-        B = s.pos.shape[0]
+        B = self.state.pos.shape[0]
         if td.batch_size[0] != B:
             raise ValueError(f"PVRPSequentialEnv: step batch {td.batch_size[0]} != reset batch {B}")
         a = self._read_action(td, (B,))
-        rows = torch.arange(B, device=self.device)
+        advance = self._advance_numba if self.backend == "numba" else self._advance_torch
+        reward, done = advance(a)
+        return TensorDict({**self._observe_seq(self.state, self.current),
+                           "reward": reward.unsqueeze(-1), **self._done_td(done)},
+                          batch_size=[B], device=self.device)
+
+    def _advance_torch(self, a: torch.Tensor):
+        """Vectorized torch step (any device): updates the state; returns (reward, done) [B]."""
+        s, k = self.state, self.current
+        rows = torch.arange(a.shape[0], device=self.device)
         self._check_legal(s.mask[rows, k], a)
         acting = torch.nn.functional.one_hot(k, self.n_vehicles).to(torch.bool)  # [B, M]
         pos = torch.where(acting, a.unsqueeze(-1), s.pos)
@@ -78,20 +144,42 @@ class PVRPSequentialEnv(PVRPEnv):
         served = s.served.clone()
         served[rows, a] = True
         served[:, 0] = False
+        mark_served(s.avail, a.unsqueeze(-1))
         load = torch.where(acting, torch.where((a == 0).unsqueeze(-1), s.capacity,
                                                s.load - s.demand.gather(1, a.unsqueeze(-1))),
                            s.load)
         gain = s.pref_gain[rows, k, a]
         reward = gain - self.weights.w_time * self._time_term(s.time, time)
-        feas = feasible_clients(served, s.allowed, s.demand, load)
-        active = active_vehicles(pos, feas)
+        mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
+        active = active_vehicles(pos, any_client)
         done = ~active.any(-1)
-        cur = torch.where(done, k, next_vehicle(active, k))
+        self.current = torch.where(done, k, next_vehicle(active, k))
         s.pos, s.time, s.served, s.load = pos, time, served, load
-        s.mask = vehicle_masks(pos, feas)
+        s.mask, s.any_client = mask, any_client
+        return reward, done
+
+    def _advance_numba(self, a: torch.Tensor):
+        """The fused numba step (CPU): same rule as :meth:`_advance_torch`, one pass per row."""
+        s, k = self.state, self.current
+        a_np = a.contiguous().numpy()
+        bad = _illegal_seq(a_np, k.numpy(), s.mask.numpy(), self.n_clients)
+        if bad >= 0:
+            self._raise_illegal(bad, tuple(a_np.shape))
+        B = a_np.shape[0]
+        pos, load, time = s.pos.clone(), s.load.clone(), s.time.clone()
+        served, mask = s.served.clone(), torch.empty_like(s.mask)
+        any_client, cur = torch.empty_like(s.any_client), torch.empty_like(k)
+        reward = torch.empty(B, dtype=torch.float32)
+        done = torch.empty(B, dtype=torch.bool)
+        sequential_kernel(a_np, k.numpy(), s.locs.numpy(), s.demand.numpy(), s.capacity.numpy(),
+                          s.speed.numpy(), s.pref_gain.numpy(), s.avail.numpy(),
+                          np.float32(self.weights.w_time), self.weights.minmax, pos.numpy(),
+                          load.numpy(), time.numpy(), served.numpy(), mask.numpy(),
+                          any_client.numpy(), cur.numpy(), reward.numpy(), done.numpy())
+        s.pos, s.time, s.served, s.load = pos, time, served, load
+        s.mask, s.any_client = mask, any_client
         self.current = cur
-        return TensorDict({**self._observe_seq(s, cur), "reward": reward.unsqueeze(-1),
-                           **self._done_td(done)}, batch_size=[B], device=self.device)
+        return reward, done
 
     # ------------------------------------------------------------------ oracles
     def _decode(self, inst: PVRPInstances, actions: torch.Tensor, priorities) -> list:
