@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["find_traces", "split_traces", "load_split", "total_requests", "DATA_HINT"]
+__all__ = ["DATA_HINT", "find_traces", "load_split", "split_traces", "total_requests"]
 
 DATA_HINT = ("point the config at the BrightKite traces with env.data_dir=/path/to/paging/brightkite "
              "(or set HEURIST_DATA to the shared data folder that holds paging/brightkite)")

@@ -2,14 +2,22 @@
 on the same traces with the same predictions."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from tensordict import TensorDictBase
 
-__all__ = ["DEFAULT_BASELINES", "PREDICTIVE", "eval_instance", "predictions_of", "policy_misses",
-           "baseline_misses", "compare", "results_table"]
+__all__ = [
+    "DEFAULT_BASELINES",
+    "PREDICTIVE",
+    "baseline_misses",
+    "compare",
+    "eval_instance",
+    "policy_misses",
+    "predictions_of",
+    "results_table",
+]
 
 #: Classical baselines of the table (``simulate`` names); predictive ones need next arrivals.
 DEFAULT_BASELINES = ("LRU", "FIFO", "LFU", "Marker", "PredictiveMarker", "BlindOracle", "OPT")
@@ -30,9 +38,9 @@ def predictions_of(instance: TensorDictBase, i: int):
     from heurist.envs.paging.predictions import Predictions
 
     L = int(instance["length"][i])
-    if "next_arrival" not in instance.keys():
+    if "next_arrival" not in instance:
         return None
-    get = (lambda k: instance[k][i, :L].numpy() if k in instance.keys() else None)
+    get = (lambda k: instance[k][i, :L].numpy() if k in instance else None)
     return Predictions(next_arrival=get("next_arrival"), discard=get("discard"),
                        phase=get("phase"))
 
@@ -55,7 +63,7 @@ def baseline_misses(instance: TensorDictBase, *, cache_size: int,
     from heurist.policies.paging import simulate
 
     n = instance.batch_size[0]
-    has_pred = "next_arrival" in instance.keys()
+    has_pred = "next_arrival" in instance
     out = {}
     for name in policies:
         if name in PREDICTIVE and not has_pred:

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from heurist.agents.rollout import Rollout
+from torch import nn
 
 __all__ = ["imitation_loss", "imitation_update"]
 

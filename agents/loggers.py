@@ -63,7 +63,7 @@ def make_logger(kind: str, run_dir, *, project: str = "heurist", mode: str = "of
         raise ValueError(f"logger.kind must be 'wandb' or 'csv', got {kind!r}")
     try:
         return WandbLogger(run_dir, project=project, mode=mode, config=config)
-    except Exception as exc:  # wandb is optional at run time: never lose the metrics
+    except Exception as exc:  # noqa: BLE001 - wandb is optional: never lose the metrics
         if console is not None:
             console.print(f"[yellow]wandb unavailable ({exc}); logging to CSV only[/yellow]")
         return CsvLogger(run_dir)

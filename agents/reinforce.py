@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import torch
+from heurist.agents.rollout import Rollout
 from torch import nn
 
-from heurist.agents.rollout import Rollout
-
-__all__ = ["shared_baseline_advantage", "reinforce_update"]
+__all__ = ["reinforce_update", "shared_baseline_advantage"]
 
 
 def shared_baseline_advantage(returns: torch.Tensor, n_samples: int) -> torch.Tensor:

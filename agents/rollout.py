@@ -1,8 +1,8 @@
 """Runs a td-policy through a batched env and records the decisions (no gradients)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from tensordict import TensorDictBase

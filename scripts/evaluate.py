@@ -20,10 +20,9 @@ from omegaconf import DictConfig
 
 def _load(path: Path):
     import torch
-    from omegaconf import OmegaConf
-
     from heurist.agents.policy import NetPolicy
     from heurist.policies.export import load_policy
+    from omegaconf import OmegaConf
 
     blob = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
     if isinstance(blob, dict) and "net" in blob and "config" in blob:  # a training checkpoint
@@ -60,11 +59,10 @@ def _plot(results: dict, sizes: list[int], requests: int, path: Path) -> None:
 @hydra.main(config_path="pkg://heurist.configs", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> int:
     import torch
-    from rich.console import Console
-    from rich.table import Table
-
     from heurist.agents.data import load_split
     from heurist.agents.evaluation import compare
+    from rich.console import Console
+    from rich.table import Table
 
     torch.set_num_threads(int(cfg.threads))
     console = Console()

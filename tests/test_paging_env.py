@@ -3,15 +3,18 @@ BlindOracle, the no-decision corner case, weighted costs, and input validation."
 import numpy as np
 import pytest
 import torch
-
 from heurist.agents.rollout import collect
 from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES, PagingEnv
 from heurist.envs.paging.generator import PagingGenerator, instance_from_traces
 from heurist.envs.paging.oracle import check_solution, evaluate, miss_cost, replay
 from heurist.envs.paging.traces import load_trace
 from heurist.policies.paging import simulate
-from heurist.policies.paging.env_policies import (BeladyEnvPolicy, blind_oracle_policy,
-                                                  lfu_policy, lru_policy)
+from heurist.policies.paging.env_policies import (
+    BeladyEnvPolicy,
+    blind_oracle_policy,
+    lfu_policy,
+    lru_policy,
+)
 
 TINY = [0, 1, 2, 0, 3, 0, 1]
 
@@ -190,7 +193,7 @@ def test_generator_is_seeded_and_windows_real_traces():
     gen = PagingGenerator(traces=traces, length=100, predictor="noisy:1", cache_size=4)
     a = gen(5, np.random.default_rng(9))
     b = gen(5, np.random.default_rng(9))
-    assert all(torch.equal(a[k], b[k]) for k in a.keys())
+    assert all(torch.equal(a[k], b[k]) for k in a.keys())  # noqa: SIM118 - td iterates rows
     assert a["trace"].shape == (5, 100) and a["length"].tolist() == [100] * 5
     assert int(a["trace"].max()) < 37
 

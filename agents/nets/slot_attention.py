@@ -26,9 +26,9 @@ class SlotAttentionPolicy(nn.Module):
         super().__init__()
         if embed_dim % n_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by n_heads {n_heads}")
-        self.config = dict(slot_dim=int(slot_dim), request_dim=int(request_dim),
-                           embed_dim=int(embed_dim), n_heads=int(n_heads), n_layers=int(n_layers),
-                           ff_dim=int(ff_dim), clip=float(clip))
+        self.config = {"slot_dim": int(slot_dim), "request_dim": int(request_dim),
+                           "embed_dim": int(embed_dim), "n_heads": int(n_heads), "n_layers": int(n_layers),
+                           "ff_dim": int(ff_dim), "clip": float(clip)}
         self.slot_in = nn.Linear(slot_dim, embed_dim)
         self.request_in = nn.Linear(request_dim, embed_dim)
         layer = nn.TransformerEncoderLayer(embed_dim, n_heads, ff_dim, dropout=0.0,

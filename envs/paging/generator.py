@@ -13,14 +13,19 @@ Instance keys (batch ``[B]``, traces padded to a common ``T``):
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from tensordict import TensorDict, TensorDictBase
 
-__all__ = ["PagingGenerator", "instance_from_traces", "validate_instance", "default_predictor",
-           "DEFAULT_PREDICTOR"]
+__all__ = [
+    "DEFAULT_PREDICTOR",
+    "PagingGenerator",
+    "default_predictor",
+    "instance_from_traces",
+    "validate_instance",
+]
 
 #: The default predictor spec: Lykouris & Vassilvitskii's synthetic next-arrival predictions
 #: (true next arrival plus lognormal noise, sigma = 10: on BrightKite at k = 10,
@@ -46,7 +51,8 @@ def _resolve_predictor(predictor):
 
         return make_predictor(predictor)
     if not callable(predictor):
-        raise ValueError(f"predictor must be callable, a spec string or 'none', got {predictor!r}")
+        raise ValueError(  # noqa: TRY004 - the project reports bad input as ValueError
+            f"predictor must be callable, a spec string or 'none', got {predictor!r}")
     return predictor
 
 
@@ -108,7 +114,7 @@ def instance_from_traces(traces: Sequence[np.ndarray], *, cache_size: int, predi
 def validate_instance(instance: TensorDictBase) -> dict[str, np.ndarray]:
     """Checks an instance TensorDict [B] and returns its numpy arrays (contiguous, filled
     defaults). Raises ``ValueError`` naming the offending field."""
-    if "trace" not in instance.keys():
+    if "trace" not in instance:
         raise ValueError("paging instance: missing field 'trace' (int64 [B, T])")
     trace = np.ascontiguousarray(instance["trace"].cpu().numpy())
     if trace.ndim != 2 or not np.issubdtype(trace.dtype, np.integer):
@@ -116,7 +122,7 @@ def validate_instance(instance: TensorDictBase) -> dict[str, np.ndarray]:
                          f"{trace.dtype} {trace.shape}")
     trace = trace.astype(np.int64, copy=False)
     B, T = trace.shape
-    if "length" in instance.keys():
+    if "length" in instance:
         length = np.ascontiguousarray(instance["length"].cpu().numpy().astype(np.int64))
         if length.shape != (B,) or (length < 1).any() or (length > T).any():
             raise ValueError(f"paging instance: field 'length' must be int [B] in [1, {T}]")
@@ -127,7 +133,7 @@ def validate_instance(instance: TensorDictBase) -> dict[str, np.ndarray]:
         raise ValueError("paging instance: field 'trace' has negative page ids")
 
     def field(name, dtype, default):
-        if name not in instance.keys():
+        if name not in instance:
             return np.full((B, T), default, dtype=dtype)
         a = instance[name].cpu().numpy()
         if a.shape != (B, T):
@@ -143,7 +149,7 @@ def validate_instance(instance: TensorDictBase) -> dict[str, np.ndarray]:
         raise ValueError("paging instance: field 'next_arrival' contains NaN")
     return {"trace": np.ascontiguousarray(trace), "length": length, "cost": cost, "pred": pred,
             "disc": field("discard", np.uint8, 0), "phase": field("phase", np.uint8, 0),
-            "has_pred": "next_arrival" in instance.keys()}
+            "has_pred": "next_arrival" in instance}
 
 
 class PagingGenerator:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tensordict import TensorDictBase
 
-__all__ = ["replay", "check_solution", "evaluate", "miss_cost"]
+__all__ = ["check_solution", "evaluate", "miss_cost", "replay"]
 
 
 def replay(trace, actions, *, cache_size: int, cost=None) -> tuple[bool, float, int]:
@@ -50,9 +50,9 @@ def replay(trace, actions, *, cache_size: int, cost=None) -> tuple[bool, float, 
 def _rows(instance: TensorDictBase, actions: torch.Tensor):
     trace = instance["trace"].cpu().numpy()
     B, T = trace.shape
-    length = (instance["length"].cpu().numpy() if "length" in instance.keys()
+    length = (instance["length"].cpu().numpy() if "length" in instance
               else np.full(B, T))
-    cost = instance["cost"].cpu().numpy() if "cost" in instance.keys() else None
+    cost = instance["cost"].cpu().numpy() if "cost" in instance else None
     acts = torch.as_tensor(actions).reshape(B, -1).cpu().numpy()
     for b in range(B):
         L = int(length[b])

@@ -59,7 +59,7 @@ def load_policy(path) -> ExportedPolicy:
         raise FileNotFoundError(f"exported policy not found: {path}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is "not a policy"
         raise ValueError(f"{path}: not a heurist exported policy ({exc})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         got = blob.get("format") if isinstance(blob, dict) else type(blob).__name__
