@@ -112,11 +112,14 @@ class KVCacheEnv(HeuristEnv):
         n_units = (length + g - 1) // g
         # Unit attention: keys summed within a unit, queries averaged within a unit.
         pad = Nu * g - N
-        A = torch.nn.functional.pad(A, (0, pad, 0, pad))
-        Au = A.reshape(B, Nu * g, Nu, g).sum(-1)
-        nq = torch.clamp(torch.minimum(torch.full((B, Nu), g), length[:, None] - torch.arange(Nu) * g),
-                         min=1)
-        Aq = Au.reshape(B, Nu, g, Nu).sum(2) / nq[..., None]  # [B, Nu(query unit), Nu(key unit)]
+        if g == 1:
+            Aq = A  # token units: the unit attention is the trace itself
+        else:
+            A = torch.nn.functional.pad(A, (0, pad, 0, pad))
+            Au = A.reshape(B, Nu * g, Nu, g).sum(-1)
+            nq = torch.clamp(torch.minimum(torch.full((B, Nu), g),
+                                           length[:, None] - torch.arange(Nu) * g), min=1)
+            Aq = Au.reshape(B, Nu, g, Nu).sum(2) / nq[..., None]  # [B, Nu(query), Nu(key)]
         kn = torch.nn.functional.pad(instance["key_norm"].to(torch.float64), (0, pad))
         n_tok = torch.clamp(length[:, None] - torch.arange(Nu) * g, 0, g)
         knu = kn.reshape(B, Nu, g).sum(-1) / torch.clamp(n_tok, min=1)
