@@ -24,7 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--weights", type=float, nargs=2, default=(0.9, 0.1),
                         metavar=("W_TIME", "W_PREF"), help="objective weights (default 0.9 0.1)")
     parser.add_argument("--minmax", action="store_true",
-                        help="makespan objective (heuristics only)")
+                        help="makespan objective (ortools and the heuristics; pyvrp refuses)")
     parser.add_argument("--workers", type=int, default=1, metavar="W",
                         help="parallel processes (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed (instance s uses seed + s)")

@@ -12,6 +12,7 @@ from heurist.policies.pvrp.oracle import (
     preference_collected,
     vehicle_times,
 )
+from heurist.policies.pvrp.ortools_reload import TIE, build_reload_model
 from heurist.policies.pvrp.ortools_solver import solve_ortools
 from heurist.policies.pvrp.pyvrp_solver import build_pyvrp_data, solve_pyvrp
 from heurist.policies.pvrp.random_solver import solve_random
@@ -21,11 +22,13 @@ from heurist.policies.pvrp.trip_bound import trip_bound
 __all__ = [
     "SCALE",
     "SOLVERS",
+    "TIE",
     "CheckResult",
     "Routes",
     "SolveRecord",
     "arc_costs",
     "build_pyvrp_data",
+    "build_reload_model",
     "check_solution",
     "cost_offset",
     "evaluate",
