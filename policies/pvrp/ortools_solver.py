@@ -1,15 +1,19 @@
 """PVRP with OR-Tools routing (guided local search) over the shifted per-vehicle arc costs.
 
-``multi_trip="copies"`` (default for the sum objective): vehicle ``k`` becomes :func:`trip_bound` ``(k)`` OR-Tools
-vehicles (its trips), each with ``k``'s capacity and ``k``'s arc-cost matrix
-(``SetArcCostEvaluatorOfVehicle`` on a registered transit matrix, evaluated in C++). The bound is
-exact (see :mod:`~heurist.policies.pvrp.trip_bound`). Zones restrict each client's vehicle variable,
-``VehicleVar(index).SetValues([-1] + allowed)`` (``SetAllowedVehiclesForIndex`` is broken in the
-9.15 Python binding). The search has no seed: with only a time limit, the result depends on how far
-the search got; ``solution_limit`` makes it reproducible. Min-max is refused (the makespan of a vehicle
-sums several OR-Tools routes, which no span cost expresses) in this encoding: ``minmax`` always uses
-``multi_trip="reload"`` (see :mod:`~heurist.policies.pvrp.ortools_reload`), one OR-Tools vehicle per
-PVRP vehicle with depot-reload nodes, which is also available for the sum objective.
+Two multi-trip encodings:
+
+* ``multi_trip="copies"`` (default for the sum objective): vehicle ``k`` becomes
+  :func:`trip_bound` ``(k)`` OR-Tools vehicles (its trips), each with ``k``'s capacity and ``k``'s
+  arc-cost matrix (``SetArcCostEvaluatorOfVehicle`` on a registered transit matrix, evaluated in
+  C++). The bound is exact (see :mod:`~heurist.policies.pvrp.trip_bound`). A vehicle's makespan sums
+  several OR-Tools routes, which no span cost expresses, so min-max is refused here.
+* ``multi_trip="reload"`` (always used for min-max): one OR-Tools vehicle per PVRP vehicle with
+  depot-reload nodes (see :mod:`~heurist.policies.pvrp.ortools_reload`).
+
+Zones restrict each client's vehicle variable, ``VehicleVar(index).SetValues([-1] + allowed)``
+(``SetAllowedVehiclesForIndex`` is broken in the 9.15 Python binding). The search has no seed: with
+only a time limit the result depends on how far the search got; ``solution_limit`` makes it
+reproducible.
 """
 from __future__ import annotations
 
