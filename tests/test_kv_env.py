@@ -158,7 +158,8 @@ def test_variants_pass_conformance(kw):
 
 @pytest.mark.parametrize("kw", [dict(budget=0), dict(budget=1.5), dict(granularity="page"),
                                 dict(prefill="none"), dict(max_len=1), dict(window=0),
-                                dict(budget=True)])
+                                dict(budget=True), dict(budget_scope="model"),
+                                dict(budget_scope="layer", n_heads=0)])
 def test_constructor_validates(kw):
     """Invalid hyperparameters raise ValueError."""
     with pytest.raises(ValueError):
@@ -176,3 +177,55 @@ def test_synthetic_generator_is_seeded_and_causal():
         assert torch.allclose(rows, torch.ones(T), atol=1e-5)
         assert a["attn"][i, T:].abs().sum() == 0
     assert torch.triu(a["attn"], 1).abs().max() == 0
+
+
+def _layer_instance():
+    a = np.zeros((2, 3, 3), dtype=np.float32)
+    a[0] = [[1, 0, 0], [0.7, 0.3, 0], [0.2, 0.3, 0.5]]
+    a[1] = [[1, 0, 0], [0.4, 0.6, 0], [0.6, 0.1, 0.3]]
+    return instance_from_rows([(a, np.ones((2, 3), np.float32), 1)])
+
+
+def test_layer_budget_known_episode():
+    """Two heads sharing 2 entries: entries arrive head by head, each step pays half its head's
+    recall; the shared budget lets head 1 keep two tokens while head 0 keeps one."""
+    env = KVCacheEnv(max_len=3, budget=1, budget_scope="layer", n_heads=2)
+    assert env.n_slots == 3
+    obs, rewards = _run(env, _layer_instance(), [0, 0, 1, 2])
+    assert rewards == pytest.approx([0.5, 0.5, 0.4, 0.2], abs=1e-6)
+    last = obs[-1]
+    assert last["done"].all() and not obs[-2]["done"].any()
+    assert last["head"][0].tolist() == [1, 0, 1] and last["position"][0].tolist() == [1, 2, 2]
+    assert env.evaluate(_layer_instance(), torch.tensor([[0, 0, 1, 2]])).item() == pytest.approx(1.6)
+
+
+@pytest.mark.parametrize("kw", [dict(budget=0.25), dict(budget=0.3, prefill="compress"),
+                                dict(budget=8, granularity="block", block_size=4)])
+def test_layer_budget_rewards_equal_oracle(kw):
+    """Per-layer budget: per-step rewards equal the oracle's replay; the full budget gives a
+    layer-mean recall of 1 per unit."""
+    env = KVCacheEnv(max_len=40, min_length=20, budget_scope="layer", n_heads=3, **kw)
+    inst = env.generate(3, seed=4)
+    assert inst["attn"].shape == (3, 3, 40, 40)
+    _, acts, rews, dones = C.masked_rollout(env, inst.clone(), seed=5)
+    for b in range(3):
+        steps = int(dones[b].long().argmax()) + 1
+        valid, _, per_step = replay(inst["attn"][b].numpy(), int(inst["length"][b]),
+                                    int(inst["n_prompt"][b]), acts[b].numpy(), budget=env.budget,
+                                    unit=env.unit, n_slots=env.n_slots,
+                                    compress=env.prefill == "compress", layer=True)
+        assert valid and len(per_step) == steps
+        np.testing.assert_allclose(rews[b, :steps].numpy(), per_step, atol=1e-6)
+    full = KVCacheEnv(max_len=40, min_length=20, budget_scope="layer", budget=40)
+    _, _, rews, dones = C.masked_rollout(full, full.generate(2, seed=4), seed=0)
+    live = ~(dones.cumsum(1) > 1)
+    assert torch.allclose(rews[live], torch.full_like(rews[live], 1 / 3), atol=1e-6)
+
+
+def test_layer_budget_passes_conformance():
+    """The per-layer variant passes the shared checks."""
+    env = KVCacheEnv(max_len=32, min_length=20, budget=6, budget_scope="layer")
+    C.check_specs(env)
+    C.check_rollout_terminates(env)
+    C.check_batch_independence(env)
+    C.check_rewards_match_evaluate(env)

@@ -206,3 +206,15 @@ def test_env_on_real_trace_matches_oracle_and_full_cache(trace, tmp_path):
                               budget=8, unit=1, n_slots=env.n_slots, compress=False)
         assert ok and total == pytest.approx(float(rews[b].sum()), abs=1e-5)
     assert float(rews.sum(1).min()) < 39 - 1e-3  # a budget of 8 of 40 loses some attention
+
+
+def test_per_layer_rows_from_a_real_trace(trace):
+    """TraceSet(per_layer=True) rows hold a layer's 3 KV heads; a full shared budget gives each
+    entry step a third of recall 1."""
+    ts = TraceSet([trace], per_layer=True)
+    inst = ts(2, np.random.default_rng(0))
+    assert inst["attn"].shape == (2, 3, 40, 40) and inst["key_norm"].shape == (2, 3, 40)
+    env = KVCacheEnv(generator=ts, max_len=40, budget=40, budget_scope="layer")
+    _, _, rews, _ = C.masked_rollout(env, inst, seed=0)
+    assert rews.shape[1] == 39 * 3
+    assert torch.allclose(rews, torch.full_like(rews, 1 / 3), atol=1e-5)

@@ -1,9 +1,10 @@
 """The KV-cache eviction MDP ("KVCache") as a batched TorchRL env. The MDP with shapes is in
 ``envs/kv/README.md``.
 
-One row = one (layer, KV head) attention trace. Units (tokens, or blocks of ``block_size`` tokens
-for a paged cache) arrive one per step; when the cache holds one unit over its budget the agent
-evicts one cached unit (a pointer over ``n_slots = budget_units + 1`` slots). The reward of a step
+One row = one (layer, KV head) attention trace (or, with ``budget_scope="layer"``, the KV heads of
+one layer sharing one budget). Units (tokens, or blocks of ``block_size`` tokens for a paged cache)
+arrive one per step; when the cache holds one unit over its budget the agent evicts one cached
+unit (a pointer over ``n_slots = budget_units + 1`` slots). The reward of a step
 is the attention recall of the next unit's queries: the attention mass (from the full-cache trace)
 that falls on units still cached. Steps that need no eviction have one legal action, 0, a no-op.
 """
@@ -45,12 +46,18 @@ class KVCacheEnv(HeuristEnv):
         window: recent window of the ``window_attn`` feature, in query units.
         n_sink: tokens flagged as attention sinks.
         min_length: shortest length of the default generator's rows.
+        budget_scope: ``"head"`` (one row = one (layer, KV head) stream, its own budget) or
+            ``"layer"`` (one row = the ``n_heads`` KV heads of a layer sharing ``n_heads x`` the
+            per-head budget; each step appends one head's next unit; rewards are divided by
+            ``n_heads`` so a step's reward is that head's share of the layer's mean recall).
+        n_heads: KV heads per layer under ``budget_scope="layer"`` (SmolLM2: 3).
     """
 
     def __init__(self, *, generator=None, traces=None, max_len: int = 512,
                  budget: int | float = 0.25, granularity: str = "token", block_size: int = 16,
                  prefill: str = "evict", window: int = 32, n_sink: int = 4,
-                 min_length: int | None = None, seed: int = 0, device: str = "cpu") -> None:
+                 min_length: int | None = None, budget_scope: str = "head", n_heads: int = 3,
+                 seed: int = 0, device: str = "cpu") -> None:
         if granularity not in ("token", "block"):
             raise ValueError(f"granularity must be 'token' or 'block', got {granularity!r}")
         if prefill not in ("evict", "compress"):
@@ -64,24 +71,33 @@ class KVCacheEnv(HeuristEnv):
             raise ValueError(f"a fractional budget must be in (0, 1), got {budget}")
         if isinstance(budget, int) and budget < 1:
             raise ValueError(f"budget must be >= 1 token, got {budget}")
+        if budget_scope not in ("head", "layer"):
+            raise ValueError(f"budget_scope must be 'head' or 'layer', got {budget_scope!r}")
+        self.budget_scope = budget_scope
+        self.n_heads = int(n_heads) if budget_scope == "layer" else 1
+        if self.n_heads < 1:
+            raise ValueError(f"n_heads must be >= 1, got {n_heads}")
         if window < 1 or n_sink < 0:
             raise ValueError("window must be >= 1 and n_sink >= 0")
         if generator is not None and traces is not None:
             raise ValueError("pass generator or traces, not both")
         if traces is not None:
-            generator = TraceSet(traces, length=max_len)
+            generator = TraceSet(traces, length=max_len, per_layer=budget_scope == "layer")
         elif generator is None:
-            generator = SyntheticAttention(length=max_len, min_length=min_length)
+            generator = SyntheticAttention(length=max_len, min_length=min_length,
+                                           n_heads=self.n_heads if budget_scope == "layer" else None)
         super().__init__(generator=generator, seed=seed, device=device)
         self.max_len, self.budget, self.granularity = int(max_len), budget, granularity
         self.prefill, self.window, self.n_sink = prefill, int(window), int(n_sink)
         self.max_units = math.ceil(self.max_len / self.unit)
-        self.n_slots = min(self._budget_units(self.max_len), self.max_units) + 1
+        self.n_slots = self.n_heads * min(self._budget_units(self.max_len), self.max_units) + 1
         S = self.n_slots
         self.observation_spec = Composite(
             slot_features=Unbounded(shape=(S, len(SLOT_FEATURES)), dtype=torch.float32),
             global_features=Bounded(0.0, 1.0, shape=(len(GLOBAL_FEATURES),), dtype=torch.float32),
             position=Bounded(-1, self.max_len - 1, shape=(S,), dtype=torch.int64),
+            # [0, 1] even for one head: Gym's Box warns on equal bounds.
+            head=Bounded(0, max(self.n_heads - 1, 1), shape=(S,), dtype=torch.int64),
             slot_valid=Categorical(2, shape=(S,), dtype=torch.bool),
             action_mask=Categorical(2, shape=(S,), dtype=torch.bool),
         )
@@ -103,10 +119,13 @@ class KVCacheEnv(HeuristEnv):
 
     # ------------------------------------------------------------------ reset
     def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
-        validate_instance(instance, max_len=self.max_len)
-        g = self.unit
+        validate_instance(instance, max_len=self.max_len, n_heads=self.n_heads)
+        g, H = self.unit, self.n_heads
         A = instance["attn"].to(torch.float64)
-        B, N, _ = A.shape
+        kn = instance["key_norm"].to(torch.float64)
+        if self.budget_scope == "head":  # one stream per row: view it as a layer of one head
+            A, kn = A[:, None], kn[:, None]
+        B, _, N, _ = A.shape
         Nu = math.ceil(N / g)
         length = instance["length"].clone()
         n_units = (length + g - 1) // g
@@ -116,62 +135,68 @@ class KVCacheEnv(HeuristEnv):
             Aq = A  # token units: the unit attention is the trace itself
         else:
             A = torch.nn.functional.pad(A, (0, pad, 0, pad))
-            Au = A.reshape(B, Nu * g, Nu, g).sum(-1)
+            Au = A.reshape(B, H, Nu * g, Nu, g).sum(-1)
             nq = torch.clamp(torch.minimum(torch.full((B, Nu), g),
                                            length[:, None] - torch.arange(Nu) * g), min=1)
-            Aq = Au.reshape(B, Nu, g, Nu).sum(2) / nq[..., None]  # [B, Nu(query), Nu(key)]
-        kn = torch.nn.functional.pad(instance["key_norm"].to(torch.float64), (0, pad))
+            Aq = Au.reshape(B, H, Nu, g, Nu).sum(3) / nq[:, None, :, None]
+        kn = torch.nn.functional.pad(kn, (0, pad))
         n_tok = torch.clamp(length[:, None] - torch.arange(Nu) * g, 0, g)
-        knu = kn.reshape(B, Nu, g).sum(-1) / torch.clamp(n_tok, min=1)
-        cum = torch.zeros(B, Nu + 1, Nu, dtype=torch.float64)
-        cum[:, 1:] = Aq.cumsum(1)
+        knu = kn.reshape(B, H, Nu, g).sum(-1) / torch.clamp(n_tok, min=1)[:, None]
+        cum = torch.zeros(B, H, Nu + 1, Nu, dtype=torch.float64)
+        cum[:, :, 1:] = Aq.cumsum(2)
         p_units = (instance["n_prompt"] + g - 1) // g
+        slot = torch.full((B, self.n_slots), -1, dtype=torch.int64)
+        slot[:, :H] = 0  # unit 0 of every head
         self.state = dict(
-            Aq=Aq, cum=cum, knu=knu, n_units=n_units, budget=self._budget_units(length),
+            Aq=Aq, cum=cum, knu=knu, n_units=n_units, budget=self._budget_units(length) * H,
             p_units=p_units if self.prefill == "compress" else torch.zeros_like(p_units),
-            slot=torch.full((B, self.n_slots), -1, dtype=torch.int64),
-            v=torch.zeros(B, dtype=torch.int64), done=torch.zeros(B, dtype=torch.bool))
-        self.state["slot"][:, 0] = 0
+            slot=slot, head=torch.where(slot >= 0, torch.arange(self.n_slots), 0),
+            v=torch.zeros(B, dtype=torch.int64), h=torch.full((B,), H - 1, dtype=torch.int64),
+            done=torch.zeros(B, dtype=torch.bool))
         return self._observe(None)
 
     # ------------------------------------------------------------------ observation
     def _observe(self, reward: torch.Tensor | None) -> TensorDict:
         st = self.state
-        slot, v, done = st["slot"], st["v"], st["done"]
+        slot, head, v, h, done = st["slot"], st["head"], st["v"], st["h"], st["done"]
         B, S = slot.shape
-        rows = torch.arange(B)
+        b_ = torch.arange(B)[:, None].expand(B, S)
         valid = slot >= 0
         u = slot.clamp(min=0)
-        # Queries the features summarise: the current unit, or the prompt's last unit while the
+        # The query unit each slot's features summarise: its head's latest query (heads after
+        # the newest entry's head have not run unit v yet), or the prompt's last unit while the
         # compressed prefill's kept set is being chosen.
         compress = v < st["p_units"]
-        vq = torch.where(compress, st["p_units"] - 1, v)
+        vq = torch.where(compress[:, None], (st["p_units"] - 1)[:, None],
+                         v[:, None] - (head > h[:, None]).long()).clamp(min=0)
         cum = st["cum"]
-        acc = cum[rows, vq + 1].gather(1, u)
+        acc = cum[b_, head, vq + 1, u]
         lo = torch.clamp(vq + 1 - self.window, min=0)
-        win = (acc - cum[rows, lo].gather(1, u)) / torch.clamp(vq + 1 - lo, min=1)[:, None].double()
-        cur = st["Aq"][rows, vq].gather(1, u)
+        win = (acc - cum[b_, head, lo, u]) / torch.clamp(vq + 1 - lo, min=1).double()
+        cur = st["Aq"][b_, head, vq, u]
         vf = v[:, None].double()
+        new = (u == v[:, None]) & (head == h[:, None])
         feats = torch.stack([
             u / torch.clamp(vf, min=1.0),
             torch.log1p(vf - u) / math.log1p(self.max_units),
             acc, win,
-            st["knu"].gather(1, u),
+            st["knu"][b_, head, u],
             (u * self.unit < self.n_sink).double(),
             cur,
-            (u == v[:, None]).double(),
+            new.double(),
         ], -1)
         feats = torch.where(valid[..., None], feats, 0.0).to(torch.float32)
         n_valid = valid.sum(1)
         decide = (n_valid > st["budget"]) & ~done
         mask = torch.where(decide[:, None], valid, torch.arange(S) == 0)
         glob = torch.stack([v.double() / torch.clamp(st["n_units"] - 1, min=1).double(),
-                            torch.clamp(st["budget"].double() / st["n_units"].double(), max=1.0),
+                            torch.clamp(st["budget"].double() / (self.n_heads * st["n_units"]).double(),
+                                        max=1.0),
                             compress.double(), n_valid.double() / S], -1).to(torch.float32)
         out = TensorDict({
             "slot_features": feats, "global_features": glob,
-            "position": torch.where(valid, u * self.unit, -1), "slot_valid": valid,
-            "action_mask": mask, **self._done_td(done)}, batch_size=[B])
+            "position": torch.where(valid, u * self.unit, -1), "head": torch.where(valid, head, 0),
+            "slot_valid": valid, "action_mask": mask, **self._done_td(done)}, batch_size=[B])
         if reward is not None:
             out["reward"] = reward.reshape(B, 1)
         return out
@@ -179,8 +204,9 @@ class KVCacheEnv(HeuristEnv):
     # ------------------------------------------------------------------ step
     def _step_batch(self, td: TensorDictBase) -> TensorDictBase:
         st = self.state
-        slot, v, done = st["slot"], st["v"], st["done"]
+        slot, head, v, h, done = st["slot"], st["head"], st["v"], st["h"], st["done"]
         B, S = slot.shape
+        H = self.n_heads
         rows = torch.arange(B)
         a = td[self.action_key].reshape(B).long()
         if ((a < 0) | (a >= S)).any():
@@ -191,16 +217,22 @@ class KVCacheEnv(HeuristEnv):
             raise ValueError("an action evicts an empty slot (masked action)")
         live = ~done
         slot[decide, a[decide]] = -1
-        v_new = torch.where(live, v + 1, v)
-        # The new unit fills the lowest empty slot (the oracle replays the same convention).
+        # Next entry: the next head of the same unit, or head 0 of the next unit.
+        wrap = h == H - 1
+        v_new = torch.where(live & wrap, v + 1, v)
+        h_new = torch.where(live, torch.where(wrap, 0, h + 1), h)
+        # The new entry fills the lowest empty slot (the oracle replays the same convention).
         free = torch.argmax((slot < 0).to(torch.int8), dim=1)
         slot[live, free[live]] = v_new[live]
-        st["v"] = v_new
-        kept = torch.where(slot >= 0, st["Aq"][rows, v_new].gather(1, slot.clamp(min=0)), 0.0)
-        recall = kept.sum(1)
+        head[live, free[live]] = h_new[live]
+        st["v"], st["h"] = v_new, h_new
+        mine = (slot >= 0) & (head == h_new[:, None])
+        kept = torch.where(mine, st["Aq"][rows[:, None], h_new[:, None], v_new[:, None],
+                                          slot.clamp(min=0)], 0.0)
+        recall = kept.sum(1) / H
         counted = live & (v_new >= st["p_units"])  # prompt queries under compress run in full
         reward = torch.where(counted, recall, 0.0).to(torch.float32)
-        st["done"] = done | (live & (v_new >= st["n_units"] - 1))
+        st["done"] = done | (live & (v_new >= st["n_units"] - 1) & (h_new == H - 1))
         return self._observe(reward)
 
     # ------------------------------------------------------------------ oracles
@@ -216,4 +248,4 @@ class KVCacheEnv(HeuristEnv):
 
     def _oracle_kwargs(self) -> dict:
         return dict(budget=self.budget, unit=self.unit, n_slots=self.n_slots,
-                    compress=self.prefill == "compress")
+                    compress=self.prefill == "compress", layer=self.budget_scope == "layer")

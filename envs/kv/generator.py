@@ -5,6 +5,9 @@ Instance keys (batch ``[B]``, padded to a common ``N``):
 ``attn``      float32 [B, N, N]  lower-triangular attention; row ``q`` is query step ``q`` over
                                  tokens ``0..q`` (rows sum to 1 for ``mean`` aggregation)
 ``key_norm``  float32 [B, N]     L2 norm of each token's key in that head
+
+Per-layer instances (a layer's ``H`` KV heads sharing one budget) have ``attn`` [B, H, N, N] and
+``key_norm`` [B, H, N].
 ``length``    int64 [B]          real tokens ``T <= N`` of each row (rows/cols past it are 0)
 ``n_prompt``  int64 [B]          the first ``n_prompt`` tokens are the prompt
 
@@ -28,35 +31,40 @@ __all__ = ["SyntheticAttention", "TraceSet", "instance_from_rows", "validate_ins
 
 def instance_from_rows(rows: Sequence[tuple[np.ndarray, np.ndarray, int]], *,
                        pad_to: int | None = None) -> TensorDict:
-    """Builds an instance from ``(attn [T, T], key_norm [T], n_prompt)`` rows, zero-padded."""
+    """Builds an instance from ``(attn [T, T], key_norm [T], n_prompt)`` rows, zero-padded (or
+    per-layer rows ``(attn [H, T, T], key_norm [H, T], n_prompt)``)."""
     if not rows:
         raise ValueError("no rows")
-    N = max(len(k) for _, k, _ in rows) if pad_to is None else int(pad_to)
+    N = max(k.shape[-1] for _, k, _ in rows) if pad_to is None else int(pad_to)
     B = len(rows)
-    attn = np.zeros((B, N, N), dtype=np.float32)
-    knorm = np.zeros((B, N), dtype=np.float32)
+    lead = rows[0][1].shape[:-1]  # () per head, (H,) per layer
+    attn = np.zeros((B, *lead, N, N), dtype=np.float32)
+    knorm = np.zeros((B, *lead, N), dtype=np.float32)
     length = np.zeros(B, dtype=np.int64)
     n_prompt = np.zeros(B, dtype=np.int64)
     for i, (a, k, p) in enumerate(rows):
-        T = len(k)
-        if T > N or a.shape != (T, T):
+        T = k.shape[-1]
+        if T > N or a.shape != (*lead, T, T) or k.shape != (*lead, T):
             raise ValueError(f"row {i}: attn {a.shape} / key_norm {k.shape} do not fit N={N}")
-        attn[i, :T, :T] = a
-        knorm[i, :T] = k
+        attn[i, ..., :T, :T] = a
+        knorm[i, ..., :T] = k
         length[i], n_prompt[i] = T, min(int(p), T)
     return TensorDict({"attn": torch.from_numpy(attn), "key_norm": torch.from_numpy(knorm),
                        "length": torch.from_numpy(length), "n_prompt": torch.from_numpy(n_prompt)},
                       batch_size=[B])
 
 
-def validate_instance(td, *, max_len: int | None = None) -> None:
-    """Checks keys, shapes and causality of an instance; raises ``ValueError``."""
+def validate_instance(td, *, max_len: int | None = None, n_heads: int | None = None) -> None:
+    """Checks keys, shapes and causality of an instance; raises ``ValueError``. ``n_heads``:
+    ``None`` or 1 for per-head rows ``[B, N, N]``, ``H`` for per-layer rows ``[B, H, N, N]``."""
     for k in ("attn", "key_norm", "length", "n_prompt"):
         if k not in td.keys():
             raise ValueError(f"KVCache instance lacks key {k!r}")
-    B, N = td["key_norm"].shape
-    if td["attn"].shape != (B, N, N):
-        raise ValueError(f"attn shape {tuple(td['attn'].shape)} != [B={B}, N={N}, N]")
+    lead = () if not n_heads or n_heads == 1 else (int(n_heads),)
+    B, N = td["key_norm"].shape[0], td["key_norm"].shape[-1]
+    if td["key_norm"].shape != (B, *lead, N) or td["attn"].shape != (B, *lead, N, N):
+        raise ValueError(f"attn {tuple(td['attn'].shape)} / key_norm {tuple(td['key_norm'].shape)}"
+                         f" do not match [B, {'H, ' if lead else ''}N, N] / [B, {'H, ' if lead else ''}N]")
     if max_len is not None and N > max_len:
         raise ValueError(f"instance has N={N} tokens > max_len={max_len}")
     L = td["length"]
@@ -80,7 +88,7 @@ class SyntheticAttention:
     def __init__(self, *, length: int = 64, min_length: int | None = None,
                  prompt_fraction: float = 0.5, sink: float = 4.0, heavy: float = 2.5,
                  n_heavy: int = 4, recency: float = 3.0, tau: float = 4.0,
-                 noise: float = 1.0) -> None:
+                 noise: float = 1.0, n_heads: int | None = None) -> None:
         self.min_length = length if min_length is None else int(min_length)
         if not 2 <= self.min_length <= length:
             raise ValueError(f"need 2 <= min_length <= length, got {self.min_length}, {length}")
@@ -89,6 +97,9 @@ class SyntheticAttention:
         self.length, self.prompt_fraction = int(length), float(prompt_fraction)
         self.sink, self.heavy, self.n_heavy = float(sink), float(heavy), int(n_heavy)
         self.recency, self.tau, self.noise = float(recency), float(tau), float(noise)
+        if n_heads is not None and n_heads < 1:
+            raise ValueError(f"n_heads must be >= 1, got {n_heads}")
+        self.n_heads = n_heads
 
     def row(self, T: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
         q = np.arange(T)[:, None]
@@ -107,20 +118,28 @@ class SyntheticAttention:
 
     def __call__(self, batch_size: int, rng: np.random.Generator) -> TensorDict:
         Ts = rng.integers(self.min_length, self.length + 1, size=batch_size)
-        return instance_from_rows([self.row(int(T), rng) for T in Ts], pad_to=self.length)
+        if self.n_heads is None:
+            return instance_from_rows([self.row(int(T), rng) for T in Ts], pad_to=self.length)
+        rows = []
+        for T in Ts:
+            heads = [self.row(int(T), rng) for _ in range(self.n_heads)]
+            rows.append((np.stack([a for a, _, _ in heads]), np.stack([k for _, k, _ in heads]),
+                         heads[0][2]))
+        return instance_from_rows(rows, pad_to=self.length)
 
 
 class TraceSet:
     """Rows cut from recorded traces ``(batch_size, rng) -> instance``.
 
-    Each row draws a (trace, layer, KV head) uniformly and keeps the first ``length`` tokens (a
+    Each row draws a (trace, layer, KV head) uniformly (``per_layer``: a (trace, layer) with all
+    its KV heads) and keeps the first ``length`` tokens (a
     prefix of a causal trace is exact: no row needs renormalizing). ``traces`` are
     :class:`Trace` objects or trace files / directories of ``*.safetensors`` files.
     """
 
     def __init__(self, traces: Sequence[Trace | str | os.PathLike] | str | os.PathLike, *,
                  length: int | None = None, layers: Sequence[int] | None = None,
-                 heads: Sequence[int] | None = None) -> None:
+                 heads: Sequence[int] | None = None, per_layer: bool = False) -> None:
         from heurist.envs.kv.trace_io import load_trace
 
         if isinstance(traces, (str, os.PathLike)):
@@ -146,6 +165,11 @@ class TraceSet:
                      for h in range(t.n_heads) if heads is None or h in set(heads)]
         if not self.rows:
             raise ValueError(f"no (trace, layer, head) matches layers={layers}, heads={heads}")
+        self.per_layer = bool(per_layer)
+        if self.per_layer:  # one row per (trace, layer): all its KV heads
+            if heads is not None:
+                raise ValueError("per_layer rows hold every head: do not pass heads")
+            self.rows = sorted({(i, li, -1) for i, li, _ in self.rows})
 
     def __call__(self, batch_size: int, rng: np.random.Generator) -> TensorDict:
         pick = rng.integers(0, len(self.rows), size=batch_size)
@@ -154,5 +178,8 @@ class TraceSet:
         for k in pick:
             i, li, h = self.rows[int(k)]
             t = self.traces[i]
-            rows.append((t.attn[li, h, :T, :T], t.key_norm[li, h, :T], min(t.n_prompt, T)))
+            if h < 0:
+                rows.append((t.attn[li, :, :T, :T], t.key_norm[li, :, :T], min(t.n_prompt, T)))
+            else:
+                rows.append((t.attn[li, h, :T, :T], t.key_norm[li, h, :T], min(t.n_prompt, T)))
         return instance_from_rows(rows, pad_to=T)

@@ -25,46 +25,54 @@ def budget_units(budget: int | float, length: int, unit: int) -> int:
 
 
 def replay(attn: np.ndarray, length: int, n_prompt: int, actions, *, budget: int | float,
-           unit: int, n_slots: int, compress: bool) -> tuple[bool, float, list[float]]:
-    """Replays one row: ``attn`` [N, N] token attention, ``actions`` [n] (extra entries ignored).
-
-    Returns ``(valid, total_recall, per_step_rewards)``.
+           unit: int, n_slots: int, compress: bool, layer: bool = False
+           ) -> tuple[bool, float, list[float]]:
+    """Replays one row: ``attn`` [N, N] token attention (``layer``: [H, N, N], the KV heads of a
+    layer sharing ``H x`` the budget, entries arriving head by head), ``actions`` [n] (extra
+    entries ignored). Returns ``(valid, total_recall, per_step_rewards)``.
     """
+    attn = np.asarray(attn)
+    if not layer:
+        attn = attn[None]
+    H = attn.shape[0]
     T = int(length)
     U = -(-T // unit)
     P = -(-int(n_prompt) // unit) if compress else 0
-    B = budget_units(budget, T, unit)
-    slots = [-1] * n_slots
-    slots[0] = 0
+    cap = H * budget_units(budget, T, unit)
+    slots: list[tuple[int, int] | None] = [None] * n_slots  # (head, unit) per slot
+    for h in range(H):
+        slots[h] = (h, 0)
+    order = [(v, h) for v in range(1, U) for h in range(H)]  # entries after reset
     rewards: list[float] = []
     acts = [int(a) for a in actions]
-    for i in range(U - 1):
+    for i, (v, h) in enumerate(order):
         if i >= len(acts):
             return False, float(sum(rewards)), rewards
         a = acts[i]
-        if sum(s >= 0 for s in slots) > B:
-            if not 0 <= a < n_slots or slots[a] < 0:
+        if sum(s is not None for s in slots) > cap:
+            if not 0 <= a < n_slots or slots[a] is None:
                 return False, float(sum(rewards)), rewards
-            slots[a] = -1
+            slots[a] = None
         elif a != 0:
             return False, float(sum(rewards)), rewards
-        v = i + 1
-        slots[slots.index(-1)] = v
+        slots[slots.index(None)] = (h, v)
         if v < P:
             rewards.append(0.0)
             continue
         keep = np.zeros(T, dtype=bool)
         for s in slots:
-            if s >= 0:
-                keep[s * unit:(s + 1) * unit] = True
-        q = attn[v * unit:min((v + 1) * unit, T), :T].astype(np.float64)
-        rewards.append(float(q[:, keep].sum(1).mean()))
+            if s is not None and s[0] == h:
+                keep[s[1] * unit:(s[1] + 1) * unit] = True
+        q = attn[h, v * unit:min((v + 1) * unit, T), :T].astype(np.float64)
+        rewards.append(float(q[:, keep].sum(1).mean()) / H)
     return True, float(sum(rewards)), rewards
 
 
 def _rows(instance: TensorDictBase, actions: torch.Tensor, kw: dict):
     A = instance["attn"].numpy()
     L, P = instance["length"].numpy(), instance["n_prompt"].numpy()
+    if A.ndim != (4 if kw.get("layer") else 3):
+        raise ValueError(f"instance attn has shape {A.shape}: wrong for layer={kw.get('layer')}")
     acts = torch.as_tensor(actions).reshape(A.shape[0], -1).numpy()
     return [replay(A[b], int(L[b]), int(P[b]), acts[b], **kw) for b in range(A.shape[0])]
 
