@@ -98,25 +98,47 @@ def gather(i, s, e, start, end, off, size, bs, head, pool_buf, pool_next, stamp,
 
 
 @njit(cache=True)
+def sort_gathered(i, m, g_off, g_top, g_start, g_end):
+    """Sorts row ``i``'s gathered ``g_*[i, :m]`` by offset, in place (insertion sort: the
+    overlapping set is small and nearly sorted, and it allocates nothing)."""
+    if m > 64:
+        order = np.argsort(g_off[i, :m], kind="mergesort")
+        for arr in (g_off, g_top, g_start, g_end):
+            tmp = arr[i, :m][order]
+            arr[i, :m] = tmp
+        return
+    for r in range(1, m):
+        o, t, a, e = g_off[i, r], g_top[i, r], g_start[i, r], g_end[i, r]
+        q = r - 1
+        while q >= 0 and g_off[i, q] > o:
+            g_off[i, q + 1] = g_off[i, q]
+            g_top[i, q + 1] = g_top[i, q]
+            g_start[i, q + 1] = g_start[i, q]
+            g_end[i, q + 1] = g_end[i, q]
+            q -= 1
+        g_off[i, q + 1], g_top[i, q + 1], g_start[i, q + 1], g_end[i, q + 1] = o, t, a, e
+
+
+@njit(cache=True)
 def candidate_offsets(i, m, sz, cap, align, g_off, g_top, cand_off, cand_gap, occ):
     """The K lowest canonical feasible offsets for a buffer of ``sz`` bytes in row ``i``.
 
     Fills ``cand_off[i, :n]`` (increasing) and ``cand_gap[i, :n]`` (free bytes from the offset to
     the next occupied address or ``C``), and ``occ[i, :]`` with the occupied fraction of each
-    address bin (the union over the buffer's lifetime); returns ``n``.
+    address bin (the union over the buffer's lifetime); returns ``n``. ``g_off[i, :m]`` must be
+    sorted (``sort_gathered``).
     """
     k_max = cand_off.shape[1]
     n_bins = occ.shape[1]
     for q in range(n_bins):
         occ[i, q] = 0.0
-    order = np.argsort(g_off[i, :m], kind="mergesort")
     n = 0
     frontier = 0
     width = cap / n_bins if cap > 0 else 1.0
     for r in range(m + 1):
         if r < m:
-            lo = g_off[i, order[r]]
-            hi = g_top[i, order[r]]
+            lo = g_off[i, r]
+            hi = g_top[i, r]
         else:
             lo = cap
             hi = cap

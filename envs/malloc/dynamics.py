@@ -6,7 +6,13 @@ All arrays are ``[B, ...]`` state of :class:`heurist.envs.malloc.env.MallocEnv` 
 from __future__ import annotations
 
 import numpy as np
-from heurist.envs.malloc.candidates import candidate_offsets, gather, index_add, index_remove
+from heurist.envs.malloc.candidates import (
+    candidate_offsets,
+    gather,
+    index_add,
+    index_remove,
+    sort_gathered,
+)
 from numba import njit
 
 __all__ = ["UNDECIDED", "greedy_rows", "observe_row", "observe_rows", "op_time", "step_rows"]
@@ -45,6 +51,7 @@ def observe_row(i, mapping, undo_on, n_cand_slots, size, start, end, order, n_va
     s, e = start[i, b], end[i, b]
     m = gather(i, s, e, start, end, off, size, bs, head, pool_buf, pool_next, stamp, ctr,
                g_off, g_top, g_start, g_end)
+    sort_gathered(i, m, g_off, g_top, g_start, g_end)
     n = candidate_offsets(i, m, size[i, b], cap[i], align[i], g_off, g_top, cand_off, cand_gap,
                           occ)
     n_cand[i] = n
