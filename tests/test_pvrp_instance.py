@@ -184,3 +184,28 @@ def test_npz_not_a_file(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(ValueError, match=r"junk\.npz"):
         load_npz(tmp_path / "junk.npz")
+
+
+def test_grid_script_writes_reproducible_files(tmp_path):
+    """make_pvrp_grid.py writes one loadable file per cell, identical when rerun with the seed."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_pvrp_grid.py"
+    for out in ("a", "b"):
+        argv = [str(script), "--out", str(tmp_path / out), "--instances", "2", "--n-clients", "5",
+                "--n-vehicles", "2", "3"]
+        old, sys.argv = sys.argv, argv
+        try:
+            with pytest.raises(SystemExit) as exc:
+                runpy.run_path(str(script), run_name="__main__")
+        finally:
+            sys.argv = old
+        assert exc.value.code == 0
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(files) == 2 * 2 * 3 and "zc_n5_m3_angle.npz" in files
+    for name in files:
+        a, b = load_npz(tmp_path / "a" / name), load_npz(tmp_path / "b" / name)
+        assert a.S == 2 and a.is_zc == name.startswith("zc")
+        assert np.array_equal(a.locs, b.locs) and np.array_equal(a.preference, b.preference)
