@@ -7,7 +7,7 @@ from pathlib import Path
 
 __all__ = ["register", "run"]
 
-METHODS = ("pyvrp", "ortools", "nearest", "insertion", "random")
+METHODS = ("pyvrp", "ortools", "nearest", "insertion", "random", "pyvrp-reload", "ortools-reload")
 
 
 def register(subparsers) -> None:

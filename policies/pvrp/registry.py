@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from heurist.policies.pvrp.insertion import solve_insertion
 from heurist.policies.pvrp.nearest import solve_nearest
@@ -14,6 +15,9 @@ __all__ = ["SOLVERS", "get_solver", "solver_names"]
 SOLVERS: dict[str, Callable[..., list[list[list[int]]]]] = {
     "pyvrp": solve_pyvrp,
     "ortools": solve_ortools,
+    # the alternative multi-trip encodings (one solver vehicle per PVRP vehicle, depot reloads)
+    "pyvrp-reload": partial(solve_pyvrp, multi_trip="reload"),
+    "ortools-reload": partial(solve_ortools, multi_trip="reload"),
     "nearest": solve_nearest,
     "insertion": solve_insertion,
     "random": solve_random,
