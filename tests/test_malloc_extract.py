@@ -154,3 +154,18 @@ def test_bad_arguments_raise():
         extract_buffers(Tiny(), X)
     with pytest.raises(ValueError, match="unknown zoo model"):
         build("alexnet")
+
+
+def test_zoo_builds_smollm2_config_and_inputs():
+    """The zoo's SmolLM2 has the published config (576 hidden, 9 heads, 3 KV heads, 1536, vocab
+    49152); training inputs are (ids, labels) [batch, seq], inference (ids,)."""
+    model, args = build("smollm2", batch=2, seq=8, mode="training", n_layers=1)
+    cfg = model.model.config
+    assert (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads,
+            cfg.intermediate_size, cfg.vocab_size, cfg.num_hidden_layers) == (576, 9, 3, 1536,
+                                                                           49152, 1)
+    assert [tuple(a.shape) for a in args] == [(2, 8), (2, 8)]
+    loss = model(*args)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    _, inf_args = build("smollm2", batch=2, seq=8, n_layers=1)
+    assert len(inf_args) == 1
