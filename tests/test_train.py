@@ -1,4 +1,5 @@
-"""A tiny training run through the Hydra configs: checkpoint, resume, determinism, export."""
+"""A tiny training run through the Hydra configs: checkpoint, resume, determinism, export, and
+the evaluation script on its exported policy."""
 import json
 
 import pytest
@@ -20,35 +21,69 @@ def _quiet():
     return Console(quiet=True)
 
 
-def test_train_writes_checkpoint_and_is_deterministic(shared_data, tmp_path):
-    """Two runs with the same seed give identical weights; both write checkpoint and policy."""
-    a = train(_cfg(shared_data, tmp_path / "a"), console=_quiet())
-    b = train(_cfg(shared_data, tmp_path / "b"), console=_quiet())
-    wa = load_checkpoint(a["checkpoint"])
-    wb = load_checkpoint(b["checkpoint"])
+@pytest.fixture(scope="module")
+def full_run(shared_data, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("full")
+    return train(_cfg(shared_data, run_dir), console=_quiet()), run_dir
+
+
+def _same(a, b):
+    return all(torch.equal(a["net"][k], b["net"][k]) for k in a["net"])
+
+
+def test_train_writes_checkpoint_and_is_deterministic(shared_data, tmp_path, full_run):
+    """Two runs with the same seed give identical weights, another seed differs; files written."""
+    res, run_dir = full_run
+    wa = load_checkpoint(res["checkpoint"])
     assert wa["iteration"] == 4
-    assert all(torch.equal(wa["net"][k], wb["net"][k]) for k in wa["net"])
-    assert (tmp_path / "a" / "policy.pt").is_file()
-    rows = (tmp_path / "a" / "metrics.csv").read_text().strip().splitlines()
+    assert (run_dir / "policy.pt").is_file()
+    rows = (run_dir / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 4
-    assert json.loads((tmp_path / "a" / "results.json").read_text())["iterations"] == 4
+    assert json.loads((run_dir / "results.json").read_text())["iterations"] == 4
+    b = train(_cfg(shared_data, tmp_path / "b"), console=_quiet())
+    assert _same(wa, load_checkpoint(b["checkpoint"]))
     c = train(_cfg(shared_data, tmp_path / "c", "trainer.seed=1"), console=_quiet())
-    wc = load_checkpoint(c["checkpoint"])
-    assert not all(torch.equal(wa["net"][k], wc["net"][k]) for k in wa["net"])
+    assert not _same(wa, load_checkpoint(c["checkpoint"]))
 
 
-def test_resume_equals_uninterrupted_run(shared_data, tmp_path):
+def test_resume_equals_uninterrupted_run(shared_data, tmp_path, full_run):
     """Stopping after 3 iterations and resuming gives the uninterrupted run's exact weights."""
-    full = load_checkpoint(train(_cfg(shared_data, tmp_path / "full"),
-                                 console=_quiet())["checkpoint"])
+    full = load_checkpoint(full_run[0]["checkpoint"])
     part = train(_cfg(shared_data, tmp_path / "part", "trainer.stop_after=3"), console=_quiet())
     assert part["stopped_at"] == 3
     assert load_checkpoint(part["checkpoint"])["iteration"] == 3
     done = train(_cfg(shared_data, tmp_path / "part", "trainer.resume=true"), console=_quiet())
     resumed = load_checkpoint(done["checkpoint"])
     assert resumed["iteration"] == 4
-    assert all(torch.equal(full["net"][k], resumed["net"][k]) for k in full["net"])
+    assert _same(full, resumed)
     assert not list((tmp_path / "part").glob(".*tmp*"))
+
+
+def test_evaluation_run_on_exported_policy(shared_data, tmp_path, full_run):
+    """The evaluation run writes JSON/CSV/PNG; its OPT and LRU totals equal simulate's."""
+    from heurist.agents.data import load_split
+    from heurist.agents.evaluate_run import run_evaluation
+    from heurist.policies.paging import simulate
+
+    data = shared_data / "paging" / "brightkite"
+    out = tmp_path / "eval"
+    with initialize_config_module("heurist.configs", version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"policy={full_run[1] / 'policy.pt'}",
+                                             f"env.data_dir={data}", "cache_sizes=[4]",
+                                             "baselines=[LRU,OPT]"])
+    res = run_evaluation(cfg, out, console=_quiet())
+    test = load_split(data)["test"]
+    assert res["misses"]["OPT"]["4"] == sum(simulate(t, 4, "OPT").misses for t in test)
+    assert res["misses"]["LRU"]["4"] == sum(simulate(t, 4, "LRU").misses for t in test)
+    assert set(res["misses"]) == {"Learned", "LRU", "OPT"}
+    assert json.loads((out / "evaluation.json").read_text()) == res
+    assert (out / "miss_ratio.png").stat().st_size > 1000
+    assert len((out / "evaluation.csv").read_text().strip().splitlines()) == 1 + 3
+    from omegaconf import OmegaConf
+
+    cfg2 = OmegaConf.merge(cfg, {"policy": str(full_run[1] / "checkpoint.pt")})
+    ckpt = run_evaluation(cfg2, tmp_path / "eval2", console=_quiet())
+    assert ckpt["misses"] == res["misses"]
 
 
 def test_missing_data_dir_names_the_config_key(tmp_path):
