@@ -145,16 +145,17 @@ class MallocEnv(HeuristEnv):
                              ).astype(np.int64)
         slow_t = np.maximum(s.comp, s.op_slow / s.bws[:, None])
         s.t_slow = slow_t.sum(1)
-        # isolated saving of each buffer (a feature and the "msa" order key), by the cost model
+        # isolated saving of each buffer, by the cost model: the "msa" order key (raw seconds, so
+        # the oracle's order is bit-identical) and, over T_slow, a feature
         s.saving = np.zeros((B, N), np.float64)
-        for i in range(B):
-            if s.t_slow[i] > 0:
-                s.saving[i, :s.n_valid[i]] = isolated_saving(row_instance(instance, i)) / s.t_slow[i]
         s.order = np.zeros((B, N), np.int64)
         for i in range(B):
             n = s.n_valid[i]
-            s.order[i, :n] = buffer_order(s.size[i, :n], s.start[i, :n], s.end[i, :n],
-                                          s.saving[i, :n], self.order)
+            raw = isolated_saving(row_instance(instance, i))
+            s.order[i, :n] = buffer_order(s.size[i, :n], s.start[i, :n], s.end[i, :n], raw,
+                                          self.order)
+            if s.t_slow[i] > 0:
+                s.saving[i, :n] = raw / s.t_slow[i]
         s.total_bytes = np.where(valid, s.size, 0).sum(1)
         # time-block index of placed buffers (LIFO pool per row)
         s.bs = np.array([block_size(t) for t in s.n_steps], np.int64)

@@ -3,8 +3,8 @@
 Independent of the step code (``dynamics``/``candidates``' numba kernels): the decoder replays the
 log in plain numpy, recomputing each buffer's candidate offsets from the placed buffers by brute
 force; the plan is then checked and timed by the planners' independent oracles
-(``heurist.policies.malloc.check_plan`` and ``evaluate``). Only the decision order (``buffer_order``) is shared: it is
-the definition of which buffer comes next, not dynamics.
+(``heurist.policies.malloc.check_plan`` and ``evaluate``). Only the decision order
+(``buffer_order``) is shared: it is the definition of which buffer comes next, not dynamics.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from heurist.envs.malloc.candidates import buffer_order
-from heurist.envs.malloc.cost_model import isolated_saving, time_all_slow
+from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.generator import row_instance
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 from tensordict import TensorDictBase
@@ -49,9 +49,7 @@ def _candidates(inst: MallocInstance, plan: np.ndarray, b: int, k: int) -> list[
 def decode(env, inst: MallocInstance, actions: np.ndarray) -> Decoded:
     """Replays ``actions`` [T] of one row under ``env``'s configuration (mode, K, order, UNDO)."""
     n = inst.n
-    t_slow = time_all_slow(inst)
-    saving = isolated_saving(inst) / t_slow if t_slow > 0 else np.zeros(n)
-    order = buffer_order(inst.size, inst.start, inst.end, saving, env.order)
+    order = buffer_order(inst.size, inst.start, inst.end, isolated_saving(inst), env.order)
     plan = np.full(n, -2, dtype=np.int64)
     pos, undos = 0, (env.max_undos if env.undo else 0)
     for a in np.asarray(actions).reshape(-1).tolist():
