@@ -38,9 +38,10 @@ def predictions_of(instance: TensorDictBase, i: int):
     from heurist.envs.paging.predictions import Predictions
 
     L = int(instance["length"][i])
-    if "next_arrival" not in instance:
+    keys = [k for k in ("next_arrival", "discard", "phase") if k in instance]
+    if not keys:
         return None
-    get = (lambda k: instance[k][i, :L].numpy() if k in instance else None)
+    get = (lambda k: instance[k][i, :L].numpy() if k in keys else None)
     return Predictions(next_arrival=get("next_arrival"), discard=get("discard"),
                        phase=get("phase"))
 

@@ -185,6 +185,11 @@ def test_predictions_absent_give_zero_prediction_features():
     assert (td["slot_features"][..., idx] == 0).all()
     td = env.reset(instance=instance_from_traces(traces, cache_size=4, predictor="exact"))
     assert (td["slot_features"][..., idx] > 0).any()
+    inst = instance_from_traces(traces, cache_size=4, predictor="discard:0")
+    assert "next_arrival" not in inst and bool(inst["discard"].any())
+    td = env.reset(instance=inst)
+    assert (td["slot_features"][..., idx] == 0).all()
+    assert (td["slot_features"][..., SLOT_FEATURES.index("discard_bit")] == 1).any()
 
 
 def test_generator_is_seeded_and_windows_real_traces():

@@ -79,7 +79,7 @@ def instance_from_traces(traces: Sequence[np.ndarray], *, cache_size: int, predi
     nxt = np.full((B, T), np.inf)
     disc = np.zeros((B, T), dtype=bool)
     phase = np.zeros((B, T), dtype=bool)
-    any_disc = any_phase = False
+    any_next = any_disc = any_phase = False
     for i, tr in enumerate(traces):
         tr = np.asarray(tr, dtype=np.int64)
         if tr.ndim != 1 or (tr < 0).any():
@@ -95,6 +95,7 @@ def instance_from_traces(traces: Sequence[np.ndarray], *, cache_size: int, predi
             p = pred_fn(tr, cache_size=int(cache_size), rng=rng)
             if p.next_arrival is not None:
                 nxt[i, :L] = p.next_arrival
+                any_next = True
             if p.discard is not None:
                 disc[i, :L] = p.discard
                 any_disc = True
@@ -102,12 +103,13 @@ def instance_from_traces(traces: Sequence[np.ndarray], *, cache_size: int, predi
                 phase[i, :L] = p.phase
                 any_phase = True
     data = {"trace": trace, "length": lengths, "cost": cost}
-    if pred_fn is not None:
+    # Only the prediction kinds the predictor made go in: absent keys mean "no such prediction".
+    if any_next:
         data["next_arrival"] = nxt
-        if any_disc:
-            data["discard"] = disc
-        if any_phase:
-            data["phase"] = phase
+    if any_disc:
+        data["discard"] = disc
+    if any_phase:
+        data["phase"] = phase
     return TensorDict({k: torch.as_tensor(v) for k, v in data.items()}, batch_size=[B])
 
 
