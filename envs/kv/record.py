@@ -84,7 +84,8 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
     """Runs prefill + decoding of ``sample`` on ``model`` (eager attention) and records the trace.
 
     ``layers``: indices of the layers whose attention is kept (``None``: all). Memory is
-    ``4 * L * H * T^2`` bytes for the dense buffer.
+    ``4 * L * H * T^2`` bytes for the dense buffer. ``meta`` of the result holds the wall time
+    of the prefill and of the decoding (``prefill_s``, ``decode_s``).
     """
     from transformers import DynamicCache
 
@@ -135,10 +136,14 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
         from tqdm import tqdm
 
         bar = tqdm(total=T, desc=f"record {sample.source}", unit="tok", leave=False)
+    import time
+
+    times = {"prefill_s": 0.0, "decode_s": 0.0}
     try:
         cache = DynamicCache()
         pos = 0
         while pos < T:
+            t0 = time.perf_counter()
             end = P if pos == 0 else min(pos + step, T)
             cursor[0] = pos
             x = torch.as_tensor(ids[pos:end]).unsqueeze(0)
@@ -147,6 +152,7 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
             cache = out.past_key_values
             if mode == "greedy" and end < T:
                 ids[end] = int(out.logits[0, -1].argmax())
+            times["prefill_s" if pos == 0 else "decode_s"] += time.perf_counter() - t0
             if bar is not None:
                 bar.update(end - pos)
             pos = end
@@ -156,4 +162,4 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
         if bar is not None:
             bar.close()
     return Trace(ids=ids, n_prompt=P, layers=layers, attn=attn, key_norm=knorm, agg=agg, mode=mode,
-                 source=sample.source)
+                 source=sample.source, meta={**times, "decode_chunk": step})
