@@ -1,10 +1,11 @@
 """Mapping benchmark: zoo programs at C = 10/25/50 % of peak live bytes, every planner, the env.
 
-    python scripts/benchmark_malloc_mapping.py [--models gpt2,smollm2,...] [--modes inference,training]
-        [--fractions 0.1,0.25,0.5] [--cpsat-limit 5] [--bound-limit 10] [--big 60000]
-        [--cached-only] [--out results.md]
+    python scripts/benchmark_malloc_mapping.py [--models gpt2,smollm2,...]
+        [--modes inference,training] [--batch 1] [--seq 128] [--fractions 0.1,0.25,0.5]
+        [--cpsat-limit 5] [--bound-limit 10] [--big 60000] [--cached-only] [--out results.md]
 
-For each zoo instance (batch 1, seq 128; cached by ``scripts/extract_zoo.py``) and capacity, the
+For each zoo instance (``--batch``/``--seq``; cached by ``scripts/extract_zoo.py``) and capacity,
+the
 speedup ``T_all_slow / T_plan`` of each planner of ``heurist.policies.malloc`` (mapping mode) and of
 the env's greedy episode (lowest candidate, orders ``start`` and ``msa``), every plan checked by
 ``check_plan``; ``bound`` is the speedup allowed by the planners' 0/1 upper bound
@@ -65,21 +66,23 @@ def row(inst: MallocInstance, *, cpsat_limit: float, bound_limit: float) -> dict
     return out
 
 
-def _instances(models, modes, cached_only: bool):
+def _instances(models, modes, batch: int, seq: int, cached_only: bool):
     for m in models:
         for mode in modes:
-            key = cache_key(m, batch=1, seq=128, mode=mode, n_layers=None, inputs="first_use")
+            key = cache_key(m, batch=batch, seq=seq, mode=mode, n_layers=None, inputs="first_use")
             path = cache_dir() / f"{key}.npz"
             if path.exists():
                 yield load_instance(path)
             elif not cached_only:
-                yield load_or_extract(m, batch=1, seq=128, mode=mode)
+                yield load_or_extract(m, batch=batch, seq=seq, mode=mode)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(ZOO))
     ap.add_argument("--modes", default="inference,training")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--fractions", default="0.1,0.25,0.5")
     ap.add_argument("--cpsat-limit", type=float, default=5.0)
     ap.add_argument("--bound-limit", type=float, default=10.0)
@@ -89,7 +92,8 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     con = Console()
     fracs = [float(x) for x in a.fractions.split(",")]
-    insts = list(_instances(a.models.split(","), a.modes.split(","), a.cached_only))
+    insts = list(_instances(a.models.split(","), a.modes.split(","), a.batch, a.seq,
+                            a.cached_only))
     cols = [*planner_names(), "env/start", "env/msa"]
     lines = ["| program | N | C/peak | " + " | ".join(cols) + " | bound | gap |",
              "|---|---|---|" + "---|" * len(cols) + "---|---|"]
