@@ -5,9 +5,8 @@
         [--cpsat-limit 5] [--bound-limit 10] [--big 60000] [--cached-only] [--out results.md]
 
 For each zoo instance (``--batch``/``--seq``; cached by ``scripts/extract_zoo.py``) and capacity,
-the
-speedup ``T_all_slow / T_plan`` of each planner of ``heurist.policies.malloc`` (mapping mode) and of
-the env's greedy episode (lowest candidate, orders ``start`` and ``msa``), every plan checked by
+the speedup ``T_all_slow / T_plan`` of each planner of ``heurist.policies.malloc`` (mapping mode)
+and of the env's greedy episode (lowest candidate, orders ``start`` and ``msa``), every plan checked by
 ``check_plan``; ``bound`` is the speedup allowed by the planners' 0/1 upper bound
 (``mip_saving_bound``, SCIP, capacity per time section) and ``gap`` the fraction of the bound's
 saving the best plan misses. Then the env's greedy episode on a ``--big``-buffer synthetic program.
