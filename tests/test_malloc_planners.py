@@ -10,8 +10,8 @@ from heurist.envs.malloc import SLOW, MallocInstance, MemoryConfig, read_csv, ti
 from heurist.envs.malloc.synthetic import random_instance
 from heurist.policies.malloc import (GREEDY_PLANNERS, PLANNERS, check_plan, cpsat_mapping,
                                      cpsat_pack, evaluate, executorch, greedy_size,
-                                     lp_saving_bound, mip_saving_bound, msa, peak_live_bytes,
-                                     plan, time_conflicts)
+                                     lp_saving_bound, maximal_sections, mip_saving_bound, msa,
+                                     peak_live_bytes, plan, time_conflicts)
 
 
 def brute_min_peak(size, start, end, members=None) -> int:
@@ -195,3 +195,23 @@ def test_greedy_size_on_real_files(shared_data):
         check = check_plan(inst, offsets, mode="packing", enforce_capacity=False)
         assert check.valid
         assert 1.2 <= check.peak / inst.capacity <= 1.45, f.name
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances())
+def test_maximal_sections_cover_every_live_set(inst):
+    """Every step's live set lies inside one of the sections the saving bounds constrain."""
+    sections = [set(s.tolist()) for s in maximal_sections(inst)]
+    for t in range(int(inst.end.max())):
+        live = set(np.flatnonzero((inst.start <= t) & (t < inst.end)).tolist())
+        assert any(live <= s for s in sections)
+
+
+def test_saving_bounds_dominate_greedy_mappings():
+    """On a 60-buffer program LP >= MIP >= the saving of every greedy mapping."""
+    inst = random_instance(60, seed=11, n_ops=20, max_lifetime=8, capacity_fraction=0.4)
+    lp, mip = lp_saving_bound(inst), mip_saving_bound(inst, time_limit=20.0)
+    assert mip.saving <= lp.saving * (1 + 1e-6) + 1e-15
+    for name, fn in GREEDY_PLANNERS.items():
+        saving = time_all_slow(inst) - evaluate(inst, fn(inst, mode="mapping")).time
+        assert 0.0 <= saving <= mip.saving * (1 + 1e-6) + 1e-15, name
