@@ -107,7 +107,8 @@ def reference_run(model, ids: torch.Tensor, *, context: int, continuation: int,
     ids = _check_ids(ids, context, continuation)
     t, c = context, continuation
     cache = DynamicCache(config=model.config)
-    out = model(ids[None, :t], past_key_values=cache, output_attentions=True, use_cache=True)
+    out = model(ids[None, :t], past_key_values=cache, output_attentions=True, use_cache=True,
+                logits_to_keep=1)  # only the attention and the cache are needed
     keys = [lay.keys[0] for lay in cache.layers]
     values = [lay.values[0] for lay in cache.layers]
     attn = [a[0] for a in out.attentions]

@@ -14,7 +14,8 @@ from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import LayerObservation
 from heurist.policies.kv.registry import make_policy
 
-__all__ = ["PARITY_POLICIES", "make_press", "kvpress_kept", "heurist_kept", "parity"]
+__all__ = ["PARITY_POLICIES", "make_press", "kvpress_kept", "prefill_observations",
+           "heurist_kept", "same_sets", "parity"]
 
 #: our policy name -> kvpress press class name (H2O's kvpress counterpart is ObservedAttention).
 PARITY_POLICIES = {"streaming": "StreamingLLMPress", "snapkv": "SnapKVPress", "tova": "TOVAPress",
@@ -60,28 +61,44 @@ def kvpress_kept(model, press, ids: torch.Tensor) -> list[torch.Tensor]:
 
 
 @torch.inference_mode()
-def heurist_kept(model, policy: KVPolicy, ids: torch.Tensor, n: int) -> list[torch.Tensor]:
-    """Per layer ``[Hkv, n]`` sorted indices our ``policy`` keeps from the same prefill."""
+def prefill_observations(model, ids: torch.Tensor) -> list[LayerObservation]:
+    """Per layer, what a policy observes after prefilling ``ids [T]`` (eager attention, keys)."""
     cache = DynamicCache(config=model.config)
-    out = model(ids[None], past_key_values=cache, output_attentions=True, use_cache=True)
-    return [policy.select(LayerObservation(attn=a[0], keys=lay.keys[0], layer=i), n)
+    out = model(ids[None], past_key_values=cache, output_attentions=True, use_cache=True,
+                logits_to_keep=1)
+    return [LayerObservation(attn=a[0], keys=lay.keys[0], layer=i)
             for i, (a, lay) in enumerate(zip(out.attentions, cache.layers))]
 
 
+def heurist_kept(observations: list[LayerObservation], policy: KVPolicy,
+                 n: int) -> list[torch.Tensor]:
+    """Per layer ``[Hkv, n]`` sorted indices our ``policy`` keeps from the prefill observations."""
+    return [policy.select(obs, n) for obs in observations]
+
+
+def same_sets(theirs: list[torch.Tensor], ours: list[torch.Tensor]) -> float:
+    """Fraction of (layer, KV head) whose sorted kept indices are identical."""
+    same = [torch.equal(a[h], b[h]) for a, b in zip(theirs, ours) for h in range(a.shape[0])]
+    return sum(same) / len(same)
+
+
 def parity(model, ids: torch.Tensor, name: str, budget: float, *, parity_mode: str = "kvpress",
-           seed: int = 0, **press_kwargs) -> float:
-    """Fraction of (layer, KV head) kept sets identical between kvpress and our ``name``."""
+           seed: int = 0, observations: list[LayerObservation] | None = None,
+           theirs: list[torch.Tensor] | None = None, **press_kwargs) -> float:
+    """Fraction of (layer, KV head) kept sets identical between kvpress and our ``name``
+    (``observations``/``theirs``: reuse one prefill of ``ids`` / one kvpress capture)."""
     from kvpress.utils import compute_n_kept
 
-    pk = dict(press_kwargs)
-    if name == "random":
-        pk["seed"] = seed
-    press = make_press(name, budget, **pk)
-    theirs = kvpress_kept(model, press, ids)
+    if theirs is None:
+        pk = dict(press_kwargs)
+        if name == "random":
+            pk["seed"] = seed
+        theirs = kvpress_kept(model, make_press(name, budget, **pk), ids)
     n = compute_n_kept(ids.numel(), 1.0 - budget)
     ours_kwargs = dict(press_kwargs, parity=parity_mode)
     if name == "random":
         ours_kwargs["seed"] = seed
-    ours = heurist_kept(model, make_policy(name, **ours_kwargs), ids, n)
-    same = [bool((a == b).all(-1)[h]) for a, b in zip(theirs, ours) for h in range(a.shape[0])]
-    return sum(same) / len(same)
+    if observations is None:
+        observations = prefill_observations(model, ids)
+    ours = heurist_kept(observations, make_policy(name, **ours_kwargs), n)
+    return same_sets(theirs, ours)
