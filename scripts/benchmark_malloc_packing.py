@@ -13,13 +13,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
 from heurist.envs.malloc import read_csv
 from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
 from heurist.policies.malloc import GREEDY_PLANNERS, check_plan, cpsat_pack, peak_live_bytes
@@ -55,14 +55,14 @@ def timing_section(n: int, repeats: int) -> list[str]:
         ratio = peak_live_bytes(inst) / inst.capacity
         for name, fn in GREEDY_PLANNERS.items():
             for mode in ("packing", "mapping"):
-                offsets, wall, cpu = best_of(lambda: fn(inst, mode=mode), repeats)
+                offsets, wall, cpu = best_of(functools.partial(fn, inst, mode=mode), repeats)
                 check = check_plan(inst, offsets, mode=mode, enforce_capacity=mode == "mapping")
                 assert check.valid, (label, name, mode, check.first)
                 lines.append(f"| {label} | {ratio:.3f} | {name} | {mode} | {wall:.3f} | {cpu:.3f} "
                              f"| {check.peak / inst.capacity:.3f} | {int((offsets < 0).sum())} |")
         offsets = zero_offsets if inst is zero_inst else GREEDY_PLANNERS["greedy_size"](inst)
-        check, wall, cpu = best_of(lambda: check_plan(inst, offsets, mode="packing",
-                                                      enforce_capacity=False), repeats)
+        check, wall, cpu = best_of(functools.partial(check_plan, inst, offsets, mode="packing",
+                                                     enforce_capacity=False), repeats)
         checks.append(f"| {label} | {wall:.3f} | {cpu:.3f} | {check.valid} |")
     lines += ["", "`check_plan` (packing mode, O(N log N) sweep):", "",
               "| instance | wall s | CPU s | valid |", "|---|---|---|---|", *checks, ""]
@@ -83,7 +83,7 @@ def packing_section(data: Path, cpsat_limit: float, workers: int, skip_cpsat: bo
         inst, _ = read_csv(f)
         cells = [f.name.split(".")[0], str(inst.n), f"{peak_live_bytes(inst) / inst.capacity:.4f}"]
         for fn in GREEDY_PLANNERS.values():
-            offsets, wall, _ = best_of(lambda: fn(inst, mode="packing"), 1)
+            offsets, wall, _ = best_of(functools.partial(fn, inst, mode="packing"), 1)
             check = check_plan(inst, offsets, mode="packing", enforce_capacity=False)
             assert check.valid
             cells.append(f"{check.peak / inst.capacity:.3f} ({wall:.3f})")
@@ -99,8 +99,8 @@ def packing_section(data: Path, cpsat_limit: float, workers: int, skip_cpsat: bo
         lines.append("| " + " | ".join(cells) + " |")
         print(lines[-1], file=sys.stderr, flush=True)
     if not skip_cpsat:
-        lines += ["", f"CP-SAT ({workers} worker(s), {cpsat_limit:g} s each) packs "
-                  f"{solved} of {len(files)} within the capacity.", ""]
+        lines += ["", (f"CP-SAT ({workers} worker(s), {cpsat_limit:g} s each) packs "
+                       f"{solved} of {len(files)} within the capacity."), ""]
     return lines
 
 
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cpsat", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args(argv)
-    lines = [f"<!-- {platform.processor() or platform.machine()}, python "
-             f"{platform.python_version()}, numpy {np.__version__} -->", ""]
+    lines = [(f"<!-- {platform.processor() or platform.machine()}, python "
+              f"{platform.python_version()}, numpy {np.__version__} -->"), ""]
     if not args.skip_timing:
         lines += timing_section(args.n, args.repeats)
     lines += packing_section(args.data, args.cpsat_time_limit, args.workers, args.skip_cpsat)

@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from heurist.envs.malloc import SLOW, read_csv
 from heurist.policies.cli import main
 from heurist.policies.malloc import check_plan
@@ -90,7 +89,7 @@ def test_plan_console_script_missing_file(tmp_path):
     entry = "import sys; from heurist.policies.cli import main; sys.exit(main())"
     proc = subprocess.run([sys.executable, "-c", entry, "plan",
                            str(tmp_path / "none.4.csv"), "--method", "msa", "--out",
-                           str(tmp_path / "o.csv")], capture_output=True, text=True)
+                           str(tmp_path / "o.csv")], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "none.4.csv" in proc.stderr
 
 

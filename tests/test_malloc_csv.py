@@ -3,12 +3,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from heurist.envs.malloc import (
+    SLOW,
+    MallocInstance,
+    MemoryConfig,
+    capacity_from_name,
+    read_csv,
+    write_csv,
+)
+from heurist.policies.malloc import peak_live_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from heurist.envs.malloc import (SLOW, MallocInstance, MemoryConfig, capacity_from_name, read_csv,
-                                 write_csv)
-from heurist.policies.malloc import peak_live_bytes
 
 CHALLENGING = "malloc/minimalloc-challenging"
 

@@ -1,11 +1,19 @@
 """The malloc instance model and its roofline cost model."""
 import numpy as np
 import pytest
+from heurist.envs.malloc import (
+    SLOW,
+    MallocInstance,
+    MemoryConfig,
+    isolated_saving,
+    op_times,
+    program_time,
+    speedup,
+    time_all_fast,
+    time_all_slow,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from heurist.envs.malloc import (SLOW, MallocInstance, MemoryConfig, isolated_saving, op_times,
-                                 program_time, speedup, time_all_fast, time_all_slow)
 
 MEM = MemoryConfig(capacity=100, bw_fast=4.0, bw_slow=1.0, flops_per_s=10.0)
 

@@ -3,15 +3,27 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from heurist.envs.malloc import SLOW, MallocInstance, MemoryConfig, read_csv, time_all_slow
 from heurist.envs.malloc.synthetic import random_instance
-from heurist.policies.malloc import (GREEDY_PLANNERS, PLANNERS, check_plan, cpsat_mapping,
-                                     cpsat_pack, evaluate, executorch, greedy_size,
-                                     lp_saving_bound, maximal_sections, mip_saving_bound, msa,
-                                     peak_live_bytes, plan, time_conflicts)
+from heurist.policies.malloc import (
+    GREEDY_PLANNERS,
+    PLANNERS,
+    check_plan,
+    cpsat_mapping,
+    cpsat_pack,
+    evaluate,
+    executorch,
+    greedy_size,
+    lp_saving_bound,
+    maximal_sections,
+    mip_saving_bound,
+    msa,
+    peak_live_bytes,
+    plan,
+    time_conflicts,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def brute_min_peak(size, start, end, members=None) -> int:

@@ -49,7 +49,7 @@ class MemoryConfig:
         for name in ("capacity", "alignment"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"MemoryConfig.{name} must be an integer, got {value!r}")
+                raise ValueError(f"MemoryConfig.{name} must be an integer, got {value!r}")  # noqa: TRY004
             object.__setattr__(self, name, int(value))
         if self.capacity < 0:
             raise ValueError(f"MemoryConfig.capacity must be >= 0, got {self.capacity}")
@@ -71,9 +71,8 @@ def _int_array(name: str, value) -> np.ndarray:
         raise ValueError(f"MallocInstance.{name} must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf" and arr.size:
         raise ValueError(f"MallocInstance.{name} must hold integers, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-            raise ValueError(f"MallocInstance.{name} must hold integers, got non-integer values")
+    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr))):
+        raise ValueError(f"MallocInstance.{name} must hold integers, got non-integer values")
     out = np.array(arr, dtype=np.int64)
     out.setflags(write=False)
     return out
@@ -119,7 +118,7 @@ class MallocInstance:
         flops.setflags(write=False)
         object.__setattr__(self, "op_flops", flops)
         if not isinstance(self.memory, MemoryConfig):
-            raise ValueError(f"MallocInstance.memory must be a MemoryConfig, got "
+            raise ValueError(f"MallocInstance.memory must be a MemoryConfig, got "  # noqa: TRY004
                              f"{type(self.memory).__name__}")
         n = len(self.size)
         for name in ("start", "end", "ids"):
@@ -158,7 +157,8 @@ class MallocInstance:
         if self.labels and len(set(self.labels)) != n:
             raise ValueError("MallocInstance.labels must be unique")
         if not isinstance(self.name, str):
-            raise ValueError(f"MallocInstance.name must be a str, got {type(self.name).__name__}")
+            raise ValueError(  # noqa: TRY004  (bad input is a ValueError project-wide)
+                f"MallocInstance.name must be a str, got {type(self.name).__name__}")
 
     @classmethod
     def from_intervals(cls, size, start, end, *, memory: MemoryConfig, ids=None,

@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 import numpy as np
-
 from heurist.envs.malloc.instance import MallocInstance, MemoryConfig
 
-__all__ = ["random_instance", "zero_slack_instance", "live_bytes_per_step"]
+__all__ = ["live_bytes_per_step", "random_instance", "zero_slack_instance"]
 
 
 def live_bytes_per_step(size, start, end, n_steps: int) -> np.ndarray:

@@ -43,8 +43,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
-    from heurist.policies.malloc import (check_plan, evaluate, lp_saving_bound, peak_live_bytes,
-                                         plan)
+    from heurist.policies.malloc import check_plan, evaluate, lp_saving_bound, peak_live_bytes, plan
 
     if args.capacity is not None and args.capacity < 0:
         raise ValueError(f"--capacity must be >= 0, got {args.capacity}")

@@ -4,11 +4,10 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
+from heurist.envs.malloc.instance import MallocInstance
 from ortools.sat.python import cp_model
 
-from heurist.envs.malloc.instance import MallocInstance
-
-__all__ = ["address_unit", "compressed_times", "make_solver", "STATUS_NAMES"]
+__all__ = ["STATUS_NAMES", "address_unit", "compressed_times", "make_solver"]
 
 STATUS_NAMES = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
                 cp_model.INFEASIBLE: "infeasible", cp_model.UNKNOWN: "unknown",

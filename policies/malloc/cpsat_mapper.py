@@ -9,11 +9,10 @@ found is judged by the exact cost model afterwards. The greedy ``msa`` plan is t
 from __future__ import annotations
 
 import numpy as np
-from ortools.sat.python import cp_model
-
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 from heurist.policies.malloc.cpsat_common import address_unit, compressed_times, make_solver
 from heurist.policies.malloc.greedy import msa
+from ortools.sat.python import cp_model
 
 __all__ = ["cpsat_mapping"]
 
@@ -55,13 +54,13 @@ def cpsat_mapping(inst: MallocInstance, *, time_limit: float = 10.0, seed: int =
     scale = 1e7 / peak_time if peak_time > 0 else 1.0
     by_op: dict[int, list] = {int(o): [] for o in used_ops}
     for b, o, g in zip(inst.use_buffer.tolist(), inst.use_op.tolist(), gain.tolist()):
-        by_op[o].append((int(round(g * scale)), present[b]))
+        by_op[o].append((round(g * scale), present[b]))
     op_time = []
     for o in used_ops.tolist():
-        lo = int(round(compute[o] * scale))
-        hi = max(lo, int(round(slow[o] * scale)))
+        lo = round(compute[o] * scale)
+        hi = max(lo, round(slow[o] * scale))
         t = model.NewIntVar(lo, hi, f"op{o}")
-        model.Add(t >= int(round(slow[o] * scale)) - sum(g * lit for g, lit in by_op[o]))
+        model.Add(t >= round(slow[o] * scale) - sum(g * lit for g, lit in by_op[o]))
         op_time.append(t)
     model.Minimize(sum(op_time))
     for i in range(inst.n):

@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.sat.python import cp_model
-
 from heurist.envs.malloc.instance import MallocInstance
-from heurist.policies.malloc.cpsat_common import (STATUS_NAMES, address_unit, compressed_times,
-                                                  make_solver)
+from heurist.policies.malloc.cpsat_common import (
+    STATUS_NAMES,
+    address_unit,
+    compressed_times,
+    make_solver,
+)
 from heurist.policies.malloc.greedy import first_fit, greedy_size
 from heurist.policies.malloc.peak_bound import peak_live_bytes
+from ortools.sat.python import cp_model
 
 __all__ = ["PackingResult", "cpsat_pack", "cpsat_packing"]
 

@@ -10,14 +10,13 @@ In mapping mode a buffer that fits nowhere below the capacity stays in slow memo
 from __future__ import annotations
 
 import numpy as np
-
 from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.best_fit import place_in_order
 from heurist.policies.malloc.conflict_graph import time_conflicts
 from heurist.policies.malloc.modes import check_mode
 
-__all__ = ["greedy_size", "msa", "first_fit", "plan_in_order", "msa_priority"]
+__all__ = ["first_fit", "greedy_size", "msa", "msa_priority", "plan_in_order"]
 
 
 def plan_in_order(inst: MallocInstance, order, *, mode: str = "packing",

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from heurist.envs.malloc.instance import MallocInstance
 from ortools.linear_solver import pywraplp
 
-from heurist.envs.malloc.instance import MallocInstance
-
-__all__ = ["SavingBound", "lp_saving_bound", "mip_saving_bound", "maximal_sections"]
+__all__ = ["SavingBound", "lp_saving_bound", "maximal_sections", "mip_saving_bound"]
 
 
 @dataclass(frozen=True)

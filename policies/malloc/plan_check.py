@@ -10,10 +10,9 @@ import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 
-__all__ = ["Violation", "PlanCheck", "check_plan", "VIOLATION_KINDS"]
+__all__ = ["VIOLATION_KINDS", "PlanCheck", "Violation", "check_plan"]
 
 VIOLATION_KINDS = ("overlap", "capacity", "misaligned", "negative_offset", "slow_in_packing")
 

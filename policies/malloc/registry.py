@@ -5,18 +5,17 @@ solver arguments) and returns offsets ``int64 [N]`` (``SLOW`` = -1 in mapping mo
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
-
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
 from heurist.policies.malloc.cpsat_packer import cpsat_packing
-from heurist.policies.malloc.shared_slots import executorch
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
 from heurist.policies.malloc.modes import check_mode
+from heurist.policies.malloc.shared_slots import executorch
 
-__all__ = ["PLANNERS", "GREEDY_PLANNERS", "plan", "planner_names"]
+__all__ = ["GREEDY_PLANNERS", "PLANNERS", "plan", "planner_names"]
 
 
 def _greedy(fn) -> Callable[..., np.ndarray]:

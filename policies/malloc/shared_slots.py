@@ -10,10 +10,9 @@ memory.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
-
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 from heurist.policies.malloc.modes import check_mode
+from numba import njit
 
 __all__ = ["executorch"]
 
@@ -28,9 +27,9 @@ def _assign_slots(order, size, start, end, slot_of):
         i = order[k]
         pick = -1
         for s in range(n_slots):
-            if slot_free_at[s] <= start[i]:
-                if pick < 0 or abs(slot_size[s] - size[i]) < abs(slot_size[pick] - size[i]):
-                    pick = s
+            closer = pick < 0 or abs(slot_size[s] - size[i]) < abs(slot_size[pick] - size[i])
+            if slot_free_at[s] <= start[i] and closer:
+                pick = s
         if pick < 0:
             pick = n_slots
             n_slots += 1
