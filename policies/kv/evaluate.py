@@ -37,15 +37,17 @@ def aggregate_seeds(rows: list[dict]) -> dict:
 
 def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: list[float],
                   context: int, continuation: int, seeds: list[int] = (0,),
-                  mode: str = "prefill", greedy_steps: int = 16, progress=None) -> list[dict]:
+                  mode: str = "prefill", greedy_steps: int = 16, progress=None,
+                  reference=None) -> list[dict]:
     """One dict per (policy, budget): keys policy, budget, recall, kl, ppl, agreement (+ extras).
 
-    ``progress`` (optional) is called with a short label after each run finishes.
+    ``progress`` (optional) is called with a short label after each run finishes; ``reference``
+    (optional) is a :func:`reference_run` of ``ids`` already made with the same sizes.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    ref = reference_run(model, ids, context=context, continuation=continuation,
-                        greedy_steps=greedy_steps)
+    ref = reference if reference is not None else reference_run(
+        model, ids, context=context, continuation=continuation, greedy_steps=greedy_steps)
     rows = []
     for name in policies:
         for budget in budgets:
