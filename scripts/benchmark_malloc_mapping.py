@@ -3,6 +3,7 @@
     python scripts/benchmark_malloc_mapping.py [--models gpt2,smollm2,...]
         [--modes inference,training] [--batch 1] [--seq 128] [--fractions 0.1,0.25,0.5]
         [--cpsat-limit 5] [--bound-limit 10] [--big 60000] [--cached-only] [--out results.md]
+        [--minimalloc ../shared/data/malloc/minimalloc-challenging [--only-packing]]
 
 For each zoo instance (``--batch``/``--seq``; cached by ``scripts/extract_zoo.py``) and capacity,
 the speedup ``T_all_slow / T_plan`` of each planner of ``heurist.policies.malloc`` (mapping mode)
@@ -65,6 +66,32 @@ def row(inst: MallocInstance, *, cpsat_limit: float, bound_limit: float) -> dict
     return out
 
 
+def packing_table(folder: str) -> list[str]:
+    """The env's greedy packing (lowest candidate) on MiniMalloc CSVs, per order: peak / C with
+    room to spare (capacity 4 C), and whether the episode completes at the file's capacity C."""
+    from pathlib import Path
+
+    from heurist.envs.malloc.minimalloc_csv import read_csv
+
+    orders = ("start", "size", "msa")
+    lines = ["| instance | N | " + " | ".join(f"peak/C ({o})" for o in orders)
+             + " | " + " | ".join(f"fits at C ({o})" for o in orders) + " |",
+             "|---|---|" + "---|" * (2 * len(orders))]
+    for path in sorted(Path(folder).glob("*.csv")):
+        inst, _ = read_csv(path)
+        peaks, fits = [], []
+        for o in orders:
+            env = MallocEnv(mode="packing", order=o)
+            env.greedy_episode(pad_instances([inst.with_capacity(4 * inst.capacity)]))
+            p = env.plans()[0, :inst.n]
+            peaks.append(int((p + inst.size).max()) / inst.capacity)
+            env.greedy_episode(pad_instances([inst]))
+            fits.append("yes" if not env.failed()[0] else "no")
+        lines.append(f"| {path.name} | {inst.n} | " + " | ".join(f"{x:.3f}" for x in peaks)
+                     + " | " + " | ".join(fits) + " |")
+    return lines
+
+
 def _instances(models, modes, batch: int, seq: int, cached_only: bool):
     for m in models:
         for mode in modes:
@@ -87,10 +114,21 @@ def main(argv=None) -> None:
     ap.add_argument("--bound-limit", type=float, default=10.0)
     ap.add_argument("--big", type=int, default=60000)
     ap.add_argument("--cached-only", action="store_true")
+    ap.add_argument("--minimalloc", default=None,
+                    help="folder of MiniMalloc CSVs: also run the env's greedy packing on them")
+    ap.add_argument("--only-packing", action="store_true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     con = Console()
     fracs = [float(x) for x in a.fractions.split(",")]
+    if a.minimalloc:
+        packing = packing_table(a.minimalloc)
+        con.print("\n".join(packing))
+        if a.only_packing:
+            if a.out:
+                with open(a.out, "w") as fh:
+                    fh.write("\n".join(packing) + "\n")
+            return
     insts = list(_instances(a.models.split(","), a.modes.split(","), a.batch, a.seq,
                             a.cached_only))
     cols = [*planner_names(), "env/start", "env/msa"]
