@@ -4,9 +4,10 @@ import itertools
 import numpy as np
 import pytest
 from heurist.envs.malloc import SLOW, MallocInstance, MemoryConfig, read_csv, time_all_slow
-from heurist.envs.malloc.synthetic import random_instance
+from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
 from heurist.policies.malloc import (
     GREEDY_PLANNERS,
+    PACKING_ONLY,
     PLANNERS,
     check_plan,
     cpsat_mapping,
@@ -20,6 +21,7 @@ from heurist.policies.malloc import (
     msa,
     peak_live_bytes,
     plan,
+    skyline_pack,
     time_conflicts,
 )
 from hypothesis import given, settings
@@ -188,7 +190,7 @@ def test_registry_runs_every_planner():
     inst = random_instance(30, seed=7, n_ops=10, max_lifetime=5)
     assert set(PLANNERS) >= {"greedy_size", "msa", "executorch", "first_fit", "cpsat"}
     for name in PLANNERS:
-        for mode in ("packing", "mapping"):
+        for mode in ("packing",) if name in PACKING_ONLY else ("packing", "mapping"):
             offsets = plan(inst, name, mode=mode, time_limit=2.0)
             assert check_plan(inst, offsets, mode=mode,
                               enforce_capacity=mode == "mapping").valid
@@ -227,3 +229,51 @@ def test_saving_bounds_dominate_greedy_mappings():
     for name, fn in GREEDY_PLANNERS.items():
         saving = time_all_slow(inst) - evaluate(inst, fn(inst, mode="mapping")).time
         assert 0.0 <= saving <= mip.saving * (1 + 1e-6) + 1e-15, name
+
+
+@pytest.mark.parametrize("stranded_check", [False, True])
+def test_skyline_search_decides_exactly(stranded_check):
+    """The skyline search finds a valid packing at C = optimum and proves C = optimum - 1
+    infeasible, on random <= 7-buffer instances (optimum by exhaustive search)."""
+    rng = np.random.default_rng(21)
+    for _ in range(25):
+        inst = tiny_instance(rng, int(rng.integers(2, 8)))
+        opt = brute_min_peak(inst.size.tolist(), inst.start.tolist(), inst.end.tolist())
+        found = skyline_pack(inst, capacity=opt, stranded_check=stranded_check)
+        assert found.status == "feasible"
+        check = check_plan(inst.with_capacity(opt), found.offsets, mode="packing")
+        assert check.valid and check.peak <= opt
+        assert skyline_pack(inst, capacity=opt - 1,
+                            stranded_check=stranded_check).status == "infeasible"
+
+
+def test_skyline_search_solves_zero_slack_instances():
+    """Zero-slack synthetic instances (40 buffers) are packed at exactly their capacity."""
+    for seed in range(5):
+        inst, _ = zero_slack_instance(40, seed=seed, capacity=256, horizon=64, alignment=4)
+        result = skyline_pack(inst, node_limit=200_000)
+        assert result.status == "feasible"
+        assert check_plan(inst, result.offsets, mode="packing").valid
+
+
+def test_skyline_solves_real_file_a(shared_data):
+    """The skyline search packs MiniMalloc's A at its 2^20 capacity (greedy needs 1.31x)."""
+    inst, _ = read_csv(shared_data / "malloc/minimalloc-challenging/A.1048576.csv")
+    result = skyline_pack(inst, node_limit=200_000)
+    assert result.status == "feasible"
+    check = check_plan(inst, result.offsets, mode="packing")
+    assert check.valid and check.peak <= inst.capacity
+
+
+def test_skyline_registry_entry():
+    """Registry 'skyline' packs within capacity when possible, else returns the best greedy
+    packing; mapping mode is refused."""
+    inst = MallocInstance.from_intervals([2, 2, 2, 2], [0, 1, 0, 2], [2, 3, 1, 3],
+                                         memory=MemoryConfig(capacity=4))
+    offsets = plan(inst, "skyline", time_limit=1.0)
+    assert check_plan(inst, offsets, mode="packing").valid
+    tight = inst.with_capacity(3)
+    offsets = plan(tight, "skyline", time_limit=1.0)
+    assert check_plan(tight, offsets, mode="packing", enforce_capacity=False).valid
+    with pytest.raises(ValueError, match="packing mode only"):
+        plan(inst, "skyline", mode="mapping")

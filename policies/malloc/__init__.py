@@ -14,11 +14,19 @@ from heurist.policies.malloc.mapping_bound import (
 from heurist.policies.malloc.modes import MODES
 from heurist.policies.malloc.peak_bound import peak_live_bytes
 from heurist.policies.malloc.plan_check import VIOLATION_KINDS, PlanCheck, Violation, check_plan
-from heurist.policies.malloc.registry import GREEDY_PLANNERS, PLANNERS, plan, planner_names
+from heurist.policies.malloc.registry import (
+    GREEDY_PLANNERS,
+    PACKING_ONLY,
+    PLANNERS,
+    plan,
+    planner_names,
+)
 from heurist.policies.malloc.shared_slots import executorch
+from heurist.policies.malloc.skyline_search import SkylineResult, skyline_pack
 
-__all__ = ["GREEDY_PLANNERS", "MODES", "PLANNERS", "VIOLATION_KINDS", "Evaluation",
-           "PackingResult", "PlanCheck", "SavingBound", "Violation", "check_plan", "cpsat_mapping",
-           "cpsat_pack", "cpsat_packing", "evaluate", "executorch", "first_fit", "greedy_size",
-           "lp_saving_bound", "maximal_sections", "mip_saving_bound", "msa", "peak_live_bytes",
-           "plan", "plan_in_order", "planner_names", "time_conflicts"]
+__all__ = ["GREEDY_PLANNERS", "MODES", "PACKING_ONLY", "PLANNERS", "VIOLATION_KINDS", "Evaluation",
+           "PackingResult", "PlanCheck", "SavingBound", "SkylineResult", "Violation", "check_plan",
+           "cpsat_mapping", "cpsat_pack", "cpsat_packing", "evaluate", "executorch", "first_fit",
+           "greedy_size", "lp_saving_bound", "maximal_sections", "mip_saving_bound", "msa",
+           "peak_live_bytes", "plan", "plan_in_order", "planner_names", "skyline_pack",
+           "time_conflicts"]

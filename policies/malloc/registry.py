@@ -1,7 +1,9 @@
 """Planner registry: ``name -> function`` and one uniform entry point, ``plan``.
 
 Every planner takes ``(inst, *, mode, time_limit, seed, workers)`` here (greedy ones ignore the
-solver arguments) and returns offsets ``int64 [N]`` (``SLOW`` = -1 in mapping mode).
+solver arguments) and returns offsets ``int64 [N]`` (``SLOW`` = -1 in mapping mode). ``skyline``
+(exact search) plans packing mode only; when it finds nothing within the capacity it returns the
+lowest greedy packing.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from heurist.policies.malloc.cpsat_packer import cpsat_packing
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
 from heurist.policies.malloc.modes import check_mode
 from heurist.policies.malloc.shared_slots import executorch
+from heurist.policies.malloc.skyline_search import skyline_pack
 
 __all__ = ["GREEDY_PLANNERS", "PLANNERS", "plan", "planner_names"]
 
@@ -32,10 +35,28 @@ def _cpsat(inst, *, mode, time_limit, seed, workers):
     return cpsat_mapping(inst, time_limit=time_limit, seed=seed, workers=workers)
 
 
+SKYLINE_NODES_PER_SECOND = 500_000
+"""``skyline`` turns ``time_limit`` into a node budget (deterministic, unlike a clock): about
+what one core explores per second on MiniMalloc's A..K."""
+
+
+def _skyline(inst, *, mode, time_limit, seed, workers):
+    if mode != "packing":
+        raise ValueError("method 'skyline' plans packing mode only")
+    result = skyline_pack(inst, node_limit=max(1, int(time_limit * SKYLINE_NODES_PER_SECOND)))
+    if result.offsets is not None:
+        return result.offsets
+    # Nothing fits within the capacity (or the budget ran out): the lowest greedy packing.
+    plans = [greedy_size(inst), first_fit(inst)]
+    return min(plans, key=lambda o: int((o + inst.size).max()) if inst.n else 0)
+
+
 GREEDY_PLANNERS = {"greedy_size": greedy_size, "msa": msa, "executorch": executorch,
                    "first_fit": first_fit}
 PLANNERS: dict[str, Callable[..., np.ndarray]] = {
-    **{name: _greedy(fn) for name, fn in GREEDY_PLANNERS.items()}, "cpsat": _cpsat}
+    **{name: _greedy(fn) for name, fn in GREEDY_PLANNERS.items()}, "cpsat": _cpsat,
+    "skyline": _skyline}
+PACKING_ONLY = ("skyline",)
 
 
 def planner_names() -> list[str]:

@@ -1,0 +1,234 @@
+"""Exact packing by depth-first search over skyline placements (after MiniMalloc, Moffitt 2023).
+
+Time is cut into *sections* (between consecutive live-range endpoints); each section has a
+*floor*, the height below which no unplaced buffer can go. A node takes the leftmost section
+``s`` with the lowest floor ``f`` among sections that still hold unplaced buffers and branches
+on which unplaced buffer live in ``s`` sits at offset ``f``: only buffers whose whole span has
+floor ``f`` qualify (so no hole is ever left below a floor). If none qualifies, nothing can ever
+sit at ``f`` in ``s``, and the floor of ``s`` rises to the lowest height any of its buffers can
+reach. A branch dies as soon as a section's floor plus its unplaced bytes exceed the capacity.
+
+Why it is complete: order any packing's buffers by offset and push them down; at a node that
+agrees with it, the buffer covering height ``f`` in ``s`` must start exactly at ``f`` (below is
+filled by placed buffers) and every floor on its span is ``f``, so it is among the branches; a
+raised floor skips only heights no buffer of that packing uses. So when the search is exhausted
+no packing fits (``infeasible``), and a found packing is re-checked by ``check_plan``. Identical
+buffers (same size and span) are tried once per node. The search is bounded by a node count, so
+it is deterministic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from heurist.envs.malloc.instance import MallocInstance
+from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
+from heurist.policies.malloc.peak_bound import peak_live_bytes
+from numba import njit
+
+__all__ = ["SkylineResult", "skyline_pack"]
+
+
+@dataclass(frozen=True)
+class SkylineResult:
+    """``offsets``: ``int64 [N]`` or ``None``; ``status``: ``feasible`` (found within the
+    capacity), ``infeasible`` (search exhausted: no packing fits) or ``unknown`` (node limit);
+    ``nodes``: search nodes used."""
+
+    offsets: np.ndarray | None
+    status: str
+    nodes: int
+
+
+@njit(cache=True)
+def _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem, placed, reach):
+    # Nothing can go below the lowest reach of a section's unplaced buffers (the highest floor
+    # on each one's span): if that plus the section's unplaced bytes exceeds C, no completion.
+    for b in range(len(size)):
+        if not placed[b]:
+            r = 0
+            for k in range(lo[b], hi[b]):
+                r = max(r, floor[k])
+            reach[b] = r
+    for k in range(len(live_ptr) - 1):
+        if rem[k] == 0:
+            continue
+        low = cap
+        for p in range(live_ptr[k], live_ptr[k + 1]):
+            b = live_idx[p]
+            if not placed[b] and reach[b] < low:
+                low = reach[b]
+        if low + rem[k] > cap:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, out):
+    n = len(size)
+    n_sec = len(live_ptr) - 1
+    floor = np.zeros(n_sec, dtype=np.int64)
+    rem = np.zeros(n_sec, dtype=np.int64)
+    for b in range(n):
+        for k in range(lo[b], hi[b]):
+            rem[k] += size[b]
+    for k in range(n_sec):
+        if rem[k] > cap:
+            return 0, 0
+    placed = np.zeros(n, dtype=np.bool_)
+    reach_of = np.zeros(n, dtype=np.int64)
+    # A raise merges a section into a higher level, so depth <= placements + raises is bounded.
+    max_depth = 3 * n + n_sec + 2
+    kind = np.zeros(max_depth, dtype=np.int64)     # 0 branch node, 1 raised floor
+    sec = np.zeros(max_depth, dtype=np.int64)
+    old = np.zeros(max_depth, dtype=np.int64)      # floor before the move
+    c_start = np.zeros(max_depth, dtype=np.int64)
+    c_end = np.zeros(max_depth, dtype=np.int64)
+    c_pos = np.zeros(max_depth, dtype=np.int64)
+    chosen = np.full(max_depth, -1, dtype=np.int64)
+    cand = np.empty(max(1, n * 8), dtype=np.int64)
+    top = 0
+    nodes = 0
+    d = 0
+    expand = True
+    while True:
+        if expand:
+            nodes += 1
+            if nodes > node_limit:
+                return -1, nodes
+            s = -1
+            for k in range(n_sec):
+                if rem[k] > 0 and (s < 0 or floor[k] < floor[s]):
+                    s = k
+            if s < 0:
+                return 1, nodes
+            if stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem,
+                                            placed, reach_of):
+                expand = False
+                d -= 1
+                while d >= 0 and kind[d] == 1:
+                    floor[sec[d]] = old[d]
+                    d -= 1
+                if d < 0:
+                    return 0, nodes
+                continue
+            f = floor[s]
+            start = top
+            prev = -1
+            for p in range(live_ptr[s], live_ptr[s + 1]):
+                b = live_idx[p]
+                if placed[b]:
+                    continue
+                ok = True
+                for k in range(lo[b], hi[b]):
+                    if floor[k] != f:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                if prev >= 0 and size[prev] == size[b] and lo[prev] == lo[b] and hi[prev] == hi[b]:
+                    continue
+                if top >= len(cand):
+                    grown = np.empty(2 * len(cand), dtype=np.int64)
+                    grown[:top] = cand[:top]
+                    cand = grown
+                cand[top] = b
+                top += 1
+                prev = b
+            sec[d] = s
+            old[d] = f
+            if top == start:
+                lowest = -1
+                for p in range(live_ptr[s], live_ptr[s + 1]):
+                    b = live_idx[p]
+                    if placed[b]:
+                        continue
+                    reach = 0
+                    for k in range(lo[b], hi[b]):
+                        reach = max(reach, floor[k])
+                    if lowest < 0 or reach < lowest:
+                        lowest = reach
+                kind[d] = 1
+                floor[s] = lowest
+                if lowest + rem[s] <= cap:
+                    d += 1
+                    continue
+                floor[s] = f
+                expand = False  # dead end: fall through to backtracking
+                kind[d] = 1
+            else:
+                kind[d] = 0
+                c_start[d] = start
+                c_end[d] = top
+                c_pos[d] = start
+                chosen[d] = -1
+                expand = False
+        if kind[d] == 0:
+            f = old[d]
+            b = chosen[d]
+            if b >= 0:
+                placed[b] = False
+                for k in range(lo[b], hi[b]):
+                    floor[k] = f
+                    rem[k] += size[b]
+                chosen[d] = -1
+            if c_pos[d] < c_end[d]:
+                b = cand[c_pos[d]]
+                c_pos[d] += 1
+                placed[b] = True
+                out[b] = f
+                for k in range(lo[b], hi[b]):
+                    floor[k] = f + size[b]
+                    rem[k] -= size[b]
+                chosen[d] = b
+                d += 1
+                expand = True
+                continue
+            top = c_start[d]
+        # Backtrack past exhausted nodes and raised floors.
+        d -= 1
+        while d >= 0 and kind[d] == 1:
+            floor[sec[d]] = old[d]
+            d -= 1
+        if d < 0:
+            return 0, nodes
+        expand = False
+
+
+def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
+                 node_limit: int = 2_000_000, stranded_check: bool = False) -> SkylineResult:
+    """Searches for a packing within ``capacity`` (default: the instance's) with at most
+    ``node_limit`` nodes. ``stranded_check`` adds, at every node, the test that no section's
+    unplaced bytes sit above the lowest height its buffers can still reach (fewer nodes, each
+    dearer). Alignment is respected by working in units of ``address_unit`` only
+    when the alignment divides every size (else ``ValueError``)."""
+    cap = inst.capacity if capacity is None else int(capacity)
+    if node_limit < 1:
+        raise ValueError(f"node_limit must be >= 1, got {node_limit}")
+    if inst.n == 0:
+        return SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
+    unit = address_unit(inst)
+    if unit % inst.memory.alignment:
+        raise ValueError(f"skyline search needs sizes that are multiples of the alignment "
+                         f"({inst.memory.alignment})")
+    if peak_live_bytes(inst) > cap:
+        return SkylineResult(None, "infeasible", 0)
+    t0, t1 = compressed_times(inst)
+    n_sec = int(t1.max())
+    # Buffers live in each section, largest (then longest) first: the branching order.
+    priority = np.lexsort((-(t1 - t0), -inst.size))
+    span = (t1 - t0)[priority]
+    sec_of = np.repeat(np.arange(inst.n), span)
+    buf = priority[sec_of]
+    k = np.concatenate([np.arange(a, b) for a, b in zip(t0[priority], t1[priority])])
+    order = np.argsort(k, kind="stable")
+    live_idx = buf[order].astype(np.int64)
+    live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
+    np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
+    out = np.zeros(inst.n, dtype=np.int64)
+    status, nodes = _search((inst.size // unit).astype(np.int64), t0.astype(np.int64),
+                            t1.astype(np.int64), live_ptr, live_idx, cap // unit,
+                            np.int64(node_limit), bool(stranded_check), out)
+    if status == 1:
+        return SkylineResult(out * unit, "feasible", int(nodes))
+    return SkylineResult(None, "infeasible" if status == 0 else "unknown", int(nodes))
