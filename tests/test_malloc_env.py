@@ -220,3 +220,32 @@ def test_render_plan_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="plan has shape"):
         render_plan(x, np.array([0]), tmp_path / "bad.png")
+
+
+@pytest.mark.parametrize("alignment", [1, 256])
+def test_numba_candidates_equal_brute_force_at_every_step(alignment):
+    """At every step of random episodes the numba candidate offsets equal the oracle's brute
+    force (0 and top edges, aligned, feasible, lowest K), with and without alignment."""
+    from heurist.envs.malloc.oracle import _candidates
+    from heurist.envs.malloc.synthetic import random_instance
+
+    mem = MemoryConfig(capacity=3 * 2**20, alignment=alignment)
+    insts = [random_instance(50, seed=s, max_lifetime=12, memory=mem) for s in range(3)]
+    env = MallocEnv(mode="mapping", k=5, lookahead=1, n_bins=4, undo=True, max_undos=10)
+    td = env.reset(instance=pad_instances(insts))
+    gen = torch.Generator().manual_seed(0)
+    checked = multi = 0
+    while not td["done"].all():
+        s = env.state
+        for i, x in enumerate(insts):
+            if s.done[i]:
+                continue
+            b = int(s.order[i, s.pos[i]])
+            want = _candidates(x, s.off[i, :x.n], b, env.k)
+            assert s.cand_off[i, :s.n_cand[i]].tolist() == want
+            assert all(c % alignment == 0 for c in want)
+            checked += 1
+            multi += len(want) >= 2
+        td["action"] = C.random_masked_action(td["action_mask"], gen)
+        td = env.step(td)["next"]
+    assert checked >= 150 and multi >= 20
