@@ -4,7 +4,8 @@ and what top-k storage costs in recall fidelity), and KVCache env throughput (st
     python scripts/benchmark_kv_env.py            # full (about 10 minutes on 2 shared cores)
     python scripts/benchmark_kv_env.py --quick    # smaller sizes
 
-Prints markdown tables (paste into docs/benchmarks/kv_traces.md). Timings on shared cores are noisy.
+Also runs simple eviction rules (random, StreamingLLM, H2O, TOVA, key norm) through the env on a
+real trace as a sanity check that the features carry signal. Prints markdown tables (paste into docs/benchmarks/kv_traces.md). Timings on shared cores are noisy.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import numpy as np
 import torch
 
 from heurist.envs.common.conformance import random_masked_action
-from heurist.envs.kv import (KVCacheEnv, Sample, TraceSet, load_model, load_samples, load_trace,
-                             record_trace, save_trace)
+from heurist.envs.kv import (SLOT_FEATURES, KVCacheEnv, Sample, TraceSet, load_model,
+                             load_samples, load_trace, record_trace, save_trace)
 
 LAYERS = [0, 7, 15, 22, 29]
 
@@ -120,19 +121,73 @@ def bench_env(lengths, batches, n_steps):
                       f"{t_reset:.2f} |")
 
 
+_F = {n: i for i, n in enumerate(SLOT_FEATURES)}
+
+
+def _score(name: str, td) -> torch.Tensor:
+    """Eviction score per slot (the legal slot with the lowest score is evicted)."""
+    f = td["slot_features"]
+    if name == "streaming":  # sink + recent window: evict the oldest non-sink unit
+        return torch.where(f[..., _F["sink"]] > 0, float("inf"), td["position"].double())
+    if name == "h2o":  # heavy hitters: evict the least accumulated attention, keep the newest
+        return torch.where(f[..., _F["is_new"]] > 0, float("inf"), f[..., _F["acc_attn"]].double())
+    if name == "tova":  # evict the least attended by the current query
+        return f[..., _F["cur_attn"]].double()
+    if name == "knorm":  # keep low key norms: evict the largest
+        return -f[..., _F["key_norm"]].double()
+    raise ValueError(name)
+
+
+def bench_baselines(trace, budgets, policies=("random", "streaming", "h2o", "tova", "knorm")):
+    """Mean recall per step of simple policies on every (layer, KV head) row of a real trace."""
+    rows = trace.attn.shape[0] * trace.attn.shape[1]
+    print(f"\n### Baseline recall on a real trace ({trace.length} tokens, {trace.source}, "
+          f"{rows} (layer, KV head) rows, token units, prefill evicted)\n")
+    print("| policy | " + " | ".join(f"budget {b}" for b in budgets) + " |")
+    print("|---|" + "---|" * len(budgets))
+    gen = torch.Generator().manual_seed(0)
+    from heurist.envs.kv import instance_from_rows
+
+    inst = instance_from_rows([(trace.attn[l, h], trace.key_norm[l, h], trace.n_prompt)
+                               for l in range(trace.attn.shape[0])
+                               for h in range(trace.attn.shape[1])])
+    for name in policies:
+        cells = []
+        for b in budgets:
+            env = KVCacheEnv(generator=TraceSet([trace]), max_len=trace.length, budget=b)
+            td = env.reset(instance=inst.clone())
+            total = torch.zeros(rows, dtype=torch.float64)
+            n = 0
+            while not td["done"].all():
+                mask = td["action_mask"]
+                if name == "random":
+                    a = random_masked_action(mask, gen)
+                else:
+                    sc = torch.where(mask, _score(name, td), float("inf"))
+                    a = torch.where(mask.sum(-1) > 1, sc.argmin(-1), 0)
+                td["action"] = a
+                td = env.step(td)["next"]
+                total += td["reward"][:, 0].double()
+                n += 1
+            cells.append(f"{(total / n).mean():.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--parts", nargs="+", choices=("collection", "storage", "env"),
-                    default=["collection", "storage", "env"])
+    ap.add_argument("--parts", nargs="+", choices=("collection", "storage", "env", "baselines"),
+                    default=["collection", "storage", "env", "baselines"])
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     lengths = [512] if a.quick else [512, 1024, 2048]
-    if "collection" in a.parts or "storage" in a.parts:
+    if {"collection", "storage", "baselines"} & set(a.parts):
         model, tok = load_model()
         traces = bench_collection(model, tok, lengths, [64, 1])
         if "storage" in a.parts:
             bench_storage(traces, [8, 32])
+        if "baselines" in a.parts:
+            bench_baselines(traces[512 if a.quick else 1024], [0.1, 0.25, 0.5])
     if "env" in a.parts:
         bench_env([512] if a.quick else [512, 1024], [1, 16, 64], 200 if a.quick else 400)
 
