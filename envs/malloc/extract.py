@@ -47,11 +47,14 @@ class _LossFirst(nn.Module):
 def _freeze_unused(model: nn.Module, args: tuple) -> None:
     """Stops gradients of parameters the loss does not reach (e.g. BERT's MLM bias when the
     decoder is untied): the joint export refuses a parameter without a gradient. Found with one
-    eager backward."""
+    backward on fake tensors (shapes only, no compute)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
     params = [p for p in model.parameters() if p.requires_grad]
-    loss = model(*args)[0]
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
-    for p, g in zip(params, grads):
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        loss = model(*args)[0]
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+    for p, g in zip(params, grads, strict=True):
         if g is None:
             p.requires_grad_(False)
 
