@@ -64,7 +64,14 @@ def _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem, placed, reach):
 
 
 @njit(cache=True)
-def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, out):
+def _grow(a, fill):
+    out = np.full(2 * len(a), fill, dtype=a.dtype)
+    out[:len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, memo_bits, out):
     n = len(size)
     n_sec = len(live_ptr) - 1
     floor = np.zeros(n_sec, dtype=np.int64)
@@ -77,132 +84,168 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, o
             return 0, 0
     placed = np.zeros(n, dtype=np.bool_)
     reach_of = np.zeros(n, dtype=np.int64)
-    # A raise merges a section into a higher level, so depth <= placements + raises is bounded.
-    max_depth = 3 * n + n_sec + 2
-    kind = np.zeros(max_depth, dtype=np.int64)     # 0 branch node, 1 raised floor
-    sec = np.zeros(max_depth, dtype=np.int64)
-    old = np.zeros(max_depth, dtype=np.int64)      # floor before the move
-    c_start = np.zeros(max_depth, dtype=np.int64)
-    c_end = np.zeros(max_depth, dtype=np.int64)
-    c_pos = np.zeros(max_depth, dtype=np.int64)
-    chosen = np.full(max_depth, -1, dtype=np.int64)
+    # Exhausted states (placed set, floors), hashed: reaching the same state by another order
+    # of placements is pruned. Zobrist keys for the set, a random linear form for the floors.
+    np.random.seed(12345)
+    zob = np.random.randint(1, 2**62, n).astype(np.int64)
+    lin = np.random.randint(1, 2**62, n_sec).astype(np.int64)
+    memo = np.zeros(1 << memo_bits, dtype=np.int64)
+    mask = (1 << memo_bits) - 1
+    h_set = np.int64(0)
+    h_floor = np.int64(0)
+    depth_cap = 2 * n + 16
+    kind = np.zeros(depth_cap, dtype=np.int64)     # 0 branch node, 1 raised floor
+    sec = np.zeros(depth_cap, dtype=np.int64)
+    old = np.zeros(depth_cap, dtype=np.int64)      # floor before the move
+    c_start = np.zeros(depth_cap, dtype=np.int64)
+    c_end = np.zeros(depth_cap, dtype=np.int64)
+    c_pos = np.zeros(depth_cap, dtype=np.int64)
+    chosen = np.full(depth_cap, -1, dtype=np.int64)
+    key_at = np.zeros(depth_cap, dtype=np.int64)
     cand = np.empty(max(1, n * 8), dtype=np.int64)
     top = 0
     nodes = 0
     d = 0
     expand = True
     while True:
+        dead = False
         if expand:
             nodes += 1
             if nodes > node_limit:
                 return -1, nodes
+            if d + 1 >= len(kind):
+                kind = _grow(kind, 0)
+                sec = _grow(sec, 0)
+                old = _grow(old, 0)
+                c_start = _grow(c_start, 0)
+                c_end = _grow(c_end, 0)
+                c_pos = _grow(c_pos, 0)
+                chosen = _grow(chosen, -1)
+                key_at = _grow(key_at, 0)
+            key = (h_set ^ h_floor) | 1
+            key_at[d] = key
+            slot = key & mask
+            for _ in range(8):
+                if memo[slot] == key or memo[slot] == 0:
+                    break
+                slot = (slot + 1) & mask
+            if memo[slot] == key:
+                dead = True
             s = -1
-            for k in range(n_sec):
-                if rem[k] > 0 and (s < 0 or floor[k] < floor[s]):
-                    s = k
-            if s < 0:
-                return 1, nodes
-            if stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem,
-                                            placed, reach_of):
-                expand = False
-                d -= 1
-                while d >= 0 and kind[d] == 1:
-                    floor[sec[d]] = old[d]
-                    d -= 1
-                if d < 0:
-                    return 0, nodes
-                continue
-            f = floor[s]
-            start = top
-            prev = -1
-            for p in range(live_ptr[s], live_ptr[s + 1]):
-                b = live_idx[p]
-                if placed[b]:
-                    continue
-                ok = True
-                for k in range(lo[b], hi[b]):
-                    if floor[k] != f:
-                        ok = False
-                        break
-                if not ok:
-                    continue
-                if prev >= 0 and size[prev] == size[b] and lo[prev] == lo[b] and hi[prev] == hi[b]:
-                    continue
-                if top >= len(cand):
-                    grown = np.empty(2 * len(cand), dtype=np.int64)
-                    grown[:top] = cand[:top]
-                    cand = grown
-                cand[top] = b
-                top += 1
-                prev = b
-            sec[d] = s
-            old[d] = f
-            if top == start:
-                lowest = -1
+            if not dead:
+                for k in range(n_sec):
+                    if rem[k] > 0 and (s < 0 or floor[k] < floor[s]):
+                        s = k
+                if s < 0:
+                    return 1, nodes
+                if stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap, floor,
+                                                rem, placed, reach_of):
+                    dead = True
+            if not dead:
+                f = floor[s]
+                start = top
+                prev = -1
                 for p in range(live_ptr[s], live_ptr[s + 1]):
                     b = live_idx[p]
                     if placed[b]:
                         continue
-                    reach = 0
+                    ok = True
                     for k in range(lo[b], hi[b]):
-                        reach = max(reach, floor[k])
-                    if lowest < 0 or reach < lowest:
-                        lowest = reach
-                kind[d] = 1
-                floor[s] = lowest
-                if lowest + rem[s] <= cap:
-                    d += 1
-                    continue
-                floor[s] = f
-                expand = False  # dead end: fall through to backtracking
-                kind[d] = 1
-            else:
-                kind[d] = 0
-                c_start[d] = start
-                c_end[d] = top
-                c_pos[d] = start
-                chosen[d] = -1
-                expand = False
-        if kind[d] == 0:
+                        if floor[k] != f:
+                            ok = False
+                            break
+                    if not ok:
+                        continue
+                    if (prev >= 0 and size[prev] == size[b] and lo[prev] == lo[b]
+                            and hi[prev] == hi[b]):
+                        continue
+                    if top >= len(cand):
+                        cand = _grow(cand, 0)
+                    cand[top] = b
+                    top += 1
+                    prev = b
+                sec[d] = s
+                old[d] = f
+                if top == start:
+                    lowest = -1
+                    for p in range(live_ptr[s], live_ptr[s + 1]):
+                        b = live_idx[p]
+                        if placed[b]:
+                            continue
+                        reach = 0
+                        for k in range(lo[b], hi[b]):
+                            reach = max(reach, floor[k])
+                        if lowest < 0 or reach < lowest:
+                            lowest = reach
+                    kind[d] = 1
+                    if lowest + rem[s] <= cap:
+                        floor[s] = lowest
+                        h_floor += (lowest - f) * lin[s]
+                        d += 1
+                        continue
+                    dead = True
+                else:
+                    kind[d] = 0
+                    c_start[d] = start
+                    c_end[d] = top
+                    c_pos[d] = start
+                    chosen[d] = -1
+            expand = False
+        if not dead and kind[d] == 0:
             f = old[d]
             b = chosen[d]
             if b >= 0:
                 placed[b] = False
+                h_set ^= zob[b]
                 for k in range(lo[b], hi[b]):
                     floor[k] = f
                     rem[k] += size[b]
+                    h_floor -= size[b] * lin[k]
                 chosen[d] = -1
             if c_pos[d] < c_end[d]:
                 b = cand[c_pos[d]]
                 c_pos[d] += 1
                 placed[b] = True
+                h_set ^= zob[b]
                 out[b] = f
                 for k in range(lo[b], hi[b]):
                     floor[k] = f + size[b]
                     rem[k] -= size[b]
+                    h_floor += size[b] * lin[k]
                 chosen[d] = b
                 d += 1
                 expand = True
                 continue
             top = c_start[d]
-        # Backtrack past exhausted nodes and raised floors.
-        d -= 1
-        while d >= 0 and kind[d] == 1:
-            floor[sec[d]] = old[d]
+        # Node d is exhausted: remember its state, then back up past raised floors (whose
+        # states are exhausted too) to the last branch node with candidates left.
+        while True:
+            slot = key_at[d] & mask
+            for _ in range(8):
+                if memo[slot] == 0 or memo[slot] == key_at[d]:
+                    break
+                slot = (slot + 1) & mask
+            memo[slot] = key_at[d]
             d -= 1
-        if d < 0:
-            return 0, nodes
-        expand = False
+            if d < 0:
+                return 0, nodes
+            if kind[d] == 0:
+                break
+            h_floor -= (floor[sec[d]] - old[d]) * lin[sec[d]]
+            floor[sec[d]] = old[d]
 
 
 def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
-                 node_limit: int = 2_000_000, stranded_check: bool = False) -> SkylineResult:
+                 node_limit: int = 2_000_000, stranded_check: bool = False,
+                 memo_bits: int = 20) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) with at most
     ``node_limit`` nodes. ``stranded_check`` adds, at every node, the test that no section's
     unplaced bytes sit above the lowest height its buffers can still reach (fewer nodes, each
     dearer). Alignment is respected by working in units of ``address_unit`` only
     when the alignment divides every size (else ``ValueError``)."""
     cap = inst.capacity if capacity is None else int(capacity)
+    if not 4 <= memo_bits <= 30:
+        raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
     if node_limit < 1:
         raise ValueError(f"node_limit must be >= 1, got {node_limit}")
     if inst.n == 0:
@@ -228,7 +271,8 @@ def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
     out = np.zeros(inst.n, dtype=np.int64)
     status, nodes = _search((inst.size // unit).astype(np.int64), t0.astype(np.int64),
                             t1.astype(np.int64), live_ptr, live_idx, cap // unit,
-                            np.int64(node_limit), bool(stranded_check), out)
+                            np.int64(node_limit), bool(stranded_check),
+                            int(memo_bits), out)
     if status == 1:
         return SkylineResult(out * unit, "feasible", int(nodes))
     return SkylineResult(None, "infeasible" if status == 0 else "unknown", int(nodes))
