@@ -45,6 +45,15 @@ def test_evaluate_table_names_every_policy(capsys):
     assert rc == 0 and "full" in out and "knorm" in out
 
 
+def test_evaluate_without_greedy_gives_null_agreement_and_kvpress_parity_runs(capsys):
+    """--greedy 0 reports agreement null in JSON; --parity kvpress runs TOVA's kvpress definition."""
+    rc = main(["kv", "evaluate", "--text", os.__file__, "--tokens", "32", "--continuation", "4",
+               "--budget", "0.5", "--policy", "tova", "--greedy", "0", "--parity", "kvpress",
+               "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rows[0]["agreement"] is None and rows[0]["kl"] > 0.0
+
+
 def test_parity_command_reports_identical_sets(capsys):
     """`heurist kv parity --json` reports 1.0 identical kept sets for StreamingLLM and key norm."""
     rc = main(["kv", "parity", "--text", os.__file__, "--tokens", "48", "--budget", "0.25",

@@ -2,12 +2,14 @@
 
     heurist kv evaluate --text FILE [--tokens T] [--continuation C] --budget 0.25[,0.5]
         --policy full,streaming,h2o,tova,snapkv,knorm,scissorhands,random,oracle [--seed S[,S2]]
-        [--mode prefill|decode] [--greedy N] [--threads N] [--json]
+        [--mode prefill|decode] [--parity heurist|kvpress] [--greedy N]
+        [--threads N] [--json]
     heurist kv parity --text FILE [--tokens T] --budget 0.25 [--policy streaming,snapkv,...]
 """
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -77,8 +79,11 @@ def _evaluate(args) -> int:
         task = bar.add_task("kv evaluate", total=n_runs)
         rows = evaluate_text(model, ids, policies=policies, budgets=budgets, context=args.tokens,
                              continuation=args.continuation, seeds=seeds, mode=args.mode,
-                             greedy_steps=args.greedy,
+                             greedy_steps=args.greedy, parity=args.parity,
                              progress=lambda label: bar.update(task, advance=1, description=label))
+    # Agreement is NaN when --greedy 0: JSON gets null (NaN is not JSON), the table a dash.
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            for r in rows]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
@@ -90,7 +95,8 @@ def _evaluate(args) -> int:
     for r in rows:
         name = r["policy"] + (f" (seeds {','.join(map(str, r['seeds']))})" if "seeds" in r else "")
         table.add_row(name, f"{r['budget']:g}", str(r["n_kept"]), f"{r['recall']:.4f}",
-                      f"{r['kl']:.4f}", f"{r['ppl']:.3f}", f"{r['agreement']:.3f}")
+                      f"{r['kl']:.4f}", f"{r['ppl']:.3f}",
+                      "-" if r["agreement"] is None else f"{r['agreement']:.3f}")
     Console().print(table)
     return 0
 
@@ -136,6 +142,9 @@ def register(subparsers) -> None:
     ev.add_argument("--greedy", type=int, default=16, help="greedy steps for agreement (0: skip)")
     ev.add_argument("--json", action="store_true", help="print a JSON list, one object per "
                     "(policy, budget)")
+    ev.add_argument("--parity", choices=("heurist", "kvpress"), default="heurist",
+                    help="kvpress: score with kvpress's definitions where ours differ "
+                         "(TOVA layer-wide, H2O = ObservedAttention, SnapKV window, random)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.set_defaults(func=_evaluate)
     pa = sub.add_parser("parity", help="kept-set parity with kvpress presses at prefill")

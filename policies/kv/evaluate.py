@@ -38,11 +38,12 @@ def aggregate_seeds(rows: list[dict]) -> dict:
 def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: list[float],
                   context: int, continuation: int, seeds: list[int] = (0,),
                   mode: str = "prefill", greedy_steps: int = 16, progress=None,
-                  reference=None) -> list[dict]:
+                  reference=None, parity: str = "heurist") -> list[dict]:
     """One dict per (policy, budget): keys policy, budget, recall, kl, ppl, agreement (+ extras).
 
     ``progress`` (optional) is called with a short label after each run finishes; ``reference``
-    (optional) is a :func:`reference_run` of ``ids`` already made with the same sizes.
+    (optional) is a :func:`reference_run` of ``ids`` already made with the same sizes; ``parity``
+    ``"kvpress"`` scores with kvpress's definitions where they differ from ours.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -53,7 +54,8 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
         for budget in budgets:
             per_seed = []
             for seed in (seeds if name == "random" else [None]):
-                policy = make_policy(name, seed=seed) if seed is not None else make_policy(name)
+                kw = {"parity": parity} if seed is None else {"parity": parity, "seed": seed}
+                policy = make_policy(name, **kw)
                 per_seed.append(run_policy(model, ref, policy, budget, mode=mode,
                                            greedy=greedy_steps > 0).to_dict())
                 if progress is not None:
