@@ -14,7 +14,7 @@ def test_route_writes_valid_routes(tmp_path, method, variant):
     """Every written solution passes the oracle and its objective equals the oracle's value."""
     inst = generate(2, n_clients=10, n_vehicles=3, variant=variant, rng=4)
     src, out = save_npz(tmp_path / "in.npz", inst), tmp_path / "routes.json"
-    rc = main(["route", str(src), "--method", method, "--time-limit", "0.1", "--weights", "1.0",
+    rc = main(["route", str(src), "--method", method, "--time-limit", "0.3", "--weights", "1.0",
                "0.5", "--out", str(out), "--quiet"])
     assert rc == 0
     data = json.loads(out.read_text())

@@ -169,7 +169,7 @@ def test_zc_solutions_respect_zones(seed, n, m, zones):
     """Every solver's ZC solution serves each client with an allowed vehicle (and is valid)."""
     inst = generate(1, n_clients=n, n_vehicles=m, variant="zc", zones=zones, capacity=15, rng=seed)
     for method in solver_names():
-        routes = get_solver(method)(inst, time_limit=0.05, weights=Weights(), seed=seed)
+        routes = get_solver(method)(inst, time_limit=0.2, weights=Weights(), seed=seed)
         for k, trips in enumerate(routes):
             for trip in trips:
                 assert all(inst.allowed[0, k, c - 1] for c in trip), method
