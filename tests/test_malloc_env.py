@@ -180,7 +180,8 @@ def test_orders():
 
 
 def test_bad_configuration_and_instances_raise():
-    """Bad modes, orders, K and infeasible packing instances raise ValueError."""
+    """Bad modes, orders, K, incomplete or infeasible instances and masked actions raise
+    ValueError."""
     with pytest.raises(ValueError, match="mode="):
         MallocEnv(mode="paging")
     with pytest.raises(ValueError, match="order="):
@@ -191,6 +192,10 @@ def test_bad_configuration_and_instances_raise():
     with pytest.raises(ValueError, match="packing is infeasible"):
         MallocEnv(mode="packing").reset(instance=pad_instances([big]))
     env = MallocEnv(mode="mapping", **SMALL)
+    partial = pad_instances([two_buffer_mapping()])
+    del partial["n_uses"]
+    with pytest.raises(ValueError, match="lacks field 'n_uses'"):
+        env.reset(instance=partial)
     td = env.reset(instance=pad_instances([two_buffer_mapping()]))
     td["action"] = torch.tensor([3])  # an empty candidate slot
     with pytest.raises(ValueError, match="masked"):

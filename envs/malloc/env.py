@@ -101,8 +101,8 @@ class MallocEnv(HeuristEnv):
     def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
         g = {k: v.cpu().numpy() for k, v in instance.items()}
         for key in ("size", "start", "end", "valid", "op_flops", "use_buffer", "use_op",
-                    "use_bytes", "n_buffers", "n_ops", "capacity", "alignment", "bw_fast",
-                    "bw_slow", "flops_per_s"):
+                    "use_bytes", "n_buffers", "n_ops", "n_uses", "capacity", "alignment",
+                    "bw_fast", "bw_slow", "flops_per_s"):
             if key not in g:
                 raise ValueError(f"MallocEnv: instance TensorDict lacks field {key!r}")
         B, N = g["size"].shape
