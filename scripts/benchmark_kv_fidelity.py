@@ -116,6 +116,7 @@ def main(argv=None) -> int:
                          "(the RoPE trap), at --trap-budget; empty to skip")
     ap.add_argument("--trap-budget", type=float, default=0.25)
     ap.add_argument("--out", default="docs/benchmarks/kv_fidelity.md")
+    ap.add_argument("--append", action="store_true", help="append to --out instead of replacing it")
     ap.add_argument("--json", default=None, help="also write the raw rows here")
     args = ap.parse_args(argv)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -154,7 +155,10 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "traps": traps}, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(render(rows, traps, args, argv, texts, elapsed))
+    text = render(rows, traps, args, argv, texts, elapsed)
+    if args.append and Path(args.out).is_file():
+        text = Path(args.out).read_text() + "\n" + text
+    Path(args.out).write_text(text)
     print(f"wrote {args.out} ({len(rows)} rows, {elapsed:.0f} s)")
     return 0
 
@@ -170,7 +174,7 @@ def render(rows, traps, args, argv, texts, elapsed) -> str:
     kinds = sorted({r["kind"] for r in rows}, key=KINDS.index)
     budgets = sorted({r["budget"] for r in rows})
     policies = list(dict.fromkeys(r["policy"] for r in rows))
-    out = ["# KV-cache eviction fidelity on SmolLM2-135M-Instruct", "",
+    out = [f"# KV-cache eviction fidelity on SmolLM2-135M-Instruct (mode {args.mode})", "",
            f"Command: `{cmd}`", "",
            f"Context {args.tokens} tokens, {args.continuation} teacher-forced continuation tokens, "
            f"{args.greedy} greedy steps, mode `{args.mode}`, random over seeds {args.seeds}, "
@@ -219,7 +223,8 @@ def render(rows, traps, args, argv, texts, elapsed) -> str:
             out.append(f"| {t['kind']}:{t['text']} | {t['policy']} | {t['kl_real']:.3f} | "
                        f"{t['kl_trap']:.3f} | {t['kl_trap'] / t['kl_real']:.1f}x |")
         out.append("")
-    out += ["## Notes", "", NOTES]
+    if not args.append:
+        out += ["## Notes", "", NOTES]
     return "\n".join(out)
 
 

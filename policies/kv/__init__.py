@@ -8,6 +8,7 @@ from heurist.policies.kv.base import PARITY_MODES, KVPolicy
 from heurist.policies.kv.cache import PolicyCache
 from heurist.policies.kv.fidelity import (MODES, FidelityResult, Reference, prefill_recall,
                                           reference_run, run_policy)
+from heurist.policies.kv.evaluate import aggregate_seeds, evaluate_text, parse_budgets
 from heurist.policies.kv.full import FullCache
 from heurist.policies.kv.h2o import H2O
 from heurist.policies.kv.knorm import KeyNorm
@@ -28,4 +29,5 @@ __all__ = ["KVPolicy", "PARITY_MODES", "PolicyCache", "MODES", "FidelityResult",
            "agreement", "kl_divergence", "perplexity", "DecodeStep", "LayerObservation",
            "group_mean", "ObservedAttention", "FutureOracle", "RandomPolicy", "POLICIES",
            "POLICY_NAMES", "make_policy", "parse_policies", "Scissorhands", "complement",
-           "keep_top", "n_kept", "victims", "SnapKV", "StreamingLLM", "TOVA"]
+           "keep_top", "n_kept", "victims", "SnapKV", "StreamingLLM", "TOVA", "aggregate_seeds",
+           "evaluate_text", "parse_budgets"]
