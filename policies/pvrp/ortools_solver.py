@@ -120,6 +120,11 @@ def solve_ortools(inst_one: PVRPInstances, *, time_limit: float = 1.0,
         raise ValueError("ortools: the min-max objective needs multi_trip='reload'")
     if multi_trip == "reload":
         return _solve_reload(inst_one, weights, time_limit, solution_limit)
+    return _solve_copies(inst_one, weights, time_limit, solution_limit)
+
+
+def _solve_copies(inst_one: PVRPInstances, weights: Weights, time_limit: float,
+                  solution_limit: int | None) -> list[list[list[int]]]:
     N, M = inst_one.N, inst_one.M
     costs = integer_costs(inst_one, weights)
     bound = trip_bound(inst_one)
