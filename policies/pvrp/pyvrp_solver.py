@@ -10,6 +10,11 @@ Each PVRP vehicle ``k`` is one PyVRP vehicle type with its own routing profile (
 
 Zones (ZC) are prohibitive arc costs into and out of forbidden clients in ``k``'s profile; the result
 is checked afterwards. PyVRP has no min-max objective, so ``weights.minmax`` is refused.
+
+PyVRP 0.14 API notes: ``Route`` has no ``visits()``; routes are read from ``route.schedule()``, whose
+client activities carry ``idx`` counted from 0 among the clients (not location indices) and the
+``trip`` they belong to. The integer costs are ``round(cost * SCALE)``; objectives are recomputed by
+the float oracle.
 """
 from __future__ import annotations
 
