@@ -52,8 +52,7 @@ def two_buffer_mapping():
 
 
 def test_mapping_reward_is_the_exact_time_saved():
-    """Greedy maps the first buffer (saves (1/1 - 1/4)*100 s of T_slow = 200 s) and must leave
-    the second slow: the return is 75/200 and the plan is [0, SLOW]."""
+    """Mapping the first of two buffers returns exactly 75/200 of T_slow; the second stays slow."""
     env = MallocEnv(mode="mapping", **SMALL)
     inst = pad_instances([two_buffer_mapping()])
     acts, rews, _td = run(env, inst, greedy)
@@ -64,8 +63,7 @@ def test_mapping_reward_is_the_exact_time_saved():
 
 
 def test_packing_penalty_on_a_dead_end():
-    """A 2-byte then a 3-byte buffer overlapping in time in C = 4: after the first, the second
-    fits nowhere; the episode ends with -2/4 (peak) - (1 + 3/5) (penalty)."""
+    """A dead end ends the packing episode with -peak/C - (1 + unplaced/total bytes) = -2.1."""
     mem = MemoryConfig(capacity=4)
     inst = pad_instances([MallocInstance.from_intervals([2, 3], [0, 1], [2, 3], memory=mem)])
     env = MallocEnv(mode="packing", **SMALL)
@@ -77,8 +75,7 @@ def test_packing_penalty_on_a_dead_end():
 
 
 def test_undo_restores_state_and_negates_reward():
-    """UNDO pops the last decision: its reward is the negated one, the observation is the one
-    before it, the budget drops by one, and UNDO is masked with nothing to undo."""
+    """UNDO restores the previous observation, negates the reward and spends one undo."""
     env = MallocEnv(mode="mapping", undo=True, max_undos=2, **SMALL)
     inst = pad_instances([two_buffer_mapping()])
     td0 = env.reset(instance=inst)
@@ -96,8 +93,7 @@ def test_undo_restores_state_and_negates_reward():
 
 
 def test_undo_is_the_only_move_at_a_packing_dead_end():
-    """With UNDO on, a packing dead end masks everything but UNDO until the budget runs out,
-    then ends with the penalty; the summed rewards still equal evaluate."""
+    """At a packing dead end only UNDO is legal until the budget ends, then the penalty."""
     mem = MemoryConfig(capacity=4)
     inst = pad_instances([MallocInstance.from_intervals([2, 3], [0, 1], [2, 3], memory=mem)])
     env = MallocEnv(mode="packing", undo=True, max_undos=2, **SMALL)
@@ -120,8 +116,7 @@ def test_undo_is_the_only_move_at_a_packing_dead_end():
 
 
 def test_greedy_packing_plan_passes_the_planners_check():
-    """The greedy (lowest candidate) packing episode's plan is accepted by check_plan, and its
-    return is -peak / C."""
+    """The greedy packing plan passes the planners' check_plan and returns -peak / C."""
     env = MallocEnv(mode="packing", n_buffers=40, capacity_fraction=1.5, **SMALL)
     inst = env.generate(3, seed=4)
     _acts, rews, _td = run(env, inst, greedy)
@@ -180,8 +175,7 @@ def test_orders():
 
 
 def test_bad_configuration_and_instances_raise():
-    """Bad modes, orders, K, incomplete or infeasible instances and masked actions raise
-    ValueError."""
+    """Bad configs, incomplete or infeasible instances and masked actions raise ValueError."""
     with pytest.raises(ValueError, match="mode="):
         MallocEnv(mode="paging")
     with pytest.raises(ValueError, match="order="):
@@ -229,8 +223,7 @@ def test_render_plan_writes_a_png(tmp_path):
 
 @pytest.mark.parametrize("alignment", [1, 256])
 def test_numba_candidates_equal_brute_force_at_every_step(alignment):
-    """At every step of random episodes the numba candidate offsets equal the oracle's brute
-    force (0 and top edges, aligned, feasible, lowest K), with and without alignment."""
+    """The numba candidate offsets equal the oracle's brute force at every step."""
     from heurist.envs.malloc.oracle import _candidates
     from heurist.envs.malloc.synthetic import random_instance
 
