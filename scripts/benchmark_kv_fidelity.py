@@ -21,12 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from heurist.policies.kv.evaluate import evaluate_text, parse_budgets
 from heurist.policies.kv.fidelity import reference_run, run_policy
 from heurist.policies.kv.registry import POLICY_NAMES, make_policy, parse_policies
 from heurist.policies.kv.shared import shared_model
+from tqdm import tqdm
 
 KINDS = ("chat", "code", "prose")
 NOTES = """\
@@ -181,10 +180,10 @@ def render(rows, traps, args, argv, texts, elapsed) -> str:
            f"torch threads {args.threads}; {len(texts)} texts: "
            + ", ".join(f"{k}:{n}" for k, n, _ in texts) + f". Wall time {elapsed:.0f} s on 2 "
            "shared, oversubscribed CPU cores (timings are noisy; the metrics are deterministic).",
-           "", "Recall = attention-recall proxy (fraction of the full cache's continuation attention "
+           "", ("Recall = attention-recall proxy (fraction of the full cache's continuation attention "
            "on kept entries); KL = mean KL(full || compressed) in nats per teacher-forced position; "
            "ppl = perplexity of the continuation (full cache in the header); agree = greedy-token "
-           "agreement with the full cache. Values are means over the texts of a kind.", ""]
+           "agreement with the full cache. Values are means over the texts of a kind."), ""]
     for kind in kinds:
         kr = [r for r in rows if r["kind"] == kind]
         ppl_full = statistics.fmean({r["text"]: r["ppl_full"] for r in kr}.values())
@@ -202,8 +201,8 @@ def render(rows, traps, args, argv, texts, elapsed) -> str:
         out.append("")
     ev = [r for r in rows if r["policy"] != "full"]
     out += ["## Does the recall proxy rank like the real KL?", "",
-            "Spearman rank correlation between recall and KL over the (policy, budget, text) rows "
-            "of evicting policies (negative = higher recall, lower KL).", "",
+            ("Spearman rank correlation between recall and KL over the (policy, budget, text) rows "
+            "of evicting policies (negative = higher recall, lower KL)."), "",
             "| rows | n | Spearman(recall, KL) |", "|---|---:|---:|"]
     for kind in kinds:
         sel = [r for r in ev if r["kind"] == kind]
@@ -215,8 +214,8 @@ def render(rows, traps, args, argv, texts, elapsed) -> str:
     out.append("")
     if traps:
         out += [f"## The RoPE positions trap (budget {args.trap_budget:g})", "",
-                "KL with the real position ids after compression (what the evaluator does, as "
-                "kvpress's pipeline) against position ids counted from the compressed cache length.",
+                ("KL with the real position ids after compression (what the evaluator does, as "
+                "kvpress's pipeline) against position ids counted from the compressed cache length."),
                 "", "| text | policy | KL real positions | KL compressed-length positions | ratio |",
                 "|---|---|---:|---:|---:|"]
         for t in traps:

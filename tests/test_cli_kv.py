@@ -5,7 +5,6 @@ import os
 
 import pytest
 import torch
-
 from heurist.policies.cli import main
 from heurist.policies.kv.shared import shared_model
 

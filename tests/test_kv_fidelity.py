@@ -5,9 +5,14 @@ import os
 
 import pytest
 import torch
-
-from heurist.policies.kv import (POLICY_NAMES, PolicyCache, make_policy, n_kept, reference_run,
-                                 run_policy)
+from heurist.policies.kv import (
+    POLICY_NAMES,
+    PolicyCache,
+    make_policy,
+    n_kept,
+    reference_run,
+    run_policy,
+)
 from heurist.policies.kv.shared import shared_model
 
 T, C = 128, 16

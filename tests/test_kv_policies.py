@@ -4,13 +4,24 @@ import math
 
 import pytest
 import torch
+from heurist.policies.kv import (
+    POLICY_NAMES,
+    DecodeStep,
+    LayerObservation,
+    agreement,
+    complement,
+    group_mean,
+    keep_top,
+    kl_divergence,
+    make_policy,
+    n_kept,
+    parse_policies,
+    perplexity,
+    victims,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kvpress.utils import compute_n_kept
-
-from heurist.policies.kv import (POLICY_NAMES, DecodeStep, LayerObservation, agreement,
-                                 complement, group_mean, keep_top, kl_divergence, make_policy,
-                                 n_kept, parse_policies, perplexity, victims)
 
 
 def _causal_attn(hq: int, t: int, seed: int = 0) -> torch.Tensor:
@@ -136,8 +147,8 @@ def test_decode_form_scores_every_cached_entry(name):
     kept = policy.select(obs, 8)
     stats = {k: v.gather(-1, kept.expand(*v.shape[:-2], *kept.shape)).clone()
              for k, v in policy.prefill_stats(obs).items()}
-    for k in stats:  # the cache appends a column for the new token
-        stats[k] = torch.cat([stats[k], torch.zeros_like(stats[k][..., :1])], dim=-1)
+    # The cache appends a zero column for the new token to every statistic.
+    stats = {k: torch.cat([v, torch.zeros_like(v[..., :1])], dim=-1) for k, v in stats.items()}
     pos = torch.cat([kept, torch.full((3, 1), 20)], 1)
     step = DecodeStep(attn=torch.softmax(torch.randn(9, 9), -1), keys=torch.randn(3, 9, 4),
                       positions=pos, layer=0, step=0, capacity=8,

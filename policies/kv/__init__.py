@@ -6,9 +6,15 @@ One policy is one unit (:class:`KVPolicy`): it scores entries per (layer, KV hea
 """
 from heurist.policies.kv.base import PARITY_MODES, KVPolicy
 from heurist.policies.kv.cache import PolicyCache
-from heurist.policies.kv.fidelity import (MODES, FidelityResult, Reference, prefill_recall,
-                                          reference_run, run_policy)
 from heurist.policies.kv.evaluate import aggregate_seeds, evaluate_text, parse_budgets
+from heurist.policies.kv.fidelity import (
+                                          MODES,
+                                          FidelityResult,
+                                          Reference,
+                                          prefill_recall,
+                                          reference_run,
+                                          run_policy,
+)
 from heurist.policies.kv.full import FullCache
 from heurist.policies.kv.h2o import H2O
 from heurist.policies.kv.knorm import KeyNorm
@@ -24,10 +30,41 @@ from heurist.policies.kv.snapkv import SnapKV
 from heurist.policies.kv.streaming import StreamingLLM
 from heurist.policies.kv.tova import TOVA
 
-__all__ = ["KVPolicy", "PARITY_MODES", "PolicyCache", "MODES", "FidelityResult", "Reference",
-           "prefill_recall", "reference_run", "run_policy", "FullCache", "H2O", "KeyNorm",
-           "agreement", "kl_divergence", "perplexity", "DecodeStep", "LayerObservation",
-           "group_mean", "ObservedAttention", "FutureOracle", "RandomPolicy", "POLICIES",
-           "POLICY_NAMES", "make_policy", "parse_policies", "Scissorhands", "complement",
-           "keep_top", "n_kept", "victims", "SnapKV", "StreamingLLM", "TOVA", "aggregate_seeds",
-           "evaluate_text", "parse_budgets"]
+__all__ = [
+                                          "H2O",
+                                          "MODES",
+                                          "PARITY_MODES",
+                                          "POLICIES",
+                                          "POLICY_NAMES",
+                                          "TOVA",
+                                          "DecodeStep",
+                                          "FidelityResult",
+                                          "FullCache",
+                                          "FutureOracle",
+                                          "KVPolicy",
+                                          "KeyNorm",
+                                          "LayerObservation",
+                                          "ObservedAttention",
+                                          "PolicyCache",
+                                          "RandomPolicy",
+                                          "Reference",
+                                          "Scissorhands",
+                                          "SnapKV",
+                                          "StreamingLLM",
+                                          "aggregate_seeds",
+                                          "agreement",
+                                          "complement",
+                                          "evaluate_text",
+                                          "group_mean",
+                                          "keep_top",
+                                          "kl_divergence",
+                                          "make_policy",
+                                          "n_kept",
+                                          "parse_budgets",
+                                          "parse_policies",
+                                          "perplexity",
+                                          "prefill_recall",
+                                          "reference_run",
+                                          "run_policy",
+                                          "victims",
+]

@@ -15,11 +15,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-
 from heurist.policies.kv.observation import DecodeStep, LayerObservation
 from heurist.policies.kv.select import keep_top
 
-__all__ = ["KVPolicy", "PARITY_MODES", "recency"]
+__all__ = ["PARITY_MODES", "KVPolicy", "recency"]
 
 PARITY_MODES = ("heurist", "kvpress")
 

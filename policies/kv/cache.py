@@ -14,11 +14,10 @@ the new query's attention, scores, and the cache drops the lowest-scored entries
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
-
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import DecodeStep, LayerObservation
 from heurist.policies.kv.select import complement, victims
+from transformers import DynamicCache
 
 __all__ = ["PolicyCache"]
 
@@ -47,7 +46,7 @@ class PolicyCache(DynamicCache):
     def from_prefill(cls, config, policy: KVPolicy, keys: list[torch.Tensor],
                      values: list[torch.Tensor], observations: list[LayerObservation],
                      kept: list[torch.Tensor], *, capacity: int | None,
-                     decode_evict: bool) -> "PolicyCache":
+                     decode_evict: bool) -> PolicyCache:
         """Builds the compressed cache: per layer ``keys/values [Hkv, T, D]``, ``kept [Hkv, n]``."""
         cache = cls(config, policy, capacity=capacity, decode_evict=decode_evict)
         for layer, (k, v, idx) in enumerate(zip(keys, values, kept)):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import statistics
 
 import torch
-
 from heurist.policies.kv.fidelity import MODES, reference_run, run_policy
 from heurist.policies.kv.registry import make_policy
 
-__all__ = ["evaluate_text", "parse_budgets", "aggregate_seeds"]
+__all__ = ["aggregate_seeds", "evaluate_text", "parse_budgets"]
 
 
 def parse_budgets(spec: str) -> list[float]:

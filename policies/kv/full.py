@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-
 from heurist.policies.kv.base import KVPolicy, recency
 
 __all__ = ["FullCache"]

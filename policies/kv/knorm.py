@@ -4,7 +4,6 @@ dimensions, so the norm is the same before and after it."""
 from __future__ import annotations
 
 import torch
-
 from heurist.policies.kv.base import KVPolicy
 
 __all__ = ["KeyNorm"]

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-__all__ = ["kl_divergence", "perplexity", "agreement"]
+__all__ = ["agreement", "kl_divergence", "perplexity"]
 
 
 def kl_divergence(full_logits: torch.Tensor, logits: torch.Tensor) -> float:

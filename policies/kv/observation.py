@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LayerObservation", "DecodeStep", "group_mean"]
+__all__ = ["DecodeStep", "LayerObservation", "group_mean"]
 
 
 def group_mean(x: torch.Tensor, n_kv_heads: int) -> torch.Tensor:

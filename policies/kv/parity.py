@@ -8,14 +8,20 @@ records what kvpress actually did (its scoring, ``topk`` and gather), not a re-d
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
-
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import LayerObservation
 from heurist.policies.kv.registry import make_policy
+from transformers import DynamicCache
 
-__all__ = ["PARITY_POLICIES", "make_press", "kvpress_kept", "prefill_observations",
-           "heurist_kept", "same_sets", "parity"]
+__all__ = [
+    "PARITY_POLICIES",
+    "heurist_kept",
+    "kvpress_kept",
+    "make_press",
+    "parity",
+    "prefill_observations",
+    "same_sets",
+]
 
 #: our policy name -> kvpress press class name (H2O's kvpress counterpart is ObservedAttention).
 PARITY_POLICIES = {"streaming": "StreamingLLMPress", "snapkv": "SnapKVPress", "tova": "TOVAPress",

@@ -10,7 +10,6 @@ Scissorhands press (no parity mode).
 from __future__ import annotations
 
 import torch
-
 from heurist.policies.kv.base import KVPolicy
 
 __all__ = ["Scissorhands"]

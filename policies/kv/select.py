@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["n_kept", "keep_top", "victims", "complement"]
+__all__ = ["complement", "keep_top", "n_kept", "victims"]
 
 
 def n_kept(n_tokens: int, budget: float) -> int:
