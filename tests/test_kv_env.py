@@ -244,7 +244,9 @@ def _unit_attn(a, T, g):
 
 @pytest.mark.parametrize("kw", [dict(budget=0.3), dict(budget=0.3, prefill="compress"),
                                 dict(budget=12, granularity="block", block_size=4),
-                                dict(budget=0.3, budget_scope="layer", prefill="compress")])
+                                dict(budget=0.3, budget_scope="layer", prefill="compress"),
+                                dict(budget=8, budget_scope="layer", granularity="block",
+                                     block_size=3)])
 def test_attention_features_match_direct_recomputation(kw):
     """acc/window/current attention of every slot at every step equal sums recomputed from the
     instance's attention (each slot's head, its latest query unit, or the prompt end)."""

@@ -142,15 +142,29 @@ class KVCacheEnv(HeuristEnv):
         kn = torch.nn.functional.pad(kn, (0, pad))
         n_tok = torch.clamp(length[:, None] - torch.arange(Nu) * g, 0, g)
         knu = kn.reshape(B, H, Nu, g).sum(-1) / torch.clamp(n_tok, min=1)[:, None]
-        cum = torch.zeros(B, H, Nu + 1, Nu, dtype=torch.float64)
-        cum[:, :, 1:] = Aq.cumsum(2)
         p_units = (instance["n_prompt"] + g - 1) // g
-        slot = torch.full((B, self.n_slots), -1, dtype=torch.int64)
+        if self.prefill != "compress":
+            p_units = torch.zeros_like(p_units)
+        # Prompt-end statistics (compress): attention each unit got from all prompt queries and
+        # from the last `window` of them. Decoding then updates them one query unit at a time.
+        vs = torch.arange(Nu)
+        in_p = (vs < p_units[:, None]).double()
+        in_w = in_p * (vs >= (p_units - self.window)[:, None]).double()
+        col_p = torch.einsum("bhvu,bv->bhu", Aq, in_p)
+        win_p = torch.einsum("bhvu,bv->bhu", Aq, in_w)
+        S = self.n_slots
+        slot = torch.full((B, S), -1, dtype=torch.int64)
         slot[:, :H] = 0  # unit 0 of every head
+        head = torch.where(slot >= 0, torch.arange(S), 0)
+        first = torch.where((p_units > 0)[:, None], col_p[:, :, 0], Aq[:, :, 0, 0])  # [B, H]
+        first_w = torch.where((p_units > 0)[:, None], win_p[:, :, 0], Aq[:, :, 0, 0])
+        acc = torch.zeros(B, S, dtype=torch.float64)
+        win = torch.zeros(B, S, dtype=torch.float64)
+        acc[:, :H], win[:, :H] = first, first_w
         self.state = dict(
-            Aq=Aq, cum=cum, knu=knu, n_units=n_units, budget=self._budget_units(length) * H,
-            p_units=p_units if self.prefill == "compress" else torch.zeros_like(p_units),
-            slot=slot, head=torch.where(slot >= 0, torch.arange(self.n_slots), 0),
+            Aq=Aq, col_p=col_p, win_p=win_p, knu=knu, n_units=n_units,
+            budget=self._budget_units(length) * H, p_units=p_units, slot=slot, head=head,
+            acc=acc, win=win,
             v=torch.zeros(B, dtype=torch.int64), h=torch.full((B,), H - 1, dtype=torch.int64),
             done=torch.zeros(B, dtype=torch.bool))
         return self._observe(None)
@@ -169,10 +183,8 @@ class KVCacheEnv(HeuristEnv):
         compress = v < st["p_units"]
         vq = torch.where(compress[:, None], (st["p_units"] - 1)[:, None],
                          v[:, None] - (head > h[:, None]).long()).clamp(min=0)
-        cum = st["cum"]
-        acc = cum[b_, head, vq + 1, u]
-        lo = torch.clamp(vq + 1 - self.window, min=0)
-        win = (acc - cum[b_, head, lo, u]) / torch.clamp(vq + 1 - lo, min=1).double()
+        acc = st["acc"]
+        win = st["win"] / torch.clamp(vq + 1, max=self.window).double()
         cur = st["Aq"][b_, head, vq, u]
         vf = v[:, None].double()
         new = (u == v[:, None]) & (head == h[:, None])
@@ -221,10 +233,27 @@ class KVCacheEnv(HeuristEnv):
         wrap = h == H - 1
         v_new = torch.where(live & wrap, v + 1, v)
         h_new = torch.where(live, torch.where(wrap, 0, h + 1), h)
+        # Head h_new's cached units see one more query unit (v_new) when it is a decode query:
+        # add it to their accumulated and windowed attention; the window drops unit v_new - w.
+        Aq = st["Aq"]
+        dec = live & (v_new >= st["p_units"])
+        u = slot.clamp(min=0)
+        upd = dec[:, None] & (slot >= 0) & (head == h_new[:, None])
+        hv = h_new[:, None].expand(B, S)
+        gain = Aq[rows[:, None], hv, v_new[:, None].expand(B, S), u]
+        old = v_new - self.window
+        drop = torch.where((old >= 0)[:, None],
+                           Aq[rows[:, None], hv, old.clamp(min=0)[:, None].expand(B, S), u], 0.0)
+        st["acc"] += torch.where(upd, gain, 0.0)
+        st["win"] += torch.where(upd, gain - drop, 0.0)
         # The new entry fills the lowest empty slot (the oracle replays the same convention).
         free = torch.argmax((slot < 0).to(torch.int8), dim=1)
         slot[live, free[live]] = v_new[live]
         head[live, free[live]] = h_new[live]
+        own = Aq[rows, h_new, v_new, v_new]  # its first query: itself
+        lv = live.nonzero().squeeze(1)
+        st["acc"][lv, free[lv]] = torch.where(dec, own, st["col_p"][rows, h_new, v_new])[lv]
+        st["win"][lv, free[lv]] = torch.where(dec, own, st["win_p"][rows, h_new, v_new])[lv]
         st["v"], st["h"] = v_new, h_new
         mine = (slot >= 0) & (head == h_new[:, None])
         kept = torch.where(mine, st["Aq"][rows[:, None], h_new[:, None], v_new[:, None],
