@@ -39,8 +39,8 @@ class _LossFirst(nn.Module):
         if isinstance(loss, (tuple, list)):
             loss = loss[0]
         if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-            raise ValueError("training extraction needs a model whose forward returns a scalar loss "
-                             "(a 0-d tensor or an output with .loss)")
+            raise ValueError("training extraction needs a model whose forward returns a scalar "
+                             "loss (a 0-d tensor or an output with .loss)")
         return (loss,)
 
 
@@ -86,7 +86,7 @@ def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> t
 
 def extract_buffers(model: nn.Module, args: tuple, *, mode: str = "inference",
                     inputs: str = "first_use") -> GraphBuffers:
-    """Buffers, live ranges, uses and FLOPs of ``model(*args)`` (see ``lifetimes`` for the rules)."""
+    """Buffers, live ranges, uses and FLOPs of ``model(*args)`` (rules: ``lifetimes``)."""
     return graph_buffers(export_graph(model, args, mode=mode), inputs=inputs)
 
 

@@ -105,7 +105,7 @@ def _flops(node, target) -> float:
 
 
 def graph_buffers(graph: torch.fx.Graph, *, inputs: str = "first_use") -> GraphBuffers:
-    """Extracts buffers, live ranges, uses and per-op FLOPs from ``graph`` (see the module rules)."""
+    """Buffers, live ranges, uses and per-op FLOPs of ``graph`` (see the module rules)."""
     if inputs not in INPUT_POLICIES:
         raise ValueError(f"inputs={inputs!r}: expected one of {INPUT_POLICIES}")
     size: list[int] = []
@@ -166,7 +166,8 @@ def graph_buffers(graph: torch.fx.Graph, *, inputs: str = "first_use") -> GraphB
                 if t is None:
                     bufs.append(None)
                     continue
-                name = node.name if len(outs) == 1 and isinstance(val, torch.Tensor) else f"{node.name}#{i}"
+                single = len(outs) == 1 and isinstance(val, torch.Tensor)
+                name = node.name if single else f"{node.name}#{i}"
                 b = new_buffer(name, _nbytes(t), "op", step)
                 add_use(b, step, _nbytes(t))
                 bufs.append(b)
