@@ -14,12 +14,19 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-
 from heurist.envs.common.conformance import random_masked_action
-from heurist.envs.kv import (SLOT_FEATURES, KVCacheEnv, Sample, TraceSet, load_model,
-                             load_samples, load_trace, record_trace, save_trace)
+from heurist.envs.kv import (
+    SLOT_FEATURES,
+    KVCacheEnv,
+    Sample,
+    TraceSet,
+    load_model,
+    load_samples,
+    load_trace,
+    record_trace,
+    save_trace,
+)
 
 LAYERS = [0, 7, 15, 22, 29]
 

@@ -3,7 +3,6 @@ shared conformance checks on the block and compress variants."""
 import numpy as np
 import pytest
 import torch
-
 from heurist.envs.common import conformance as C
 from heurist.envs.kv import SLOT_FEATURES, KVCacheEnv, SyntheticAttention, instance_from_rows
 from heurist.envs.kv.oracle import replay
@@ -96,8 +95,8 @@ def test_out_of_range_action_raises():
         env.step(td)
 
 
-@pytest.mark.parametrize("kw", [dict(budget=64), dict(budget=64, granularity="block", block_size=4),
-                                dict(budget=64, prefill="compress")])
+@pytest.mark.parametrize("kw", [{"budget": 64}, {"budget": 64, "granularity": "block", "block_size": 4},
+                                {"budget": 64, "prefill": "compress"}])
 def test_full_cache_recall_is_one_every_step(kw):
     """Budget >= length: every decode step's reward is 1 (compress: prompt steps pay 0)."""
     env = KVCacheEnv(max_len=48, min_length=30, **kw)
@@ -111,10 +110,10 @@ def test_full_cache_recall_is_one_every_step(kw):
         assert (acts[b, :steps] == 0).all()  # never a decision: only no-ops
 
 
-@pytest.mark.parametrize("kw", [dict(budget=0.25), dict(budget=16, granularity="block", block_size=4),
-                                dict(budget=0.3, prefill="compress"),
-                                dict(budget=12, prefill="compress", granularity="block",
-                                     block_size=4)])
+@pytest.mark.parametrize("kw", [{"budget": 0.25}, {"budget": 16, "granularity": "block", "block_size": 4},
+                                {"budget": 0.3, "prefill": "compress"},
+                                {"budget": 12, "prefill": "compress", "granularity": "block",
+                                     "block_size": 4}])
 def test_rewards_equal_oracle_per_step(kw):
     """The env's per-step rewards equal the oracle's token-level replay, row by row."""
     env = KVCacheEnv(max_len=48, min_length=20, **kw)
@@ -124,7 +123,7 @@ def test_rewards_equal_oracle_per_step(kw):
     assert ok.all()
     for b in range(4):
         steps = int(dones[b].long().argmax()) + 1
-        valid, total, per_step = replay(inst["attn"][b].numpy(), int(inst["length"][b]),
+        valid, _total, per_step = replay(inst["attn"][b].numpy(), int(inst["length"][b]),
                                         int(inst["n_prompt"][b]), acts[b].numpy(),
                                         budget=env.budget, unit=env.unit, n_slots=env.n_slots,
                                         compress=env.prefill == "compress")
@@ -145,8 +144,8 @@ def test_check_solution_rejects_bad_logs():
     assert env1.evaluate(inst, torch.tensor([[0, 1, 1]])).item() == pytest.approx(2.3, abs=1e-6)
 
 
-@pytest.mark.parametrize("kw", [dict(granularity="block", block_size=4, budget=12),
-                                dict(prefill="compress", budget=0.3)])
+@pytest.mark.parametrize("kw", [{"granularity": "block", "block_size": 4, "budget": 12},
+                                {"prefill": "compress", "budget": 0.3}])
 def test_variants_pass_conformance(kw):
     """Block and compress variants pass the shared checks (the registry runs the token one)."""
     env = KVCacheEnv(max_len=40, min_length=24, **kw)
@@ -156,14 +155,21 @@ def test_variants_pass_conformance(kw):
     C.check_rewards_match_evaluate(env)
 
 
-@pytest.mark.parametrize("kw", [dict(budget=0), dict(budget=1.5), dict(granularity="page"),
-                                dict(prefill="none"), dict(max_len=1), dict(window=0),
-                                dict(budget=True), dict(budget_scope="model"),
-                                dict(budget_scope="layer", n_heads=0)])
+@pytest.mark.parametrize("kw", [{"budget": 0}, {"budget": 1.5}, {"granularity": "page"},
+                                {"prefill": "none"}, {"max_len": 1}, {"window": 0},
+                                {"budget": True}, {"budget_scope": "model"},
+                                {"budget_scope": "layer", "n_heads": 0}])
 def test_constructor_validates(kw):
-    """Invalid hyperparameters raise ValueError."""
-    with pytest.raises(ValueError):
+    """Invalid hyperparameters raise ValueError (a budget of the wrong type: TypeError)."""
+    with pytest.raises((TypeError, ValueError)):
         KVCacheEnv(**kw)
+
+
+def test_budget_of_wrong_type_is_a_type_error():
+    """A bool or string budget raises TypeError, not a silent cast."""
+    for bad in (True, "0.5"):
+        with pytest.raises(TypeError):
+            KVCacheEnv(budget=bad)
 
 
 def test_synthetic_generator_is_seeded_and_causal():
@@ -199,8 +205,8 @@ def test_layer_budget_known_episode():
     assert env.evaluate(_layer_instance(), torch.tensor([[0, 0, 1, 2]])).item() == pytest.approx(1.6)
 
 
-@pytest.mark.parametrize("kw", [dict(budget=0.25), dict(budget=0.3, prefill="compress"),
-                                dict(budget=8, granularity="block", block_size=4)])
+@pytest.mark.parametrize("kw", [{"budget": 0.25}, {"budget": 0.3, "prefill": "compress"},
+                                {"budget": 8, "granularity": "block", "block_size": 4}])
 def test_layer_budget_rewards_equal_oracle(kw):
     """Per-layer budget: per-step rewards equal the oracle's replay; the full budget gives a
     layer-mean recall of 1 per unit."""
@@ -242,17 +248,17 @@ def _unit_attn(a, T, g):
     return out
 
 
-@pytest.mark.parametrize("kw", [dict(budget=0.3), dict(budget=0.3, prefill="compress"),
-                                dict(budget=12, granularity="block", block_size=4),
-                                dict(budget=0.3, budget_scope="layer", prefill="compress"),
-                                dict(budget=8, budget_scope="layer", granularity="block",
-                                     block_size=3)])
+@pytest.mark.parametrize("kw", [{"budget": 0.3}, {"budget": 0.3, "prefill": "compress"},
+                                {"budget": 12, "granularity": "block", "block_size": 4},
+                                {"budget": 0.3, "budget_scope": "layer", "prefill": "compress"},
+                                {"budget": 8, "budget_scope": "layer", "granularity": "block",
+                                     "block_size": 3}])
 def test_attention_features_match_direct_recomputation(kw):
     """acc/window/current attention of every slot at every step equal sums recomputed from the
     instance's attention (each slot's head, its latest query unit, or the prompt end)."""
     env = KVCacheEnv(max_len=36, min_length=30, window=5, **kw)
     inst = env.generate(2, seed=9)
-    obs, acts, rews, dones = C.masked_rollout(env, inst.clone(), seed=2)
+    obs, _acts, _rews, dones = C.masked_rollout(env, inst.clone(), seed=2)
     H, g = env.n_heads, env.unit
     for b in range(2):
         T = int(inst["length"][b])

@@ -3,7 +3,6 @@ import os
 
 import pytest
 import torch
-
 from heurist.envs.kv import model as M
 
 

@@ -4,11 +4,17 @@ import io
 import numpy as np
 import pytest
 import torch
-
 from heurist.envs.common import conformance as C
+from heurist.envs.kv import (
+    KVCacheEnv,
+    Sample,
+    TraceSet,
+    load_model,
+    load_trace,
+    record_trace,
+    save_trace,
+)
 from heurist.envs.kv import texts as X
-from heurist.envs.kv import (KVCacheEnv, Sample, TraceSet, load_model, load_trace, record_trace,
-                             save_trace)
 from heurist.envs.kv.oracle import replay
 from heurist.envs.kv.trace_io import pack_tril, trace_nbytes, unpack_tril
 
@@ -196,7 +202,7 @@ def test_env_on_real_trace_matches_oracle_and_full_cache(trace, tmp_path):
     oracle's replay; the trace file feeds the env through TraceSet."""
     save_trace(tmp_path / "t.safetensors", trace)
     full = KVCacheEnv(traces=tmp_path, max_len=40, budget=40)
-    _, _, rews, dones = C.masked_rollout(full, batch_size=2, seed=0)
+    _, _, rews, _dones = C.masked_rollout(full, batch_size=2, seed=0)
     assert torch.allclose(rews, torch.ones_like(rews), atol=2e-3)  # fp16 storage rounding
     env = KVCacheEnv(generator=TraceSet([trace]), max_len=40, budget=8)
     inst = env.generate(3, seed=0)

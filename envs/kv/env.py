@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
+from heurist.envs.common import HeuristEnv, register
+from heurist.envs.kv.generator import SyntheticAttention, TraceSet, validate_instance
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 
-from heurist.envs.common import HeuristEnv, register
-from heurist.envs.kv.generator import SyntheticAttention, TraceSet, validate_instance
-
-__all__ = ["KVCacheEnv", "SLOT_FEATURES", "GLOBAL_FEATURES"]
+__all__ = ["GLOBAL_FEATURES", "SLOT_FEATURES", "KVCacheEnv"]
 
 #: Names of ``slot_features[..., S, F]``.
 SLOT_FEATURES = ("rel_position", "log_age", "acc_attn", "window_attn", "key_norm", "sink",
@@ -54,7 +52,7 @@ class KVCacheEnv(HeuristEnv):
     """
 
     def __init__(self, *, generator=None, traces=None, max_len: int = 512,
-                 budget: int | float = 0.25, granularity: str = "token", block_size: int = 16,
+                 budget: float = 0.25, granularity: str = "token", block_size: int = 16,
                  prefill: str = "evict", window: int = 32, n_sink: int = 4,
                  min_length: int | None = None, budget_scope: str = "head", n_heads: int = 3,
                  seed: int = 0, device: str = "cpu") -> None:
@@ -66,7 +64,7 @@ class KVCacheEnv(HeuristEnv):
         if self.unit < 1 or max_len < 2 * self.unit:
             raise ValueError(f"need block_size >= 1 and max_len >= 2 units, got {block_size}, {max_len}")
         if isinstance(budget, bool) or not isinstance(budget, (int, float)):
-            raise ValueError(f"budget must be an int or a float, got {budget!r}")
+            raise TypeError(f"budget must be an int or a float, got {budget!r}")
         if isinstance(budget, float) and not 0 < budget < 1:
             raise ValueError(f"a fractional budget must be in (0, 1), got {budget}")
         if isinstance(budget, int) and budget < 1:
@@ -161,12 +159,12 @@ class KVCacheEnv(HeuristEnv):
         acc = torch.zeros(B, S, dtype=torch.float64)
         win = torch.zeros(B, S, dtype=torch.float64)
         acc[:, :H], win[:, :H] = first, first_w
-        self.state = dict(
-            Aq=Aq, col_p=col_p, win_p=win_p, knu=knu, n_units=n_units,
-            budget=self._budget_units(length) * H, p_units=p_units, slot=slot, head=head,
-            acc=acc, win=win,
-            v=torch.zeros(B, dtype=torch.int64), h=torch.full((B,), H - 1, dtype=torch.int64),
-            done=torch.zeros(B, dtype=torch.bool))
+        self.state = {
+            "Aq": Aq, "col_p": col_p, "win_p": win_p, "knu": knu, "n_units": n_units,
+            "budget": self._budget_units(length) * H, "p_units": p_units, "slot": slot, "head": head,
+            "acc": acc, "win": win,
+            "v": torch.zeros(B, dtype=torch.int64), "h": torch.full((B,), H - 1, dtype=torch.int64),
+            "done": torch.zeros(B, dtype=torch.bool)}
         return self._observe(None)
 
     # ------------------------------------------------------------------ observation
@@ -276,5 +274,5 @@ class KVCacheEnv(HeuristEnv):
         return evaluate(instance, actions, **self._oracle_kwargs())
 
     def _oracle_kwargs(self) -> dict:
-        return dict(budget=self.budget, unit=self.unit, n_slots=self.n_slots,
-                    compress=self.prefill == "compress", layer=self.budget_scope == "layer")
+        return {"budget": self.budget, "unit": self.unit, "n_slots": self.n_slots,
+                "compress": self.prefill == "compress", "layer": self.budget_scope == "layer"}

@@ -17,14 +17,13 @@ fast tests and smoke runs: no model needed). ``TraceSet`` cuts rows from recorde
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
-from tensordict import TensorDict
-
 from heurist.envs.kv.record import Trace
+from tensordict import TensorDict
 
 __all__ = ["SyntheticAttention", "TraceSet", "instance_from_rows", "validate_instance"]
 
@@ -58,7 +57,7 @@ def validate_instance(td, *, max_len: int | None = None, n_heads: int | None = N
     """Checks keys, shapes and causality of an instance; raises ``ValueError``. ``n_heads``:
     ``None`` or 1 for per-head rows ``[B, N, N]``, ``H`` for per-layer rows ``[B, H, N, N]``."""
     for k in ("attn", "key_norm", "length", "n_prompt"):
-        if k not in td.keys():
+        if k not in td.keys():  # noqa: SIM118 (TensorDict membership is over keys())
             raise ValueError(f"KVCache instance lacks key {k!r}")
     lead = () if not n_heads or n_heads == 1 else (int(n_heads),)
     B, N = td["key_norm"].shape[0], td["key_norm"].shape[-1]

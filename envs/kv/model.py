@@ -16,8 +16,16 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["gguf_path", "cache_dir", "load_model", "N_LAYERS", "N_HEADS", "N_KV_HEADS", "HEAD_DIM",
-           "GGUF_NAME"]
+__all__ = [
+    "GGUF_NAME",
+    "HEAD_DIM",
+    "N_HEADS",
+    "N_KV_HEADS",
+    "N_LAYERS",
+    "cache_dir",
+    "gguf_path",
+    "load_model",
+]
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 N_LAYERS, N_HEADS, N_KV_HEADS, HEAD_DIM = 30, 9, 3, 64

@@ -15,16 +15,16 @@ import numpy as np
 import torch
 from tensordict import TensorDictBase
 
-__all__ = ["replay", "check_solution", "evaluate", "budget_units"]
+__all__ = ["budget_units", "check_solution", "evaluate", "replay"]
 
 
-def budget_units(budget: int | float, length: int, unit: int) -> int:
+def budget_units(budget: float, length: int, unit: int) -> int:
     """Cache budget in units of a row of ``length`` tokens."""
     tokens = budget if isinstance(budget, int) else math.floor(length * budget)
     return max(1, int(tokens) // unit)
 
 
-def replay(attn: np.ndarray, length: int, n_prompt: int, actions, *, budget: int | float,
+def replay(attn: np.ndarray, length: int, n_prompt: int, actions, *, budget: float,
            unit: int, n_slots: int, compress: bool, layer: bool = False
            ) -> tuple[bool, float, list[float]]:
     """Replays one row: ``attn`` [N, N] token attention (``layer``: [H, N, N], the KV heads of a

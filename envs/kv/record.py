@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-
 from heurist.envs.kv.texts import Sample
 
-__all__ = ["Trace", "record_trace", "AGGREGATIONS"]
+__all__ = ["AGGREGATIONS", "Trace", "record_trace"]
 
 AGGREGATIONS = ("mean", "max", "sum")
 

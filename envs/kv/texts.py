@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import json
 import sysconfig
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import numpy as np
 
-__all__ = ["Sample", "sharegpt_path", "sharegpt_conversations", "read_conversations",
-           "stdlib_files", "chat_sample", "code_sample", "load_samples"]
+__all__ = [
+    "Sample",
+    "chat_sample",
+    "code_sample",
+    "load_samples",
+    "read_conversations",
+    "sharegpt_conversations",
+    "sharegpt_path",
+    "stdlib_files",
+]
 
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "chatgpt": "assistant",
           "bard": "assistant", "system": "system"}

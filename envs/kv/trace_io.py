@@ -20,10 +20,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from heurist.envs.kv.record import Trace
 
-__all__ = ["save_trace", "load_trace", "pack_tril", "unpack_tril", "trace_nbytes", "FORMATS"]
+__all__ = ["FORMATS", "load_trace", "pack_tril", "save_trace", "trace_nbytes", "unpack_tril"]
 
 FORMATS = ("dense", "topk")
 _VERSION = "1"
@@ -62,7 +61,7 @@ def _topk(attn: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _from_topk(cols: np.ndarray, vals: np.ndarray, resid: np.ndarray) -> np.ndarray:
-    L, H, T, k = cols.shape
+    L, H, T, _k = cols.shape
     out = np.zeros((L, H, T, T), dtype=np.float32)
     n_rest = np.arange(1, T + 1) - (cols >= 0).sum(-1)  # earlier tokens not in the top-k
     tril = np.tril(np.ones((T, T), dtype=bool))
@@ -107,7 +106,7 @@ def load_trace(path: str | os.PathLike) -> Trace:
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open: no __iter__)
     except Exception as e:  # safetensors raises its own types for truncation / bad headers
         raise ValueError(f"{path}: not a readable trace file ({e})") from e
     try:
