@@ -15,10 +15,9 @@ __all__ = [
            "save_npz",
            "validate_arrays",
 ]
-from heurist.envs.pvrp.env import PVRPEnv  # noqa: E402
-from heurist.envs.pvrp.env_generator import PVRPGenerator  # noqa: E402
+# the envs (registered as "PVRP" and "PVRPSequential" on import)
+from heurist.envs.pvrp.env import PVRPEnv
+from heurist.envs.pvrp.env_generator import PVRPGenerator
+from heurist.envs.pvrp.env_sequential import PVRPSequentialEnv
 
-__all__ += ["PVRPEnv", "PVRPGenerator"]
-from heurist.envs.pvrp.env_sequential import PVRPSequentialEnv  # noqa: E402
-
-__all__ += ["PVRPSequentialEnv"]
+__all__ += ["PVRPEnv", "PVRPGenerator", "PVRPSequentialEnv"]
