@@ -231,20 +231,22 @@ def test_saving_bounds_dominate_greedy_mappings():
         assert 0.0 <= saving <= mip.saving * (1 + 1e-6) + 1e-15, name
 
 
-@pytest.mark.parametrize("stranded_check", [False, True])
-def test_skyline_search_decides_exactly(stranded_check):
+@pytest.mark.parametrize("stranded_check, fail_first", [(False, True), (True, True),
+                                                        (False, False), (True, False)])
+def test_skyline_search_decides_exactly(stranded_check, fail_first):
     """The skyline search finds a valid packing at C = optimum and proves C = optimum - 1
     infeasible, on random <= 7-buffer instances (optimum by exhaustive search)."""
     rng = np.random.default_rng(21)
     for _ in range(25):
         inst = tiny_instance(rng, int(rng.integers(2, 8)))
         opt = brute_min_peak(inst.size.tolist(), inst.start.tolist(), inst.end.tolist())
-        found = skyline_pack(inst, capacity=opt, stranded_check=stranded_check)
+        found = skyline_pack(inst, capacity=opt, stranded_check=stranded_check,
+                             fail_first=fail_first)
         assert found.status == "feasible"
         check = check_plan(inst.with_capacity(opt), found.offsets, mode="packing")
         assert check.valid and check.peak <= opt
-        assert skyline_pack(inst, capacity=opt - 1,
-                            stranded_check=stranded_check).status == "infeasible"
+        assert skyline_pack(inst, capacity=opt - 1, stranded_check=stranded_check,
+                            fail_first=fail_first).status == "infeasible"
 
 
 def test_skyline_search_solves_zero_slack_instances():
@@ -256,9 +258,10 @@ def test_skyline_search_solves_zero_slack_instances():
         assert check_plan(inst, result.offsets, mode="packing").valid
 
 
-def test_skyline_solves_real_file_a(shared_data):
-    """The skyline search packs MiniMalloc's A at its 2^20 capacity (greedy needs 1.31x)."""
-    inst, _ = read_csv(shared_data / "malloc/minimalloc-challenging/A.1048576.csv")
+@pytest.mark.parametrize("name", ["A", "D"])
+def test_skyline_solves_real_files(shared_data, name):
+    """The skyline search packs MiniMalloc's A and D within 2^20 (greedy needs 1.21-1.33x)."""
+    inst, _ = read_csv(shared_data / f"malloc/minimalloc-challenging/{name}.1048576.csv")
     result = skyline_pack(inst, node_limit=200_000)
     assert result.status == "feasible"
     check = check_plan(inst, result.offsets, mode="packing")

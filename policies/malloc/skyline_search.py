@@ -1,8 +1,9 @@
 """Exact packing by depth-first search over skyline placements (after MiniMalloc, Moffitt 2023).
 
 Time is cut into *sections* (between consecutive live-range endpoints); each section has a
-*floor*, the height below which no unplaced buffer can go. A node takes the leftmost section
-``s`` with the lowest floor ``f`` among sections that still hold unplaced buffers and branches
+*floor*, the height below which no unplaced buffer can go. A node takes a section ``s`` with the
+lowest floor ``f`` among sections that still hold unplaced buffers (of those, the one with the
+fewest candidates: fail first) and branches
 on which unplaced buffer live in ``s`` sits at offset ``f``: only buffers whose whole span has
 floor ``f`` qualify (so no hole is ever left below a floor). If none qualifies, nothing can ever
 sit at ``f`` in ``s``, and the floor of ``s`` rises to the lowest height any of its buffers can
@@ -13,8 +14,10 @@ agrees with it, the buffer covering height ``f`` in ``s`` must start exactly at 
 filled by placed buffers) and every floor on its span is ``f``, so it is among the branches; a
 raised floor skips only heights no buffer of that packing uses. So when the search is exhausted
 no packing fits (``infeasible``), and a found packing is re-checked by ``check_plan``. Identical
-buffers (same size and span) are tried once per node. The search is bounded by a node count, so
-it is deterministic.
+buffers (same size and span) are tried once per node, candidates largest first, and a state
+(placed set and floors, 64-bit hashed) whose subtree was exhausted is not searched again (a hash
+collision could wrongly prune, with probability about 2**-64 per lookup). The search is bounded
+by a node count, so it is deterministic.
 """
 from __future__ import annotations
 
@@ -71,7 +74,8 @@ def _grow(a, fill):
 
 
 @njit(cache=True)
-def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, memo_bits, out):
+def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, fail_first,
+            memo_bits, out):
     n = len(size)
     n_sec = len(live_ptr) - 1
     floor = np.zeros(n_sec, dtype=np.int64)
@@ -138,6 +142,33 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, m
                         s = k
                 if s < 0:
                     return 1, nodes
+                if fail_first:
+                    # Any lowest section is a complete choice; take the one with the fewest
+                    # candidates (a section with none fails or raises at once).
+                    f = floor[s]
+                    best = n + 1
+                    for k in range(s, n_sec):
+                        if rem[k] == 0 or floor[k] != f:
+                            continue
+                        count = 0
+                        for p in range(live_ptr[k], live_ptr[k + 1]):
+                            b = live_idx[p]
+                            if placed[b]:
+                                continue
+                            ok = True
+                            for q in range(lo[b], hi[b]):
+                                if floor[q] != f:
+                                    ok = False
+                                    break
+                            if ok:
+                                count += 1
+                                if count >= best:
+                                    break
+                        if count < best:
+                            best = count
+                            s = k
+                            if count == 0:
+                                break
                 if stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap, floor,
                                                 rem, placed, reach_of):
                     dead = True
@@ -237,7 +268,7 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, m
 
 def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
                  node_limit: int = 2_000_000, stranded_check: bool = False,
-                 memo_bits: int = 20) -> SkylineResult:
+                 fail_first: bool = True, memo_bits: int = 20) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) with at most
     ``node_limit`` nodes. ``stranded_check`` adds, at every node, the test that no section's
     unplaced bytes sit above the lowest height its buffers can still reach (fewer nodes, each
@@ -272,7 +303,7 @@ def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
     status, nodes = _search((inst.size // unit).astype(np.int64), t0.astype(np.int64),
                             t1.astype(np.int64), live_ptr, live_idx, cap // unit,
                             np.int64(node_limit), bool(stranded_check),
-                            int(memo_bits), out)
+                            bool(fail_first), int(memo_bits), out)
     if status == 1:
         return SkylineResult(out * unit, "feasible", int(nodes))
     return SkylineResult(None, "infeasible" if status == 0 else "unknown", int(nodes))
