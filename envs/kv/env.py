@@ -119,7 +119,7 @@ class KVCacheEnv(HeuristEnv):
     def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
         validate_instance(instance, max_len=self.max_len, n_heads=self.n_heads)
         g, H = self.unit, self.n_heads
-        A = instance["attn"].to(torch.float64)
+        A = instance["attn"]
         kn = instance["key_norm"].to(torch.float64)
         if self.budget_scope == "head":  # one stream per row: view it as a layer of one head
             A, kn = A[:, None], kn[:, None]
@@ -130,10 +130,11 @@ class KVCacheEnv(HeuristEnv):
         # Unit attention: keys summed within a unit, queries averaged within a unit.
         pad = Nu * g - N
         if g == 1:
-            Aq = A  # token units: the unit attention is the trace itself
+            Aq = A.to(torch.float64)  # token units: the unit attention is the trace itself
         else:
+            # Block sums in the trace's float32 (16 terms), then float64 on the small result.
             A = torch.nn.functional.pad(A, (0, pad, 0, pad))
-            Au = A.reshape(B, H, Nu * g, Nu, g).sum(-1)
+            Au = A.reshape(B, H, Nu * g, Nu, g).sum(-1, dtype=torch.float64)
             nq = torch.clamp(torch.minimum(torch.full((B, Nu), g),
                                            length[:, None] - torch.arange(Nu) * g), min=1)
             Aq = Au.reshape(B, H, Nu, g, Nu).sum(3) / nq[:, None, :, None]
@@ -148,8 +149,11 @@ class KVCacheEnv(HeuristEnv):
         vs = torch.arange(Nu)
         in_p = (vs < p_units[:, None]).double()
         in_w = in_p * (vs >= (p_units - self.window)[:, None]).double()
-        col_p = torch.einsum("bhvu,bv->bhu", Aq, in_p)
-        win_p = torch.einsum("bhvu,bv->bhu", Aq, in_w)
+        if self.prefill == "compress":
+            col_p = torch.einsum("bhvu,bv->bhu", Aq, in_p)
+            win_p = torch.einsum("bhvu,bv->bhu", Aq, in_w)
+        else:  # never read: every query is a decode query
+            col_p = win_p = torch.zeros(B, H, Nu, dtype=torch.float64)
         S = self.n_slots
         slot = torch.full((B, S), -1, dtype=torch.int64)
         slot[:, :H] = 0  # unit 0 of every head
