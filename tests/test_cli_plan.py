@@ -100,3 +100,14 @@ def test_plan_text_output(tmp_path, capsys):
     rc, out, _ = run_plan(capsys, src, "--method", "first_fit", "--out", tmp_path / "o.csv")
     assert rc == 0 and out.startswith("first_fit (packing): peak 8 / capacity 8")
     assert np.array_equal(read_csv(tmp_path / "o.csv", capacity=8)[1], [0, 4])
+
+
+def test_plan_skyline_fits_real_file(shared_data, tmp_path, capsys):
+    """The exact skyline search packs A within 2^20 from the command line (greedy cannot)."""
+    rc, out, _ = run_plan(capsys, shared_data / DIR / "A.1048576.csv", "--method", "skyline",
+                          "--time-limit", 2, "--out", tmp_path / "a.csv", "--json")
+    result = json.loads(out)
+    assert rc == 0 and result["feasible"] is True and result["peak"] <= 1048576
+    rc, _, err = run_plan(capsys, shared_data / DIR / "A.1048576.csv", "--method", "skyline",
+                          "--mode", "mapping", "--out", tmp_path / "b.csv")
+    assert rc == 2 and "packing mode only" in err
