@@ -94,7 +94,9 @@ def load_texts(tok, kind: str, count: int, need: int) -> list[tuple[str, torch.T
     from heurist.envs.kv.texts import load_samples
 
     samples = load_samples(tok, kind=kind, count=count, n_tokens=need)
-    return [(s.source, torch.as_tensor(np.asarray(s.ids), dtype=torch.long)) for s in samples]
+    # Chats share the source name "sharegpt": number them so per-text rows stay apart.
+    return [(f"{s.source}#{i}" if kind == "chat" else s.source,
+             torch.as_tensor(np.asarray(s.ids), dtype=torch.long)) for i, s in enumerate(samples)]
 
 
 def main(argv=None) -> int:
