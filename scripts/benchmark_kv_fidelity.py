@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import sysconfig
@@ -164,6 +165,10 @@ def main(argv=None) -> int:
     return 0
 
 
+def _fmt(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.2f}"  # NaN: agreement not measured (--greedy 0)
+
+
 def _mean(rows, key):
     return statistics.fmean(r[key] for r in rows)
 
@@ -198,7 +203,7 @@ def render(rows, traps, args, argv, texts, elapsed) -> str:
             for b in budgets:
                 sel = [r for r in kr if r["policy"] == p and r["budget"] == b]
                 cells += [f"{_mean(sel, 'recall'):.3f}", f"{_mean(sel, 'kl'):.3f}",
-                          f"{_mean(sel, 'ppl'):.2f}", f"{_mean(sel, 'agreement'):.2f}"]
+                          f"{_mean(sel, 'ppl'):.2f}", _fmt(_mean(sel, "agreement"))]
             out.append(f"| {p} | " + " | ".join(cells) + " |")
         out.append("")
     ev = [r for r in rows if r["policy"] != "full"]
