@@ -26,6 +26,8 @@ from typing import Protocol
 import numpy as np
 from numba import njit
 
+from heurist.envs.paging.max_heap import heap_pop, heap_push
+
 __all__ = [
     "NEVER",
     "CombinedPredictor",
@@ -139,42 +141,6 @@ def next_arrivals(trace) -> np.ndarray:
 
 
 @njit(cache=True)
-def _heap_push(keys, vals, size, key, val):
-    i = size
-    keys[i] = key
-    vals[i] = val
-    while i > 0:
-        parent = (i - 1) >> 1
-        if keys[parent] >= keys[i]:
-            break
-        keys[parent], keys[i] = keys[i], keys[parent]
-        vals[parent], vals[i] = vals[i], vals[parent]
-        i = parent
-    return size + 1
-
-
-@njit(cache=True)
-def _heap_pop(keys, vals, size):
-    size -= 1
-    keys[0] = keys[size]
-    vals[0] = vals[size]
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            break
-        child = left
-        if left + 1 < size and keys[left + 1] > keys[left]:
-            child = left + 1
-        if keys[i] >= keys[child]:
-            break
-        keys[child], keys[i] = keys[i], keys[child]
-        vals[child], vals[i] = vals[i], vals[child]
-        i = child
-    return size
-
-
-@njit(cache=True)
 def _belady_misses(trace, nxt, n_ids, k):
     # Max-heap of (next request, page) with lazy deletion: an entry is live iff its page is cached
     # and the key still equals the page's current next request. "Never" keys are T + page, so they
@@ -196,7 +162,7 @@ def _belady_misses(trace, nxt, n_ids, k):
                 while True:
                     victim = vals[0]
                     vkey = keys[0]
-                    size = _heap_pop(keys, vals, size)
+                    size = heap_pop(keys, vals, size)
                     if cached[victim] and current[victim] == vkey:
                         break
                 cached[victim] = False
@@ -213,8 +179,8 @@ def _belady_misses(trace, nxt, n_ids, k):
                     live += 1
             size = 0
             for i in range(live):
-                size = _heap_push(keys, vals, size, keys[i], vals[i])
-        size = _heap_push(keys, vals, size, key, page)
+                size = heap_push(keys, vals, size, keys[i], vals[i])
+        size = heap_push(keys, vals, size, key, page)
     return miss
 
 
