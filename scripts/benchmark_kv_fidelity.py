@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
+
 from heurist.policies.kv.evaluate import evaluate_text, parse_budgets
 from heurist.policies.kv.fidelity import reference_run, run_policy
 from heurist.policies.kv.registry import POLICY_NAMES, make_policy, parse_policies
 from heurist.policies.kv.shared import shared_model
-from tqdm import tqdm
 
 KINDS = ("chat", "code", "prose")
 NOTES = """\

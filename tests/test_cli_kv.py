@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+
 from heurist.policies.cli import main
 from heurist.policies.kv.shared import shared_model
 
@@ -45,12 +46,13 @@ def test_evaluate_table_names_every_policy(capsys):
 
 
 def test_evaluate_without_greedy_gives_null_agreement_and_kvpress_parity_runs(capsys):
-    """--greedy 0 reports agreement null in JSON; --parity kvpress runs TOVA's kvpress definition."""
+    """--greedy 0 reports agreement null (random over seeds too); --parity kvpress runs."""
     rc = main(["kv", "evaluate", "--text", os.__file__, "--tokens", "32", "--continuation", "4",
-               "--budget", "0.5", "--policy", "tova", "--greedy", "0", "--parity", "kvpress",
-               "--json"])
+               "--budget", "0.5", "--policy", "tova,random", "--seed", "1,2", "--greedy", "0",
+               "--parity", "kvpress", "--json"])
     rows = json.loads(capsys.readouterr().out)
-    assert rc == 0 and rows[0]["agreement"] is None and rows[0]["kl"] > 0.0
+    assert rc == 0 and [r["agreement"] for r in rows] == [None, None]
+    assert rows[0]["kl"] > 0.0 and rows[1]["seeds"] == [1, 2]
 
 
 def test_parity_command_reports_identical_sets(capsys):

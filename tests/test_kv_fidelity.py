@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+
 from heurist.policies.kv import (
     POLICY_NAMES,
     PolicyCache,

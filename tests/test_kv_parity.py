@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+
 from heurist.policies.kv.parity import kvpress_kept, make_press, parity, prefill_observations
 from heurist.policies.kv.shared import shared_model
 

@@ -4,6 +4,10 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kvpress.utils import compute_n_kept
+
 from heurist.policies.kv import (
     POLICY_NAMES,
     DecodeStep,
@@ -19,9 +23,6 @@ from heurist.policies.kv import (
     perplexity,
     victims,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from kvpress.utils import compute_n_kept
 
 
 def _causal_attn(hq: int, t: int, seed: int = 0) -> torch.Tensor:

@@ -45,6 +45,7 @@ def _seeds(spec: str) -> list[int]:
 
 def _load(threads: int = 0):
     import torch
+
     from heurist.policies.kv.shared import shared_model
 
     if threads < 0:
@@ -56,11 +57,12 @@ def _load(threads: int = 0):
 
 
 def _evaluate(args) -> int:
-    from heurist.policies.kv.evaluate import evaluate_text, parse_budgets
-    from heurist.policies.kv.registry import parse_policies
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
+
+    from heurist.policies.kv.evaluate import evaluate_text, parse_budgets
+    from heurist.policies.kv.registry import parse_policies
 
     policies = parse_policies(args.policy)
     budgets = parse_budgets(args.budget)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+
 from heurist.policies.kv.observation import DecodeStep, LayerObservation
 from heurist.policies.kv.select import keep_top
 

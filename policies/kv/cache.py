@@ -14,10 +14,11 @@ the new query's attention, scores, and the cache drops the lowest-scored entries
 from __future__ import annotations
 
 import torch
+from transformers import DynamicCache
+
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import DecodeStep, LayerObservation
 from heurist.policies.kv.select import complement, victims
-from transformers import DynamicCache
 
 __all__ = ["PolicyCache"]
 

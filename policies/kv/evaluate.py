@@ -2,9 +2,11 @@
 benchmark). Random is run over each seed and reported as the mean, with the seeds' spread."""
 from __future__ import annotations
 
+import math
 import statistics
 
 import torch
+
 from heurist.policies.kv.fidelity import MODES, reference_run, run_policy
 from heurist.policies.kv.registry import make_policy
 
@@ -27,6 +29,9 @@ def aggregate_seeds(rows: list[dict]) -> dict:
     out = dict(rows[0])
     for key in ("recall", "kl", "ppl", "agreement"):
         vals = [r[key] for r in rows]
+        if any(math.isnan(v) for v in vals):  # not measured (agreement without greedy steps)
+            out[key] = out[f"{key}_sd"] = float("nan")
+            continue
         out[key] = statistics.fmean(vals)
         out[f"{key}_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
     out["seed"] = None

@@ -24,13 +24,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import torch
+from transformers import DynamicCache
+
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.cache import PolicyCache
 from heurist.policies.kv.full import FullCache
 from heurist.policies.kv.metrics import agreement, kl_divergence, perplexity
 from heurist.policies.kv.observation import LayerObservation
 from heurist.policies.kv.select import n_kept as count_kept
-from transformers import DynamicCache
 
 __all__ = [
     "MODES",

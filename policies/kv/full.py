@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy, recency
 
 __all__ = ["FullCache"]

@@ -9,6 +9,7 @@ and keeps no recent window. ``parity="kvpress"`` scores exactly as that press.
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy, recency
 from heurist.policies.kv.observation import group_mean
 from heurist.policies.kv.observed import observed_scores

@@ -4,6 +4,7 @@ dimensions, so the norm is the same before and after it."""
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy
 
 __all__ = ["KeyNorm"]

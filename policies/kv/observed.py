@@ -8,6 +8,7 @@ and count of the attention each cached entry receives.
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import group_mean
 

@@ -8,6 +8,7 @@ prefill form it maximises the attention-recall proxy among all policies of the s
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy, recency
 from heurist.policies.kv.observation import group_mean
 

@@ -8,10 +8,11 @@ records what kvpress actually did (its scoring, ``topk`` and gather), not a re-d
 from __future__ import annotations
 
 import torch
+from transformers import DynamicCache
+
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import LayerObservation
 from heurist.policies.kv.registry import make_policy
-from transformers import DynamicCache
 
 __all__ = [
     "PARITY_POLICIES",

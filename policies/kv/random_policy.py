@@ -7,6 +7,7 @@ sample: report random over several seeds.
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy
 
 __all__ = ["RandomPolicy"]

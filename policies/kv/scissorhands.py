@@ -10,6 +10,7 @@ Scissorhands press (no parity mode).
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy
 
 __all__ = ["Scissorhands"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from heurist.policies.kv.base import KVPolicy, recency
 from heurist.policies.kv.observation import group_mean
 

@@ -7,6 +7,7 @@ for that); the cache keeps real RoPE positions.
 from __future__ import annotations
 
 import torch
+
 from heurist.policies.kv.base import KVPolicy, recency
 
 __all__ = ["StreamingLLM"]

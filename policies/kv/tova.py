@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import group_mean
 
