@@ -18,6 +18,9 @@ import argparse
 import time
 
 import numpy as np
+from rich.console import Console
+from rich.progress import track
+
 from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance, load_or_extract
 from heurist.envs.malloc.env import MallocEnv, lowest_candidate_action
 from heurist.envs.malloc.extract import peak_live_bytes
@@ -26,10 +29,16 @@ from heurist.envs.malloc.instance import SLOW, MallocInstance
 from heurist.envs.malloc.synthetic import random_instance
 from heurist.envs.malloc.zoo import ZOO
 from heurist.policies.malloc import check_plan, evaluate, mip_saving_bound, plan, planner_names
-from rich.console import Console
-from rich.progress import track
 
 __all__ = ["env_plan", "main", "row"]
+
+
+def mapping_planners() -> list[str]:
+    """The registered planners that plan mapping mode (packing-only ones skipped)."""
+    from heurist.policies.malloc import registry
+
+    skip = set(getattr(registry, "PACKING_ONLY", ()))
+    return [n for n in planner_names() if n not in skip]
 
 
 def env_plan(inst: MallocInstance, order: str) -> tuple[np.ndarray, float]:
@@ -44,7 +53,7 @@ def row(inst: MallocInstance, *, cpsat_limit: float, bound_limit: float) -> dict
     """Speedups of every planner and the env on one instance, plus the bound and the gap."""
     out = {}
     t_slow = None
-    for name in planner_names():
+    for name in mapping_planners():
         p = plan(inst, name, mode="mapping", time_limit=cpsat_limit, seed=0, workers=1)
         if not check_plan(inst, p, mode="mapping").valid:
             raise AssertionError(f"{name} returned an invalid plan on {inst.name}")
@@ -131,7 +140,7 @@ def main(argv=None) -> None:
             return
     insts = list(_instances(a.models.split(","), a.modes.split(","), a.batch, a.seq,
                             a.cached_only))
-    cols = [*planner_names(), "env/start", "env/msa"]
+    cols = [*mapping_planners(), "env/start", "env/msa"]
     lines = ["| program | N | C/peak | " + " | ".join(cols) + " | bound | gap |",
              "|---|---|---|" + "---|" * len(cols) + "---|---|"]
     jobs = [(inst, f) for inst in insts for f in fracs]
