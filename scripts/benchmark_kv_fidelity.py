@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import statistics
 import sys
 import sysconfig
@@ -175,9 +176,9 @@ def _mean(rows, key):
 
 
 def render(rows, traps, args, argv, texts, elapsed) -> str:
-    cmd = "python scripts/benchmark_kv_fidelity.py" + ("" if not argv else " " + " ".join(argv))
-    if argv is None:
-        cmd = "python " + " ".join(sys.argv)
+    # shlex-quoted, so an empty argument (--trap-policies "") survives copy and paste
+    cmd = "python " + shlex.join(["scripts/benchmark_kv_fidelity.py", *(
+        sys.argv[1:] if argv is None else argv)])
     kinds = sorted({r["kind"] for r in rows}, key=KINDS.index)
     budgets = sorted({r["budget"] for r in rows})
     policies = list(dict.fromkeys(r["policy"] for r in rows))
