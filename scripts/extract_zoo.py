@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import itertools
 
+from rich.console import Console
+from rich.progress import track
+
 from heurist.envs.malloc.cache import load_or_extract
 from heurist.envs.malloc.extract import peak_live_bytes
 from heurist.envs.malloc.zoo import ZOO
-from rich.console import Console
-from rich.progress import track
 
 __all__ = ["main", "zoo_jobs"]
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+
 from heurist.envs.common import conformance as C
 from heurist.envs.malloc.candidates import buffer_order
 from heurist.envs.malloc.env import MallocEnv, lowest_candidate_action

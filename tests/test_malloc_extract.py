@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from heurist.envs.malloc.cache import EXTRACT_VERSION, cache_key, load_instance, save_instance
 from heurist.envs.malloc.extract import extract, extract_buffers, peak_live_bytes
 from heurist.envs.malloc.zoo import build
-from torch import nn
 
 
 class Tiny(nn.Module):

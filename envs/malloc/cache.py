@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from heurist.envs.malloc.instance import TPU_V4I_CMEM_BYTES, MallocInstance, MemoryConfig
 
 __all__ = [

@@ -6,6 +6,8 @@ All arrays are ``[B, ...]`` state of :class:`heurist.envs.malloc.env.MallocEnv` 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
 from heurist.envs.malloc.candidates import (
     candidate_offsets,
     gather,
@@ -13,7 +15,6 @@ from heurist.envs.malloc.candidates import (
     index_remove,
     sort_gathered,
 )
-from numba import njit
 
 __all__ = ["UNDECIDED", "greedy_rows", "observe_row", "observe_rows", "op_time", "step_rows"]
 

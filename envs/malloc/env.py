@@ -10,14 +10,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Categorical, Composite, Unbounded
+
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.malloc.candidates import ORDERS, block_size, buffer_order
 from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.dynamics import UNDECIDED, greedy_rows, observe_rows, step_rows
 from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator, row_instance
 from heurist.envs.malloc.instance import MallocInstance
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 __all__ = ["MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv",
            "lowest_candidate_action"]

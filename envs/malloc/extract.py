@@ -17,9 +17,10 @@ import warnings
 
 import numpy as np
 import torch
+from torch import nn
+
 from heurist.envs.malloc.instance import TPU_V4I_CMEM_BYTES, MallocInstance, MemoryConfig
 from heurist.envs.malloc.lifetimes import GraphBuffers, graph_buffers
-from torch import nn
 
 __all__ = ["MODES", "export_graph", "extract", "extract_buffers", "peak_live_bytes", "to_instance"]
 

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from tensordict import TensorDict, TensorDictBase
+
 from heurist.envs.malloc.instance import MallocInstance, MemoryConfig
 from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
-from tensordict import TensorDict, TensorDictBase
 
 __all__ = ["InstanceListGenerator", "SyntheticGenerator", "pad_instances", "row_instance"]
 

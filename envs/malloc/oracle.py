@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tensordict import TensorDictBase
+
 from heurist.envs.malloc.candidates import buffer_order
 from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.generator import row_instance
 from heurist.envs.malloc.instance import SLOW, MallocInstance
-from tensordict import TensorDictBase
 
 __all__ = ["Decoded", "check_plan", "check_solution", "decode", "evaluate", "plan_value"]
 
