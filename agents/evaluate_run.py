@@ -59,10 +59,11 @@ def plot_miss_ratio(results: dict, sizes: list[int], requests: int, path) -> Non
 def run_evaluation(cfg: DictConfig, out_dir, *, console=None) -> dict:
     """Evaluates ``cfg.policy`` (see ``configs/evaluate.yaml``); writes ``evaluation.json``,
     ``evaluation.csv`` and ``miss_ratio.png`` under ``out_dir``; returns the JSON payload."""
-    from heurist.agents.data import load_split
-    from heurist.agents.evaluation import compare
     from rich.console import Console
     from rich.table import Table
+
+    from heurist.agents.data import load_split
+    from heurist.agents.evaluation import compare
 
     console = console or Console()
     torch.set_num_threads(int(cfg.threads))

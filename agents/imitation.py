@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import torch
-from heurist.agents.rollout import Rollout
 from torch import nn
+
+from heurist.agents.rollout import Rollout
 
 __all__ = ["imitation_loss", "imitation_update"]
 

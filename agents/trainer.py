@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
+
 from heurist.agents.checkpoint import load_checkpoint, save_checkpoint
 from heurist.agents.data import load_split
 from heurist.agents.evaluation import compare, results_table
@@ -22,7 +24,6 @@ from heurist.agents.nets import SlotAttentionPolicy
 from heurist.agents.policy import NetPolicy
 from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
 from heurist.agents.rollout import collect
-from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["build_net", "iteration_seed", "train"]
 
@@ -69,11 +70,12 @@ def _reinforce_iteration(net, opt, env, gen_fn, cfg, it, tgen):
 def train(cfg: DictConfig, *, console=None) -> dict:
     """Runs the whole pipeline of ``cfg`` (see ``configs/train.yaml``); returns the results dict
     (also written to ``<run_dir>/results.json``)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from heurist.envs.paging.env import PagingEnv
     from heurist.envs.paging.generator import PagingGenerator
     from heurist.policies.export import export_policy
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = console or Console()
     tc, ec = cfg.trainer, cfg.env

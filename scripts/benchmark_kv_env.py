@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from heurist.envs.common.conformance import random_masked_action
 from heurist.envs.kv import (
     SLOT_FEATURES,

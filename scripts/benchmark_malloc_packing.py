@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from heurist.envs.malloc import read_csv
 from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
 from heurist.policies.malloc import (

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from heurist.envs.paging.env import PagingEnv
-from heurist.envs.paging.generator import PagingGenerator
 from rich.console import Console
 from rich.table import Table
+
+from heurist.envs.paging.env import PagingEnv
+from heurist.envs.paging.generator import PagingGenerator
 
 
 def _traces(data_dir: Path | None):

@@ -20,6 +20,7 @@ import argparse
 import time
 
 import torch
+
 from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv
 
 

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from heurist.envs.pvrp import PVRPInstances, Weights, generate, load_npz
-from heurist.policies.pvrp import solve_batch
 from rich.console import Console
 from rich.progress import Progress
+
+from heurist.envs.pvrp import PVRPInstances, Weights, generate, load_npz
+from heurist.policies.pvrp import solve_batch
 
 __all__ = ["main"]
 

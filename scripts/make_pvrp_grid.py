@@ -15,8 +15,9 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from heurist.envs.pvrp import ZONES, generate, save_npz
 from tqdm import tqdm
+
+from heurist.envs.pvrp import ZONES, generate, save_npz
 
 __all__ = ["grid_files", "main"]
 

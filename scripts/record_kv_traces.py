@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from heurist.envs.kv import load_model, load_samples, record_trace, save_trace
 
 

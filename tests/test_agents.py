@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from heurist.agents.checkpoint import load_checkpoint, save_checkpoint
 from heurist.agents.imitation import imitation_loss, imitation_update
 from heurist.agents.nets import SlotAttentionPolicy

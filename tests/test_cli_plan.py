@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from heurist.envs.malloc import SLOW, read_csv
 from heurist.policies.cli import main
 from heurist.policies.malloc import check_plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+
 from heurist.envs.paging import write_oracle_general
 from heurist.policies.cli import main
 

@@ -13,7 +13,8 @@ from tensordict import TensorDict
 from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 from heurist.envs import make
-from heurist.envs.common import HeuristEnv, as_tensordict, conformance as C
+from heurist.envs.common import HeuristEnv, as_tensordict
+from heurist.envs.common import conformance as C
 from heurist.envs.common.gym_wrapper import GymEnv
 from heurist.envs.common.registry import EnvEntry
 

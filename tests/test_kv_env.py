@@ -3,6 +3,7 @@ shared conformance checks on the block and compress variants."""
 import numpy as np
 import pytest
 import torch
+
 from heurist.envs.common import conformance as C
 from heurist.envs.kv import SLOT_FEATURES, KVCacheEnv, SyntheticAttention, instance_from_rows
 from heurist.envs.kv.oracle import replay

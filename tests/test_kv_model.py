@@ -3,6 +3,7 @@ import os
 
 import pytest
 import torch
+
 from heurist.envs.kv import model as M
 
 

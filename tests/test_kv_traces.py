@@ -4,6 +4,7 @@ import io
 import numpy as np
 import pytest
 import torch
+
 from heurist.envs.common import conformance as C
 from heurist.envs.kv import (
     KVCacheEnv,

@@ -3,6 +3,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.malloc import (
     SLOW,
     MallocInstance,
@@ -12,8 +15,6 @@ from heurist.envs.malloc import (
     write_csv,
 )
 from heurist.policies.malloc import peak_live_bytes
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 CHALLENGING = "malloc/minimalloc-challenging"
 

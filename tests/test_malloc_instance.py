@@ -1,6 +1,9 @@
 """The malloc instance model and its roofline cost model."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.malloc import (
     SLOW,
     MallocInstance,
@@ -12,8 +15,6 @@ from heurist.envs.malloc import (
     time_all_fast,
     time_all_slow,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 MEM = MemoryConfig(capacity=100, bw_fast=4.0, bw_slow=1.0, flops_per_s=10.0)
 

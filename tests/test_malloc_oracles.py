@@ -1,11 +1,12 @@
 """The independent oracles: check_plan, evaluate and the peak-live lower bound."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.malloc import SLOW, MallocInstance, MemoryConfig, program_time
 from heurist.envs.malloc.synthetic import random_instance
 from heurist.policies.malloc import VIOLATION_KINDS, check_plan, evaluate, peak_live_bytes
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def boxes(sizes, starts, ends, capacity=16, alignment=1, labels=()):

@@ -3,6 +3,9 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.malloc import SLOW, MallocInstance, MemoryConfig, read_csv, time_all_slow
 from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
 from heurist.policies.malloc import (
@@ -24,8 +27,6 @@ from heurist.policies.malloc import (
     skyline_pack,
     time_conflicts,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def brute_min_peak(size, start, end, members=None) -> int:

@@ -1,11 +1,12 @@
 """Synthetic malloc instances: zero-slack guillotine cuts and random programs."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.malloc import MemoryConfig
 from heurist.envs.malloc.synthetic import live_bytes_per_step, random_instance, zero_slack_instance
 from heurist.policies.malloc import check_plan, cpsat_pack, peak_live_bytes
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 @settings(max_examples=40, deadline=None)

@@ -15,7 +15,8 @@ TOP = ("envs", "agents", "policies", "configs")
 def test_bare_top_level_import_fails(name):
     """Only ``heurist.<name>`` is importable; a bare ``import <name>`` must fail."""
     code = f"import sys; sys.path = [p for p in sys.path if p not in ('', '.')]; import {name}"
-    proc = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], check=False, cwd="/", capture_output=True,
+                          text=True)
     assert proc.returncode != 0, f"bare `import {name}` succeeded: {proc.stdout}"
     assert "ModuleNotFoundError" in proc.stderr
 

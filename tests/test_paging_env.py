@@ -3,6 +3,7 @@ BlindOracle, the no-decision corner case, weighted costs, and input validation."
 import numpy as np
 import pytest
 import torch
+
 from heurist.agents.rollout import collect
 from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES, PagingEnv
 from heurist.envs.paging.generator import PagingGenerator, instance_from_traces

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.paging import (
     CombinedPredictor,
     DiscardBits,
@@ -16,8 +19,6 @@ from heurist.envs.paging import (
     phase_ids,
 )
 from heurist.policies.paging import S3FIFO, Robust, simulate
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 EXACT = CombinedPredictor(ExactNextArrival(), DiscardBits(flip_rate=0), PhaseBits(flip_rate=0))
 traces = st.lists(st.integers(0, 7), min_size=1, max_size=50)

@@ -5,6 +5,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.paging import (
     NEVER,
     CombinedPredictor,
@@ -21,8 +24,6 @@ from heurist.envs.paging import (
     next_arrivals,
     phase_ids,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 traces = st.lists(st.integers(0, 5), min_size=1, max_size=30)
 

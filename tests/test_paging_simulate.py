@@ -8,6 +8,9 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.paging import (
     CombinedPredictor,
     DiscardBits,
@@ -16,8 +19,6 @@ from heurist.envs.paging import (
     load_trace,
 )
 from heurist.policies.paging import LRU, get_policy, list_policies, simulate
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 EXACT = CombinedPredictor(ExactNextArrival(), DiscardBits(flip_rate=0), PhaseBits(flip_rate=0))
 traces = st.lists(st.integers(0, 6), min_size=1, max_size=40)

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.paging import (
     densify,
     generators,
@@ -12,8 +15,6 @@ from heurist.envs.paging import (
     read_oracle_general,
     write_oracle_general,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def test_densify_numbers_ids_by_first_appearance():

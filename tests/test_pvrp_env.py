@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.pvrp import PVRPEnv, PVRPInstances, PVRPSequentialEnv, Weights, generate
 from heurist.envs.pvrp.decode import conflict_winners, decode_parallel, decode_sequential
 from heurist.envs.pvrp.env import resolve_conflicts
 from heurist.envs.pvrp.render import render
 from heurist.policies.pvrp import oracle
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 def tiny(*, zc: bool = False) -> PVRPInstances:

@@ -1,6 +1,7 @@
 """PVRP instances: validation, generator distributions, determinism and the .npz format."""
 import numpy as np
 import pytest
+
 from heurist.envs.pvrp import PVRPInstances, Weights, generate, load_npz, save_npz
 
 

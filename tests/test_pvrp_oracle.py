@@ -3,6 +3,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.pvrp import PVRPInstances, Weights, generate
 from heurist.policies.pvrp import (
     check_solution,
@@ -11,8 +14,6 @@ from heurist.policies.pvrp import (
     solve_random,
     vehicle_times,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _inst(zc=False):

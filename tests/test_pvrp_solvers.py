@@ -4,6 +4,9 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from heurist.envs.pvrp import PVRPInstances, Weights, generate
 from heurist.policies.pvrp import (
     SCALE,
@@ -17,8 +20,6 @@ from heurist.policies.pvrp import (
     solver_names,
     trip_bound,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 def _vehicle_best(xy, demand, cap, speed, members):

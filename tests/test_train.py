@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
-from heurist.agents.checkpoint import load_checkpoint
-from heurist.agents.trainer import train
 from hydra import compose, initialize_config_module
 from rich.console import Console
+
+from heurist.agents.checkpoint import load_checkpoint
+from heurist.agents.trainer import train
 
 
 def _cfg(shared_data, run_dir, *extra):

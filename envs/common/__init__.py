@@ -3,5 +3,13 @@ from heurist.envs.common.base import HeuristEnv, as_tensordict
 from heurist.envs.common.gym_wrapper import GymEnv, spec_to_space
 from heurist.envs.common.registry import entry, make, register, registered
 
-__all__ = ["HeuristEnv", "as_tensordict", "GymEnv", "spec_to_space", "entry", "make", "register",
-           "registered"]
+__all__ = [
+           "GymEnv",
+           "HeuristEnv",
+           "as_tensordict",
+           "entry",
+           "make",
+           "register",
+           "registered",
+           "spec_to_space",
+]

@@ -14,7 +14,8 @@ A heurist env is a batched TorchRL :class:`~torchrl.envs.EnvBase` (``batch_locke
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch

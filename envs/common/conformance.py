@@ -11,9 +11,17 @@ import torch
 from tensordict import TensorDictBase
 from torchrl.envs.utils import check_env_specs
 
-__all__ = ["random_masked_action", "masked_rollout", "check_specs", "check_rollout_terminates",
-           "check_determinism", "check_batch_independence", "check_gym_parity",
-           "check_rewards_match_evaluate", "MAX_STEPS"]
+__all__ = [
+    "MAX_STEPS",
+    "check_batch_independence",
+    "check_determinism",
+    "check_gym_parity",
+    "check_rewards_match_evaluate",
+    "check_rollout_terminates",
+    "check_specs",
+    "masked_rollout",
+    "random_masked_action",
+]
 
 MAX_STEPS = 100_000
 
@@ -123,7 +131,7 @@ def check_gym_parity(env, entry) -> None:
         for k, v in o.items():
             if not np.array_equal(v, obs[t][k][0].numpy()):
                 raise AssertionError(f"gym step {t}: observation {k!r} differs from the core")
-        o, r, terminated, truncated, _ = genv.step(acts[0, t].numpy())
+        o, r, terminated, _truncated, _ = genv.step(acts[0, t].numpy())
         if not np.isclose(r, float(rews[0, t])):
             raise AssertionError(f"gym step {t}: reward {r} != core {float(rews[0, t])}")
         if terminated != bool(dones[0, t]):

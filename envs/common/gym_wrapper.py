@@ -1,7 +1,7 @@
 """Gymnasium view of a heurist env: a wrapper over the same batched core, batch 1."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -33,7 +33,7 @@ class GymEnv(gym.Env):
     """Runs the batched core with batch size 1. Not a second implementation: every step is the
     core's step."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, core=None, *, env_name: str | None = None, **kwargs: Any) -> None:
         if core is None:
@@ -46,7 +46,7 @@ class GymEnv(gym.Env):
         self._td = None
 
     def _obs(self, td) -> dict[str, np.ndarray]:
-        return {k: td[k][0].numpy() for k in self.core.observation_spec.keys()}
+        return {k: td[k][0].numpy() for k in self.core.observation_spec}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

@@ -12,7 +12,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EnvEntry", "register", "make", "registered", "entry"]
+__all__ = ["EnvEntry", "entry", "make", "register", "registered"]
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 
 import torch
-from heurist.envs.common import HeuristEnv, register
-from heurist.envs.kv.generator import SyntheticAttention, TraceSet, validate_instance
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
+
+from heurist.envs.common import HeuristEnv, register
+from heurist.envs.kv.generator import SyntheticAttention, TraceSet, validate_instance
 
 __all__ = ["GLOBAL_FEATURES", "SLOT_FEATURES", "KVCacheEnv"]
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from heurist.envs.kv.record import Trace
 from tensordict import TensorDict
+
+from heurist.envs.kv.record import Trace
 
 __all__ = ["SyntheticAttention", "TraceSet", "instance_from_rows", "validate_instance"]
 

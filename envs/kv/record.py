@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
 from heurist.envs.kv.texts import Sample
 
 __all__ = ["AGGREGATIONS", "Trace", "record_trace"]

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+
 from heurist.envs.kv.record import Trace
 
 __all__ = ["FORMATS", "load_trace", "pack_tril", "save_trace", "trace_nbytes", "unpack_tril"]

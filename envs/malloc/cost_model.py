@@ -9,6 +9,7 @@ whole live range or not at all.
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 
 __all__ = [

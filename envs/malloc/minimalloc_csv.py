@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from heurist.envs.malloc.instance import SLOW, MallocInstance, MemoryConfig
 
 __all__ = ["REQUIRED_COLUMNS", "capacity_from_name", "read_csv", "write_csv"]

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.malloc.instance import MallocInstance, MemoryConfig
 
 __all__ = ["live_bytes_per_step", "random_instance", "zero_slack_instance"]

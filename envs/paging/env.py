@@ -10,11 +10,12 @@ import math
 
 import numpy as np
 import torch
-from heurist.envs.common import HeuristEnv, register
-from heurist.envs.paging.generator import PagingGenerator, validate_instance
 from numba import njit
 from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite, Unbounded
+
+from heurist.envs.common import HeuristEnv, register
+from heurist.envs.paging.generator import PagingGenerator, validate_instance
 
 __all__ = ["REQUEST_FEATURES", "SLOT_FEATURES", "PagingEnv"]
 

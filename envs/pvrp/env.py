@@ -14,14 +14,15 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Categorical, Composite, Unbounded
+
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.pvrp.decode import decode_parallel
 from heurist.envs.pvrp.env_generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import dist_f32 as _dist
 from heurist.envs.pvrp.masks import f32, initial_avail, mark_served, refresh_row, vehicle_masks
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 __all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
 

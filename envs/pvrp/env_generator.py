@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from heurist.envs.pvrp.generator import PREFERENCES, VARIANTS, ZONES, generate
 from tensordict import TensorDict
+
+from heurist.envs.pvrp.generator import PREFERENCES, VARIANTS, ZONES, generate
 
 __all__ = ["PVRPGenerator"]
 

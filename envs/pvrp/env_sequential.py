@@ -13,14 +13,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Binary, Categorical, Composite
+
 from heurist.envs.common import register
 from heurist.envs.pvrp.decode import decode_sequential
 from heurist.envs.pvrp.env import PVRPEnv, PVRPState, travel
 from heurist.envs.pvrp.instance import PVRPInstances
 from heurist.envs.pvrp.masks import active_vehicles, f32, mark_served, refresh_row, vehicle_masks
 from heurist.envs.pvrp.masks import dist_f32 as _dist
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Categorical, Composite
 
 __all__ = ["PVRPSequentialEnv", "next_vehicle", "sequential_kernel"]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances
 
 __all__ = ["PREFERENCES", "VARIANTS", "ZONES", "generate"]

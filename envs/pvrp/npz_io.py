@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import KEYS, PVRPInstances
 
 __all__ = ["load_npz", "save_npz"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances
 
 __all__ = ["render"]

@@ -43,6 +43,7 @@ def _policies(spec: str, have_predictor: bool) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+
     from heurist.envs.paging import load_trace, make_predictor
     from heurist.policies.paging import simulate
 

@@ -3,8 +3,9 @@ best-fitting (or lowest) gap left by the already placed buffers it conflicts wit
 from __future__ import annotations
 
 import numpy as np
-from heurist.envs.malloc.instance import SLOW
 from numba import njit
+
+from heurist.envs.malloc.instance import SLOW
 
 __all__ = ["place_in_order"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 
 __all__ = ["Evaluation", "evaluate"]

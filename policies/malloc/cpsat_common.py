@@ -4,8 +4,9 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
-from heurist.envs.malloc.instance import MallocInstance
 from ortools.sat.python import cp_model
+
+from heurist.envs.malloc.instance import MallocInstance
 
 __all__ = ["STATUS_NAMES", "address_unit", "compressed_times", "make_solver"]
 

@@ -9,10 +9,11 @@ found is judged by the exact cost model afterwards. The greedy ``msa`` plan is t
 from __future__ import annotations
 
 import numpy as np
+from ortools.sat.python import cp_model
+
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 from heurist.policies.malloc.cpsat_common import address_unit, compressed_times, make_solver
 from heurist.policies.malloc.greedy import msa
-from ortools.sat.python import cp_model
 
 __all__ = ["cpsat_mapping"]
 

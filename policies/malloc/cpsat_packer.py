@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ortools.sat.python import cp_model
+
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_common import (
     STATUS_NAMES,
@@ -19,7 +21,6 @@ from heurist.policies.malloc.cpsat_common import (
 )
 from heurist.policies.malloc.greedy import first_fit, greedy_size
 from heurist.policies.malloc.peak_bound import peak_live_bytes
-from ortools.sat.python import cp_model
 
 __all__ = ["PackingResult", "cpsat_pack", "cpsat_packing"]
 

@@ -10,6 +10,7 @@ In mapping mode a buffer that fits nowhere below the capacity stays in slow memo
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.best_fit import place_in_order

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from heurist.envs.malloc.instance import MallocInstance
 from ortools.linear_solver import pywraplp
+
+from heurist.envs.malloc.instance import MallocInstance
 
 __all__ = ["SavingBound", "lp_saving_bound", "maximal_sections", "mip_saving_bound"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.malloc.instance import MallocInstance
 
 __all__ = ["peak_live_bytes"]

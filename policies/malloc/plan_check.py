@@ -10,6 +10,7 @@ import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 
 __all__ = ["VIOLATION_KINDS", "PlanCheck", "Violation", "check_plan"]

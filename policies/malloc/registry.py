@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
 from heurist.policies.malloc.cpsat_packer import cpsat_packing

@@ -10,9 +10,10 @@ memory.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 from heurist.policies.malloc.modes import check_mode
-from numba import njit
 
 __all__ = ["executorch"]
 

@@ -24,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
+
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
 from heurist.policies.malloc.peak_bound import peak_live_bytes
-from numba import njit
 
 __all__ = ["SkylineResult", "skyline_pack"]
 

@@ -6,14 +6,15 @@ LNonMarker, Discard, Mark&Predict, Robust).
 ``simulate(trace, cache_size, policy, predictions=None, seed=0)`` returns a :class:`SimResult`;
 ``list_policies()`` names every registered policy.
 """
+
 from heurist.policies.paging.arc import ARC
 from heurist.policies.paging.base import (
-                                          REGISTRY,
-                                          PagingPolicy,
-                                          SimResult,
-                                          get_policy,
-                                          list_policies,
-                                          register_policy,
+    REGISTRY,
+    PagingPolicy,
+    SimResult,
+    get_policy,
+    list_policies,
+    register_policy,
 )
 from heurist.policies.paging.blind_oracle import BlindOracle
 from heurist.policies.paging.clock import CLOCK
@@ -21,14 +22,14 @@ from heurist.policies.paging.fifo import FIFO
 from heurist.policies.paging.lfu import LFU
 from heurist.policies.paging.lru import LRU
 from heurist.policies.paging.marking_policies import (
-                                          Discard,
-                                          DiscardRandomized,
-                                          LMarker,
-                                          LNonMarker,
-                                          MarkAndPredict,
-                                          Marker,
-                                          PredictiveMarker,
-                                          RandomizedMarker,
+    Discard,
+    DiscardRandomized,
+    LMarker,
+    LNonMarker,
+    MarkAndPredict,
+    Marker,
+    PredictiveMarker,
+    RandomizedMarker,
 )
 from heurist.policies.paging.opt import OPT
 from heurist.policies.paging.random_evict import RandomEviction
@@ -37,29 +38,29 @@ from heurist.policies.paging.s3fifo import S3FIFO
 from heurist.policies.paging.simulate import simulate
 
 __all__ = [
-                                          "ARC",
-                                          "CLOCK",
-                                          "FIFO",
-                                          "LFU",
-                                          "LRU",
-                                          "OPT",
-                                          "REGISTRY",
-                                          "S3FIFO",
-                                          "BlindOracle",
-                                          "Discard",
-                                          "DiscardRandomized",
-                                          "LMarker",
-                                          "LNonMarker",
-                                          "MarkAndPredict",
-                                          "Marker",
-                                          "PagingPolicy",
-                                          "PredictiveMarker",
-                                          "RandomEviction",
-                                          "RandomizedMarker",
-                                          "Robust",
-                                          "SimResult",
-                                          "get_policy",
-                                          "list_policies",
-                                          "register_policy",
-                                          "simulate",
+    "ARC",
+    "CLOCK",
+    "FIFO",
+    "LFU",
+    "LRU",
+    "OPT",
+    "REGISTRY",
+    "S3FIFO",
+    "BlindOracle",
+    "Discard",
+    "DiscardRandomized",
+    "LMarker",
+    "LNonMarker",
+    "MarkAndPredict",
+    "Marker",
+    "PagingPolicy",
+    "PredictiveMarker",
+    "RandomEviction",
+    "RandomizedMarker",
+    "Robust",
+    "SimResult",
+    "get_policy",
+    "list_policies",
+    "register_policy",
+    "simulate",
 ]

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
 from heurist.policies.paging._structures import dll_new, dll_push_front, dll_remove, dll_tail
 from heurist.policies.paging.base import PagingPolicy, register_policy
-from numba import njit
 
 __all__ = ["ARC"]
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+
 from heurist.envs.paging.predictions import Predictions
 
 __all__ = [

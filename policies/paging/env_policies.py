@@ -12,8 +12,14 @@ from tensordict import TensorDictBase
 
 from heurist.envs.paging.env import SLOT_FEATURES
 
-__all__ = ["score_policy", "lru_policy", "lfu_policy", "blind_oracle_policy", "BeladyEnvPolicy",
-           "ENV_POLICIES"]
+__all__ = [
+    "ENV_POLICIES",
+    "BeladyEnvPolicy",
+    "blind_oracle_policy",
+    "lfu_policy",
+    "lru_policy",
+    "score_policy",
+]
 
 _IDX = {name: i for i, name in enumerate(SLOT_FEATURES)}
 

@@ -25,6 +25,7 @@ Definitions (our reading of the papers, fixed here):
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.policies.paging import _marking as m
 from heurist.policies.paging.base import PagingPolicy, register_policy
 

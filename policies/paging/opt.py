@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
 from heurist.policies.paging._farthest import farthest_key_run
 from heurist.policies.paging.base import PagingPolicy, register_policy
-from numba import njit
 
 __all__ = ["OPT"]
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
-from heurist.policies.paging.base import PagingPolicy, register_policy
 from numba import njit
+
+from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["RandomEviction"]
 

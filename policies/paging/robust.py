@@ -10,9 +10,10 @@ Its miss count is at most the leader's plus the pages in which the caches differ
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
 from heurist.policies.paging._structures import dll_new, dll_push_front, dll_remove, dll_tail
 from heurist.policies.paging.base import PagingPolicy, get_policy, register_policy
-from numba import njit
 
 __all__ = ["Robust", "combine_run"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.paging.predictions import Predictions
 from heurist.policies.paging.base import PagingPolicy, SimResult, dense_trace, get_policy
 

@@ -6,10 +6,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from tqdm import tqdm
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.oracle import check_solution
 from heurist.policies.pvrp.registry import get_solver
-from tqdm import tqdm
 
 __all__ = ["SolveRecord", "solve_batch", "solve_one"]
 

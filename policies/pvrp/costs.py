@@ -9,6 +9,7 @@ shift keeps every cost >= 0, which the solvers require. PVRP-ZC ignores preferen
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 
 __all__ = ["SCALE", "arc_costs", "cost_offset", "integer_costs"]

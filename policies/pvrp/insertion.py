@@ -9,6 +9,7 @@ Deterministic.
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.costs import arc_costs
 from heurist.policies.pvrp.nearest import usable_mask

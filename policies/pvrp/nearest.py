@@ -8,6 +8,7 @@ with nothing left it may serve stops. Deterministic (ties go to the lower index)
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.costs import arc_costs
 

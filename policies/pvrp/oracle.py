@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 
 __all__ = [

@@ -15,10 +15,11 @@ approximate within ``TIE * w_time * sum_k time_k``).
 from __future__ import annotations
 
 import numpy as np
+from ortools.constraint_solver import pywrapcp
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.costs import SCALE, arc_costs, integer_costs
 from heurist.policies.pvrp.trip_bound import trip_bound
-from ortools.constraint_solver import pywrapcp
 
 __all__ = ["TIE", "build_reload_model"]
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.costs import integer_costs
 from heurist.policies.pvrp.insertion import solve_insertion
 from heurist.policies.pvrp.ortools_reload import build_reload_model
 from heurist.policies.pvrp.trip_bound import trip_bound
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 __all__ = ["solve_ortools"]
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyvrp
+from pyvrp import ActivityType, Client, Depot, Location, ProblemData, VehicleType
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.costs import integer_costs
 from heurist.policies.pvrp.trip_bound import trip_bound
-from pyvrp import ActivityType, Client, Depot, Location, ProblemData, VehicleType
-from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 __all__ = ["build_pyvrp_data", "solve_pyvrp"]
 

@@ -7,6 +7,7 @@ load would exceed the capacity. Same seed, same routes.
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.nearest import usable_mask
 

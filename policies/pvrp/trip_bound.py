@@ -9,6 +9,7 @@ it may serve (and never more than the clients it may serve). Sizing with this bo
 from __future__ import annotations
 
 import numpy as np
+
 from heurist.envs.pvrp.instance import PVRPInstances
 
 __all__ = ["trip_bound"]
