@@ -75,12 +75,8 @@ def decode_parallel(actions, n_clients: int, priorities=None) -> Decoded:
         for k, j in enumerate(targets):
             if not won[k]:
                 continue
-            if j == 0:
-                if trip[k]:
-                    routes[k].append(trip[k])
-                    trip[k] = []
-            else:
-                trip[k].append(j)
+            _move(routes, trip, k, j)
+            if j:
                 served.add(j)
             pos[k] = j
         if len(served) == n_clients and all(p == 0 for p in pos):
@@ -89,6 +85,16 @@ def decode_parallel(actions, n_clients: int, priorities=None) -> Decoded:
         if trip[k]:
             routes[k].append(trip[k])
     return Decoded(routes, False, T)
+
+
+def _move(routes: list, trip: list, k: int, j: int) -> None:
+    """Vehicle ``k`` goes to node ``j``: the depot closes its open trip, a client extends it."""
+    if j == 0:
+        if trip[k]:
+            routes[k].append(trip[k])
+            trip[k] = []
+    else:
+        trip[k].append(j)
 
 
 def decode_sequential(actions, demand, capacity, allowed) -> Decoded:
@@ -123,12 +129,8 @@ def decode_sequential(actions, demand, capacity, allowed) -> Decoded:
         if k is None:
             return Decoded(routes, True, t)
         j = int(actions[t])
-        if j == 0:
-            if trip[k]:
-                routes[k].append(trip[k])
-                trip[k] = []
-        else:
-            trip[k].append(j)
+        _move(routes, trip, k, j)
+        if j:
             unserved[j - 1] = False
         pos[k] = j
         k = next_vehicle(k)
