@@ -165,6 +165,15 @@ def test_npz_missing_key_names_file_and_key(tmp_path):
         load_npz(tmp_path / "bad.npz")
 
 
+def test_npz_unknown_key_names_file_and_key(tmp_path):
+    """A misspelt key (here ``allowd``) is a ValueError naming the file and the key, not a P batch."""
+    arrays = generate(2, n_clients=4, n_vehicles=2, variant="zc", rng=1).arrays()
+    arrays["allowd"] = arrays.pop("allowed")
+    np.savez(tmp_path / "typo.npz", **arrays)
+    with pytest.raises(ValueError, match=r"typo\.npz: key 'allowd': unknown key"):
+        load_npz(tmp_path / "typo.npz")
+
+
 def test_npz_bad_shape_and_infeasible_zone(tmp_path):
     """Bad shapes and clients without an allowed vehicle are named with file and key."""
     arrays = generate(2, n_clients=4, n_vehicles=2, variant="zc", rng=1).arrays()
