@@ -15,6 +15,7 @@ from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
 from heurist.policies.malloc.cpsat_packer import cpsat_packing
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
+from heurist.policies.malloc.minimalloc_search import minimalloc_plan
 from heurist.policies.malloc.modes import check_mode
 from heurist.policies.malloc.shared_slots import executorch
 from heurist.policies.malloc.skyline_search import skyline_pack
@@ -56,8 +57,8 @@ GREEDY_PLANNERS = {"greedy_size": greedy_size, "msa": msa, "executorch": executo
                    "first_fit": first_fit}
 PLANNERS: dict[str, Callable[..., np.ndarray]] = {
     **{name: _greedy(fn) for name, fn in GREEDY_PLANNERS.items()}, "cpsat": _cpsat,
-    "skyline": _skyline}
-PACKING_ONLY = ("skyline",)
+    "skyline": _skyline, "minimalloc": minimalloc_plan}
+PACKING_ONLY = ("skyline", "minimalloc")
 
 
 def planner_names() -> list[str]:

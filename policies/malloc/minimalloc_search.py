@@ -1,0 +1,304 @@
+"""Exact packing by MiniMalloc-style search over canonical solutions (after Moffitt, ASPLOS 2023).
+
+**Canonical solutions.** Push every buffer of a packing down until it rests on another one (or
+on 0) and list the buffers by (offset, rank). In that order each buffer sits exactly on the
+*skyline* of the earlier ones over its span (the highest top of an earlier buffer live with it),
+and the offsets never decrease. So the search places, one buffer per step, any unplaced buffer
+at its skyline offset ``o``, provided ``o`` is not below the last placed offset ``L`` (and, when
+``o == L``, its rank is above the last one's; identical buffers go in rank order). This is
+complete: every packing has a canonical twin that is a leaf of the tree.
+
+**Section inference** (sound cuts). Time is cut into sections between buffer endpoints. Every
+unplaced buffer ``b`` will sit at ``e_b = max(L, skyline over its span) or higher``, and the
+unplaced buffers of a section are disjoint in address, so a section ``k`` needs
+``min_b e_b + rem_k <= C`` (``rem_k``: its unplaced bytes), and each buffer ``e_b + size_b <= C``.
+On zero-slack sections this leaves no room for any gap: it is what makes MiniMalloc's
+challenging instances easy. A candidate whose offset exceeds ``C - max_k rem_k`` is skipped
+(its child would fail that test at once).
+
+**Memo.** A state whose subtree was exhausted (placed set, skyline, ``L``, last rank) is hashed
+(64 bits) and not searched again; a collision could wrongly prune (probability ~2**-64 per
+lookup). Everything else is exhaustive, so ``infeasible`` is a proof; ``feasible`` packings are
+re-checked by ``check_plan`` in the registry and tests. Bounded by a node count: deterministic.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from heurist.envs.malloc.instance import MallocInstance
+from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
+from heurist.policies.malloc.peak_bound import peak_live_bytes
+from heurist.policies.malloc.skyline_search import SkylineResult
+
+__all__ = ["MINIMALLOC_NODES_PER_SECOND", "minimalloc_pack", "minimalloc_plan"]
+
+MINIMALLOC_NODES_PER_SECOND = 100_000
+"""``minimalloc_plan`` turns ``time_limit`` into this many nodes per second (deterministic)."""
+
+
+@njit(cache=True)
+def _grow(a, fill):
+    out = np.full(2 * len(a), fill, dtype=a.dtype)
+    out[:len(a)] = a
+    return out
+
+
+@njit(cache=True)
+def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, node_limit,
+            memo_bits, out):
+    n = len(size)
+    n_sec = len(live_ptr) - 1
+    floor = np.zeros(n_sec, dtype=np.int64)
+    rem = np.zeros(n_sec, dtype=np.int64)
+    total_span = 0
+    for b in range(n):
+        total_span += hi[b] - lo[b]
+        for k in range(lo[b], hi[b]):
+            rem[k] += size[b]
+    for k in range(n_sec):
+        if rem[k] > cap:
+            return 0, 0
+    placed = np.zeros(n, dtype=np.bool_)
+    off = np.zeros(n, dtype=np.int64)
+    np.random.seed(12345)
+    zob = np.random.randint(1, 2**62, n).astype(np.int64)
+    zlast = np.random.randint(1, 2**62, n + 1).astype(np.int64)
+    lin = np.random.randint(1, 2**62, n_sec).astype(np.int64)
+    lmul = np.int64(np.random.randint(1, 2**62))
+    memo = np.zeros(1 << memo_bits, dtype=np.int64)
+    mask = (1 << memo_bits) - 1
+    h_set = np.int64(0)
+    h_floor = np.int64(0)
+    c_start = np.zeros(n + 1, dtype=np.int64)
+    c_end = np.zeros(n + 1, dtype=np.int64)
+    c_pos = np.zeros(n + 1, dtype=np.int64)
+    chosen = np.full(n + 1, -1, dtype=np.int64)
+    key_at = np.zeros(n + 1, dtype=np.int64)
+    l_at = np.zeros(n + 1, dtype=np.int64)
+    last_at = np.full(n + 1, -1, dtype=np.int64)
+    save_ptr = np.zeros(n + 2, dtype=np.int64)
+    save = np.zeros(total_span + 1, dtype=np.int64)
+    cand = np.empty(max(16, n * 8), dtype=np.int64)
+    keys = np.empty(n, dtype=np.int64)
+    top = 0
+    nodes = 0
+    d = 0
+    L = np.int64(0)
+    last = -1
+    n_placed = 0
+    expand = True
+    while True:
+        if expand:
+            expand = False
+            nodes += 1
+            if nodes > node_limit:
+                return -1, nodes
+            if n_placed == n:
+                return 1, nodes
+            dead = False
+            # Skyline offsets and per-buffer inference.
+            for b in range(n):
+                if placed[b]:
+                    continue
+                o = 0
+                for k in range(lo[b], hi[b]):
+                    o = max(o, floor[k])
+                off[b] = o
+                if max(o, L) + size[b] > cap:
+                    dead = True
+                    break
+            max_rem = 0
+            if not dead:
+                # Section inference: the lowest reachable height plus unplaced bytes fits.
+                for k in range(n_sec):
+                    if rem[k] == 0:
+                        continue
+                    max_rem = max(max_rem, rem[k])
+                    low = cap
+                    for p in range(live_ptr[k], live_ptr[k + 1]):
+                        b = live_idx[p]
+                        if not placed[b] and off[b] < low:
+                            low = off[b]
+                    low = max(low, L)
+                    if low + rem[k] > cap:
+                        dead = True
+                        break
+            if not dead:
+                key = (h_set ^ h_floor ^ (L * lmul) ^ zlast[last + 1]) | 1
+                key_at[d] = key
+                slot = key & mask
+                for _ in range(8):
+                    if memo[slot] == key or memo[slot] == 0:
+                        break
+                    slot = (slot + 1) & mask
+                if memo[slot] == key:
+                    dead = True
+            if dead:
+                # Pruned (not exhausted): back to the parent without a memo entry.
+                d -= 1
+                if d < 0:
+                    return 0, nodes
+            else:
+                # Candidates: skyline offset in [L, C - max_rem], by (offset, rank).
+                hi_off = cap - max_rem
+                m = 0
+                last_rank = rank[last] if last >= 0 else -1
+                for b in range(n):
+                    if placed[b]:
+                        continue
+                    o = off[b]
+                    if o < L or o > hi_off:
+                        continue
+                    if o == L and rank[b] < last_rank:
+                        continue
+                    if prev_same[b] >= 0 and not placed[prev_same[b]]:
+                        continue
+                    keys[m] = o * (n + 1) + rank[b]
+                    m += 1
+                srt = np.sort(keys[:m])
+                while top + m > len(cand):
+                    cand = _grow(cand, 0)
+                for i in range(m):
+                    cand[top + i] = by_rank[srt[i] % (n + 1)]
+                c_start[d] = top
+                c_end[d] = top + m
+                c_pos[d] = top
+                chosen[d] = -1
+                top += m
+        # Try the next candidate at depth d (undoing the previous one).
+        b = chosen[d]
+        if b >= 0:
+            placed[b] = False
+            n_placed -= 1
+            h_set ^= zob[b]
+            p = save_ptr[d]
+            for k in range(lo[b], hi[b]):
+                h_floor += (save[p] - floor[k]) * lin[k]
+                floor[k] = save[p]
+                rem[k] += size[b]
+                p += 1
+            L = l_at[d]
+            last = last_at[d]
+            chosen[d] = -1
+        if c_pos[d] < c_end[d]:
+            b = cand[c_pos[d]]
+            c_pos[d] += 1
+            o = 0
+            for k in range(lo[b], hi[b]):
+                o = max(o, floor[k])
+            placed[b] = True
+            n_placed += 1
+            h_set ^= zob[b]
+            out[b] = o
+            p = save_ptr[d]
+            for k in range(lo[b], hi[b]):
+                save[p] = floor[k]
+                p += 1
+                h_floor += (o + size[b] - floor[k]) * lin[k]
+                floor[k] = o + size[b]
+                rem[k] -= size[b]
+            save_ptr[d + 1] = p
+            l_at[d] = L
+            last_at[d] = last
+            L = o
+            last = b
+            chosen[d] = b
+            d += 1
+            expand = True
+            continue
+        # Node d is exhausted: remember it and back up.
+        top = c_start[d]
+        key = key_at[d]
+        slot = key & mask
+        for _ in range(8):
+            if memo[slot] == 0 or memo[slot] == key:
+                break
+            slot = (slot + 1) & mask
+        memo[slot] = key
+        d -= 1
+        if d < 0:
+            return 0, nodes
+
+
+def _ranks(size, t0, t1, order):
+    """Static buffer ranks (0 = first): ``order`` is a string over ``T`` (highest section
+    total over the span), ``W`` (size), ``A`` (area), ``L`` (length), all descending."""
+    n = len(size)
+    n_sec = int(t1.max())
+    diff = np.zeros(n_sec + 1, dtype=np.int64)
+    np.add.at(diff, t0, size)
+    np.subtract.at(diff, t1, size)
+    total = np.cumsum(diff)[:n_sec]
+    press = np.array([total[a:b].max() for a, b in zip(t0, t1)], dtype=np.int64)
+    cols = {"T": -press, "W": -size, "A": -size * (t1 - t0), "L": -(t1 - t0)}
+    keys = [np.arange(n), t1, t0] + [cols[c] for c in reversed(order)]
+    perm = np.lexsort(keys)
+    rank = np.empty(n, dtype=np.int64)
+    rank[perm] = np.arange(n)
+    return rank, perm.astype(np.int64)
+
+
+def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
+                    node_limit: int = 1_000_000, order: str = "AW",
+                    memo_bits: int = 20) -> SkylineResult:
+    """Searches for a packing within ``capacity`` (default: the instance's) in at most
+    ``node_limit`` nodes; ``order``: static tie-break ranking (see ``_ranks``). Sizes must be
+    multiples of the alignment (``ValueError`` otherwise)."""
+    cap = inst.capacity if capacity is None else int(capacity)
+    if not 4 <= memo_bits <= 30:
+        raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
+    if node_limit < 1:
+        raise ValueError(f"node_limit must be >= 1, got {node_limit}")
+    if set(order) - set("TWAL"):
+        raise ValueError(f"order must be over 'TWAL', got {order!r}")
+    if inst.n == 0:
+        return SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
+    unit = address_unit(inst)
+    if unit % inst.memory.alignment:
+        raise ValueError(f"minimalloc search needs sizes that are multiples of the alignment "
+                         f"({inst.memory.alignment})")
+    if peak_live_bytes(inst) > cap:
+        return SkylineResult(None, "infeasible", 0)
+    t0, t1 = compressed_times(inst)
+    t0 = t0.astype(np.int64)
+    t1 = t1.astype(np.int64)
+    n_sec = int(t1.max())
+    size = (inst.size // unit).astype(np.int64)
+    rank, by_rank = _ranks(size, t0, t1, order)
+    # Identical buffers (size and span) are placed in rank order.
+    prev_same = np.full(inst.n, -1, dtype=np.int64)
+    seen: dict[tuple[int, int, int], int] = {}
+    for b in by_rank.tolist():
+        key = (int(size[b]), int(t0[b]), int(t1[b]))
+        if key in seen:
+            prev_same[b] = seen[key]
+        seen[key] = b
+    span = (t1 - t0)[by_rank]
+    buf = by_rank[np.repeat(np.arange(inst.n), span)]
+    k = np.concatenate([np.arange(a, b) for a, b in zip(t0[by_rank], t1[by_rank])])
+    srt = np.argsort(k, kind="stable")
+    live_idx = buf[srt].astype(np.int64)
+    live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
+    np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
+    out = np.zeros(inst.n, dtype=np.int64)
+    status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same,
+                            np.int64(cap // unit), np.int64(node_limit), int(memo_bits), out)
+    if status == 1:
+        return SkylineResult(out * unit, "feasible", int(nodes))
+    return SkylineResult(None, "infeasible" if status == 0 else "unknown", int(nodes))
+
+
+def minimalloc_plan(inst, *, mode, time_limit, seed, workers):
+    """Registry entry ``minimalloc``: exact canonical search within the capacity (packing mode
+    only; ``time_limit`` becomes a node budget); the lowest greedy packing if nothing is found."""
+    from heurist.policies.malloc.greedy import first_fit, greedy_size
+
+    if mode != "packing":
+        raise ValueError("method 'minimalloc' plans packing mode only")
+    budget = max(1, int(time_limit * MINIMALLOC_NODES_PER_SECOND))
+    result = minimalloc_pack(inst, node_limit=budget)
+    if result.offsets is not None:
+        return result.offsets
+    plans = [greedy_size(inst), first_fit(inst)]
+    return min(plans, key=lambda o: int((o + inst.size).max()) if inst.n else 0)
