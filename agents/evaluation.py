@@ -10,7 +10,6 @@ from tensordict import TensorDictBase
 
 __all__ = [
     "DEFAULT_BASELINES",
-    "PREDICTIVE",
     "baseline_misses",
     "compare",
     "eval_instance",
@@ -21,7 +20,6 @@ __all__ = [
 
 #: Classical baselines of the table (``simulate`` names); predictive ones need next arrivals.
 DEFAULT_BASELINES = ("LRU", "FIFO", "LFU", "Marker", "PredictiveMarker", "BlindOracle", "OPT")
-PREDICTIVE = {"PredictiveMarker", "BlindOracle", "LMarker", "LNonMarker", "Robust"}
 
 
 def eval_instance(traces: Sequence[np.ndarray], *, cache_size: int, predictor,
@@ -60,20 +58,21 @@ def policy_misses(policy: Callable, instance: TensorDictBase, *, cache_size: int
 def baseline_misses(instance: TensorDictBase, *, cache_size: int,
                     policies: Sequence[str] = DEFAULT_BASELINES, seed: int = 0
                     ) -> dict[str, np.ndarray]:
-    """Misses [n] of each ``simulate`` policy; predictive ones are skipped without predictions."""
-    from heurist.policies.paging import simulate
+    """Misses [n] of each ``simulate`` policy (any name or alias ``simulate`` accepts); a policy
+    whose prediction fields (its ``needs``) the instance lacks is skipped."""
+    from heurist.policies.paging import get_policy, simulate
 
     n = instance.batch_size[0]
-    has_pred = "next_arrival" in instance
     out = {}
     for name in policies:
-        if name in PREDICTIVE and not has_pred:
+        needs = get_policy(name).needs
+        if not all(field in instance for field in needs):
             continue
         vals = []
         for i in range(n):
             L = int(instance["length"][i])
             trace = instance["trace"][i, :L].numpy()
-            pred = predictions_of(instance, i) if name in PREDICTIVE else None
+            pred = predictions_of(instance, i) if needs else None
             vals.append(simulate(trace, cache_size, name, predictions=pred, seed=seed).misses)
         out[name] = np.asarray(vals, dtype=np.float64)
     return out

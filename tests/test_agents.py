@@ -160,3 +160,17 @@ def test_load_policy_rejects_foreign_files(tmp_path):
     junk.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="junk.pt"):
         load_policy(junk)
+
+
+def test_baseline_misses_takes_aliases_and_bit_predictions():
+    """baseline_misses feeds every policy the fields it needs (aliases and discard bits too) and
+    skips a policy whose fields the instance lacks."""
+    from heurist.agents.evaluation import baseline_misses, eval_instance
+
+    traces = [np.array([1, 2, 3, 4, 1, 2, 5, 1, 2, 3, 4, 5]), np.array([0, 1, 2, 0, 1, 2, 3])]
+    inst = eval_instance(traces, cache_size=3, predictor="exact+discard:0", seed=0)
+    got = baseline_misses(inst, cache_size=3, policies=["blindoracle", "Discard", "OPT"])
+    opt = [simulate(t, 3, "OPT").misses for t in traces]
+    assert {k: v.tolist() for k, v in got.items()} == {"blindoracle": opt, "Discard": opt, "OPT": opt}
+    bare = eval_instance(traces, cache_size=3, predictor="none", seed=0)
+    assert list(baseline_misses(bare, cache_size=3, policies=["Discard", "LRU"])) == ["LRU"]
