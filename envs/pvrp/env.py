@@ -22,7 +22,7 @@ from heurist.envs.pvrp.decode import decode_parallel
 from heurist.envs.pvrp.env_generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import dist_f32 as _dist
-from heurist.envs.pvrp.masks import f32, initial_avail, mark_served, refresh_row, vehicle_masks
+from heurist.envs.pvrp.masks import f32, initial_avail, mark_served, refresh_row_u8, vehicle_masks
 
 __all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
 
@@ -79,11 +79,13 @@ def _illegal(action, mask, n_clients):  # pragma: no cover
 def parallel_kernel(action, prio, use_prio, locs, demand, capacity, speed, pref_gain, avail,
                     pos, load, time, served, w_time, minmax,
                     new_pos, new_load, new_time, new_served, mask, any_client,
-                    reward, done):  # pragma: no cover
+                    reward, done, terminated):  # pragma: no cover
     """The whole parallel step fused row by row (the numba backend; same rule as the torch one).
 
     Reads the state (``pos``/``load``/``time``/``served``), updates ``avail`` in place and writes
-    the ``new_*`` state, ``mask`` [B, M, N + 1], ``any_client`` [B, M], ``reward`` [B], ``done`` [B].
+    the ``new_*`` state, ``mask`` [B, M, N + 1], ``any_client`` [B, M] and, in the shapes the
+    TensorDict carries, ``reward``, ``done`` and ``terminated`` [B, 1]. The bool arrays are passed
+    as uint8 views (so the mask refresh vectorizes).
     Float32 throughout, elementwise in the torch backend's order, so both agree bit for bit except
     for the reward's sum over vehicles.
     """
@@ -131,8 +133,8 @@ def parallel_kernel(action, prio, use_prio, locs, demand, capacity, speed, pref_
                     avail[b, m, j] = False
             else:
                 new_load[b, k] = load[b, k]
-        reward[b] = f32(gain - f32(w_time * (f32(new_max - old_max) if minmax else tsum)))
-        refresh_row(b, avail, demand, new_load, new_pos, mask, any_client)
+        reward[b, 0] = f32(gain - f32(w_time * (f32(new_max - old_max) if minmax else tsum)))
+        refresh_row_u8(b, avail, demand, new_load, new_pos, mask, any_client)
         finished = True
         for k in range(M):
             if new_pos[b, k] != 0:
@@ -141,7 +143,8 @@ def parallel_kernel(action, prio, use_prio, locs, demand, capacity, speed, pref_
             if not new_served[b, j]:
                 finished = False
                 break
-        done[b] = finished
+        done[b, 0] = finished
+        terminated[b, 0] = finished
 
 
 @dataclass
@@ -162,6 +165,9 @@ class PVRPState:
     avail: torch.Tensor       # [B, M, N + 1] bool unserved and allowed (updated in place)
     mask: torch.Tensor        # [B, M, N + 1] bool legal moves now
     any_client: torch.Tensor  # [B, M] bool a feasible client exists
+    #: numpy views of the tensors the numba kernel reads but never replaces (``locs``, ``demand``,
+    #: ``capacity``, ``speed``, ``pref_gain``, ``avail`` as uint8), made once per reset
+    static_np: tuple = ()
 
 
 @register("PVRP", test_kwargs={"n_clients": 8, "n_vehicles": 3})
@@ -262,10 +268,14 @@ class PVRPEnv(HeuristEnv):
         load = capacity.clone()
         avail = initial_avail(allowed)
         mask, any_client = vehicle_masks(avail, demand, load, pos)
-        return PVRPState(locs=locs, demand=demand, capacity=capacity, speed=t(inst.speed),
+        speed = t(inst.speed)
+        static_np = () if dev.type != "cpu" else (
+            locs.numpy(), demand.numpy(), capacity.numpy(), speed.numpy(), pref_gain.numpy(),
+            avail.numpy().view(np.uint8))
+        return PVRPState(locs=locs, demand=demand, capacity=capacity, speed=speed,
                          preference=pref, pref_gain=pref_gain, allowed=allowed, pos=pos,
                          load=load, time=torch.zeros(B, M, device=dev), served=served,
-                         avail=avail, mask=mask, any_client=any_client)
+                         avail=avail, mask=mask, any_client=any_client, static_np=static_np)
 
     def _observe(self, s: PVRPState) -> dict[str, torch.Tensor]:
         return {"locs": s.locs, "demand": s.demand, "served": s.served, "vehicle_pos": s.pos,
@@ -318,8 +328,13 @@ class PVRPEnv(HeuristEnv):
             raise ValueError(f"PVRPEnv: step batch {td.batch_size[0]} != reset batch {B}")
         a = self._read_action(td, (B, self.n_vehicles))
         prio = self._read_priority(td, B)
-        advance = self._advance_numba if self.backend == "numba" else self._advance_torch
-        reward, done = advance(a, prio)
+        if self.backend == "numba":
+            # the kernel returns every entry in its final shape and dtype, so the TensorDict is
+            # built without re-validating them (``_new_unsafe``: no per-entry checks)
+            out = self._advance_numba(a, prio)
+            out.update(self._observe(s))
+            return TensorDict._new_unsafe(out, batch_size=torch.Size([B]), device=self.device)
+        reward, done = self._advance_torch(a, prio)
         return TensorDict({**self._observe(s), "reward": reward.unsqueeze(-1),
                            **self._done_td(done)}, batch_size=[B], device=self.device)
 
@@ -351,30 +366,34 @@ class PVRPEnv(HeuristEnv):
                          f"out of 0..{self.n_clients} or masked (illegal); sample from "
                          "td['action_mask']")
 
-    def _advance_numba(self, a: torch.Tensor, prio: torch.Tensor | None):
-        """The fused numba step (CPU): same rule as :meth:`_advance_torch`, one pass per row."""
+    def _advance_numba(self, a: torch.Tensor, prio: torch.Tensor | None) -> dict:
+        """The fused numba step (CPU): same rule as :meth:`_advance_torch`, one pass per row.
+        Updates ``self.state``; returns ``reward``, ``done``, ``terminated`` [B, 1]."""
         s = self.state
         a_np = a.contiguous().numpy()
         bad = _illegal(a_np, s.mask.numpy(), self.n_clients)
         if bad >= 0:
             self._raise_illegal(bad, tuple(a_np.shape))
-        B = a_np.shape[0]
+        B, M = a_np.shape
         prio_np = (np.zeros((1, 1)) if prio is None
                    else prio.detach().to(torch.float64).contiguous().numpy())
-        pos, load, time = torch.empty_like(s.pos), torch.empty_like(s.load), torch.empty_like(s.time)
-        served, mask = torch.empty_like(s.served), torch.empty_like(s.mask)
-        any_client = torch.empty_like(s.any_client)
-        reward = torch.empty(B, dtype=torch.float32)
-        done = torch.empty(B, dtype=torch.bool)
-        parallel_kernel(a_np, prio_np, prio is not None, s.locs.numpy(), s.demand.numpy(),
-                        s.capacity.numpy(), s.speed.numpy(), s.pref_gain.numpy(), s.avail.numpy(),
-                        s.pos.numpy(), s.load.numpy(), s.time.numpy(), s.served.numpy(),
-                        np.float32(self.weights.w_time), self.weights.minmax, pos.numpy(),
-                        load.numpy(), time.numpy(), served.numpy(), mask.numpy(),
-                        any_client.numpy(), reward.numpy(), done.numpy())
-        s.pos, s.time, s.served, s.load = pos, time, served, load
-        s.mask, s.any_client = mask, any_client
-        return reward, done
+        locs, demand, capacity, speed, pref_gain, avail = s.static_np
+        # fresh outputs every step (a caller may keep the previous TensorDict); numpy allocates
+        # them several times faster than torch.empty, and from_numpy shares the memory
+        pos, load = np.empty((B, M), np.int64), np.empty((B, M), np.float32)
+        time, served = np.empty((B, M), np.float32), np.empty((B, demand.shape[1]), np.bool_)
+        mask, any_client = np.empty((B, M, demand.shape[1]), np.bool_), np.empty((B, M), np.bool_)
+        reward = np.empty((B, 1), np.float32)
+        done, terminated = np.empty((B, 1), np.bool_), np.empty((B, 1), np.bool_)
+        parallel_kernel(a_np, prio_np, prio is not None, locs, demand, capacity, speed, pref_gain,
+                        avail, s.pos.numpy(), s.load.numpy(), s.time.numpy(), s.served.numpy(),
+                        np.float32(self.weights.w_time), self.weights.minmax, pos, load, time,
+                        served, mask.view(np.uint8), any_client.view(np.uint8), reward, done,
+                        terminated)
+        fn = torch.from_numpy
+        s.pos, s.time, s.served, s.load = fn(pos), fn(time), fn(served), fn(load)
+        s.mask, s.any_client = fn(mask), fn(any_client)
+        return {"reward": fn(reward), "done": fn(done), "terminated": fn(terminated)}
 
     def rand_action(self, tensordict: TensorDictBase | None = None) -> TensorDictBase:
         """A uniform *legal* action from ``tensordict['action_mask']`` (TorchRL's random policy)."""

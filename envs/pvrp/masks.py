@@ -23,6 +23,7 @@ __all__ = [
     "initial_avail",
     "mark_served",
     "refresh_row",
+    "refresh_row_u8",
     "vehicle_masks",
 ]
 
@@ -73,6 +74,22 @@ def refresh_row(b: int, avail, demand, load, pos, mask, any_client) -> None:  # 
             anyc |= v
         any_client[b, k] = anyc
         mask[b, k, 0] = (pos[b, k] != 0) | (not anyc)
+
+
+@numba.njit(cache=True, boundscheck=False)
+def refresh_row_u8(b: int, avail, demand, load, pos, mask, any_client) -> None:  # pragma: no cover
+    """:func:`refresh_row` on uint8 views of ``avail``, ``mask`` and ``any_client`` (0/1): the
+    byte arithmetic lets LLVM vectorize the compare-and over the clients."""
+    M, N1 = mask.shape[1], mask.shape[2]
+    for k in range(M):
+        lk = load[b, k]
+        acc = np.uint8(0)
+        for j in range(1, N1):
+            v = avail[b, k, j] & np.uint8(demand[b, j] <= lk)
+            mask[b, k, j] = v
+            acc |= v
+        any_client[b, k] = acc
+        mask[b, k, 0] = np.uint8((pos[b, k] != 0) | (acc == 0))
 
 
 f32 = np.float32
