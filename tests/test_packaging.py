@@ -55,3 +55,13 @@ def test_wheel_ships_hydra_configs(wheel):
     yamls = [p.relative_to(ROOT) for p in (ROOT / "configs").rglob("*.yaml")]
     missing = [str(p) for p in yamls if "heurist/" + p.as_posix() not in names]
     assert not missing, f"configs missing from the wheel: {missing}"
+
+
+def test_gym_ids_exist_after_importing_heurist_envs():
+    """``gymnasium.make("heurist/<Name>-v0")`` works right after ``import heurist.envs`` (README)."""
+    code = ("import gymnasium, heurist.envs; gymnasium.make('heurist/Paging-v0', cache_size=4); "
+            "print(sorted(i for i in gymnasium.registry if i.startswith('heurist/')))")
+    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(["heurist/KVCache-v0", "heurist/Malloc-v0", "heurist/PVRP-v0",
+                                       "heurist/PVRPSequential-v0", "heurist/Paging-v0"])
