@@ -1,0 +1,7 @@
+"""Everything that acts: one sub-package per decision problem (``paging``, ``malloc``, ``pvrp``,
+``kv``), the learned-policy ``export`` and the ``heurist`` command (``cli``).
+
+Nothing is re-exported here, so ``import heurist.policies.paging`` does not load the solvers of the
+other problems.
+"""
+__all__: list[str] = []
