@@ -8,6 +8,7 @@ from heurist.agents.rollout import collect
 from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES, PagingEnv
 from heurist.envs.paging.generator import PagingGenerator, instance_from_traces
 from heurist.envs.paging.oracle import check_solution, evaluate, miss_cost, replay
+from heurist.envs.paging.predictions import next_arrival_indices
 from heurist.envs.paging.traces import load_trace
 from heurist.policies.paging import simulate
 from heurist.policies.paging.env_policies import (
@@ -194,14 +195,21 @@ def test_predictions_absent_give_zero_prediction_features():
 
 
 def test_generator_is_seeded_and_windows_real_traces():
-    """Same rng seed, same instance; windows have the requested length and dense ids."""
+    """Same rng seed, same instance; each row is a re-densified window of a given trace, and its
+    noisy predictions lie after the window's exact next arrivals."""
     traces = [np.arange(1000) % 37, np.arange(800) % 11]
     gen = PagingGenerator(traces=traces, length=100, predictor="noisy:1", cache_size=4)
     a = gen(5, np.random.default_rng(9))
     b = gen(5, np.random.default_rng(9))
     assert all(torch.equal(a[k], b[k]) for k in a.keys())  # noqa: SIM118 - td iterates rows
     assert a["trace"].shape == (5, 100) and a["length"].tolist() == [100] * 5
-    assert int(a["trace"].max()) < 37
+    windows = {tuple(np.unique(t[s:s + 100], return_inverse=True)[1].tolist())
+               for t in traces for s in range(t.size - 99)}
+    assert all(tuple(row) in windows for row in a["trace"].tolist())
+    # noisy:1 adds positive lognormal noise to the exact next arrival (100 = never in the window).
+    for row, pred in zip(a["trace"].numpy(), a["next_arrival"].numpy()):
+        exact = next_arrival_indices(row)
+        assert (pred > np.where(exact < 0, 100, exact)).all()
 
 
 def test_invalid_inputs_raise_value_error():
