@@ -45,8 +45,21 @@ def _grow(a, fill):
 
 
 @njit(cache=True)
+def _undo(b, d, size, lo, hi, floor, rem, placed, save, save_ptr, zob, lin, h_set, h_floor):
+    placed[b] = False
+    h_set ^= zob[b]
+    p = save_ptr[d]
+    for k in range(lo[b], hi[b]):
+        h_floor += (save[p] - floor[k]) * lin[k]
+        floor[k] = save[p]
+        rem[k] += size[b]
+        p += 1
+    return h_set, h_floor
+
+
+@njit(cache=True)
 def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, node_limit,
-            memo_bits, out):
+            memo_bits, decompose, out):
     n = len(size)
     n_sec = len(live_ptr) - 1
     floor = np.zeros(n_sec, dtype=np.int64)
@@ -61,24 +74,41 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
             return 0, 0
     placed = np.zeros(n, dtype=np.bool_)
     off = np.zeros(n, dtype=np.int64)
+    slack = np.zeros(n_sec, dtype=np.int64)
+    cross = np.zeros(n_sec + 1, dtype=np.int64)
     np.random.seed(12345)
     zob = np.random.randint(1, 2**62, n).astype(np.int64)
     zlast = np.random.randint(1, 2**62, n + 1).astype(np.int64)
     lin = np.random.randint(1, 2**62, n_sec).astype(np.int64)
-    lmul = np.int64(np.random.randint(1, 2**62))
+    mul = np.random.randint(1, 2**62, 6).astype(np.int64)
     memo = np.zeros(1 << memo_bits, dtype=np.int64)
     mask = (1 << memo_bits) - 1
     h_set = np.int64(0)
     h_floor = np.int64(0)
-    c_start = np.zeros(n + 1, dtype=np.int64)
-    c_end = np.zeros(n + 1, dtype=np.int64)
-    c_pos = np.zeros(n + 1, dtype=np.int64)
-    chosen = np.full(n + 1, -1, dtype=np.int64)
-    key_at = np.zeros(n + 1, dtype=np.int64)
-    l_at = np.zeros(n + 1, dtype=np.int64)
-    last_at = np.full(n + 1, -1, dtype=np.int64)
-    save_ptr = np.zeros(n + 2, dtype=np.int64)
+    h_ctx = np.int64(0)
+    m1 = n + 2
+    c_start = np.zeros(m1, dtype=np.int64)
+    c_end = np.zeros(m1, dtype=np.int64)
+    c_pos = np.zeros(m1, dtype=np.int64)
+    chosen = np.full(m1, -1, dtype=np.int64)
+    key_at = np.zeros(m1, dtype=np.int64)
+    l_at = np.zeros(m1, dtype=np.int64)
+    last_at = np.full(m1, -1, dtype=np.int64)
+    save_ptr = np.zeros(m1 + 1, dtype=np.int64)
     save = np.zeros(total_span + 1, dtype=np.int64)
+    # Node context before its prelude (active section range, L, last, pending stack).
+    a0_at = np.zeros(m1, dtype=np.int64)
+    a1_at = np.zeros(m1, dtype=np.int64)
+    lc_at = np.zeros(m1, dtype=np.int64)
+    lastc_at = np.zeros(m1, dtype=np.int64)
+    ptop_at = np.zeros(m1, dtype=np.int64)
+    hctx_at = np.zeros(m1, dtype=np.int64)
+    popped = np.zeros(m1, dtype=np.bool_)
+    fail_jump = np.full(m1, -1, dtype=np.int64)
+    pe = np.zeros((m1, 4), dtype=np.int64)
+    # Pending independent components: sections [s0, s1), their L, the node that split them.
+    pend = np.zeros((n_sec + 1, 4), dtype=np.int64)
+    ptop = 0
     cand = np.empty(max(16, n * 8), dtype=np.int64)
     keys = np.empty(n, dtype=np.int64)
     top = 0
@@ -86,6 +116,8 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
     d = 0
     L = np.int64(0)
     last = -1
+    A0 = 0
+    A1 = n_sec
     n_placed = 0
     expand = True
     while True:
@@ -96,10 +128,40 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                 return -1, nodes
             if n_placed == n:
                 return 1, nodes
+            a0_at[d] = A0
+            a1_at[d] = A1
+            lc_at[d] = L
+            lastc_at[d] = last
+            ptop_at[d] = ptop
+            hctx_at[d] = h_ctx
+            popped[d] = False
+            fail_jump[d] = -1
+            c_start[d] = top
+            c_end[d] = top
+            c_pos[d] = top
+            chosen[d] = -1
+            key_at[d] = 0
+            busy = False
+            for k in range(A0, A1):
+                if rem[k] > 0:
+                    busy = True
+                    break
+            if not busy:
+                # The active component is done: the next pending one, from its own L.
+                ptop -= 1
+                popped[d] = True
+                for i in range(4):
+                    pe[d, i] = pend[ptop, i]
+                A0 = pend[ptop, 0]
+                A1 = pend[ptop, 1]
+                L = pend[ptop, 2]
+                last = -1
+                fail_jump[d] = pend[ptop, 3]
+                h_ctx ^= A0 * mul[0] + A1 * mul[1] + L * mul[2]
             dead = False
-            # Skyline offsets and per-buffer inference.
+            # Skyline offsets and per-buffer inference (active component only).
             for b in range(n):
-                if placed[b]:
+                if placed[b] or lo[b] < A0 or hi[b] > A1:
                     continue
                 o = 0
                 for k in range(lo[b], hi[b]):
@@ -108,24 +170,79 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                 if max(o, L) + size[b] > cap:
                     dead = True
                     break
-            max_rem = 0
             if not dead:
                 # Section inference: the lowest reachable height plus unplaced bytes fits.
-                for k in range(n_sec):
+                for k in range(A0, A1):
                     if rem[k] == 0:
                         continue
-                    max_rem = max(max_rem, rem[k])
                     low = cap
                     for p in range(live_ptr[k], live_ptr[k + 1]):
                         b = live_idx[p]
                         if not placed[b] and off[b] < low:
                             low = off[b]
                     low = max(low, L)
-                    if low + rem[k] > cap:
+                    slack[k] = cap - low - rem[k]
+                    if slack[k] < 0:
                         dead = True
                         break
+            if not dead and decompose:
+                # Split the active range where no unplaced buffer crosses a section boundary.
+                for k in range(A0, A1 + 1):
+                    cross[k] = 0
+                for b in range(n):
+                    if placed[b] or lo[b] < A0 or hi[b] > A1 or hi[b] - lo[b] < 2:
+                        continue
+                    cross[lo[b] + 1] += 1
+                    cross[hi[b]] -= 1
+                best_s = -1
+                best_e = -1
+                best_slack = cap + 1
+                n_comp = 0
+                s0 = A0
+                run = 0
+                for k in range(A0, A1 + 1):
+                    if k > A0:
+                        run += cross[k]
+                    if k == A1 or (k > A0 and run == 0):
+                        # component [s0, k)
+                        if k > s0:
+                            mn = cap + 1
+                            for q in range(s0, k):
+                                if rem[q] > 0 and slack[q] < mn:
+                                    mn = slack[q]
+                            if mn <= cap:
+                                n_comp += 1
+                                if mn < best_slack:
+                                    best_slack = mn
+                                    best_s = s0
+                                    best_e = k
+                        s0 = k
+                if n_comp > 1:
+                    s0 = A0
+                    run = 0
+                    for k in range(A0, A1 + 1):
+                        if k > A0:
+                            run += cross[k]
+                        if k == A1 or (k > A0 and run == 0):
+                            if k > s0 and s0 != best_s:
+                                busy = False
+                                for q in range(s0, k):
+                                    if rem[q] > 0:
+                                        busy = True
+                                        break
+                                if busy:
+                                    pend[ptop, 0] = s0
+                                    pend[ptop, 1] = k
+                                    pend[ptop, 2] = L
+                                    pend[ptop, 3] = d
+                                    ptop += 1
+                                    h_ctx ^= s0 * mul[0] + k * mul[1] + L * mul[2]
+                            s0 = k
+                    A0 = best_s
+                    A1 = best_e
             if not dead:
-                key = (h_set ^ h_floor ^ (L * lmul) ^ zlast[last + 1]) | 1
+                key = (h_set ^ h_floor ^ (L * mul[3]) ^ zlast[last + 1] ^ h_ctx
+                       ^ (A0 * mul[4] + A1 * mul[5])) | 1
                 key_at[d] = key
                 slot = key & mask
                 for _ in range(8):
@@ -134,18 +251,16 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                     slot = (slot + 1) & mask
                 if memo[slot] == key:
                     dead = True
-            if dead:
-                # Pruned (not exhausted): back to the parent without a memo entry.
-                d -= 1
-                if d < 0:
-                    return 0, nodes
-            else:
-                # Candidates: skyline offset in [L, C - max_rem], by (offset, rank).
+            if not dead:
+                # Candidates: skyline offset in [L, C - max rem], by (offset, rank).
+                max_rem = 0
+                for k in range(A0, A1):
+                    max_rem = max(max_rem, rem[k])
                 hi_off = cap - max_rem
                 m = 0
                 last_rank = rank[last] if last >= 0 else -1
                 for b in range(n):
-                    if placed[b]:
+                    if placed[b] or lo[b] < A0 or hi[b] > A1:
                         continue
                     o = off[b]
                     if o < L or o > hi_off:
@@ -161,23 +276,14 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                     cand = _grow(cand, 0)
                 for i in range(m):
                     cand[top + i] = by_rank[srt[i] % (n + 1)]
-                c_start[d] = top
                 c_end[d] = top + m
-                c_pos[d] = top
-                chosen[d] = -1
                 top += m
         # Try the next candidate at depth d (undoing the previous one).
         b = chosen[d]
         if b >= 0:
-            placed[b] = False
+            h_set, h_floor = _undo(b, d, size, lo, hi, floor, rem, placed, save, save_ptr,
+                                   zob, lin, h_set, h_floor)
             n_placed -= 1
-            h_set ^= zob[b]
-            p = save_ptr[d]
-            for k in range(lo[b], hi[b]):
-                h_floor += (save[p] - floor[k]) * lin[k]
-                floor[k] = save[p]
-                rem[k] += size[b]
-                p += 1
             L = l_at[d]
             last = last_at[d]
             chosen[d] = -1
@@ -207,18 +313,46 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
             d += 1
             expand = True
             continue
-        # Node d is exhausted: remember it and back up.
-        top = c_start[d]
-        key = key_at[d]
-        slot = key & mask
-        for _ in range(8):
-            if memo[slot] == 0 or memo[slot] == key:
+        # Node d is exhausted (or pruned): remember it, restore its context and back up; the
+        # first node of a pending component fails its whole split node (independence).
+        while True:
+            key = key_at[d]
+            if key != 0:
+                slot = key & mask
+                for _ in range(8):
+                    if memo[slot] == 0 or memo[slot] == key:
+                        break
+                    slot = (slot + 1) & mask
+                memo[slot] = key
+            tgt = fail_jump[d]
+            while True:
+                # exit node d
+                top = c_start[d]
+                A0 = a0_at[d]
+                A1 = a1_at[d]
+                L = lc_at[d]
+                last = lastc_at[d]
+                ptop = ptop_at[d]
+                h_ctx = hctx_at[d]
+                if popped[d]:
+                    for i in range(4):
+                        pend[ptop - 1, i] = pe[d, i]
+                d -= 1
+                if d < 0:
+                    return 0, nodes
+                b = chosen[d]
+                h_set, h_floor = _undo(b, d, size, lo, hi, floor, rem, placed, save,
+                                       save_ptr, zob, lin, h_set, h_floor)
+                n_placed -= 1
+                L = l_at[d]
+                last = last_at[d]
+                chosen[d] = -1
+                if tgt < 0 or d <= tgt:
+                    break
+            if tgt < 0:
                 break
-            slot = (slot + 1) & mask
-        memo[slot] = key
-        d -= 1
-        if d < 0:
-            return 0, nodes
+            # d == tgt: the split node fails as a whole.
+            c_pos[d] = c_end[d]
 
 
 def _ranks(size, t0, t1, order):
@@ -241,7 +375,7 @@ def _ranks(size, t0, t1, order):
 
 def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
                     node_limit: int = 1_000_000, order: str = "AW",
-                    memo_bits: int = 20) -> SkylineResult:
+                    memo_bits: int = 20, decompose: bool = True) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) in at most
     ``node_limit`` nodes; ``order``: static tie-break ranking (see ``_ranks``). Sizes must be
     multiples of the alignment (``ValueError`` otherwise)."""
@@ -283,7 +417,8 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
     out = np.zeros(inst.n, dtype=np.int64)
     status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same,
-                            np.int64(cap // unit), np.int64(node_limit), int(memo_bits), out)
+                            np.int64(cap // unit), np.int64(node_limit), int(memo_bits),
+                            bool(decompose), out)
     if status == 1:
         return SkylineResult(out * unit, "feasible", int(nodes))
     return SkylineResult(None, "infeasible" if status == 0 else "unknown", int(nodes))
