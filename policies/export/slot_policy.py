@@ -3,7 +3,6 @@ constructor config and the observation layout it was trained on (feature names),
 ``torch.load(weights_only=True)``; no pickled code."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -18,18 +17,14 @@ FORMAT = "heurist/paging-slot-attention/v1"
 def export_policy(net: nn.Module, path, *, metadata: dict | None = None) -> Path:
     """Writes ``net`` (a :class:`~heurist.agents.nets.SlotAttentionPolicy`) to ``path``
     atomically; ``metadata`` (plain values) is stored alongside, e.g. training results."""
+    from heurist.agents.checkpoint import save_checkpoint
     from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": FORMAT, "config": dict(net.config),
             "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
             "slot_features": list(SLOT_FEATURES), "request_features": list(REQUEST_FEATURES),
             "metadata": dict(metadata or {})}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
-    return path
+    return save_checkpoint(path, blob)
 
 
 class ExportedPolicy:
