@@ -134,6 +134,7 @@ def test_cache_roundtrip(tmp_path):
     """An instance saved to the cache reads back identical; keys carry the code version."""
     inst = extract(Tiny(), (X,), name="tiny")
     save_instance(inst, tmp_path / "t.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.npz"]  # no temp file left behind
     back = load_instance(tmp_path / "t.npz", memory=inst.memory)
     for f in ("size", "start", "end", "op_flops", "use_buffer", "use_op", "use_bytes"):
         np.testing.assert_array_equal(getattr(back, f), getattr(inst, f))

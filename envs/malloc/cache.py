@@ -43,7 +43,8 @@ def cache_key(model: str, *, batch: int, seq: int, mode: str, n_layers: int | No
 def save_instance(inst: MallocInstance, path: Path) -> None:
     """Writes the program part of ``inst`` (not its memory) to ``path`` (npz)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    # One temp file per process: two processes caching the same key never write into one file.
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
     np.savez_compressed(tmp, name=np.asarray(inst.name),
                         **{f: np.asarray(getattr(inst, f)) for f in _FIELDS})
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache file
