@@ -64,7 +64,8 @@ def test_parity_command_reports_identical_sets(capsys):
 
 
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys):
-    """A missing file, a too-short text and an unknown policy each exit 2 naming the problem."""
+    """A missing file, a too-short text, an unknown policy and a parity --tokens below 8 each exit
+    2 naming the problem."""
     assert main(["kv", "evaluate", "--text", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt" in capsys.readouterr().err
     short = tmp_path / "short.txt"
@@ -73,3 +74,6 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys):
     assert "short.txt" in capsys.readouterr().err
     assert main(["kv", "evaluate", "--text", os.__file__, "--policy", "lru"]) == 2
     assert "lru" in capsys.readouterr().err
+    for tokens in ("0", "-5"):
+        assert main(["kv", "parity", "--text", os.__file__, "--tokens", tokens]) == 2
+        assert f"need --tokens >= 8, got {tokens}" in capsys.readouterr().err

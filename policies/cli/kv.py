@@ -110,6 +110,8 @@ def _parity(args) -> int:
         if n not in PARITY_POLICIES:
             raise ValueError(f"no kvpress counterpart for {n!r}; known: {', '.join(PARITY_POLICIES)}")
     budgets = parse_budgets(args.budget)
+    if args.tokens < 8:  # a negative slice end below would silently cut the text's tail instead
+        raise ValueError(f"need --tokens >= 8, got {args.tokens}")
     model, tok = _load(args.threads)
     ids = read_tokens(args.text, tok, args.tokens)[:args.tokens]
     rows = [{"policy": n, "budget": b, "identical_sets": parity(model, ids, n, b, seed=args.seed)}
