@@ -62,7 +62,7 @@ def run_evaluation(cfg: DictConfig, out_dir, *, console=None) -> dict:
     from rich.console import Console
     from rich.table import Table
 
-    from heurist.agents.data import load_split
+    from heurist.agents.data import load_split, total_requests
     from heurist.agents.evaluation import compare
 
     console = console or Console()
@@ -72,7 +72,7 @@ def run_evaluation(cfg: DictConfig, out_dir, *, console=None) -> dict:
     policy = load_any_policy(cfg.policy)
     split = load_split(cfg.env.data_dir, n_train=cfg.env.n_train)
     sizes = [int(k) for k in cfg.cache_sizes]
-    requests = sum(len(t) for t in split["test"])
+    requests = total_requests(split["test"])
     results: dict[str, dict[str, float]] = {}
     for k in sizes:
         per = compare({"Learned": policy}, split["test"], cache_size=k,

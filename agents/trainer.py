@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from heurist.agents.checkpoint import load_checkpoint, save_checkpoint
-from heurist.agents.data import load_split
+from heurist.agents.data import load_split, total_requests
 from heurist.agents.evaluation import compare, results_table
 from heurist.agents.imitation import imitation_update
 from heurist.agents.loggers import make_logger
@@ -149,7 +149,7 @@ def train(cfg: DictConfig, *, console=None) -> dict:
         net.eval()
         per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=k,
                       predictor=predictor, seed=int(ec.eval_seed))
-        requests = int(sum(len(t) for t in split["test"]))
+        requests = total_requests(split["test"])
         console.print(results_table(per, requests=requests,
                                     title=f"held-out BrightKite users ({len(split['test'])}), "
                                           f"k = {k}, predictor {predictor}"))

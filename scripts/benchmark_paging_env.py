@@ -75,14 +75,14 @@ def main(argv=None) -> int:
                       f"{r['env_steps_per_s']:,.0f}")
     console.print(table)
     if args.policy is not None:
-        from heurist.agents.data import load_split
+        from heurist.agents.data import load_split, total_requests
         from heurist.agents.evaluation import compare, results_table
         from heurist.policies.export import load_policy
 
         split = load_split(args.data_dir)
         per = compare({"Learned": load_policy(args.policy)}, split["test"], cache_size=10,
                       predictor="noisy:10", seed=12345)
-        console.print(results_table(per, requests=sum(len(t) for t in split["test"]),
+        console.print(results_table(per, requests=total_requests(split["test"]),
                                     title="held-out BrightKite users, k = 10, noisy:10"))
     return 0
 
