@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["ZOO", "ZooEntry", "build", "zoo_names"]
+__all__ = ["ZOO", "ZooEntry", "build"]
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,6 @@ class _Logits(torch.nn.Module):
     def forward(self, x):
         kwargs = {"use_cache": False} if hasattr(self.model.config, "use_cache") else {}
         return self.model(x, **kwargs).logits
-
-
-def zoo_names() -> list[str]:
-    """Names of the zoo models."""
-    return list(ZOO)
 
 
 def build(name: str, *, batch: int = 1, seq: int = 128, mode: str = "inference",
