@@ -64,35 +64,52 @@ def travel(locs: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Te
 
 
 @numba.njit(cache=True, boundscheck=False)
-def _illegal(action, mask, n_clients):  # pragma: no cover
-    """Flat index of the first illegal action of ``action`` [B, M] under ``mask``, or -1."""
-    B, M = action.shape
-    for b in range(B):
-        for k in range(M):
-            j = action[b, k]
-            if j < 0 or j > n_clients or not mask[b, k, j]:
-                return b * M + k
-    return -1
-
-
-@numba.njit(cache=True, boundscheck=False)
 def parallel_kernel(action, prio, use_prio, locs, demand, capacity, speed, pref_gain, avail,
-                    pos, load, time, served, w_time, minmax,
+                    allowed, pos, load, time, served, old_any, w_time, minmax,
                     new_pos, new_load, new_time, new_served, mask, any_client,
-                    reward, done, terminated):  # pragma: no cover
+                    reward, done, terminated, sink):  # pragma: no cover
     """The whole parallel step fused row by row (the numba backend; same rule as the torch one).
 
     Reads the state (``pos``/``load``/``time``/``served``), updates ``avail`` in place and writes
     the ``new_*`` state, ``mask`` [B, M, N + 1], ``any_client`` [B, M] and, in the shapes the
     TensorDict carries, ``reward``, ``done`` and ``terminated`` [B, 1]. The bool arrays are passed
-    as uint8 views (so the mask refresh vectorizes).
-    Float32 throughout, elementwise in the torch backend's order, so both agree bit for bit except
-    for the reward's sum over vehicles.
+    as uint8 views (so the mask refresh vectorizes). Float32 throughout, elementwise in the torch
+    backend's order, so both agree bit for bit except for the reward's sum over vehicles.
+
+    Each row's actions are checked against the current mask first (recomputed from the state it
+    is made of, ``avail``/``demand``/``load``/``pos``/``old_any``, so the mask itself is not read
+    again): at the first illegal action the rows already stepped get their ``avail`` back from
+    ``allowed`` and the flat index of that action is returned, leaving the state as it was;
+    otherwise -1.
+
+    The step is memory-bound when the caches are cold (e.g. after the policy's sampling), so each
+    row first loads the scattered entries a row 3 ahead will need (its vehicles' ``locs``,
+    ``pref_gain``, ``avail`` and ``demand`` entries): a software prefetch. Their sum goes to
+    ``sink`` [1] only so that the compiler keeps the loads.
     """
     B, M = action.shape
     N1 = demand.shape[1]
     won = np.empty(M, np.bool_)
+    touched = np.float32(0.0)
     for b in range(B):
+        ahead = b + 3
+        if ahead < B:
+            for k in range(M):
+                j = action[ahead, k]
+                if 0 <= j < N1:
+                    touched += (locs[ahead, pos[ahead, k], 0] + locs[ahead, j, 0]
+                                + pref_gain[ahead, k, j] + demand[ahead, j] + avail[ahead, k, j])
+        for k in range(M):
+            j = action[b, k]
+            if j < 0 or j >= N1 or (
+                    (pos[b, k] == 0 and old_any[b, k]) if j == 0
+                    else not (avail[b, k, j] and demand[b, j] <= load[b, k])):
+                for r in range(b):  # undo the rows already stepped: avail = allowed & ~served
+                    for c in range(1, N1):
+                        if new_served[r, c] and not served[r, c]:
+                            for m in range(M):
+                                avail[r, m, c] = allowed[r, m, c - 1]
+                return b * M + k
         for k in range(M):
             j = action[b, k]
             w = j > 0
@@ -145,6 +162,18 @@ def parallel_kernel(action, prio, use_prio, locs, demand, capacity, speed, pref_
                 break
         done[b, 0] = finished
         terminated[b, 0] = finished
+    sink[0] = touched
+    return -1
+
+
+def _compact_demand(demand: np.ndarray) -> np.ndarray:
+    """``demand`` float32 [B, N + 1] as uint8 when every value is an integer in 0..255 (the kernel
+    reads a quarter of the bytes; integers that small are exact in float32, so every compare and
+    subtraction gives the same float32 result), else unchanged."""
+    if demand.size and demand.min() >= 0 and demand.max() <= 255 \
+            and np.array_equal(demand, np.floor(demand)):
+        return demand.astype(np.uint8)
+    return demand
 
 
 @dataclass
@@ -166,7 +195,8 @@ class PVRPState:
     mask: torch.Tensor        # [B, M, N + 1] bool legal moves now
     any_client: torch.Tensor  # [B, M] bool a feasible client exists
     #: numpy views of the tensors the numba kernel reads but never replaces (``locs``, ``demand``,
-    #: ``capacity``, ``speed``, ``pref_gain``, ``avail`` as uint8), made once per reset
+    #: ``capacity``, ``speed``, ``pref_gain``, ``avail`` and ``allowed`` as uint8; ``demand`` as
+    #: uint8 when its values are small integers), made once per reset
     static_np: tuple = ()
 
 
@@ -208,6 +238,7 @@ class PVRPEnv(HeuristEnv):
         if backend == "numba" and self.device.type != "cpu":
             raise ValueError(f"{type(self).__name__}: the numba backend runs on CPU only")
         self.backend = backend
+        self._sink = np.zeros(1, np.float32)  # the numba kernel's prefetch sink
         self.n_clients, self.n_vehicles, self.weights = int(n_clients), int(n_vehicles), weights
         self._make_specs()
 
@@ -270,8 +301,8 @@ class PVRPEnv(HeuristEnv):
         mask, any_client = vehicle_masks(avail, demand, load, pos)
         speed = t(inst.speed)
         static_np = () if dev.type != "cpu" else (
-            locs.numpy(), demand.numpy(), capacity.numpy(), speed.numpy(), pref_gain.numpy(),
-            avail.numpy().view(np.uint8))
+            locs.numpy(), _compact_demand(demand.numpy()), capacity.numpy(), speed.numpy(),
+            pref_gain.numpy(), avail.numpy().view(np.uint8), allowed.numpy().view(np.uint8))
         return PVRPState(locs=locs, demand=demand, capacity=capacity, speed=speed,
                          preference=pref, pref_gain=pref_gain, allowed=allowed, pos=pos,
                          load=load, time=torch.zeros(B, M, device=dev), served=served,
@@ -371,13 +402,10 @@ class PVRPEnv(HeuristEnv):
         Updates ``self.state``; returns ``reward``, ``done``, ``terminated`` [B, 1]."""
         s = self.state
         a_np = a.contiguous().numpy()
-        bad = _illegal(a_np, s.mask.numpy(), self.n_clients)
-        if bad >= 0:
-            self._raise_illegal(bad, tuple(a_np.shape))
         B, M = a_np.shape
         prio_np = (np.zeros((1, 1)) if prio is None
                    else prio.detach().to(torch.float64).contiguous().numpy())
-        locs, demand, capacity, speed, pref_gain, avail = s.static_np
+        locs, demand, capacity, speed, pref_gain, avail, allowed = s.static_np
         # fresh outputs every step (a caller may keep the previous TensorDict); numpy allocates
         # them several times faster than torch.empty, and from_numpy shares the memory
         pos, load = np.empty((B, M), np.int64), np.empty((B, M), np.float32)
@@ -385,11 +413,14 @@ class PVRPEnv(HeuristEnv):
         mask, any_client = np.empty((B, M, demand.shape[1]), np.bool_), np.empty((B, M), np.bool_)
         reward = np.empty((B, 1), np.float32)
         done, terminated = np.empty((B, 1), np.bool_), np.empty((B, 1), np.bool_)
-        parallel_kernel(a_np, prio_np, prio is not None, locs, demand, capacity, speed, pref_gain,
-                        avail, s.pos.numpy(), s.load.numpy(), s.time.numpy(), s.served.numpy(),
-                        np.float32(self.weights.w_time), self.weights.minmax, pos, load, time,
-                        served, mask.view(np.uint8), any_client.view(np.uint8), reward, done,
-                        terminated)
+        bad = parallel_kernel(a_np, prio_np, prio is not None, locs, demand, capacity, speed,
+                              pref_gain, avail, allowed, s.pos.numpy(), s.load.numpy(),
+                              s.time.numpy(), s.served.numpy(), s.any_client.numpy(),
+                              np.float32(self.weights.w_time), self.weights.minmax, pos, load,
+                              time, served, mask.view(np.uint8), any_client.view(np.uint8),
+                              reward, done, terminated, self._sink)
+        if bad >= 0:  # the kernel left the state as it was
+            self._raise_illegal(bad, (B, M))
         fn = torch.from_numpy
         s.pos, s.time, s.served, s.load = fn(pos), fn(time), fn(served), fn(load)
         s.mask, s.any_client = fn(mask), fn(any_client)
