@@ -130,9 +130,11 @@ class PVRPSequentialEnv(PVRPEnv):
         a = self._read_action(td, (B,))
         advance = self._advance_numba if self.backend == "numba" else self._advance_torch
         reward, done = advance(a)
-        return TensorDict({**self._observe_seq(self.state, self.current),
-                           "reward": reward.unsqueeze(-1), **self._done_td(done)},
-                          batch_size=[B], device=self.device)
+        out = {**self._observe_seq(self.state, self.current), "reward": reward.unsqueeze(-1),
+               **self._done_td(done)}
+        if self.backend == "numba":  # every entry is built here in its spec's shape and dtype
+            return TensorDict._new_unsafe(out, batch_size=torch.Size([B]), device=self.device)
+        return TensorDict(out, batch_size=[B], device=self.device)
 
     def _advance_torch(self, a: torch.Tensor):
         """Vectorized torch step (any device): updates the state; returns (reward, done) [B]."""
