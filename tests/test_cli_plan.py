@@ -76,6 +76,8 @@ def test_plan_capacity_flag_and_cpsat(tmp_path, capsys):
     (["--method", "msa"], "no capacity"),
     (["--method", "msa", "--capacity", "-1"], "--capacity"),
     (["--method", "cpsat", "--capacity", "9", "--time-limit", "0"], "--time-limit"),
+    (["--method", "skyline", "--capacity", "9", "--time-limit", "nan"], "--time-limit"),
+    (["--method", "cpsat", "--capacity", "9", "--time-limit", "inf"], "--time-limit"),
 ])
 def test_plan_bad_input_exit_2(tmp_path, capsys, argv, msg):
     """Bad arguments give exit 2 and 'heurist plan: error: ...'."""

@@ -52,6 +52,16 @@ def test_route_missing_file_and_bad_key(tmp_path, capsys):
     assert "bad.npz" in err and "'demand'" in err and not (tmp_path / "o.json").exists()
 
 
+@pytest.mark.parametrize("limit", ["0", "nan", "inf"])
+def test_route_rejects_a_time_limit_that_is_not_finite_and_positive(tmp_path, capsys, limit):
+    """--time-limit 0, nan or inf exits 2 before solving (nan would also make the JSON invalid)."""
+    src = save_npz(tmp_path / "in.npz", generate(1, n_clients=5, n_vehicles=2, rng=5))
+    assert main(["route", str(src), "--method", "nearest", "--time-limit", limit, "--out",
+                 str(tmp_path / "o.json"), "--quiet"]) == 2
+    assert "--time-limit must be finite and > 0" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
+
+
 def test_route_refuses_minmax_for_exact_solvers(tmp_path, capsys):
     """--minmax with pyvrp is a clean error (exit 2)."""
     src = save_npz(tmp_path / "in.npz", generate(1, n_clients=5, n_vehicles=2, rng=5))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -48,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.capacity is not None and args.capacity < 0:
         raise ValueError(f"--capacity must be >= 0, got {args.capacity}")
-    if args.time_limit <= 0:
-        raise ValueError(f"--time-limit must be > 0, got {args.time_limit}")
+    if not 0 < args.time_limit < math.inf:  # argparse's float() also takes "nan" and "inf"
+        raise ValueError(f"--time-limit must be finite and > 0, got {args.time_limit}")
     inst, _ = read_csv(args.input, capacity=args.capacity)
     t0 = time.perf_counter()
     offsets = plan(inst, args.method, mode=args.mode, time_limit=args.time_limit, seed=args.seed,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 __all__ = ["register", "run"]
@@ -39,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from heurist.envs.pvrp import Weights, load_npz
     from heurist.policies.pvrp import solve_batch
 
-    if args.time_limit <= 0:
-        raise ValueError(f"--time-limit must be > 0, got {args.time_limit}")
+    if not 0 < args.time_limit < math.inf:  # argparse's float() also takes "nan" and "inf"
+        raise ValueError(f"--time-limit must be finite and > 0, got {args.time_limit}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     weights = Weights(w_time=args.weights[0], w_pref=args.weights[1], minmax=args.minmax)
