@@ -21,6 +21,7 @@ from heurist.envs.paging.predictions import (
     phase_ids,
 )
 from heurist.envs.paging.traces import (
+    dense_trace,
     densify,
     load_trace,
     read_oracle_general,
@@ -38,6 +39,7 @@ __all__ = [
     "Predictions",
     "Predictor",
     "belady_miss_flags",
+    "dense_trace",
     "densify",
     "exact_discard_bits",
     "exact_phase_bits",

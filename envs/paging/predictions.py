@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from heurist.envs.paging.max_heap import heap_pop, heap_push
+from heurist.envs.paging.traces import dense_trace
 
 __all__ = [
     "NEVER",
@@ -111,24 +112,9 @@ def _next_arrivals(trace, n_ids):
     return out
 
 
-def _dense(trace) -> tuple[np.ndarray, int]:
-    trace = np.asarray(trace)
-    if trace.ndim != 1:
-        raise ValueError(f"trace must be 1-D, got shape {trace.shape}")
-    if trace.size == 0:
-        return np.zeros(0, dtype=np.int64), 0
-    if not np.issubdtype(trace.dtype, np.integer):
-        raise ValueError(f"trace must hold integer page ids, got dtype {trace.dtype}")
-    if trace.min() >= 0 and trace.max() < 4 * trace.size + 1024:
-        return np.ascontiguousarray(trace, dtype=np.int64), int(trace.max()) + 1
-    _, inverse = np.unique(trace, return_inverse=True)
-    inverse = inverse.reshape(-1).astype(np.int64)
-    return inverse, int(inverse.max()) + 1
-
-
 def next_arrival_indices(trace) -> np.ndarray:
     """Exact next-request index ``[T]`` (int64) of ``trace[t]``'s page after ``t``; ``-1`` = never."""
-    dense, n_ids = _dense(trace)
+    dense, _, n_ids = dense_trace(trace)
     return _next_arrivals(dense, n_ids)
 
 
@@ -189,7 +175,7 @@ def belady_miss_flags(trace, cache_size: int) -> np.ndarray:
     farthest in the future) with ``cache_size`` pages."""
     if int(cache_size) < 1:
         raise ValueError(f"cache_size must be >= 1, got {cache_size}")
-    dense, n_ids = _dense(trace)
+    dense, _, n_ids = dense_trace(trace)
     return _belady_misses(dense, _next_arrivals(dense, n_ids), n_ids, int(cache_size))
 
 
@@ -216,7 +202,7 @@ def phase_ids(trace, cache_size: int) -> np.ndarray:
     """Phase index ``[T]`` (int64) of each request in the k-phase partition (k = ``cache_size``)."""
     if int(cache_size) < 1:
         raise ValueError(f"cache_size must be >= 1, got {cache_size}")
-    dense, n_ids = _dense(trace)
+    dense, _, n_ids = dense_trace(trace)
     return _phase_ids(dense, n_ids, int(cache_size))
 
 
@@ -240,7 +226,7 @@ def _phase_bits(trace, phase, n_ids):
 
 def exact_phase_bits(trace, cache_size: int) -> np.ndarray:
     """Exact phase bits ``[T]``: is ``trace[t]``'s page requested in the phase after ``t``'s?"""
-    dense, n_ids = _dense(trace)
+    dense, _, n_ids = dense_trace(trace)
     return _phase_bits(dense, phase_ids(dense, cache_size), n_ids)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "FORMATS",
     "ORACLE_GENERAL_DTYPE",
+    "dense_trace",
     "densify",
     "load_trace",
     "read_oracle_general",
@@ -47,6 +48,23 @@ def densify(ids) -> np.ndarray:
     rank = np.empty(first.size, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(first.size, dtype=np.int64)
     return rank[inverse.reshape(-1)]
+
+
+def dense_trace(trace) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validates a 1-D integer trace; returns ``(dense [T] int64, original ids [n], n)`` where
+    ``dense`` indexes ``original ids`` (kept as is when the ids are already small non-negative)."""
+    trace = np.asarray(trace)
+    if trace.ndim != 1:
+        raise ValueError(f"trace must be a 1-D array of page ids, got shape {trace.shape}")
+    if trace.size and not np.issubdtype(trace.dtype, np.integer):
+        raise ValueError(f"trace must hold integer page ids, got dtype {trace.dtype}")
+    if trace.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
+    if trace.min() >= 0 and trace.max() < 2 * trace.size + 1024:
+        n = int(trace.max()) + 1
+        return np.ascontiguousarray(trace, dtype=np.int64), np.arange(n, dtype=np.int64), n
+    ids, inverse = np.unique(trace, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64), ids.astype(np.int64), int(ids.size)
 
 
 def _format_of(path: Path, fmt: str | None) -> str:

@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from heurist.envs.paging.predictions import Predictions
+from heurist.envs.paging.traces import dense_trace
 
 __all__ = [
     "REGISTRY",
@@ -63,23 +64,6 @@ def get_policy(policy, **kwargs) -> PagingPolicy:
     if cls is None:
         raise ValueError(f"unknown paging policy {policy!r}; valid: {', '.join(list_policies())}")
     return cls(**kwargs)
-
-
-def dense_trace(trace) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validates a 1-D integer trace; returns ``(dense [T] int64, original ids [n], n)`` where
-    ``dense`` indexes ``original ids`` (kept as is when the ids are already small non-negative)."""
-    trace = np.asarray(trace)
-    if trace.ndim != 1:
-        raise ValueError(f"trace must be a 1-D array of page ids, got shape {trace.shape}")
-    if trace.size and not np.issubdtype(trace.dtype, np.integer):
-        raise ValueError(f"trace must hold integer page ids, got dtype {trace.dtype}")
-    if trace.size == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 0
-    if trace.min() >= 0 and trace.max() < 2 * trace.size + 1024:
-        n = int(trace.max()) + 1
-        return np.ascontiguousarray(trace, dtype=np.int64), np.arange(n, dtype=np.int64), n
-    ids, inverse = np.unique(trace, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64), ids.astype(np.int64), int(ids.size)
 
 
 @dataclass(frozen=True)
