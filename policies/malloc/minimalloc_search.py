@@ -75,6 +75,11 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
     placed = np.zeros(n, dtype=np.bool_)
     off = np.zeros(n, dtype=np.int64)
     slack = np.zeros(n_sec, dtype=np.int64)
+    ev = np.zeros(n, dtype=np.int64)
+    best1 = np.zeros(n_sec, dtype=np.int64)
+    best2 = np.zeros(n_sec, dtype=np.int64)
+    id1 = np.zeros(n_sec, dtype=np.int64)
+    big = np.int64(4 * cap + 4)
     cross = np.zeros(n_sec + 1, dtype=np.int64)
     np.random.seed(12345)
     zob = np.random.randint(1, 2**62, n).astype(np.int64)
@@ -171,6 +176,39 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                     dead = True
                     break
             if not dead:
+                # A buffer whose skyline is below L can only rest on a buffer still to be
+                # placed (at L or higher) that is live with it: e >= min (that one's e + size).
+                for k in range(A0, A1):
+                    best1[k] = big
+                    best2[k] = big
+                    id1[k] = -1
+                    if rem[k] == 0:
+                        continue
+                    for p in range(live_ptr[k], live_ptr[k + 1]):
+                        b = live_idx[p]
+                        if placed[b]:
+                            continue
+                        v = max(off[b], L) + size[b]
+                        if v < best1[k]:
+                            best2[k] = best1[k]
+                            best1[k] = v
+                            id1[k] = b
+                        elif v < best2[k]:
+                            best2[k] = v
+                for b in range(n):
+                    if placed[b] or lo[b] < A0 or hi[b] > A1:
+                        continue
+                    if off[b] >= L:
+                        ev[b] = off[b]
+                        continue
+                    r = big
+                    for k in range(lo[b], hi[b]):
+                        r = min(r, best2[k] if id1[k] == b else best1[k])
+                    ev[b] = r
+                    if r + size[b] > cap:
+                        dead = True
+                        break
+            if not dead:
                 # Section inference: the lowest reachable height plus unplaced bytes fits.
                 for k in range(A0, A1):
                     if rem[k] == 0:
@@ -178,9 +216,8 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                     low = cap
                     for p in range(live_ptr[k], live_ptr[k + 1]):
                         b = live_idx[p]
-                        if not placed[b] and off[b] < low:
-                            low = off[b]
-                    low = max(low, L)
+                        if not placed[b] and ev[b] < low:
+                            low = ev[b]
                     slack[k] = cap - low - rem[k]
                     if slack[k] < 0:
                         dead = True
