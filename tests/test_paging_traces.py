@@ -52,12 +52,17 @@ def test_lines_loader_names_file_and_line_on_two_tokens(tmp_path):
 
 
 def test_csv_loader_by_header_name_and_index(tmp_path):
-    """csv picks its id column by header name or index; a header row is detected."""
+    """csv picks its id column by header name or index; a header row is detected, also above
+    non-integer ids."""
     path = tmp_path / "t.csv"
     path.write_text("time,obj\n0,7\n1,9\n2,7\n")
     assert load_trace(path, column="obj").tolist() == [0, 1, 0]
     assert load_trace(path, column=1).tolist() == [0, 1, 0]
     assert load_trace(path).tolist() == [0, 1, 2]  # column 0 holds the times
+    path.write_text("obj,size\nab12,10\nff03,20\nab12,10\n")  # hashed ids under a header
+    assert load_trace(path).tolist() == [0, 1, 0]
+    path.write_text("ab12,10\nff03,20\nab12,10\n")  # the same without one
+    assert load_trace(path).tolist() == [0, 1, 0]
 
 
 def test_csv_loader_errors_name_line(tmp_path):

@@ -8,6 +8,9 @@ Formats
 -------
 ``lines``          one page id (any token without whitespace) per line; blank lines are skipped.
 ``csv``            one request per row; ``column`` picks the id column by header name or index.
+                   Without a name, a first row is a header when one of its cells is not an
+                   integer while the cell below is; a one-column file of non-integer ids cannot
+                   show its header that way: name the column.
 ``oracle_general`` libCacheSim's binary ``oracleGeneral`` records, 24 bytes each, little endian:
                    ``uint32 clock_time, uint64 obj_id, uint32 obj_size, int64 next_access_vtime``
                    (``-1`` = never requested again).
@@ -118,9 +121,11 @@ def _load_csv(path: Path, column: str | int | None) -> list[str]:
         index = 0 if column is None else int(column)
         if index < 0:
             raise ValueError(f"{path}: column index must be >= 0, got {index}")
-        # A first row whose id cell is not an integer while the next one is, is a header.
-        has_header = (len(numbered) > 1 and index < len(header) and not _is_int(header[index])
-                      and index < len(numbered[1][1]) and _is_int(numbered[1][1][index]))
+        # A first row with a non-integer cell above an integer one (in any column, so that a
+        # header over hashed ids is found by its numeric time or size columns) is a header.
+        has_header = len(numbered) > 1 and any(
+            not _is_int(top) and _is_int(below)
+            for top, below in zip(header, numbered[1][1]))
         body = numbered[1:] if has_header else numbered
     ids = []
     for lineno, row in body:
