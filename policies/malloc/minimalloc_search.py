@@ -195,10 +195,12 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                             id1[k] = b
                         elif v < best2[k]:
                             best2[k] = v
+                last_rank = rank[last] if last >= 0 else -1
                 for b in range(n):
                     if placed[b] or lo[b] < A0 or hi[b] > A1:
                         continue
-                    if off[b] >= L:
+                    # (At L itself only ranks above the last one's: ties go in rank order.)
+                    if off[b] > L or (off[b] == L and rank[b] > last_rank):
                         ev[b] = off[b]
                         continue
                     r = big
