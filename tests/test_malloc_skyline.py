@@ -55,9 +55,9 @@ def test_packs_synthetic_zero_slack_at_capacity(n, seed):
     assert check.valid and check.peak == inst.capacity
 
 
-@pytest.mark.parametrize("name", ["A", "B", "C", "D"])
+@pytest.mark.parametrize("name", ["A", "B", "C", "D", "F"])
 def test_packs_real_files_at_capacity(shared_data, name):
-    """MiniMalloc's challenging A..D are packed within 2^20 in < 2 s."""
+    """MiniMalloc's challenging A, B, C, D, F are packed within 2^20 in < 2 s each."""
     inst, _ = read_csv(shared_data / DIR / f"{name}.1048576.csv")
     result = minimalloc_pack(inst, node_limit=300_000)
     assert result.status == "feasible"

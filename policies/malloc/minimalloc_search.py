@@ -414,17 +414,22 @@ def _ranks(size, t0, t1, order):
 
 
 def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
-                    node_limit: int = 1_000_000, order: str = "AW",
-                    memo_bits: int = 20, decompose: bool = True) -> SkylineResult:
+                    node_limit: int = 1_000_000, order: str | tuple[str, ...] = ("AW", "LA"),
+                    memo_bits: int = 20, decompose: bool = True,
+                    first_budget: int = 20_000) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) in at most
-    ``node_limit`` nodes; ``order``: static tie-break ranking (see ``_ranks``). Sizes must be
+    ``node_limit`` nodes in all. ``order``: static ranking (see ``_ranks``), or several, run
+    in turn with budgets ``first_budget``, then doubled each round, until one decides
+    (a portfolio: each run is complete, so any ``infeasible`` is a proof). Sizes must be
     multiples of the alignment (``ValueError`` otherwise)."""
     cap = inst.capacity if capacity is None else int(capacity)
+    orders = (order,) if isinstance(order, str) else tuple(order)
     if not 4 <= memo_bits <= 30:
         raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
-    if node_limit < 1:
-        raise ValueError(f"node_limit must be >= 1, got {node_limit}")
-    if set(order) - set("TWAL"):
+    if node_limit < 1 or first_budget < 1:
+        raise ValueError(f"node_limit and first_budget must be >= 1, got {node_limit}, "
+                         f"{first_budget}")
+    if not orders or any(not o or set(o) - set("TWAL") for o in orders):
         raise ValueError(f"order must be over 'TWAL', got {order!r}")
     if inst.n == 0:
         return SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
@@ -437,11 +442,30 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)
-    n_sec = int(t1.max())
     size = (inst.size // unit).astype(np.int64)
+    used = 0
+    per = node_limit if len(orders) == 1 else first_budget
+    while True:
+        for o in orders:
+            budget = min(per, node_limit - used)
+            if budget < 1:
+                return SkylineResult(None, "unknown", used)
+            status, nodes, out = _run(size, t0, t1, o, cap // unit, budget, memo_bits,
+                                      decompose)
+            used += nodes
+            if status == 1:
+                return SkylineResult(out * unit, "feasible", used)
+            if status == 0:
+                return SkylineResult(None, "infeasible", used)
+        per *= 2
+
+
+def _run(size, t0, t1, order, cap, node_limit, memo_bits, decompose):
+    n = len(size)
+    n_sec = int(t1.max())
     rank, by_rank = _ranks(size, t0, t1, order)
     # Identical buffers (size and span) are placed in rank order.
-    prev_same = np.full(inst.n, -1, dtype=np.int64)
+    prev_same = np.full(n, -1, dtype=np.int64)
     seen: dict[tuple[int, int, int], int] = {}
     for b in by_rank.tolist():
         key = (int(size[b]), int(t0[b]), int(t1[b]))
@@ -449,19 +473,17 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
             prev_same[b] = seen[key]
         seen[key] = b
     span = (t1 - t0)[by_rank]
-    buf = by_rank[np.repeat(np.arange(inst.n), span)]
+    buf = by_rank[np.repeat(np.arange(n), span)]
     k = np.concatenate([np.arange(a, b) for a, b in zip(t0[by_rank], t1[by_rank])])
     srt = np.argsort(k, kind="stable")
     live_idx = buf[srt].astype(np.int64)
     live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
     np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
-    out = np.zeros(inst.n, dtype=np.int64)
+    out = np.zeros(n, dtype=np.int64)
     status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same,
-                            np.int64(cap // unit), np.int64(node_limit), int(memo_bits),
+                            np.int64(cap), np.int64(node_limit), int(memo_bits),
                             bool(decompose), out)
-    if status == 1:
-        return SkylineResult(out * unit, "feasible", int(nodes))
-    return SkylineResult(None, "infeasible" if status == 0 else "unknown", int(nodes))
+    return status, int(nodes), out
 
 
 def minimalloc_plan(inst, *, mode, time_limit, seed, workers):
