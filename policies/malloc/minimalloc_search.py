@@ -14,7 +14,13 @@ unplaced buffers of a section are disjoint in address, so a section ``k`` needs
 ``min_b e_b + rem_k <= C`` (``rem_k``: its unplaced bytes), and each buffer ``e_b + size_b <= C``.
 On zero-slack sections this leaves no room for any gap: it is what makes MiniMalloc's
 challenging instances easy. A candidate whose offset exceeds ``C - max_k rem_k`` is skipped
-(its child would fail that test at once).
+(its child would fail that test at once). A buffer whose skyline is below ``L`` (or at ``L``
+with a lower rank than the last) can only rest on an unplaced buffer live with it, so its ``e`` is
+at least the least ``e + size`` of those.
+
+**Decomposition.** When no unplaced buffer crosses a section boundary, the time ranges are
+independent: they are solved one after another (each from the current ``L``), and one that fails
+fails the node that split them.
 
 **Memo.** A state whose subtree was exhausted (placed set, skyline, ``L``, last rank) is hashed
 (64 bits) and not searched again; a collision could wrongly prune (probability ~2**-64 per
