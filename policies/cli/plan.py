@@ -34,8 +34,8 @@ def register(subparsers) -> None:
                         "buffers may stay in slow memory, minimise the cost-model time")
     parser.add_argument("--method", required=True, choices=planner_names(), help="planner")
     parser.add_argument("--time-limit", type=float, default=10.0, metavar="S",
-                        help="budget of cpsat in seconds, of skyline as "
-                        "500,000 nodes per second (default 10)")
+                        help="budget of cpsat in seconds; of skyline as 500,000 and of "
+                        "minimalloc as 50,000 search nodes per second (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="cpsat workers (default 1)")
     parser.add_argument("--out", required=True, metavar="OUT.csv", help="where to write the plan")
