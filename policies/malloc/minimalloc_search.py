@@ -33,9 +33,8 @@ import numpy as np
 from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
-from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
-from heurist.policies.malloc.peak_bound import peak_live_bytes
-from heurist.policies.malloc.skyline_search import SkylineResult
+from heurist.policies.malloc.cpsat_common import compressed_times
+from heurist.policies.malloc.skyline_search import SkylineResult, prepare_search
 
 __all__ = ["MINIMALLOC_NODES_PER_SECOND", "minimalloc_pack", "minimalloc_plan"]
 
@@ -428,23 +427,15 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     in turn with budgets ``first_budget``, then doubled each round, until one decides
     (a portfolio: each run is complete, so any ``infeasible`` is a proof). Sizes must be
     multiples of the alignment (``ValueError`` otherwise)."""
-    cap = inst.capacity if capacity is None else int(capacity)
     orders = (order,) if isinstance(order, str) else tuple(order)
-    if not 4 <= memo_bits <= 30:
-        raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
     if node_limit < 1 or first_budget < 1:
         raise ValueError(f"node_limit and first_budget must be >= 1, got {node_limit}, "
                          f"{first_budget}")
     if not orders or any(not o or set(o) - set("TWAL") for o in orders):
         raise ValueError(f"order must be over 'TWAL', got {order!r}")
-    if inst.n == 0:
-        return SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
-    unit = address_unit(inst)
-    if unit % inst.memory.alignment:
-        raise ValueError(f"minimalloc search needs sizes that are multiples of the alignment "
-                         f"({inst.memory.alignment})")
-    if peak_live_bytes(inst) > cap:
-        return SkylineResult(None, "infeasible", 0)
+    cap, unit, settled = prepare_search(inst, capacity, memo_bits, "minimalloc")
+    if settled is not None:
+        return settled
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)

@@ -30,7 +30,7 @@ from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
 from heurist.policies.malloc.peak_bound import peak_live_bytes
 
-__all__ = ["SkylineResult", "skyline_pack"]
+__all__ = ["SkylineResult", "prepare_search", "skyline_pack"]
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,24 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
             floor[sec[d]] = old[d]
 
 
+def prepare_search(inst: MallocInstance, capacity: int | None, memo_bits: int, method: str):
+    """The checks every exact packing search starts with. Returns ``(capacity, address unit,
+    settled)``; ``settled`` is the result when no search is needed (no buffers, or peak live
+    bytes over the capacity), else ``None``."""
+    cap = inst.capacity if capacity is None else int(capacity)
+    if not 4 <= memo_bits <= 30:
+        raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
+    unit = address_unit(inst)
+    if inst.n == 0:
+        return cap, unit, SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
+    if unit % inst.memory.alignment:
+        raise ValueError(f"{method} search needs sizes that are multiples of the alignment "
+                         f"({inst.memory.alignment})")
+    if peak_live_bytes(inst) > cap:
+        return cap, unit, SkylineResult(None, "infeasible", 0)
+    return cap, unit, None
+
+
 def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
                  node_limit: int = 2_000_000, stranded_check: bool = False,
                  fail_first: bool = True, memo_bits: int = 20) -> SkylineResult:
@@ -275,19 +293,11 @@ def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
     unplaced bytes sit above the lowest height its buffers can still reach (fewer nodes, each
     dearer). Alignment is respected by working in units of ``address_unit`` only
     when the alignment divides every size (else ``ValueError``)."""
-    cap = inst.capacity if capacity is None else int(capacity)
-    if not 4 <= memo_bits <= 30:
-        raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
     if node_limit < 1:
         raise ValueError(f"node_limit must be >= 1, got {node_limit}")
-    if inst.n == 0:
-        return SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
-    unit = address_unit(inst)
-    if unit % inst.memory.alignment:
-        raise ValueError(f"skyline search needs sizes that are multiples of the alignment "
-                         f"({inst.memory.alignment})")
-    if peak_live_bytes(inst) > cap:
-        return SkylineResult(None, "infeasible", 0)
+    cap, unit, settled = prepare_search(inst, capacity, memo_bits, "skyline")
+    if settled is not None:
+        return settled
     t0, t1 = compressed_times(inst)
     n_sec = int(t1.max())
     # Buffers live in each section, largest (then longest) first: the branching order.
