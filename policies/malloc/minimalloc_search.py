@@ -34,20 +34,18 @@ from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_common import compressed_times
-from heurist.policies.malloc.skyline_search import SkylineResult, prepare_search
+from heurist.policies.malloc.skyline_search import (
+    SkylineResult,
+    grow,
+    prepare_search,
+    section_index,
+)
 
 __all__ = ["MINIMALLOC_NODES_PER_SECOND", "minimalloc_pack", "minimalloc_plan"]
 
 MINIMALLOC_NODES_PER_SECOND = 50_000
 """``minimalloc_plan`` turns ``time_limit`` into this many nodes per second (deterministic;
 rates measured on A..K span 15,000-500,000 nodes/s on one core, so a limit is approximate)."""
-
-
-@njit(cache=True)
-def _grow(a, fill):
-    out = np.full(2 * len(a), fill, dtype=a.dtype)
-    out[:len(a)] = a
-    return out
 
 
 @njit(cache=True)
@@ -318,7 +316,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                     m += 1
                 srt = np.sort(keys[:m])
                 while top + m > len(cand):
-                    cand = _grow(cand, 0)
+                    cand = grow(cand, 0)
                 for i in range(m):
                     cand[top + i] = by_rank[srt[i] % (n + 1)]
                 c_end[d] = top + m
@@ -469,13 +467,7 @@ def _run(size, t0, t1, order, cap, node_limit, memo_bits, decompose):
         if key in seen:
             prev_same[b] = seen[key]
         seen[key] = b
-    span = (t1 - t0)[by_rank]
-    buf = by_rank[np.repeat(np.arange(n), span)]
-    k = np.concatenate([np.arange(a, b) for a, b in zip(t0[by_rank], t1[by_rank])])
-    srt = np.argsort(k, kind="stable")
-    live_idx = buf[srt].astype(np.int64)
-    live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
-    np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
+    live_ptr, live_idx = section_index(t0, t1, by_rank, n_sec)
     out = np.zeros(n, dtype=np.int64)
     status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same,
                             np.int64(cap), np.int64(node_limit), int(memo_bits),

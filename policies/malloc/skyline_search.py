@@ -30,7 +30,7 @@ from heurist.envs.malloc.instance import MallocInstance
 from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
 from heurist.policies.malloc.peak_bound import peak_live_bytes
 
-__all__ = ["SkylineResult", "prepare_search", "skyline_pack"]
+__all__ = ["SkylineResult", "grow", "prepare_search", "section_index", "skyline_pack"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem, placed, reach):
 
 
 @njit(cache=True)
-def _grow(a, fill):
+def grow(a, fill):
     out = np.full(2 * len(a), fill, dtype=a.dtype)
     out[:len(a)] = a
     return out
@@ -119,14 +119,14 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
             if nodes > node_limit:
                 return -1, nodes
             if d + 1 >= len(kind):
-                kind = _grow(kind, 0)
-                sec = _grow(sec, 0)
-                old = _grow(old, 0)
-                c_start = _grow(c_start, 0)
-                c_end = _grow(c_end, 0)
-                c_pos = _grow(c_pos, 0)
-                chosen = _grow(chosen, -1)
-                key_at = _grow(key_at, 0)
+                kind = grow(kind, 0)
+                sec = grow(sec, 0)
+                old = grow(old, 0)
+                c_start = grow(c_start, 0)
+                c_end = grow(c_end, 0)
+                c_pos = grow(c_pos, 0)
+                chosen = grow(chosen, -1)
+                key_at = grow(key_at, 0)
             key = (h_set ^ h_floor) | 1
             key_at[d] = key
             slot = key & mask
@@ -192,7 +192,7 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
                             and hi[prev] == hi[b]):
                         continue
                     if top >= len(cand):
-                        cand = _grow(cand, 0)
+                        cand = grow(cand, 0)
                     cand[top] = b
                     top += 1
                     prev = b
@@ -267,6 +267,19 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
             floor[sec[d]] = old[d]
 
 
+def section_index(t0: np.ndarray, t1: np.ndarray, order: np.ndarray, n_sec: int):
+    """The buffers live in each time section, as CSR arrays ``(live_ptr [n_sec + 1],
+    live_idx [sum of spans])``: section ``k``'s buffers are ``live_idx[live_ptr[k]:live_ptr[k+1]]``,
+    listed in ``order`` (the search's branching order)."""
+    span = (t1 - t0)[order]
+    buf = order[np.repeat(np.arange(len(order)), span)]
+    k = np.concatenate([np.arange(a, b) for a, b in zip(t0[order], t1[order])])
+    live_idx = buf[np.argsort(k, kind="stable")].astype(np.int64)
+    live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
+    np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
+    return live_ptr, live_idx
+
+
 def prepare_search(inst: MallocInstance, capacity: int | None, memo_bits: int, method: str):
     """The checks every exact packing search starts with. Returns ``(capacity, address unit,
     settled)``; ``settled`` is the result when no search is needed (no buffers, or peak live
@@ -302,14 +315,7 @@ def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
     n_sec = int(t1.max())
     # Buffers live in each section, largest (then longest) first: the branching order.
     priority = np.lexsort((-(t1 - t0), -inst.size))
-    span = (t1 - t0)[priority]
-    sec_of = np.repeat(np.arange(inst.n), span)
-    buf = priority[sec_of]
-    k = np.concatenate([np.arange(a, b) for a, b in zip(t0[priority], t1[priority])])
-    order = np.argsort(k, kind="stable")
-    live_idx = buf[order].astype(np.int64)
-    live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
-    np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
+    live_ptr, live_idx = section_index(t0, t1, priority, n_sec)
     out = np.zeros(inst.n, dtype=np.int64)
     status, nodes = _search((inst.size // unit).astype(np.int64), t0.astype(np.int64),
                             t1.astype(np.int64), live_ptr, live_idx, cap // unit,
