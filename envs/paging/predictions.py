@@ -45,6 +45,7 @@ __all__ = [
     "make_predictor",
     "next_arrival_indices",
     "next_arrivals",
+    "next_arrivals_dense",
     "phase_ids",
 ]
 
@@ -101,7 +102,8 @@ class Predictor(Protocol):
 
 # ---------------------------------------------------------------------------- exact quantities
 @njit(cache=True)
-def _next_arrivals(trace, n_ids):
+def next_arrivals_dense(trace, n_ids):
+    """Next-request index ``[T]`` of each request of a dense trace (ids < ``n_ids``); -1 = never."""
     T = trace.size
     out = np.empty(T, dtype=np.int64)
     seen = np.full(n_ids, -1, dtype=np.int64)
@@ -115,7 +117,7 @@ def _next_arrivals(trace, n_ids):
 def next_arrival_indices(trace) -> np.ndarray:
     """Exact next-request index ``[T]`` (int64) of ``trace[t]``'s page after ``t``; ``-1`` = never."""
     dense, _, n_ids = dense_trace(trace)
-    return _next_arrivals(dense, n_ids)
+    return next_arrivals_dense(dense, n_ids)
 
 
 def next_arrivals(trace) -> np.ndarray:
@@ -176,7 +178,7 @@ def belady_miss_flags(trace, cache_size: int) -> np.ndarray:
     if int(cache_size) < 1:
         raise ValueError(f"cache_size must be >= 1, got {cache_size}")
     dense, _, n_ids = dense_trace(trace)
-    return _belady_misses(dense, _next_arrivals(dense, n_ids), n_ids, int(cache_size))
+    return _belady_misses(dense, next_arrivals_dense(dense, n_ids), n_ids, int(cache_size))
 
 
 @njit(cache=True)

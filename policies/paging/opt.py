@@ -2,26 +2,19 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from heurist.envs.paging.predictions import next_arrivals_dense
 from heurist.policies.paging._farthest import farthest_key_run
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["OPT"]
 
 
-@njit(cache=True)
 def _belady_keys(trace, n_ids):
     # Integer keys: the next request's index, or T + page for "never" (after every real request,
     # and distinct, so ties never depend on heap order).
-    T = trace.size
-    keys = np.empty(T, dtype=np.int64)
-    seen = np.full(n_ids, -1, dtype=np.int64)
-    for t in range(T - 1, -1, -1):
-        page = trace[t]
-        keys[t] = seen[page] if seen[page] >= 0 else T + page
-        seen[page] = t
-    return keys
+    nxt = next_arrivals_dense(trace, n_ids)
+    return np.where(nxt >= 0, nxt, trace.size + trace)
 
 
 @register_policy
