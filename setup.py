@@ -4,7 +4,7 @@ The package list is computed, so a new sub-package can never be missing from the
 """
 from setuptools import find_packages, setup
 
-TOP = ("envs", "agents", "policies", "configs")
+TOP = ("envs", "agents", "policies", "configs", "cli")
 
 package_dir = {f"heurist.{top}": top for top in TOP}
 packages = []

@@ -20,7 +20,7 @@ from heurist.agents.data import load_split, total_requests
 from heurist.agents.evaluation import compare, results_table
 from heurist.agents.imitation import imitation_update
 from heurist.agents.loggers import make_logger
-from heurist.agents.nets import SlotAttentionPolicy
+from heurist.policies.nets import SlotAttentionPolicy
 from heurist.agents.policy import NetPolicy
 from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
 from heurist.agents.rollout import collect

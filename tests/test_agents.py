@@ -8,7 +8,7 @@ import torch
 
 from heurist.agents.checkpoint import load_checkpoint, save_checkpoint
 from heurist.agents.imitation import imitation_loss, imitation_update
-from heurist.agents.nets import SlotAttentionPolicy
+from heurist.policies.nets import SlotAttentionPolicy
 from heurist.agents.policy import NetPolicy
 from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
 from heurist.agents.rollout import collect

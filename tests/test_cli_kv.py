@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from heurist.policies.cli import main
+from heurist.cli import main
 from heurist.policies.kv.shared import shared_model
 
 

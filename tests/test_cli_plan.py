@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from heurist.envs.malloc import SLOW, read_csv
-from heurist.policies.cli import main
+from heurist.cli import main
 from heurist.policies.malloc import check_plan
 
 DIR = "malloc/minimalloc-challenging"
@@ -89,7 +89,7 @@ def test_plan_bad_input_exit_2(tmp_path, capsys, argv, msg):
 
 def test_plan_console_script_missing_file(tmp_path):
     """The command line (as the console script runs it) reports a missing input with exit 2."""
-    entry = "import sys; from heurist.policies.cli import main; sys.exit(main())"
+    entry = "import sys; from heurist.cli import main; sys.exit(main())"
     proc = subprocess.run([sys.executable, "-c", entry, "plan",
                            str(tmp_path / "none.4.csv"), "--method", "msa", "--out",
                            str(tmp_path / "o.csv")], capture_output=True, text=True, check=False)

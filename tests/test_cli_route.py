@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from heurist.envs.pvrp import Weights, generate, save_npz
-from heurist.policies.cli import main
+from heurist.cli import main
 from heurist.policies.pvrp import check_solution, evaluate
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 
 from heurist.envs.paging import write_oracle_general
-from heurist.policies.cli import main
+from heurist.cli import main
 
 
 def run_json(capsys, argv):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP = ("envs", "agents", "policies", "configs")
+TOP = ("envs", "agents", "policies", "configs", "cli")
 
 
-@pytest.mark.parametrize("name", ["envs", "agents", "policies"])
+@pytest.mark.parametrize("name", ["envs", "agents", "policies", "cli"])
 def test_bare_top_level_import_fails(name):
     """Only ``heurist.<name>`` is importable; a bare ``import <name>`` must fail."""
     code = f"import sys; sys.path = [p for p in sys.path if p not in ('', '.')]; import {name}"

@@ -15,9 +15,9 @@ FORMAT = "heurist/paging-slot-attention/v1"
 
 
 def export_policy(net: nn.Module, path, *, metadata: dict | None = None) -> Path:
-    """Writes ``net`` (a :class:`~heurist.agents.nets.SlotAttentionPolicy`) to ``path``
+    """Writes ``net`` (a :class:`~heurist.policies.nets.SlotAttentionPolicy`) to ``path``
     atomically; ``metadata`` (plain values) is stored alongside, e.g. training results."""
-    from heurist.agents.checkpoint import save_checkpoint
+    from heurist.policies.export.atomic import save_tensors as save_checkpoint
     from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
 
     blob = {"format": FORMAT, "config": dict(net.config),
@@ -46,7 +46,7 @@ class ExportedPolicy:
 def load_policy(path) -> ExportedPolicy:
     """Loads a file written by :func:`export_policy`; ``ValueError`` names the file when it is
     not one, or when its observation layout differs from the installed env's."""
-    from heurist.agents.nets import SlotAttentionPolicy
+    from heurist.policies.nets import SlotAttentionPolicy
     from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
 
     path = Path(path)

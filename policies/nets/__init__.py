@@ -1,4 +1,4 @@
 """Networks of heurist's learned policies (no training code here)."""
-from heurist.agents.nets.slot_attention import SlotAttentionPolicy
+from heurist.policies.nets.slot_attention import SlotAttentionPolicy
 
 __all__ = ["SlotAttentionPolicy"]
