@@ -104,6 +104,14 @@ class HeuristEnv(EnvBase):
         """The return (sum of rewards) of each row's action log, recomputed -> float [B]."""
         raise NotImplementedError
 
+    def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        """Which actions are legal after the action log ``actions`` [B, t, *A] (``t`` may be 0),
+        recomputed from the instance and the log alone, without the step code or its mask
+        -> bool [B, *A, n]. Rows whose episode already ended may return anything: the conformance
+        suite compares this with ``action_mask`` on live rows only, in both directions (a legal
+        move the mask forbids is as wrong as an illegal one it allows)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ helpers
     @property
     def action_shape(self) -> torch.Size:
