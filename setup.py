@@ -15,6 +15,7 @@ for top in TOP:
 setup(
     packages=packages,
     package_dir=package_dir,
-    package_data={"heurist.configs": ["*.yaml", "**/*.yaml"], "": ["*.md"]},
+    package_data={"heurist.configs": ["*.yaml", "**/*.yaml"],
+                  "heurist.envs": ["data/**/*"], "": ["*.md"]},
     include_package_data=True,
 )

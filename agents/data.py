@@ -11,12 +11,17 @@ import numpy as np
 
 __all__ = ["DATA_HINT", "find_traces", "load_split", "split_traces", "total_requests"]
 
-DATA_HINT = ("point the config at the BrightKite traces with env.data_dir=/path/to/paging/brightkite "
-             "(or set HEURIST_DATA to the shared data folder that holds paging/brightkite)")
+DATA_HINT = ("point the config at the BrightKite traces with env.data_dir=/path/to/paging/brightkite, "
+             "or leave env.data_dir=null for the shipped copy")
 
 
 def find_traces(data_dir) -> list[Path]:
-    """The trace files (``*.txt``) of ``data_dir``, sorted by name; a clear error when absent."""
+    """The trace files (``*.txt``) of ``data_dir`` (``None``: the shipped BrightKite set, or
+    ``$HEURIST_DATA/paging/brightkite``), sorted by name; a clear error when absent."""
+    if data_dir is None:
+        from heurist.envs.common.data import data_dir as shipped_data_dir
+
+        data_dir = shipped_data_dir("paging/brightkite")
     path = Path(data_dir).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"trace folder not found: {path}; {DATA_HINT}")

@@ -1,16 +1,17 @@
-"""Shared fixtures: where the read-only real data lies (``../shared/data`` from the repo root,
-or ``$HEURIST_DATA``); data-driven tests skip cleanly when it is absent."""
-import os
+"""Shared fixtures: the real data sets, shipped inside the package (``heurist.envs`` ``data/``)
+or under ``$HEURIST_DATA`` when that is set. Nothing skips for missing data: it always ships."""
 from pathlib import Path
 
 import pytest
 
+from heurist.envs.common.data import SHIPPED
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HEURIST_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"shared data not found at {DATA} (set HEURIST_DATA)")
-    return DATA
+    """The root of the data sets (``paging/brightkite``, ``malloc/minimalloc-challenging``)."""
+    import os
+
+    return Path(os.environ["HEURIST_DATA"]) if os.environ.get("HEURIST_DATA") else SHIPPED
