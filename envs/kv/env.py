@@ -17,7 +17,9 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 
 from heurist.envs.common import HeuristEnv, register
+from heurist.envs.kv import oracle
 from heurist.envs.kv.generator import SyntheticAttention, TraceSet, validate_instance
+from heurist.envs.kv.state import KVState
 
 __all__ = ["GLOBAL_FEATURES", "SLOT_FEATURES", "KVCacheEnv"]
 
@@ -164,18 +166,17 @@ class KVCacheEnv(HeuristEnv):
         acc = torch.zeros(B, S, dtype=torch.float64)
         win = torch.zeros(B, S, dtype=torch.float64)
         acc[:, :H], win[:, :H] = first, first_w
-        self.state = {
-            "Aq": Aq, "col_p": col_p, "win_p": win_p, "knu": knu, "n_units": n_units,
-            "budget": self._budget_units(length) * H, "p_units": p_units, "slot": slot, "head": head,
-            "acc": acc, "win": win,
-            "v": torch.zeros(B, dtype=torch.int64), "h": torch.full((B,), H - 1, dtype=torch.int64),
-            "done": torch.zeros(B, dtype=torch.bool)}
+        self.state = KVState(
+            Aq=Aq, col_p=col_p, win_p=win_p, knu=knu, n_units=n_units,
+            budget=self._budget_units(length) * H, p_units=p_units, slot=slot, head=head,
+            acc=acc, win=win, v=torch.zeros(B, dtype=torch.int64),
+            h=torch.full((B,), H - 1, dtype=torch.int64), done=torch.zeros(B, dtype=torch.bool))
         return self._observe(None)
 
     # ------------------------------------------------------------------ observation
     def _observe(self, reward: torch.Tensor | None) -> TensorDict:
         st = self.state
-        slot, head, v, h, done = st["slot"], st["head"], st["v"], st["h"], st["done"]
+        slot, head, v, h, done = st.slot, st.head, st.v, st.h, st.done
         B, S = slot.shape
         b_ = torch.arange(B)[:, None].expand(B, S)
         valid = slot >= 0
@@ -183,29 +184,29 @@ class KVCacheEnv(HeuristEnv):
         # The query unit each slot's features summarise: its head's latest query (heads after
         # the newest entry's head have not run unit v yet), or the prompt's last unit while the
         # compressed prefill's kept set is being chosen.
-        compress = v < st["p_units"]
-        vq = torch.where(compress[:, None], (st["p_units"] - 1)[:, None],
+        compress = v < st.p_units
+        vq = torch.where(compress[:, None], (st.p_units - 1)[:, None],
                          v[:, None] - (head > h[:, None]).long()).clamp(min=0)
-        acc = st["acc"]
-        win = st["win"] / torch.clamp(vq + 1, max=self.window).double()
-        cur = st["Aq"][b_, head, vq, u]
+        acc = st.acc
+        win = st.win / torch.clamp(vq + 1, max=self.window).double()
+        cur = st.Aq[b_, head, vq, u]
         vf = v[:, None].double()
         new = (u == v[:, None]) & (head == h[:, None])
         feats = torch.stack([
             u / torch.clamp(vf, min=1.0),
             torch.log1p(vf - u) / math.log1p(self.max_units),
             acc, win,
-            st["knu"][b_, head, u],
+            st.knu[b_, head, u],
             (u * self.unit < self.n_sink).double(),
             cur,
             new.double(),
         ], -1)
         feats = torch.where(valid[..., None], feats, 0.0).to(torch.float32)
         n_valid = valid.sum(1)
-        decide = (n_valid > st["budget"]) & ~done
+        decide = (n_valid > st.budget) & ~done
         mask = torch.where(decide[:, None], valid, torch.arange(S) == 0)
-        glob = torch.stack([v.double() / torch.clamp(st["n_units"] - 1, min=1).double(),
-                            torch.clamp(st["budget"].double() / (self.n_heads * st["n_units"]).double(),
+        glob = torch.stack([v.double() / torch.clamp(st.n_units - 1, min=1).double(),
+                            torch.clamp(st.budget.double() / (self.n_heads * st.n_units).double(),
                                         max=1.0),
                             compress.double(), n_valid.double() / S], -1).to(torch.float32)
         out = TensorDict({
@@ -219,7 +220,7 @@ class KVCacheEnv(HeuristEnv):
     # ------------------------------------------------------------------ step
     def _step_batch(self, td: TensorDictBase) -> TensorDictBase:
         st = self.state
-        slot, head, v, h, done = st["slot"], st["head"], st["v"], st["h"], st["done"]
+        slot, head, v, h, done = st.slot, st.head, st.v, st.h, st.done
         B, S = slot.shape
         H = self.n_heads
         rows = torch.arange(B)
@@ -227,7 +228,7 @@ class KVCacheEnv(HeuristEnv):
         if ((a < 0) | (a >= S)).any():
             raise ValueError(f"actions must be in [0, {S}), got {a.tolist()}")
         valid = slot >= 0
-        decide = (valid.sum(1) > st["budget"]) & ~done
+        decide = (valid.sum(1) > st.budget) & ~done
         if (decide & ~valid[rows, a.clamp(0, S - 1)]).any():
             raise ValueError("an action evicts an empty slot (masked action)")
         live = ~done
@@ -238,8 +239,8 @@ class KVCacheEnv(HeuristEnv):
         h_new = torch.where(live, torch.where(wrap, 0, h + 1), h)
         # Head h_new's cached units see one more query unit (v_new) when it is a decode query:
         # add it to their accumulated and windowed attention; the window drops unit v_new - w.
-        Aq = st["Aq"]
-        dec = live & (v_new >= st["p_units"])
+        Aq = st.Aq
+        dec = live & (v_new >= st.p_units)
         u = slot.clamp(min=0)
         upd = dec[:, None] & (slot >= 0) & (head == h_new[:, None])
         hv = h_new[:, None].expand(B, S)
@@ -247,36 +248,35 @@ class KVCacheEnv(HeuristEnv):
         old = v_new - self.window
         drop = torch.where((old >= 0)[:, None],
                            Aq[rows[:, None], hv, old.clamp(min=0)[:, None].expand(B, S), u], 0.0)
-        st["acc"] += torch.where(upd, gain, 0.0)
-        st["win"] += torch.where(upd, gain - drop, 0.0)
+        st.acc += torch.where(upd, gain, 0.0)
+        st.win += torch.where(upd, gain - drop, 0.0)
         # The new entry fills the lowest empty slot (the oracle replays the same convention).
         free = torch.argmax((slot < 0).to(torch.int8), dim=1)
         slot[live, free[live]] = v_new[live]
         head[live, free[live]] = h_new[live]
         own = Aq[rows, h_new, v_new, v_new]  # its first query: itself
         lv = live.nonzero().squeeze(1)
-        st["acc"][lv, free[lv]] = torch.where(dec, own, st["col_p"][rows, h_new, v_new])[lv]
-        st["win"][lv, free[lv]] = torch.where(dec, own, st["win_p"][rows, h_new, v_new])[lv]
-        st["v"], st["h"] = v_new, h_new
+        st.acc[lv, free[lv]] = torch.where(dec, own, st.col_p[rows, h_new, v_new])[lv]
+        st.win[lv, free[lv]] = torch.where(dec, own, st.win_p[rows, h_new, v_new])[lv]
+        st.v, st.h = v_new, h_new
         mine = (slot >= 0) & (head == h_new[:, None])
-        kept = torch.where(mine, st["Aq"][rows[:, None], h_new[:, None], v_new[:, None],
+        kept = torch.where(mine, st.Aq[rows[:, None], h_new[:, None], v_new[:, None],
                                           slot.clamp(min=0)], 0.0)
         recall = kept.sum(1) / H
-        counted = live & (v_new >= st["p_units"])  # prompt queries under compress run in full
+        counted = live & (v_new >= st.p_units)  # prompt queries under compress run in full
         reward = torch.where(counted, recall, 0.0).to(torch.float32)
-        st["done"] = done | (live & (v_new >= st["n_units"] - 1) & (h_new == H - 1))
+        st.done = done | (live & (v_new >= st.n_units - 1) & (h_new == H - 1))
         return self._observe(reward)
 
     # ------------------------------------------------------------------ oracles
     def check_solution(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
-        from heurist.envs.kv.oracle import check_solution
-
-        return check_solution(instance, actions, **self._oracle_kwargs())
+        return oracle.check_solution(instance, actions, **self._oracle_kwargs())
 
     def evaluate(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
-        from heurist.envs.kv.oracle import evaluate
+        return oracle.evaluate(instance, actions, **self._oracle_kwargs())
 
-        return evaluate(instance, actions, **self._oracle_kwargs())
+    def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        return oracle.legal_actions(instance, actions, **self._oracle_kwargs())
 
     def _oracle_kwargs(self) -> dict:
         return {"budget": self.budget, "unit": self.unit, "n_slots": self.n_slots,
