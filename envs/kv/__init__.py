@@ -21,6 +21,8 @@ from heurist.envs.kv.model import (
     load_model,
 )
 from heurist.envs.kv.record import AGGREGATIONS, Trace, record_trace
+from heurist.envs.kv.render import kept_tokens, render_attention, render_env
+from heurist.envs.kv.state import KVState
 from heurist.envs.kv.texts import Sample, load_samples, sharegpt_conversations, stdlib_files
 from heurist.envs.kv.trace_io import load_trace, save_trace
 
@@ -33,6 +35,7 @@ __all__ = [
     "N_LAYERS",
     "SLOT_FEATURES",
     "KVCacheEnv",
+    "KVState",
     "Sample",
     "SyntheticAttention",
     "Trace",
@@ -40,10 +43,13 @@ __all__ = [
     "cache_dir",
     "gguf_path",
     "instance_from_rows",
+    "kept_tokens",
     "load_model",
     "load_samples",
     "load_trace",
     "record_trace",
+    "render_attention",
+    "render_env",
     "save_trace",
     "sharegpt_conversations",
     "stdlib_files",
