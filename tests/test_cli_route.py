@@ -6,7 +6,7 @@ import pytest
 
 from heurist.envs.pvrp import Weights, generate, save_npz
 from heurist.cli import main
-from heurist.policies.pvrp import check_solution, evaluate
+from heurist.policies.pvrp import check_routes, evaluate_routes
 
 
 @pytest.mark.parametrize("method,variant", [("insertion", "p"), ("nearest", "zc"), ("random", "zc"),
@@ -24,8 +24,8 @@ def test_route_writes_valid_routes(tmp_path, method, variant):
     for record in data["instances"]:
         one = inst[record["index"]]
         assert len(record["routes"]) == 3 and record["seconds"] >= 0
-        assert check_solution(one, record["routes"], weights=weights).ok
-        assert record["objective"] == pytest.approx(evaluate(one, record["routes"], weights=weights))
+        assert check_routes(one, record["routes"], weights=weights).ok
+        assert record["objective"] == pytest.approx(evaluate_routes(one, record["routes"], weights=weights))
 
 
 def test_route_limit_workers_and_minmax(tmp_path):

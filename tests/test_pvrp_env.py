@@ -11,7 +11,7 @@ from heurist.envs.pvrp import PVRPEnv, PVRPInstances, PVRPSequentialEnv, Weights
 from heurist.envs.pvrp.decode import conflict_winners, decode_parallel, decode_sequential
 from heurist.envs.pvrp.env import resolve_conflicts
 from heurist.envs.pvrp.render import render
-from heurist.policies.pvrp import oracle
+from heurist.envs.pvrp import oracle
 
 
 def tiny(*, zc: bool = False) -> PVRPInstances:
@@ -22,6 +22,11 @@ def tiny(*, zc: bool = False) -> PVRPInstances:
         demand=np.array([[4, 5, 5]]), capacity=np.array([[10, 5]]), speed=np.array([[1.0, 2.0]]),
         preference=np.array([[[0.2, 0.4, 0.9], [0.1, 0.3, 0.6]]]),
         allowed=np.array([[[True, True, False], [True, False, True]]]) if zc else None)
+
+
+def rules(inst: PVRPInstances) -> tuple:
+    """The arrays the replays take for instance 0: demand [N], capacity [M], allowed [M, N]."""
+    return inst.demand[0], inst.capacity[0], inst.allowed_or_all()[0]
 
 
 def env_for(inst: PVRPInstances, cls=PVRPEnv, **kw):
@@ -107,7 +112,7 @@ def test_tiny_instance_exact_objective_and_masks():
     np.testing.assert_allclose(rewards, [-0.595, -0.635, -0.9], atol=1e-6)
     assert bool(td["done"]) and td["vehicle_time"][0].tolist() == pytest.approx([2.0, 0.5])
     acts = torch.tensor([[[1, 3], [2, 0], [0, 0]]])
-    assert decode_parallel(acts[0].numpy(), 3).routes == [[[1, 2]], [[3]]]
+    assert decode_parallel(acts[0].numpy(), *rules(inst)).routes == [[[1, 2]], [[3]]]
     assert float(env.evaluate(inst.to_tensordict(), acts)) == pytest.approx(-2.13, abs=1e-12)
 
 
@@ -167,10 +172,12 @@ def test_evaluate_uses_priorities_of_the_log():
         total += float(td["reward"])
     assert bool(td["done"])
     # v1 took c2 at step 1; at step 3 both chose c3 with tied priorities: v0 won
-    assert decode_parallel(acts[0].numpy(), 3, prio[0].numpy()).routes == [[[1, 3]], [[2]]]
+    assert decode_parallel(acts[0].numpy(), *rules(inst), prio[0].numpy()).routes == [[[1, 3]], [[2]]]
     assert float(env.evaluate(inst.to_tensordict(), acts, prio)) == pytest.approx(total, abs=1e-6)
     # without the priorities v0 would have carried 2, 1, 3 (load 14 > 10): invalid
-    assert decode_parallel(acts[0].numpy(), 3).routes == [[[2, 1, 3]], []]
+    dec = decode_parallel(acts[0].numpy(), *rules(inst))
+    # step 1: v1, home with feasible clients, may not stay at the depot
+    assert dec.routes == [[[2, 1, 3]], []] and dec.illegal == 1
     assert not env.check_solution(inst.to_tensordict(), acts).item()
 
 
@@ -188,8 +195,8 @@ def test_sequential_round_robin_and_exact_objective():
     assert seq == [0, 1, 0, 1, 0] and bool(td["done"])
     assert total == pytest.approx(-2.13, abs=1e-6)
     acts = torch.tensor([[1, 3, 2, 0, 0]])
-    dec = decode_sequential(acts[0].numpy(), inst.demand[0], inst.capacity[0], inst.allowed_or_all()[0])
-    assert dec.routes == [[[1, 2]], [[3]]] and dec.finished and dec.steps == 5
+    dec = decode_sequential(acts[0].numpy(), *rules(inst))
+    assert dec.routes == [[[1, 2]], [[3]]] and dec.finished and dec.steps == 5 and dec.illegal == -1
     assert float(env.evaluate(inst.to_tensordict(), acts)) == pytest.approx(-2.13, abs=1e-12)
 
 
@@ -231,7 +238,7 @@ def test_oracles_reject_unfinished_and_invalid_logs():
     assert torch.isnan(env.evaluate(td, unfinished)).item()
     twice = torch.tensor([[[1, 3], [0, 1], [2, 0], [0, 0]]])  # v1 re-serves c1
     assert not env.check_solution(td, twice).item()
-    res = oracle.check_solution(inst, decode_parallel(twice[0].numpy(), 3).routes)
+    res = oracle.check_routes(inst, decode_parallel(twice[0].numpy(), *rules(inst)).routes)
     assert any("served 2 times" in v for v in res.violations)
 
 
@@ -279,7 +286,7 @@ def test_render_writes_png(tmp_path):
     inst = generate(1, n_clients=10, n_vehicles=3, rng=0)
     env = PVRPEnv(n_clients=10, n_vehicles=3)
     acts, _, _ = rollout(env, inst.to_tensordict(), seed=0)
-    routes = decode_parallel(acts[0].numpy(), 10).routes
+    routes = decode_parallel(acts[0].numpy(), *rules(inst)).routes
     path = render(inst, routes, tmp_path / "pvrp.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000

@@ -7,13 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heurist.envs.pvrp import PVRPInstances, Weights, generate
-from heurist.policies.pvrp import (
-    check_solution,
-    evaluate,
-    preference_collected,
-    solve_random,
-    vehicle_times,
-)
+from heurist.envs.pvrp.oracle import check_routes, evaluate_routes, preference_collected, vehicle_times
+from heurist.policies.pvrp import solve_random
 
 
 def _inst(zc=False):
@@ -35,8 +30,8 @@ def test_objective_by_hand():
     assert np.allclose(vehicle_times(inst, routes), [t0, t1])
     assert preference_collected(inst, routes) == pytest.approx(1.0 + 0.5 + 0.8)
     expected = 0.9 * (t0 + t1) - 0.1 * 2.3
-    assert evaluate(inst, routes) == pytest.approx(expected, abs=1e-12)
-    result = check_solution(inst, routes)
+    assert evaluate_routes(inst, routes) == pytest.approx(expected, abs=1e-12)
+    result = check_routes(inst, routes)
     assert result.ok and result.objective == pytest.approx(expected, abs=1e-12)
 
 
@@ -45,15 +40,15 @@ def test_minmax_and_custom_weights():
     inst = _inst()
     routes = [[[1], [2]], [[3]]]
     t0 = 2 * 0.3 + 2 * 0.5
-    assert evaluate(inst, routes, weights=Weights(minmax=True)) == pytest.approx(0.9 * t0 - 0.1 * 2.3)
-    assert evaluate(inst, routes, weights=Weights(w_time=1.0, w_pref=0.0)) == pytest.approx(t0 + 0.4)
+    assert evaluate_routes(inst, routes, weights=Weights(minmax=True)) == pytest.approx(0.9 * t0 - 0.1 * 2.3)
+    assert evaluate_routes(inst, routes, weights=Weights(w_time=1.0, w_pref=0.0)) == pytest.approx(t0 + 0.4)
 
 
 def test_zc_objective_ignores_preference():
     """ZC objective is w_time * total time only."""
     inst = _inst(zc=True)
     routes = [[[1, 2]], [[3]]]
-    assert evaluate(inst, routes) == pytest.approx(0.9 * (1.2 + 0.4))
+    assert evaluate_routes(inst, routes) == pytest.approx(0.9 * (1.2 + 0.4))
 
 
 def test_depot_return_adds_no_preference():
@@ -76,36 +71,36 @@ def test_depot_return_adds_no_preference():
     ("abc", "routes must be a list"),
 ])
 def test_each_violation_is_caught(routes, needle):
-    """check_solution reports each kind of violation and evaluate refuses the solution."""
+    """check_routes reports each kind of violation and evaluate refuses the solution."""
     inst = _inst()
-    result = check_solution(inst, routes)
+    result = check_routes(inst, routes)
     assert not result.ok and result.objective is None
     assert any(needle in v for v in result.violations), result.violations
     with pytest.raises(ValueError, match="invalid PVRP solution"):
-        evaluate(inst, routes)
+        evaluate_routes(inst, routes)
 
 
 def test_zone_violation_caught():
     """Serving a client outside the vehicle's zone is a violation; the same split inside is valid."""
     inst = _inst(zc=True)
-    bad = check_solution(inst, [[[1, 3]], [[2]]])
+    bad = check_routes(inst, [[[1, 3]], [[2]]])
     assert not bad.ok and any("client 3 is outside its zone" in v for v in bad.violations)
     assert any("client 2 is outside its zone" in v for v in bad.violations)
-    assert check_solution(inst, [[[1, 2]], [[3]]]).ok
+    assert check_routes(inst, [[[1, 2]], [[3]]]).ok
 
 
 def test_empty_trips_are_harmless():
     """Empty trips cost nothing and do not invalidate a solution."""
     inst = _inst()
-    assert evaluate(inst, [[[1, 2], []], [[], [3]]]) == pytest.approx(evaluate(inst, [[[1, 2]], [[3]]]))
+    assert evaluate_routes(inst, [[[1, 2], []], [[], [3]]]) == pytest.approx(evaluate_routes(inst, [[[1, 2]], [[3]]]))
 
 
 def test_needs_a_batch_of_one():
     """The oracle works on one instance; a larger batch is a ValueError."""
     inst = PVRPInstances(**{k: np.concatenate([v, v]) for k, v in _inst().arrays().items()})
     with pytest.raises(ValueError, match="batch of one"):
-        check_solution(inst, [[[1, 2]], [[3]]])
-    assert math.isfinite(evaluate(inst[1], [[[1, 2]], [[3]]]))
+        check_routes(inst, [[[1, 2]], [[3]]])
+    assert math.isfinite(evaluate_routes(inst[1], [[[1, 2]], [[3]]]))
 
 
 @settings(max_examples=25, deadline=None)
@@ -115,9 +110,9 @@ def test_objective_invariant_under_trip_order_and_reversal(seed, n, m, variant):
     """Reordering a vehicle's trips or reversing a trip leaves the objective unchanged."""
     inst = generate(1, n_clients=n, n_vehicles=m, variant=variant, rng=seed)
     routes = solve_random(inst, seed=seed)
-    assert check_solution(inst, routes).ok
+    assert check_routes(inst, routes).ok
     shuffled = [[list(reversed(t)) for t in reversed(trips)] for trips in routes]
-    assert evaluate(inst, shuffled) == pytest.approx(evaluate(inst, routes), abs=1e-12)
+    assert evaluate_routes(inst, shuffled) == pytest.approx(evaluate_routes(inst, routes), abs=1e-12)
 
 
 @settings(max_examples=25, deadline=None)

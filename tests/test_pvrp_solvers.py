@@ -11,7 +11,7 @@ from heurist.envs.pvrp import PVRPInstances, Weights, generate
 from heurist.policies.pvrp import (
     SCALE,
     TIE,
-    check_solution,
+    check_routes,
     get_solver,
     solve_batch,
     solve_nearest,
@@ -102,7 +102,7 @@ def test_exact_solvers_match_brute_force(n, seed, zc):
         "ortools": solve_ortools(inst, time_limit=0.4, weights=weights),
     }
     for name, routes in found.items():
-        check = check_solution(inst, routes, weights=weights)
+        check = check_routes(inst, routes, weights=weights)
         assert check.ok, (name, check.violations)
         assert check.objective == pytest.approx(optimum, abs=tol), name
 
@@ -114,7 +114,7 @@ def test_ortools_minmax_matches_brute_force(n, seed, zc):
     weights = Weights(minmax=True)
     optimum, sum_time = brute_force(inst, weights, with_sum_time=True)
     routes = solve_ortools(inst, time_limit=2.0, weights=weights)  # GLS needs ~1 s on min-max
-    check = check_solution(inst, routes, weights=weights)
+    check = check_routes(inst, routes, weights=weights)
     assert check.ok, check.violations
     tol = TIE * weights.w_time * sum_time + 4 * n / SCALE
     assert optimum - 1e-9 <= check.objective <= optimum + tol
@@ -125,7 +125,7 @@ def test_ortools_reload_sum_matches_brute_force():
     for inst in (_tiny(5, 41, False), _tiny(5, 42, True)):
         optimum = brute_force(inst, Weights())
         routes = solve_ortools(inst, time_limit=0.5, multi_trip="reload")
-        assert check_solution(inst, routes).objective == pytest.approx(optimum, abs=2 * 5 / SCALE)
+        assert check_routes(inst, routes).objective == pytest.approx(optimum, abs=2 * 5 / SCALE)
 
 
 def test_multi_trip_is_used_when_capacity_binds():
@@ -134,7 +134,7 @@ def test_multi_trip_is_used_when_capacity_binds():
     assert inst.demand.sum() > 10
     for method in solver_names():
         routes = get_solver(method)(inst, time_limit=0.3, weights=Weights(), seed=0)
-        assert check_solution(inst, routes).ok and len(routes[0]) >= 2, method
+        assert check_routes(inst, routes).ok and len(routes[0]) >= 2, method
 
 
 def test_trip_bound_is_safe_and_small():
@@ -174,7 +174,7 @@ def test_zc_solutions_respect_zones(seed, n, m, zones):
         for k, trips in enumerate(routes):
             for trip in trips:
                 assert all(inst.allowed[0, k, c - 1] for c in trip), method
-        assert check_solution(inst, routes).ok, method
+        assert check_routes(inst, routes).ok, method
 
 
 @pytest.mark.parametrize("method", ["random", "nearest", "insertion", "pyvrp"])

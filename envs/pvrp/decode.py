@@ -1,10 +1,12 @@
-"""Action log -> routes, replayed without the env's step code (used by the env oracles).
+"""Action log -> routes, state and legal moves, replayed in plain Python (the oracles' half).
 
-Both decoders follow the MDP rules written in ``envs/pvrp/README.md`` in plain Python, so the
-oracles in :mod:`heurist.policies.pvrp.oracle` judge what the log *means*, independently of the
-batched tensor code that produced it. Decoding does not check legality (a log that revisits a
-client or breaks a zone or a capacity decodes to routes that the oracle then rejects); it only
-needs to know who moved (the conflict rule) and when the episode ended (steps after are ignored).
+Both replays follow the MDP rules written in ``envs/pvrp/README.md`` with plain numpy on one row,
+so the oracles in :mod:`heurist.envs.pvrp.oracle` judge what a log *means* independently of the
+batched step code and of its mask (``masks.py``): they share no code with either. A replay tracks
+each vehicle's node and load left, the unserved clients and, for the sequential env, who acts;
+at every step it recomputes the legal moves from that state and records the first illegal action,
+but keeps going, so an illegal log still decodes to routes that the route oracle then judges.
+Steps after the end of the episode are ignored.
 
 Routes: per vehicle a list of trips, a trip a list of 1-based client ids (depot implicit at both
 ends). ``finished`` tells whether the log reached the end of the episode (all clients served, all
@@ -21,17 +23,14 @@ __all__ = ["Decoded", "conflict_winners", "decode_parallel", "decode_sequential"
 
 @dataclass(frozen=True)
 class Decoded:
-    """Routes of one row and whether its log reached the end of the episode."""
+    """The replay of one row's log."""
 
     routes: list[list[list[int]]]
     finished: bool
     steps: int  # decisions taken until the end (or the log's length if unfinished)
-
-
-def _check_range(actions: np.ndarray, n_clients: int) -> None:
-    if actions.size and (actions.min() < 0 or actions.max() > n_clients):
-        raise ValueError(f"actions must lie in 0..{n_clients}, got range "
-                         f"[{actions.min()}, {actions.max()}]")
+    illegal: int  # the first step with an illegal action, -1 if none
+    legal: np.ndarray  # bool [M, N + 1]: each vehicle's legal moves after the log
+    current: int  # sequential: the vehicle that acts next (the last to act once finished); else -1
 
 
 def conflict_winners(targets: list[int], priority: list[float] | None) -> list[bool]:
@@ -54,89 +53,120 @@ def conflict_winners(targets: list[int], priority: list[float] | None) -> list[b
     return won
 
 
-def decode_parallel(actions, n_clients: int, priorities=None) -> Decoded:
-    """Decodes one row of the parallel env: ``actions`` [T, M] ints, ``priorities`` [T, M] or None."""
+class _Replay:
+    """One row's state: node and load left per vehicle, unserved clients, routes so far."""
+
+    def __init__(self, demand, capacity, allowed) -> None:
+        self.demand = np.asarray(demand, dtype=np.int64).reshape(-1)  # [N]
+        # demands are integers, so floor(capacity) is the usable load (as in the env)
+        self.capacity = np.floor(np.asarray(capacity, dtype=np.float64)).reshape(-1)  # [M]
+        N, M = self.demand.shape[0], self.capacity.shape[0]
+        self.allowed = np.asarray(allowed, dtype=bool).reshape(M, N)
+        self.pos = np.zeros(M, dtype=np.int64)
+        self.load = self.capacity.copy()
+        self.unserved = np.ones(N, dtype=bool)
+        self.routes: list[list[list[int]]] = [[] for _ in range(M)]
+        self.trip: list[list[int]] = [[] for _ in range(M)]
+
+    def legal(self) -> np.ndarray:
+        """bool [M, N + 1]: a client that is unserved, in the zone and fits the load left; the
+        depot from a client, or from the depot when no client is feasible (no deadlock)."""
+        client = self.allowed & self.unserved[None, :] & (self.demand[None, :] <= self.load[:, None])
+        depot = (self.pos != 0) | ~client.any(1)
+        return np.concatenate([depot[:, None], client], axis=1)
+
+    def active(self) -> np.ndarray:
+        """bool [M]: away from the depot, or at the depot with a feasible client."""
+        return self.legal()[:, 1:].any(1) | (self.pos != 0)
+
+    def finished(self) -> bool:
+        return not self.unserved.any() and not self.pos.any()
+
+    def move(self, k: int, j: int) -> None:
+        """Vehicle ``k`` goes to node ``j``: the depot closes its trip and refills it; a client
+        extends the trip and is served."""
+        if j == 0:
+            if self.trip[k]:
+                self.routes[k].append(self.trip[k])
+                self.trip[k] = []
+            self.load[k] = self.capacity[k]
+        else:
+            self.trip[k].append(j)
+            self.load[k] -= self.demand[j - 1]
+            self.unserved[j - 1] = False
+        self.pos[k] = j
+
+    def decoded(self, finished: bool, steps: int, illegal: int, current: int) -> Decoded:
+        routes = [list(r) for r in self.routes]
+        for k, trip in enumerate(self.trip):  # an unfinished log: close open trips for the oracle
+            if trip:
+                routes[k].append(list(trip))
+        return Decoded(routes, finished, steps, illegal, self.legal(), current)
+
+
+def _actions(actions, ndim: int, n_clients: int) -> np.ndarray:
     actions = np.asarray(actions, dtype=np.int64)
-    if actions.ndim != 2:
-        raise ValueError(f"parallel actions must be [T, M], got shape {list(actions.shape)}")
-    _check_range(actions, n_clients)
+    if actions.ndim != ndim:
+        raise ValueError(f"actions must have {ndim} dimensions, got shape {list(actions.shape)}")
+    if actions.size and (actions.min() < 0 or actions.max() > n_clients):
+        raise ValueError(f"actions must lie in 0..{n_clients}, got range "
+                         f"[{actions.min()}, {actions.max()}]")
+    return actions
+
+
+def decode_parallel(actions, demand, capacity, allowed, priorities=None) -> Decoded:
+    """Replays one row of the parallel env: ``actions`` [T, M] ints; ``demand`` [N] ints,
+    ``capacity`` [M], ``allowed`` [M, N] bool; ``priorities`` [T, M] (the recorded ``priority``
+    inputs) or None (the default conflict rule)."""
+    r = _Replay(demand, capacity, allowed)
+    actions = _actions(actions, 2, r.demand.shape[0])
     T, M = actions.shape
+    if M != r.capacity.shape[0]:
+        raise ValueError(f"actions must be [T, M={r.capacity.shape[0]}], got {list(actions.shape)}")
     if priorities is not None:
         priorities = np.asarray(priorities, dtype=np.float64)
         if priorities.shape != (T, M):
             raise ValueError(f"priorities must be [T={T}, M={M}], got {list(priorities.shape)}")
-    routes: list[list[list[int]]] = [[] for _ in range(M)]
-    trip: list[list[int]] = [[] for _ in range(M)]
-    pos = [0] * M
-    served: set[int] = set()
+    illegal = -1
     for t in range(T):
         targets = [int(a) for a in actions[t]]
+        if illegal < 0 and not r.legal()[np.arange(M), targets].all():
+            illegal = t
         won = conflict_winners(targets, None if priorities is None else list(priorities[t]))
         for k, j in enumerate(targets):
-            if not won[k]:
-                continue
-            _move(routes, trip, k, j)
-            if j:
-                served.add(j)
-            pos[k] = j
-        if len(served) == n_clients and all(p == 0 for p in pos):
-            return Decoded(routes, True, t + 1)
-    for k in range(M):  # an unfinished log: close open trips so the oracle can still read them
-        if trip[k]:
-            routes[k].append(trip[k])
-    return Decoded(routes, False, T)
-
-
-def _move(routes: list, trip: list, k: int, j: int) -> None:
-    """Vehicle ``k`` goes to node ``j``: the depot closes its open trip, a client extends it."""
-    if j == 0:
-        if trip[k]:
-            routes[k].append(trip[k])
-            trip[k] = []
-    else:
-        trip[k].append(j)
+            if won[k]:
+                r.move(k, j)
+        if r.finished():
+            return r.decoded(True, t + 1, illegal, -1)
+    return r.decoded(False, T, illegal, -1)
 
 
 def decode_sequential(actions, demand, capacity, allowed) -> Decoded:
-    """Decodes one row of the sequential env: ``actions`` [T] ints; ``demand`` [N] ints,
-    ``capacity`` [M], ``allowed`` [M, N] bool. The acting vehicle is recomputed by the round-robin
-    rule: the next vehicle after the last one to act (cyclically, starting with vehicle 0) that
-    is away from the depot or, at the depot, has an unserved, allowed client that fits its
-    capacity. No such vehicle: the episode is over."""
-    actions = np.asarray(actions, dtype=np.int64).reshape(-1)
-    demand = np.asarray(demand, dtype=np.int64)
-    cap = np.floor(np.asarray(capacity, dtype=np.float64)).astype(np.int64)
-    allowed = np.asarray(allowed, dtype=bool)
-    N, M = demand.shape[0], cap.shape[0]
-    _check_range(actions, N)
-    routes: list[list[list[int]]] = [[] for _ in range(M)]
-    trip: list[list[int]] = [[] for _ in range(M)]
-    pos = [0] * M
-    unserved = np.ones(N, dtype=bool)
+    """Replays one row of the sequential env: ``actions`` [T] ints; ``demand`` [N] ints,
+    ``capacity`` [M], ``allowed`` [M, N] bool. The acting vehicle follows the round-robin rule:
+    the next vehicle after the last one to act (cyclically, vehicle 0 first) that is active
+    (away from the depot, or at the depot with a feasible client). None active: the episode is
+    over."""
+    r = _Replay(demand, capacity, allowed)
+    actions = _actions(np.asarray(actions).reshape(-1), 1, r.demand.shape[0])
+    M = r.capacity.shape[0]
 
-    def active(k: int) -> bool:
-        return pos[k] != 0 or bool((unserved & allowed[k] & (demand <= cap[k])).any())
-
-    def next_vehicle(last: int) -> int | None:
+    def next_vehicle(last: int) -> int:
+        active = r.active()
         for i in range(1, M + 1):
-            k = (last + i) % M
-            if active(k):
-                return k
-        return None
+            if active[(last + i) % M]:
+                return (last + i) % M
+        return -1
 
-    k = next_vehicle(-1)
+    k, last, illegal = next_vehicle(-1), -1, -1
     for t in range(actions.shape[0]):
-        if k is None:
-            return Decoded(routes, True, t)
+        if k < 0:
+            return r.decoded(True, t, illegal, last)
         j = int(actions[t])
-        _move(routes, trip, k, j)
-        if j:
-            unserved[j - 1] = False
-        pos[k] = j
-        k = next_vehicle(k)
-    if k is None:
-        return Decoded(routes, True, actions.shape[0])
-    for v in range(M):
-        if trip[v]:
-            routes[v].append(trip[v])
-    return Decoded(routes, False, actions.shape[0])
+        if illegal < 0 and not r.legal()[k, j]:
+            illegal = t
+        r.move(k, j)
+        last, k = k, next_vehicle(k)
+    if k < 0:
+        return r.decoded(True, actions.shape[0], illegal, last)
+    return r.decoded(False, actions.shape[0], illegal, k)

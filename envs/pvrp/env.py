@@ -4,7 +4,7 @@ See ``envs/pvrp/README.md`` for the MDP (shapes, masks, conflict rule, reward). 
 [B, M] (node 0 = depot, 1..N clients); vehicles that pick the same client are resolved by priority
 (optional input key ``priority`` [B, M], highest wins, ties and default to the lowest index); losers
 stay where they are at no cost. The reward is minus the objective increment, so the summed reward
-of an episode is minus :func:`heurist.policies.pvrp.oracle.evaluate` of its routes.
+of an episode is minus :func:`heurist.envs.pvrp.oracle.evaluate` of its action log.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 from heurist.envs.common import HeuristEnv, register
-from heurist.envs.pvrp.decode import decode_parallel
+from heurist.envs.pvrp import oracle
 from heurist.envs.pvrp.env_generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import dist_f32 as _dist
@@ -436,38 +436,32 @@ class PVRPEnv(HeuristEnv):
         return tensordict
 
     # ------------------------------------------------------------------ oracles
-    def _decode(self, inst: PVRPInstances, actions: torch.Tensor, priorities) -> list:
+    def _log(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        """Checks the log's shape against this env ([B, T, M]) and the instance's sizes."""
+        self._instances(instance)
         actions = torch.as_tensor(actions)
-        if actions.ndim != 3 or actions.shape[0] != inst.S or actions.shape[2] != self.n_vehicles:
-            raise ValueError(f"PVRPEnv: actions must be [B={inst.S}, T, M={self.n_vehicles}], "
-                             f"got {list(actions.shape)}")
-        acts = actions.detach().cpu().numpy()
-        prios = None if priorities is None else torch.as_tensor(priorities).detach().cpu().numpy()
-        return [decode_parallel(acts[i], inst.N, None if prios is None else prios[i])
-                for i in range(inst.S)]
-
-    def _judge(self, instance, actions, priorities, value: bool) -> torch.Tensor:
-        from heurist.policies.pvrp import oracle  # lazy: the oracle package imports this one
-
-        inst = self._instances(instance)
-        out = []
-        for i, dec in enumerate(self._decode(inst, actions, priorities)):
-            res = oracle.check_solution(inst[i], dec.routes, weights=self.weights)
-            ok = dec.finished and res.ok
-            if value:
-                out.append(-res.objective if ok else float("nan"))
-            else:
-                out.append(ok)
-        return torch.tensor(out, dtype=torch.float64 if value else torch.bool)
+        if actions.ndim != 3 or actions.shape[0] != instance.batch_size[0] \
+                or actions.shape[2] != self.n_vehicles:
+            raise ValueError(f"PVRPEnv: actions must be [B={instance.batch_size[0]}, T, "
+                             f"M={self.n_vehicles}], got {list(actions.shape)}")
+        return actions
 
     def check_solution(self, instance: TensorDictBase, actions: torch.Tensor,
                        priorities: torch.Tensor | None = None) -> torch.Tensor:
         """Whether each row's log [B, T, M] (with the ``priority`` inputs [B, T, M] used, if any)
-        reaches the end of the episode with valid routes, judged by the independent oracle -> [B]."""
-        return self._judge(instance, actions, priorities, value=False)
+        takes only legal actions and reaches the end with valid routes (:mod:`.oracle`) -> [B]."""
+        return oracle.check_solution(instance, self._log(instance, actions),
+                                     weights=self.weights, priorities=priorities)
 
     def evaluate(self, instance: TensorDictBase, actions: torch.Tensor,
                  priorities: torch.Tensor | None = None) -> torch.Tensor:
         """Minus the oracle objective of each row's decoded routes -> float64 [B]; NaN for a row
-        whose log is invalid or does not reach the end of the episode."""
-        return self._judge(instance, actions, priorities, value=True)
+        that :meth:`check_solution` rejects."""
+        return oracle.evaluate(instance, self._log(instance, actions), weights=self.weights,
+                               priorities=priorities)
+
+    def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor,
+                      priorities: torch.Tensor | None = None) -> torch.Tensor:
+        """The legal moves after the log prefix [B, t, M], recomputed by the oracle without the
+        step code or ``masks.py`` -> bool [B, M, N + 1]."""
+        return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities)

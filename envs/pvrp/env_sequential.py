@@ -17,9 +17,8 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite
 
 from heurist.envs.common import register
-from heurist.envs.pvrp.decode import decode_sequential
+from heurist.envs.pvrp import oracle
 from heurist.envs.pvrp.env import PVRPEnv, PVRPState, travel
-from heurist.envs.pvrp.instance import PVRPInstances
 from heurist.envs.pvrp.masks import active_vehicles, f32, mark_served, refresh_row, vehicle_masks
 from heurist.envs.pvrp.masks import dist_f32 as _dist
 
@@ -185,25 +184,31 @@ class PVRPSequentialEnv(PVRPEnv):
         return reward, done
 
     # ------------------------------------------------------------------ oracles
-    def _decode(self, inst: PVRPInstances, actions: torch.Tensor, priorities) -> list:
-        if priorities is not None:
-            raise ValueError("PVRPSequentialEnv has no conflicts: priorities must be None")
+    def _log(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        """Checks the log's shape against this env ([B, T]) and the instance's sizes."""
+        self._instances(instance)
         actions = torch.as_tensor(actions)
-        if actions.ndim != 2 or actions.shape[0] != inst.S:
-            raise ValueError(f"PVRPSequentialEnv: actions must be [B={inst.S}, T], "
+        if actions.ndim != 2 or actions.shape[0] != instance.batch_size[0]:
+            raise ValueError(f"PVRPSequentialEnv: actions must be [B={instance.batch_size[0]}, T], "
                              f"got {list(actions.shape)}")
-        acts = actions.detach().cpu().numpy()
-        allowed = inst.allowed_or_all()
-        return [decode_sequential(acts[i], inst.demand[i], inst.capacity[i], allowed[i])
-                for i in range(inst.S)]
+        return actions
 
     def check_solution(self, instance: TensorDictBase, actions: torch.Tensor,
                        priorities: None = None) -> torch.Tensor:
-        """Whether each row's log [B, T] ends the episode with valid routes (oracle) -> bool [B]."""
-        return self._judge(instance, actions, priorities, value=False)
+        """Whether each row's log [B, T] takes only legal actions and ends the episode with valid
+        routes (:mod:`.oracle`) -> bool [B]."""
+        return oracle.check_solution(instance, self._log(instance, actions), weights=self.weights,
+                                     priorities=priorities)
 
     def evaluate(self, instance: TensorDictBase, actions: torch.Tensor,
                  priorities: None = None) -> torch.Tensor:
         """Minus the oracle objective of each row's routes -> float64 [B]; NaN when invalid or
         unfinished."""
-        return self._judge(instance, actions, priorities, value=True)
+        return oracle.evaluate(instance, self._log(instance, actions), weights=self.weights,
+                               priorities=priorities)
+
+    def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor,
+                      priorities: None = None) -> torch.Tensor:
+        """The acting vehicle's legal moves after the log prefix [B, t], recomputed by the oracle
+        (round robin included) without the step code or ``masks.py`` -> bool [B, N + 1]."""
+        return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities)

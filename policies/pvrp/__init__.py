@@ -1,17 +1,17 @@
-"""PVRP solvers (PyVRP, OR-Tools, constructive heuristics), the registry, batch solving and the
-independent oracles."""
+"""PVRP solvers (PyVRP, OR-Tools, constructive heuristics), the registry and batch solving. The
+route oracles live with the env (:mod:`heurist.envs.pvrp.oracle`) and are re-exported here."""
+from heurist.envs.pvrp.oracle import (
+    CheckResult,
+    Routes,
+    check_routes,
+    evaluate_routes,
+    preference_collected,
+    vehicle_times,
+)
 from heurist.policies.pvrp.batch import SolveRecord, solve_batch, solve_one
 from heurist.policies.pvrp.costs import SCALE, arc_costs, cost_offset, integer_costs
 from heurist.policies.pvrp.insertion import solve_insertion
 from heurist.policies.pvrp.nearest import solve_nearest, usable_mask
-from heurist.policies.pvrp.oracle import (
-    CheckResult,
-    Routes,
-    check_solution,
-    evaluate,
-    preference_collected,
-    vehicle_times,
-)
 from heurist.policies.pvrp.ortools_reload import TIE, build_reload_model
 from heurist.policies.pvrp.ortools_solver import solve_ortools
 from heurist.policies.pvrp.pyvrp_solver import build_pyvrp_data, solve_pyvrp
@@ -29,9 +29,9 @@ __all__ = [
     "arc_costs",
     "build_pyvrp_data",
     "build_reload_model",
-    "check_solution",
+    "check_routes",
     "cost_offset",
-    "evaluate",
+    "evaluate_routes",
     "get_solver",
     "integer_costs",
     "preference_collected",

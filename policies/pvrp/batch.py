@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.policies.pvrp.oracle import check_solution
+from heurist.envs.pvrp.oracle import check_routes
 from heurist.policies.pvrp.registry import get_solver
 
 __all__ = ["SolveRecord", "solve_batch", "solve_one"]
@@ -33,7 +33,7 @@ def solve_one(inst_one: PVRPInstances, method: str, *, index: int = 0, time_limi
     start = time.perf_counter()
     routes = solve(inst_one, time_limit=time_limit, weights=weights, seed=seed)
     seconds = time.perf_counter() - start
-    check = check_solution(inst_one, routes, weights=weights)
+    check = check_routes(inst_one, routes, weights=weights)
     if not check.ok:
         raise ValueError(f"{method}: instance {index}: invalid solution: "
                          + "; ".join(check.violations[:5]))
