@@ -1,30 +1,52 @@
 """The ``heurist`` command line. Each sub-command is one module in this package that defines
 ``register(subparsers)``; it adds its parser and sets ``func`` (called with the parsed args, returns
-the exit code). Modules are discovered, so a new sub-command needs no edit here."""
+the exit code).
+
+``COMMANDS`` lists the sub-commands with their one-line help, so ``heurist --help`` imports none of
+them and answers at once; a call imports only the module of its own sub-command. A new sub-command
+adds its module and one line here (``tests/test_cli_startup.py`` checks the two agree).
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 
-__all__ = ["build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS: dict[str, str] = {
+    "kv": "KV-cache eviction policies on SmolLM2-135M",
+    "plan": "plan buffer offsets of a MiniMalloc CSV (packing or mapping)",
+    "route": "solve PVRP instances (PyVRP, OR-Tools or a heuristic)",
+    "simulate": "replay paging traces through eviction policies",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``heurist`` parser. With ``command`` given (or ``""`` for none), only that sub-command's
+    module is imported and the others are listed by name and help; ``None`` imports them all."""
     parser = argparse.ArgumentParser(
         prog="heurist", description="Resource decisions of ML systems: simulate, plan, route, "
         "evaluate KV-cache policies.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+    for name, help_line in COMMANDS.items():
+        if command is None or name == command:
+            importlib.import_module(f"{__name__}.{name}").register(sub)
+        else:  # a placeholder: its real parser is only built when the command is called
+            sub.add_parser(name, help=help_line, add_help=False)
     return parser
 
 
+def _command(argv: list[str]) -> str:
+    """The sub-command named in ``argv`` ("" if none): the top level takes no option values, so
+    it is the first argument that is not an option."""
+    first = next((a for a in argv if not a.startswith("-")), "")
+    return first if first in COMMANDS else ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -9,7 +9,7 @@ import torch
 from gymnasium import spaces
 from torchrl.data import Binary, Bounded, Categorical, Composite, OneHot
 
-__all__ = ["GymEnv", "register_gym", "spec_to_space"]
+__all__ = ["GymEnv", "spec_to_space"]
 
 
 def spec_to_space(spec) -> spaces.Space:
@@ -67,9 +67,3 @@ class GymEnv(gym.Env):
         terminated = bool(out["terminated"][0].any())
         return self._obs(out), reward, terminated, False, {}
 
-
-def register_gym(entry) -> None:
-    """Registers ``heurist/<Name>-v0`` with Gymnasium (idempotent)."""
-    if entry.gym_id in gym.registry:
-        return
-    gym.register(id=entry.gym_id, entry_point=GymEnv, kwargs={"env_name": entry.name})
