@@ -281,15 +281,17 @@ def test_same_seed_same_instances():
     np.testing.assert_array_equal(a["allowed"].numpy(), ref.allowed)
 
 
-def test_render_writes_png(tmp_path):
-    """render draws the decoded routes to a PNG file."""
-    inst = generate(1, n_clients=10, n_vehicles=3, rng=0)
-    env = PVRPEnv(n_clients=10, n_vehicles=3)
-    acts, _, _ = rollout(env, inst.to_tensordict(), seed=0)
-    routes = decode_parallel(acts[0].numpy(), *rules(inst)).routes
-    path = render(inst, routes, tmp_path / "pvrp.png")
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+def test_render_draws_each_trip_and_writes_png(tmp_path):
+    """render draws one line per trip through the depot and the trip's clients, and a PNG."""
+    inst = tiny()
+    fig = render(inst, [[[1, 2]], [[3]]], path=tmp_path / "pvrp.png")
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["vehicle 0", "vehicle 1"]
+    np.testing.assert_array_equal(lines[0].get_xydata(), [[0, 0], [0.3, 0.4], [0.6, 0.8], [0, 0]])
+    np.testing.assert_array_equal(lines[1].get_xydata(), [[0, 0], [0.0, 0.5], [0, 0]])
+    assert (tmp_path / "pvrp.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="outside 1..3"):
+        render(inst, [[[1, 4]], [[3]]])
 
 
 @pytest.mark.parametrize("cls", [PVRPEnv, PVRPSequentialEnv])

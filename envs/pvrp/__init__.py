@@ -1,5 +1,5 @@
 """The profiled vehicle routing problem (PVRP-P and PVRP-ZC, after CAMP): instances, generator, files."""
-from heurist.envs.pvrp.generator import PREFERENCES, VARIANTS, ZONES, generate
+from heurist.envs.pvrp.generator import PREFERENCES, VARIANTS, ZONES, PVRPGenerator, generate
 from heurist.envs.pvrp.instance import KEYS, PVRPInstances, Weights, validate_arrays
 from heurist.envs.pvrp.npz_io import load_npz, save_npz
 
@@ -8,6 +8,7 @@ __all__ = [
            "PREFERENCES",
            "VARIANTS",
            "ZONES",
+           "PVRPGenerator",
            "PVRPInstances",
            "Weights",
            "generate",
@@ -17,7 +18,6 @@ __all__ = [
 ]
 # the envs (registered as "PVRP" and "PVRPSequential" on import)
 from heurist.envs.pvrp.env import PVRPEnv
-from heurist.envs.pvrp.env_generator import PVRPGenerator
 from heurist.envs.pvrp.env_sequential import PVRPSequentialEnv
 
-__all__ += ["PVRPEnv", "PVRPGenerator", "PVRPSequentialEnv"]
+__all__ += ["PVRPEnv", "PVRPSequentialEnv"]

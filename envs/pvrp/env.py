@@ -9,8 +9,6 @@ of an episode is minus :func:`heurist.envs.pvrp.oracle.evaluate` of its action l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
 import numba
 import numpy as np
 import torch
@@ -19,10 +17,11 @@ from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.pvrp import oracle
-from heurist.envs.pvrp.env_generator import PVRPGenerator
+from heurist.envs.pvrp.generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import dist_f32 as _dist
 from heurist.envs.pvrp.masks import f32, initial_avail, mark_served, refresh_row_u8, vehicle_masks
+from heurist.envs.pvrp.state import PVRPState
 
 __all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
 
@@ -174,30 +173,6 @@ def _compact_demand(demand: np.ndarray) -> np.ndarray:
             and np.array_equal(demand, np.floor(demand)):
         return demand.astype(np.uint8)
     return demand
-
-
-@dataclass
-class PVRPState:
-    """The env's hidden state for a batch of B rows (float32 unless said)."""
-
-    locs: torch.Tensor        # [B, N + 1, 2] depot first
-    demand: torch.Tensor      # [B, N + 1] depot 0
-    capacity: torch.Tensor    # [B, M] floor of the instance capacity (demands are integers)
-    speed: torch.Tensor       # [B, M]
-    preference: torch.Tensor  # [B, M, N] as observed
-    pref_gain: torch.Tensor   # [B, M, N + 1] w_pref * preference, depot column 0 (0 for ZC)
-    allowed: torch.Tensor     # [B, M, N] bool
-    pos: torch.Tensor         # [B, M] int64 node of each vehicle
-    load: torch.Tensor        # [B, M] capacity left on the current trip
-    time: torch.Tensor        # [B, M] travel time so far
-    served: torch.Tensor      # [B, N + 1] bool, depot column always False
-    avail: torch.Tensor       # [B, M, N + 1] bool unserved and allowed (updated in place)
-    mask: torch.Tensor        # [B, M, N + 1] bool legal moves now
-    any_client: torch.Tensor  # [B, M] bool a feasible client exists
-    #: numpy views of the tensors the numba kernel reads but never replaces (``locs``, ``demand``,
-    #: ``capacity``, ``speed``, ``pref_gain``, ``avail`` and ``allowed`` as uint8; ``demand`` as
-    #: uint8 when its values are small integers), made once per reset
-    static_np: tuple = ()
 
 
 @register("PVRP", test_kwargs={"n_clients": 8, "n_vehicles": 3})

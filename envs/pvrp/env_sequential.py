@@ -18,9 +18,10 @@ from torchrl.data import Binary, Categorical, Composite
 
 from heurist.envs.common import register
 from heurist.envs.pvrp import oracle
-from heurist.envs.pvrp.env import PVRPEnv, PVRPState, travel
+from heurist.envs.pvrp.env import PVRPEnv, travel
 from heurist.envs.pvrp.masks import active_vehicles, f32, mark_served, refresh_row, vehicle_masks
 from heurist.envs.pvrp.masks import dist_f32 as _dist
+from heurist.envs.pvrp.state import PVRPState
 
 __all__ = ["PVRPSequentialEnv", "next_vehicle", "sequential_kernel"]
 
@@ -116,10 +117,10 @@ class PVRPSequentialEnv(PVRPEnv):
         s = self._initial_state(instance)
         B = s.pos.shape[0]
         self.state = s
-        self.current = next_vehicle(active_vehicles(s.pos, s.any_client),
-                                    torch.full((B,), -1, dtype=torch.int64, device=self.device))
+        s.current = next_vehicle(active_vehicles(s.pos, s.any_client),
+                                 torch.full((B,), -1, dtype=torch.int64, device=self.device))
         done = torch.zeros(B, dtype=torch.bool, device=self.device)
-        return TensorDict({**self._observe_seq(s, self.current), **self._done_td(done)},
+        return TensorDict({**self._observe_seq(s, s.current), **self._done_td(done)},
                           batch_size=[B], device=self.device)
 
     def _step_batch(self, td: TensorDictBase) -> TensorDictBase:
@@ -129,7 +130,7 @@ class PVRPSequentialEnv(PVRPEnv):
         a = self._read_action(td, (B,))
         advance = self._advance_numba if self.backend == "numba" else self._advance_torch
         reward, done = advance(a)
-        out = {**self._observe_seq(self.state, self.current), "reward": reward.unsqueeze(-1),
+        out = {**self._observe_seq(self.state, self.state.current), "reward": reward.unsqueeze(-1),
                **self._done_td(done)}
         if self.backend == "numba":  # every entry is built here in its spec's shape and dtype
             return TensorDict._new_unsafe(out, batch_size=torch.Size([B]), device=self.device)
@@ -137,7 +138,8 @@ class PVRPSequentialEnv(PVRPEnv):
 
     def _advance_torch(self, a: torch.Tensor):
         """Vectorized torch step (any device): updates the state; returns (reward, done) [B]."""
-        s, k = self.state, self.current
+        s = self.state
+        k = s.current
         rows = torch.arange(a.shape[0], device=self.device)
         self._check_legal(s.mask[rows, k], a)
         acting = torch.nn.functional.one_hot(k, self.n_vehicles).to(torch.bool)  # [B, M]
@@ -155,14 +157,15 @@ class PVRPSequentialEnv(PVRPEnv):
         mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
         active = active_vehicles(pos, any_client)
         done = ~active.any(-1)
-        self.current = torch.where(done, k, next_vehicle(active, k))
+        s.current = torch.where(done, k, next_vehicle(active, k))
         s.pos, s.time, s.served, s.load = pos, time, served, load
         s.mask, s.any_client = mask, any_client
         return reward, done
 
     def _advance_numba(self, a: torch.Tensor):
         """The fused numba step (CPU): same rule as :meth:`_advance_torch`, one pass per row."""
-        s, k = self.state, self.current
+        s = self.state
+        k = s.current
         a_np = a.contiguous().numpy()
         bad = _illegal_seq(a_np, k.numpy(), s.mask.numpy(), self.n_clients)
         if bad >= 0:
@@ -180,7 +183,7 @@ class PVRPSequentialEnv(PVRPEnv):
                           any_client.numpy(), cur.numpy(), reward.numpy(), done.numpy())
         s.pos, s.time, s.served, s.load = pos, time, served, load
         s.mask, s.any_client = mask, any_client
-        self.current = cur
+        s.current = cur
         return reward, done
 
     # ------------------------------------------------------------------ oracles

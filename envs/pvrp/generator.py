@@ -1,5 +1,8 @@
 """Random PVRP instances (CAMP-style): uniform depot and clients, demands 1..9, vehicle profiles.
 
+:func:`generate` draws a numpy :class:`PVRPInstances` batch; :class:`PVRPGenerator` is the envs'
+injected generator, the same draw as an instance TensorDict [B].
+
 Preference distributions ([S, M, N], PVRP-P):
 
 * ``random``  -- U[0, 1) independently per (vehicle, client).
@@ -25,7 +28,7 @@ import numpy as np
 
 from heurist.envs.pvrp.instance import PVRPInstances
 
-__all__ = ["PREFERENCES", "VARIANTS", "ZONES", "generate"]
+__all__ = ["PREFERENCES", "VARIANTS", "ZONES", "PVRPGenerator", "generate"]
 
 PREFERENCES = ("random", "angle", "cluster", "block")
 ZONES = ("random", "sector")
@@ -130,3 +133,36 @@ def generate(S: int, *, n_clients: int, n_vehicles: int, variant: str = "p",
     allowed = _zones(zones, depot, locs, demand, cap, rng) if variant == "zc" else None
     return PVRPInstances(depot=depot, locs=locs, demand=demand, capacity=cap, speed=spd,
                          preference=pref, allowed=allowed)
+
+
+class PVRPGenerator:
+    """Callable ``(batch_size, rng) -> TensorDict [B]`` of PVRP instances: :func:`generate` as
+    :meth:`PVRPInstances.to_tensordict` (same keys and dtypes, so the env oracles rebuild the exact
+    instance): ``depot`` [B, 2], ``locs`` [B, N, 2], ``demand`` [B, N], ``capacity`` [B, M],
+    ``speed`` [B, M], ``preference`` [B, M, N] and, for ``variant="zc"``, ``allowed`` [B, M, N].
+    """
+
+    def __init__(self, *, n_clients: int = 20, n_vehicles: int = 3, variant: str = "p",
+                 preference: str = "random", zones: str = "random",
+                 capacity: float | Sequence[float] = 40, speed: float | Sequence[float] = 1.0) -> None:
+        if int(n_clients) < 1 or int(n_vehicles) < 1:
+            raise ValueError(f"PVRPGenerator: n_clients and n_vehicles must be >= 1, "
+                             f"got {n_clients}, {n_vehicles}")
+        if variant not in VARIANTS:
+            raise ValueError(f"PVRPGenerator: variant must be one of {VARIANTS}, got {variant!r}")
+        if preference not in PREFERENCES:
+            raise ValueError(f"PVRPGenerator: preference must be one of {PREFERENCES}, "
+                             f"got {preference!r}")
+        if zones not in ZONES:
+            raise ValueError(f"PVRPGenerator: zones must be one of {ZONES}, got {zones!r}")
+        self.n_clients, self.n_vehicles = int(n_clients), int(n_vehicles)
+        self.variant, self.preference, self.zones = variant, preference, zones
+        self.capacity, self.speed = capacity, speed
+        # fail at construction, not at the first reset, on a bad capacity/speed
+        self(1, np.random.default_rng(0))
+
+    def __call__(self, batch_size: int, rng: np.random.Generator):
+        inst = generate(int(batch_size), n_clients=self.n_clients, n_vehicles=self.n_vehicles,
+                        variant=self.variant, preference=self.preference, zones=self.zones,
+                        capacity=self.capacity, speed=self.speed, rng=rng)
+        return inst.to_tensordict()

@@ -1,4 +1,7 @@
-"""Draws a PVRP solution: depot, clients (sized by demand) and each vehicle's trips in its colour."""
+"""Draws a PVRP solution: depot, clients (sized by demand) and each vehicle's trips in its colour.
+
+Drawn on a bare Agg canvas (no pyplot), so rendering never touches global figure state.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +13,14 @@ from heurist.envs.pvrp.instance import PVRPInstances
 __all__ = ["render"]
 
 
-def render(instance_one: PVRPInstances, routes, path: str | Path, *, title: str | None = None) -> Path:
-    """Writes a PNG of ``routes`` (per vehicle a list of trips of 1-based client ids) on
-    ``instance_one`` (a batch of one) to ``path``; returns the path. Uses the Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def render(instance_one: PVRPInstances, routes, *, path: str | Path | None = None,
+           title: str | None = None):
+    """The matplotlib ``Figure`` of ``routes`` (per vehicle a list of trips of 1-based client
+    ids, e.g. ``decode_parallel(...).routes``) on ``instance_one`` (a batch of one); writes it
+    as a PNG to ``path`` if given. One line per vehicle (legend ``vehicle k``), depot a red square."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     if not isinstance(instance_one, PVRPInstances) or instance_one.S != 1:
         raise ValueError("render: instance_one must be a PVRPInstances batch of one (inst[s])")
@@ -24,8 +28,10 @@ def render(instance_one: PVRPInstances, routes, path: str | Path, *, title: str 
         raise ValueError(f"render: routes must list {instance_one.M} vehicles, got {len(routes)}")
     xy = instance_one.coords(0)
     N = instance_one.N
-    fig, ax = plt.subplots(figsize=(6, 6))
-    cmap = plt.get_cmap("tab10" if instance_one.M <= 10 else "tab20")
+    fig = Figure(figsize=(6, 6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    cmap = colormaps["tab10" if instance_one.M <= 10 else "tab20"]
     for k, trips in enumerate(routes):
         colour = cmap(k % cmap.N)
         for t, trip in enumerate(trips):
@@ -41,7 +47,6 @@ def render(instance_one: PVRPInstances, routes, path: str | Path, *, title: str 
     ax.set_aspect("equal")
     ax.set_title(title or f"PVRP-{'ZC' if instance_one.is_zc else 'P'}: N={N}, M={instance_one.M}")
     ax.legend(loc="upper right", fontsize=7)
-    path = Path(path)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    if path is not None:
+        fig.savefig(Path(path), dpi=100)
+    return fig
