@@ -16,6 +16,7 @@ from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.paging.generator import PagingGenerator, validate_instance
+from heurist.envs.paging.predictions import next_arrivals_dense
 
 __all__ = ["REQUEST_FEATURES", "SLOT_FEATURES", "PagingEnv"]
 
@@ -31,23 +32,16 @@ _F2 = len(REQUEST_FEATURES)
 
 
 # ---------------------------------------------------------------------------- numba kernels
-@njit(cache=True)
 def _true_next(trace, length):
-    """Index of the next request of the same page, for every position; ``length`` if none."""
-    B, T = trace.shape
-    out = np.empty((B, T), dtype=np.int64)
-    for b in range(B):
-        n_pages = 0
-        for t in range(length[b]):
-            n_pages = max(n_pages, trace[b, t] + 1)
-        nxt = np.full(n_pages, length[b], dtype=np.int64)
-        for t in range(T - 1, -1, -1):
-            if t >= length[b]:
-                out[b, t] = length[b]
-                continue
-            p = trace[b, t]
-            out[b, t] = nxt[p]
-            nxt[p] = t
+    """Index of the next request of the same page for every position of each row ``[B, T]``;
+    ``length`` of the row if none (the single next-arrival kernel, row by row)."""
+    out = np.empty_like(trace)
+    for b in range(trace.shape[0]):
+        L = int(length[b])
+        row = trace[b, :L]
+        nxt = next_arrivals_dense(row, int(row.max()) + 1 if L else 0)
+        out[b, :L] = np.where(nxt >= 0, nxt, L)
+        out[b, L:] = L
     return out
 
 
@@ -202,22 +196,6 @@ def _features(trace, length, pred, disc, phase, has_pred, k, slot_page, slot_las
         req_feat[b, 5] = disc[b, t]
         req_feat[b, 6] = phase[b, t]
         req_feat[b, 7] = n_marked / k
-
-
-@njit(cache=True)
-def _farthest(slot_next, slot_page, done):
-    """Belady's choice per row: the occupied slot whose page is requested again last."""
-    B, k = slot_next.shape
-    out = np.zeros(B, dtype=np.int64)
-    for b in range(B):
-        if done[b]:
-            continue
-        best = -1
-        for j in range(k):
-            if slot_page[b, j] >= 0 and (best < 0 or slot_next[b, j] > slot_next[b, best]):
-                best = j
-        out[b] = max(best, 0)
-    return out
 
 
 @njit(cache=True)
@@ -378,7 +356,9 @@ class PagingEnv(HeuristEnv):
         Uses the true future of the trace: a teacher for imitation, never part of the observation.
         """
         s = self.state
-        return torch.from_numpy(_farthest(s["slot_next"], s["slot_page"], s["done"]))
+        # The first Belady-optimal slot (argmax returns the first True).
+        return torch.from_numpy(_farthest_mask(s["slot_next"], s["slot_page"], s["done"])
+                                .argmax(1).astype(np.int64))
 
     def opt_mask(self) -> torch.Tensor:
         """Every Belady-optimal slot of the pending decision -> bool [B, k] (a teacher, like

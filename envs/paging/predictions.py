@@ -26,7 +26,6 @@ from typing import Protocol
 import numpy as np
 from numba import njit
 
-from heurist.envs.paging.max_heap import heap_pop, heap_push
 from heurist.envs.paging.traces import dense_trace
 
 __all__ = [
@@ -128,57 +127,15 @@ def next_arrivals(trace) -> np.ndarray:
     return idx
 
 
-@njit(cache=True)
-def _belady_misses(trace, nxt, n_ids, k):
-    # Max-heap of (next request, page) with lazy deletion: an entry is live iff its page is cached
-    # and the key still equals the page's current next request. "Never" keys are T + page, so they
-    # sort after every real request and stay distinct.
-    T = trace.size
-    keys = np.empty(T + 1, dtype=np.int64)
-    vals = np.empty(T + 1, dtype=np.int64)
-    size = 0
-    cached = np.zeros(n_ids, dtype=np.bool_)
-    current = np.full(n_ids, -1, dtype=np.int64)
-    miss = np.zeros(T, dtype=np.bool_)
-    occupancy = 0
-    for t in range(T):
-        page = trace[t]
-        key = nxt[t] if nxt[t] >= 0 else T + page
-        if not cached[page]:
-            miss[t] = True
-            if occupancy == k:
-                while True:
-                    victim = vals[0]
-                    vkey = keys[0]
-                    size = heap_pop(keys, vals, size)
-                    if cached[victim] and current[victim] == vkey:
-                        break
-                cached[victim] = False
-            else:
-                occupancy += 1
-            cached[page] = True
-        current[page] = key
-        if size == keys.size:  # compact: keep only live entries
-            live = 0
-            for i in range(size):
-                if cached[vals[i]] and current[vals[i]] == keys[i]:
-                    keys[live] = keys[i]
-                    vals[live] = vals[i]
-                    live += 1
-            size = 0
-            for i in range(live):
-                size = heap_push(keys, vals, size, keys[i], vals[i])
-        size = heap_push(keys, vals, size, key, page)
-    return miss
-
-
 def belady_miss_flags(trace, cache_size: int) -> np.ndarray:
     """Per-request miss flags ``[T]`` (bool) of Belady's offline optimum (evict the page requested
     farthest in the future) with ``cache_size`` pages."""
     if int(cache_size) < 1:
         raise ValueError(f"cache_size must be >= 1, got {cache_size}")
+    from heurist.envs.paging.belady import belady_keys, farthest_key_run
+
     dense, _, n_ids = dense_trace(trace)
-    return _belady_misses(dense, next_arrivals_dense(dense, n_ids), n_ids, int(cache_size))
+    return farthest_key_run(dense, belady_keys(dense, n_ids), n_ids, int(cache_size))[0]
 
 
 @njit(cache=True)

@@ -1,7 +1,7 @@
 """BlindOracle (follow the prediction): Belady's rule applied to predicted next arrivals."""
 from __future__ import annotations
 
-from heurist.policies.paging._farthest import farthest_key_run
+from heurist.envs.paging.belady import farthest_key_run
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["BlindOracle"]
