@@ -45,7 +45,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
-    from heurist.policies.malloc import check_plan, evaluate, lp_saving_bound, peak_live_bytes, plan
+    from heurist.envs.malloc.oracle import check_plan, evaluate_plan, peak_live_bytes
+    from heurist.policies.malloc import lp_saving_bound, plan
 
     if args.capacity is not None and args.capacity < 0:
         raise ValueError(f"--capacity must be >= 0, got {args.capacity}")
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
               "peak": check.peak, "capacity": inst.capacity, "lower_bound": lower,
               "feasible": feasible, "seconds": round(seconds, 6), "out": str(args.out)}
     if args.mode == "mapping":
-        ev = evaluate(inst, offsets)
+        ev = evaluate_plan(inst, offsets)
         result.update(time=ev.time, time_all_slow=ev.time_all_slow,
                       time_all_fast=ev.time_all_fast, speedup=ev.speedup,
                       saving=ev.time_all_slow - ev.time, n_fast=ev.n_fast,

@@ -23,12 +23,12 @@ from rich.progress import track
 
 from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance, load_or_extract
 from heurist.envs.malloc.env import MallocEnv, lowest_candidate_action
-from heurist.envs.malloc.extract import peak_live_bytes
 from heurist.envs.malloc.generator import pad_instances
 from heurist.envs.malloc.instance import SLOW, MallocInstance
+from heurist.envs.malloc.oracle import peak_live_bytes
 from heurist.envs.malloc.synthetic import random_instance
 from heurist.envs.malloc.zoo import ZOO
-from heurist.policies.malloc import check_plan, evaluate, mip_saving_bound, plan, planner_names
+from heurist.policies.malloc import check_plan, evaluate_plan, mip_saving_bound, plan, planner_names
 
 __all__ = ["env_plan", "main", "row"]
 
@@ -57,13 +57,13 @@ def row(inst: MallocInstance, *, cpsat_limit: float, bound_limit: float) -> dict
         p = plan(inst, name, mode="mapping", time_limit=cpsat_limit, seed=0, workers=1)
         if not check_plan(inst, p, mode="mapping").valid:
             raise AssertionError(f"{name} returned an invalid plan on {inst.name}")
-        ev = evaluate(inst, p)
+        ev = evaluate_plan(inst, p)
         out[name], t_slow = ev.speedup, ev.time_all_slow
     for order in ("start", "msa"):
         p, ret = env_plan(inst, order)
         if not check_plan(inst, p, mode="mapping").valid:
             raise AssertionError(f"env/{order} returned an invalid plan on {inst.name}")
-        ev = evaluate(inst, p)
+        ev = evaluate_plan(inst, p)
         if abs(ret - (ev.time_all_slow - ev.time) / ev.time_all_slow) > 1e-6:
             raise AssertionError(f"env/{order}: return {ret} != evaluated saving")
         out[f"env/{order}"] = ev.speedup
@@ -145,7 +145,7 @@ def main(argv=None) -> None:
              "|---|---|---|" + "---|" * len(cols) + "---|---|"]
     jobs = [(inst, f) for inst in insts for f in fracs]
     for inst, f in track(jobs, description="mapping", console=con):
-        peak = peak_live_bytes(inst.size, inst.start, inst.end)
+        peak = peak_live_bytes(inst)
         x = inst.with_capacity(int(peak * f))
         r = row(x, cpsat_limit=a.cpsat_limit, bound_limit=a.bound_limit)
         star = "" if r["bound_optimal"] else "*"

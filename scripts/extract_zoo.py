@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import track
 
 from heurist.envs.malloc.cache import load_or_extract
-from heurist.envs.malloc.extract import peak_live_bytes
+from heurist.envs.malloc.oracle import peak_live_bytes
 from heurist.envs.malloc.zoo import ZOO
 
 __all__ = ["main", "zoo_jobs"]
@@ -46,7 +46,7 @@ def main(argv=None) -> None:
     con = Console()
     for m, mode, b, s in track(jobs, description="extracting", console=con):
         inst = load_or_extract(m, batch=b, seq=s, mode=mode, refresh=a.refresh)
-        peak = peak_live_bytes(inst.size, inst.start, inst.end)
+        peak = peak_live_bytes(inst)
         con.print(f"{inst.name}: N={inst.n} ops={inst.n_ops} uses={inst.n_uses} "
                   f"peak={peak / 2**20:.1f} MiB GFLOP={inst.op_flops.sum() / 1e9:.2f}")
 

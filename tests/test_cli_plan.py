@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from heurist.envs.malloc import SLOW, read_csv
 from heurist.cli import main
+from heurist.envs.malloc import SLOW, read_csv
 from heurist.policies.malloc import check_plan
 
 DIR = "malloc/minimalloc-challenging"

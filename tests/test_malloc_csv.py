@@ -14,7 +14,7 @@ from heurist.envs.malloc import (
     read_csv,
     write_csv,
 )
-from heurist.policies.malloc import peak_live_bytes
+from heurist.envs.malloc.oracle import peak_live_bytes
 
 CHALLENGING = "malloc/minimalloc-challenging"
 

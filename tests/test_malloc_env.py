@@ -8,8 +8,7 @@ from heurist.envs.malloc.candidates import buffer_order
 from heurist.envs.malloc.env import MallocEnv, lowest_candidate_action
 from heurist.envs.malloc.generator import pad_instances, row_instance
 from heurist.envs.malloc.instance import SLOW, MallocInstance, MemoryConfig
-from heurist.policies.malloc import check_plan
-from heurist.policies.malloc import evaluate as planners_evaluate
+from heurist.envs.malloc.oracle import check_plan, evaluate_plan
 
 SMALL = {"k": 4, "lookahead": 2, "n_bins": 4}
 
@@ -140,7 +139,7 @@ def test_greedy_mapping_plan_passes_the_planners_check_and_cost_model():
         x = row_instance(inst, i)
         plan = plans[i, :x.n]
         assert check_plan(x, plan, mode="mapping").valid
-        ev = planners_evaluate(x, plan)
+        ev = evaluate_plan(x, plan)
         saved = (ev.time_all_slow - ev.time) / ev.time_all_slow
         assert saved > 0
         assert float(rews[i].double().sum()) == pytest.approx(saved, rel=1e-5)
@@ -225,7 +224,7 @@ def test_render_plan_writes_a_png(tmp_path):
 @pytest.mark.parametrize("alignment", [1, 256])
 def test_numba_candidates_equal_brute_force_at_every_step(alignment):
     """The numba candidate offsets equal the oracle's brute force at every step."""
-    from heurist.envs.malloc.oracle import _candidates
+    from heurist.envs.malloc.replay import candidate_offsets
     from heurist.envs.malloc.synthetic import random_instance
 
     mem = MemoryConfig(capacity=3 * 2**20, alignment=alignment)
@@ -240,7 +239,7 @@ def test_numba_candidates_equal_brute_force_at_every_step(alignment):
             if s.done[i]:
                 continue
             b = int(s.order[i, s.pos[i]])
-            want = _candidates(x, s.off[i, :x.n], b, env.k)
+            want = candidate_offsets(x, s.off[i, :x.n], b, env.k)
             assert s.cand_off[i, :s.n_cand[i]].tolist() == want
             assert all(c % alignment == 0 for c in want)
             checked += 1

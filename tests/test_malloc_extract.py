@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from heurist.envs.malloc.cache import EXTRACT_VERSION, cache_key, load_instance, save_instance
-from heurist.envs.malloc.extract import extract, extract_buffers, peak_live_bytes
+from heurist.envs.malloc.extract import extract, extract_buffers
+from heurist.envs.malloc.oracle import peak_live_bytes
 from heurist.envs.malloc.zoo import build
 
 
@@ -127,7 +128,7 @@ def test_tiny_llama_flops_match_the_architecture():
     mlp = 3 * 2 * S * h * inter
     rope = 2 * (hd // 2) * S  # rotary angles: inv_freq [hd/2, 1] @ positions [1, S]
     assert inst.op_flops.sum() == proj + attn + mlp + 2 * S * h * vocab + rope
-    assert inst.n > 0 and peak_live_bytes(inst.size, inst.start, inst.end) > 0
+    assert inst.n > 0 and peak_live_bytes(inst) > 0
 
 
 def test_cache_roundtrip(tmp_path):

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heurist.envs.malloc import SLOW, MallocInstance, MemoryConfig, program_time
+from heurist.envs.malloc.oracle import VIOLATION_KINDS, check_plan, evaluate_plan, peak_live_bytes
 from heurist.envs.malloc.synthetic import random_instance
-from heurist.policies.malloc import VIOLATION_KINDS, check_plan, evaluate, peak_live_bytes
 
 
 def boxes(sizes, starts, ends, capacity=16, alignment=1, labels=()):
@@ -133,7 +133,7 @@ def test_evaluate_agrees_with_cost_model(seed, data):
     inst = random_instance(40, seed=seed, n_ops=12, max_lifetime=6)
     fast = np.array(data.draw(st.lists(st.booleans(), min_size=40, max_size=40)))
     plan = np.where(fast, 0, SLOW)
-    ev = evaluate(inst, plan)
+    ev = evaluate_plan(inst, plan)
     assert ev.time == pytest.approx(program_time(inst, plan), rel=1e-12)
     assert ev.time_all_fast <= ev.time + 1e-15 <= ev.time_all_slow + 2e-15
     assert ev.n_fast == int(fast.sum()) and ev.bytes_fast == int(inst.size[fast].sum())
@@ -144,6 +144,6 @@ def test_evaluate_known_value():
     """A hand-computed program time: 2 buffers written then read, one in fast memory."""
     mem = MemoryConfig(capacity=8, bw_fast=4.0, bw_slow=1.0, flops_per_s=1.0)
     inst = MallocInstance.from_intervals([4, 8], [0, 0], [2, 2], memory=mem)
-    ev = evaluate(inst, np.array([0, SLOW]))
+    ev = evaluate_plan(inst, np.array([0, SLOW]))
     # op0 and op1 each move 4 B fast (1 s) and 8 B slow (8 s): 9 s each.
     assert ev.time == 18.0 and ev.time_all_slow == 24.0 and ev.time_all_fast == 6.0

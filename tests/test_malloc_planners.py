@@ -15,7 +15,7 @@ from heurist.policies.malloc import (
     check_plan,
     cpsat_mapping,
     cpsat_pack,
-    evaluate,
+    evaluate_plan,
     executorch,
     greedy_size,
     lp_saving_bound,
@@ -108,7 +108,7 @@ def test_greedy_plans_are_valid(inst, name):
     mapping = GREEDY_PLANNERS[name](inst, mode="mapping")
     check = check_plan(inst, mapping, mode="mapping")
     assert check.valid, check.first
-    assert evaluate(inst, mapping).time <= time_all_slow(inst) + 1e-15
+    assert evaluate_plan(inst, mapping).time <= time_all_slow(inst) + 1e-15
 
 
 @settings(max_examples=60, deadline=None)
@@ -164,7 +164,7 @@ def brute_best_mapping_time(inst) -> float:
     for mask in range(1, 2 ** inst.n):
         members = [i for i in range(inst.n) if mask >> i & 1]
         if brute_min_peak(size, start, end, members) <= inst.capacity:
-            best = min(best, evaluate(inst, np.where([mask >> i & 1 for i in range(inst.n)],
+            best = min(best, evaluate_plan(inst, np.where([mask >> i & 1 for i in range(inst.n)],
                                                      0, SLOW)).time)
     return best
 
@@ -178,7 +178,7 @@ def test_cpsat_mapping_and_bounds_bracket_the_exhaustive_optimum(seed):
     opt = brute_best_mapping_time(inst)
     offsets = cpsat_mapping(inst, time_limit=10.0, seed=0, workers=1)
     assert check_plan(inst, offsets, mode="mapping").valid
-    assert evaluate(inst, offsets).time == pytest.approx(opt, rel=1e-6)
+    assert evaluate_plan(inst, offsets).time == pytest.approx(opt, rel=1e-6)
     saving = time_all_slow(inst) - opt
     mip, lp = mip_saving_bound(inst, time_limit=10.0), lp_saving_bound(inst)
     assert mip.optimal and lp.optimal
@@ -228,7 +228,7 @@ def test_saving_bounds_dominate_greedy_mappings():
     lp, mip = lp_saving_bound(inst), mip_saving_bound(inst, time_limit=20.0)
     assert mip.saving <= lp.saving * (1 + 1e-6) + 1e-15
     for name, fn in GREEDY_PLANNERS.items():
-        saving = time_all_slow(inst) - evaluate(inst, fn(inst, mode="mapping")).time
+        saving = time_all_slow(inst) - evaluate_plan(inst, fn(inst, mode="mapping")).time
         assert 0.0 <= saving <= mip.saving * (1 + 1e-6) + 1e-15, name
 
 

@@ -5,8 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heurist.envs.malloc import MemoryConfig
+from heurist.envs.malloc.oracle import check_plan, peak_live_bytes
 from heurist.envs.malloc.synthetic import live_bytes_per_step, random_instance, zero_slack_instance
-from heurist.policies.malloc import check_plan, cpsat_pack, peak_live_bytes
+from heurist.policies.malloc import cpsat_pack
 
 
 @settings(max_examples=40, deadline=None)

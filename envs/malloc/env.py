@@ -14,16 +14,17 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 from heurist.envs.common import HeuristEnv, register
+from heurist.envs.malloc import oracle
 from heurist.envs.malloc.candidates import ORDERS, block_size, buffer_order
 from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.dynamics import UNDECIDED, greedy_rows, observe_rows, step_rows
 from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator, row_instance
 from heurist.envs.malloc.instance import MallocInstance
+from heurist.envs.malloc.modes import PLAN_MODES
 
-__all__ = ["MODES", "N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv",
+__all__ = ["N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv",
            "lowest_candidate_action"]
 
-MODES = ("mapping", "packing")
 N_BUFFER_FEATURES = 6     # size/C, start/T, end/T, length/T, isolated saving/T_slow, valid
 N_CANDIDATE_FEATURES = 4  # offset/C, top/C, free gap/C, valid
 N_PROGRESS = 4            # decided fraction, peak/C, time saved fraction, undos left fraction
@@ -63,8 +64,8 @@ class MallocEnv(HeuristEnv):
                  instances: Sequence[MallocInstance] | None = None,
                  generator: Callable | None = None, seed: int = 0,
                  device: str | torch.device = "cpu") -> None:
-        if mode not in MODES:
-            raise ValueError(f"MallocEnv: mode={mode!r}, expected one of {MODES}")
+        if mode not in PLAN_MODES:
+            raise ValueError(f"MallocEnv: mode={mode!r}, expected one of {PLAN_MODES}")
         if order not in ORDERS:
             raise ValueError(f"MallocEnv: order={order!r}, expected one of {ORDERS}")
         for name, v, lo in (("k", k, 1), ("lookahead", lookahead, 0), ("n_bins", n_bins, 1),
@@ -271,12 +272,20 @@ class MallocEnv(HeuristEnv):
         return self.state.failed.copy()
 
     # ------------------------------------------------------------------ oracles
-    def check_solution(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
-        from heurist.envs.malloc.oracle import check_solution
+    def _rules(self) -> dict:
+        """The configuration the oracles read an action log under (``replay.Rules``)."""
+        return {"mode": self.mode, "k": self.k, "order": self.order, "undo": self.undo,
+                "max_undos": self.max_undos}
 
-        return check_solution(self, instance, actions)
+    def check_solution(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        """Every action legal and the plan feasible -> bool [B] (``oracle.check_solution``)."""
+        return oracle.check_solution(instance, actions, **self._rules())
 
     def evaluate(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
-        from heurist.envs.malloc.oracle import evaluate
+        """The return of each row's log -> float64 [B] (``oracle.evaluate``)."""
+        return oracle.evaluate(instance, actions, **self._rules())
 
-        return evaluate(self, instance, actions)
+    def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        """The legal actions after a log prefix -> bool [B, n_actions] (``oracle.legal_actions``,
+        a plain-numpy replay, independent of the step code and its mask)."""
+        return oracle.legal_actions(instance, actions, **self._rules())

@@ -22,9 +22,10 @@ from torch import nn
 from heurist.envs.malloc.instance import TPU_V4I_CMEM_BYTES, MallocInstance, MemoryConfig
 from heurist.envs.malloc.lifetimes import GraphBuffers, graph_buffers
 
-__all__ = ["MODES", "export_graph", "extract", "extract_buffers", "peak_live_bytes", "to_instance"]
+__all__ = ["GRAPH_MODES", "export_graph", "extract", "extract_buffers", "to_instance"]
 
-MODES = ("inference", "training")
+GRAPH_MODES = ("inference", "training")
+"""The graph an instance is extracted from: the forward alone, or the joint forward+backward."""
 
 
 class _LossFirst(nn.Module):
@@ -62,8 +63,8 @@ def _freeze_unused(model: nn.Module, args: tuple) -> None:
 
 def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> torch.fx.Graph:
     """The ATen FX graph of ``model(*args)``: inference (``torch.export``) or training (joint)."""
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r}: expected one of {MODES}")
+    if mode not in GRAPH_MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {GRAPH_MODES}")
     if not isinstance(args, tuple):
         raise ValueError(  # noqa: TRY004  (the project reports bad input as ValueError)
             f"args must be a tuple of example inputs, got {type(args).__name__}")
@@ -95,17 +96,6 @@ def extract_buffers(model: nn.Module, args: tuple, *, mode: str = "inference",
                     inputs: str = "first_use") -> GraphBuffers:
     """Buffers, live ranges, uses and FLOPs of ``model(*args)`` (rules: ``lifetimes``)."""
     return graph_buffers(export_graph(model, args, mode=mode), inputs=inputs)
-
-
-def peak_live_bytes(size: np.ndarray, start: np.ndarray, end: np.ndarray) -> int:
-    """Max over op steps of the summed sizes of the buffers live at that step."""
-    if len(size) == 0:
-        return 0
-    n_steps = int(end.max())
-    delta = np.zeros(n_steps + 1, dtype=np.int64)
-    np.add.at(delta, start, size)
-    np.add.at(delta, end, -size)
-    return int(np.cumsum(delta).max())
 
 
 def to_instance(gb: GraphBuffers, *, memory: MemoryConfig | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from heurist.envs.malloc.instance import MallocInstance, MemoryConfig
+from heurist.envs.malloc.peak import peak_live_bytes
 
 __all__ = ["live_bytes_per_step", "random_instance", "zero_slack_instance"]
 
@@ -78,12 +79,12 @@ def random_instance(n: int, *, seed: int, n_ops: int | None = None, max_lifetime
     op_bytes = np.bincount(use_op, weights=use_bytes.astype(np.float64), minlength=n_ops)
     intensity = np.exp(rng.uniform(np.log(intensity_range[0]), np.log(intensity_range[1]), n_ops))
     op_flops = np.floor(op_bytes * intensity)
-    if memory is None:
-        peak = int(live_bytes_per_step(size, start, end, n_ops).max())
-        memory = MemoryConfig(capacity=int(peak * capacity_fraction))
-    return MallocInstance(size=size, start=start, end=end, ids=idx, op_flops=op_flops,
+    inst = MallocInstance(size=size, start=start, end=end, ids=idx, op_flops=op_flops,
                           use_buffer=use_buffer, use_op=use_op, use_bytes=use_bytes,
-                          memory=memory, name=name or f"random-{n}-{seed}")
+                          memory=memory or MemoryConfig(capacity=0), name=name or f"random-{n}-{seed}")
+    if memory is None:
+        inst = inst.with_capacity(int(peak_live_bytes(inst) * capacity_fraction))
+    return inst
 
 
 def zero_slack_instance(n: int, *, seed: int, capacity: int = 2**20, horizon: int = 1024,

@@ -13,6 +13,7 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from heurist.envs.malloc.instance import MallocInstance
+from heurist.envs.malloc.peak import peak_live_bytes
 from heurist.policies.malloc.cpsat_common import (
     STATUS_NAMES,
     address_unit,
@@ -20,7 +21,6 @@ from heurist.policies.malloc.cpsat_common import (
     make_solver,
 )
 from heurist.policies.malloc.greedy import first_fit, greedy_size
-from heurist.policies.malloc.peak_bound import peak_live_bytes
 
 __all__ = ["PackingResult", "cpsat_pack", "cpsat_packing"]
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from heurist.envs.malloc.cost_model import isolated_saving
 from heurist.envs.malloc.instance import MallocInstance
+from heurist.envs.malloc.modes import check_plan_mode
 from heurist.policies.malloc.best_fit import place_in_order
 from heurist.policies.malloc.conflict_graph import time_conflicts
-from heurist.policies.malloc.modes import check_mode
 
 __all__ = ["first_fit", "greedy_size", "msa", "msa_priority", "plan_in_order"]
 
@@ -23,7 +23,7 @@ __all__ = ["first_fit", "greedy_size", "msa", "msa_priority", "plan_in_order"]
 def plan_in_order(inst: MallocInstance, order, *, mode: str = "packing",
                   best_fit: bool = True) -> np.ndarray:
     """Offsets ``int64 [N]`` from placing buffers in ``order`` (``int64 [N]``)."""
-    check_mode(mode)
+    check_plan_mode(mode)
     indptr, indices = time_conflicts(inst.start, inst.end)
     return place_in_order(inst.size, indptr, indices, order, alignment=inst.memory.alignment,
                           limit=inst.capacity if mode == "mapping" else None, best_fit=best_fit)

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import numpy as np
 
 from heurist.envs.malloc.instance import MallocInstance
+from heurist.envs.malloc.modes import check_plan_mode
 from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
 from heurist.policies.malloc.cpsat_packer import cpsat_packing
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
 from heurist.policies.malloc.minimalloc_search import minimalloc_plan
-from heurist.policies.malloc.modes import check_mode
 from heurist.policies.malloc.shared_slots import executorch
 from heurist.policies.malloc.skyline_search import skyline_pack
 
@@ -69,7 +69,7 @@ def planner_names() -> list[str]:
 def plan(inst: MallocInstance, method: str, *, mode: str = "packing", time_limit: float = 10.0,
          seed: int = 0, workers: int = 1) -> np.ndarray:
     """Runs planner ``method`` on ``inst``: offsets ``int64 [N]``."""
-    check_mode(mode)
+    check_plan_mode(mode)
     if method not in PLANNERS:
         raise ValueError(f"unknown method {method!r}: expected one of {planner_names()}")
     return PLANNERS[method](inst, mode=mode, time_limit=time_limit, seed=seed, workers=workers)

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from heurist.envs.malloc.instance import SLOW, MallocInstance
-from heurist.policies.malloc.modes import check_mode
+from heurist.envs.malloc.modes import check_plan_mode
 
 __all__ = ["executorch"]
 
@@ -42,7 +42,7 @@ def _assign_slots(order, size, start, end, slot_of):
 
 def executorch(inst: MallocInstance, *, mode: str = "packing") -> np.ndarray:
     """Shared-object greedy: offsets ``int64 [N]``."""
-    check_mode(mode)
+    check_plan_mode(mode)
     order = np.lexsort((np.arange(inst.n), inst.start)).astype(np.int64)
     slot_of = np.empty(inst.n, dtype=np.int64)
     slot_size = _assign_slots(order, inst.size, inst.start, inst.end, slot_of)

@@ -27,8 +27,8 @@ import numpy as np
 from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
+from heurist.envs.malloc.peak import peak_live_bytes
 from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
-from heurist.policies.malloc.peak_bound import peak_live_bytes
 
 __all__ = ["SkylineResult", "grow", "prepare_search", "section_index", "skyline_pack"]
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from heurist.envs.malloc.instance import SLOW, MallocInstance
+from heurist.envs.malloc.modes import check_plan_mode
 
 __all__ = ["VIOLATION_KINDS", "PlanCheck", "Violation", "check_plan"]
 
@@ -59,8 +60,7 @@ def check_plan(inst: MallocInstance, plan, *, mode: str = "mapping",
     Raises:
         ValueError: the plan is not ``N`` integers, or ``mode`` is unknown.
     """
-    if mode not in ("packing", "mapping"):
-        raise ValueError(f"mode={mode!r}: expected 'packing' or 'mapping'")
+    check_plan_mode(mode)
     arr = np.asarray(plan)
     if arr.shape != (inst.n,):
         raise ValueError(f"plan has shape {arr.shape}, expected ({inst.n},)")

@@ -1,4 +1,6 @@
-"""Peak of simultaneously live bytes: the classic lower bound on any packing's peak address."""
+"""Peak of simultaneously live bytes: the classic lower bound on any packing's peak address.
+
+The one copy: the planners, the CLI, the extractor's scripts and the synthetic generator use it."""
 from __future__ import annotations
 
 import numpy as np

@@ -11,7 +11,7 @@ import numpy as np
 
 from heurist.envs.malloc.instance import SLOW, MallocInstance
 
-__all__ = ["Evaluation", "evaluate"]
+__all__ = ["Evaluation", "evaluate_plan"]
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,12 @@ def _program_seconds(inst: MallocInstance, fast: np.ndarray) -> float:
     is_fast = fast[inst.use_buffer]
     np.add.at(fast_bytes, inst.use_op[is_fast], inst.use_bytes[is_fast])
     np.add.at(slow_bytes, inst.use_op[~is_fast], inst.use_bytes[~is_fast])
-    total = 0.0
     compute = inst.op_flops / mem.flops_per_s
     memory = fast_bytes / mem.bw_fast + slow_bytes / mem.bw_slow
-    total = float(np.sum(np.where(compute > memory, compute, memory)))
-    return total
+    return float(np.sum(np.where(compute > memory, compute, memory)))
 
 
-def evaluate(inst: MallocInstance, plan) -> Evaluation:
+def evaluate_plan(inst: MallocInstance, plan) -> Evaluation:
     """Cost-model evaluation of ``plan`` (``int64 [N]``; ``SLOW`` = -1). Validity is not checked
     here (see ``check_plan``)."""
     plan = np.asarray(plan)
