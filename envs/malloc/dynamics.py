@@ -1,7 +1,7 @@
 """The malloc env's per-row dynamics in numba: one decision, and the observation after it.
 
-All arrays are ``[B, ...]`` state of :class:`heurist.envs.malloc.env.MallocEnv` (see its
-``_State``). Placement codes in ``off``: ``>= 0`` fast-memory offset, ``-1`` slow, ``-2`` undecided.
+All arrays are ``[B, ...]`` fields of the env's :class:`~heurist.envs.malloc.state.MallocState`.
+Placement codes in ``off``: ``>= 0`` fast-memory offset, ``-1`` slow, ``-2`` undecided.
 """
 from __future__ import annotations
 

@@ -15,29 +15,27 @@ from torchrl.data import Binary, Categorical, Composite, Unbounded
 
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.malloc import oracle
-from heurist.envs.malloc.candidates import ORDERS, block_size, buffer_order
-from heurist.envs.malloc.cost_model import isolated_saving
-from heurist.envs.malloc.dynamics import UNDECIDED, greedy_rows, observe_rows, step_rows
-from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator, row_instance
+from heurist.envs.malloc.candidates import ORDERS
+from heurist.envs.malloc.dynamics import greedy_rows, observe_rows, step_rows
+from heurist.envs.malloc.generator import InstanceListGenerator, SyntheticGenerator
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.envs.malloc.modes import PLAN_MODES
+from heurist.envs.malloc.state import (
+    N_BUFFER_FEATURES,
+    N_CANDIDATE_FEATURES,
+    N_PROGRESS,
+    MallocState,
+    init_state,
+)
 
 __all__ = ["N_BUFFER_FEATURES", "N_CANDIDATE_FEATURES", "N_PROGRESS", "MallocEnv",
            "lowest_candidate_action"]
-
-N_BUFFER_FEATURES = 6     # size/C, start/T, end/T, length/T, isolated saving/T_slow, valid
-N_CANDIDATE_FEATURES = 4  # offset/C, top/C, free gap/C, valid
-N_PROGRESS = 4            # decided fraction, peak/C, time saved fraction, undos left fraction
 
 
 def lowest_candidate_action(mask: torch.Tensor) -> torch.Tensor:
     """The greedy policy: the first legal action of ``mask`` [B, n_actions] -> [B]. That is the
     lowest feasible offset, else ``LEAVE_IN_SLOW`` (mapping) or ``UNDO`` (a packing dead end)."""
     return mask.to(torch.int8).argmax(-1)
-
-
-class _State:
-    """Per-row numpy state of one batch (see ``dynamics``)."""
 
 
 @register("Malloc", test_kwargs={"mode": "mapping", "n_buffers": 12, "k": 4, "lookahead": 2,
@@ -57,6 +55,8 @@ class MallocEnv(HeuristEnv):
         instances: sample from these instances instead (overrides ``generator``).
         generator: ``(batch_size, rng) -> instance TensorDict``.
     """
+
+    state: MallocState  # the episodes' internal state (``state.py``), set by every reset
 
     def __init__(self, *, mode: str = "mapping", k: int = 8, lookahead: int = 4,
                  n_bins: int = 16, order: str = "start", undo: bool = False, max_undos: int = 16,
@@ -101,96 +101,10 @@ class MallocEnv(HeuristEnv):
 
     # ------------------------------------------------------------------ reset
     def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
-        g = {k: v.cpu().numpy() for k, v in instance.items()}
-        for key in ("size", "start", "end", "valid", "op_flops", "use_buffer", "use_op",
-                    "use_bytes", "n_buffers", "n_ops", "n_uses", "capacity", "alignment",
-                    "bw_fast", "bw_slow", "flops_per_s"):
-            if key not in g:
-                raise ValueError(f"MallocEnv: instance TensorDict lacks field {key!r}")
-        B, N = g["size"].shape
-        s = _State()
-        s.size = np.ascontiguousarray(g["size"], np.int64)
-        s.start = np.ascontiguousarray(g["start"], np.int64)
-        s.end = np.ascontiguousarray(g["end"], np.int64)
-        s.n_valid = g["valid"].sum(1).astype(np.int64)
-        if not np.array_equal(g["valid"], np.arange(N)[None, :] < s.n_valid[:, None]):
-            raise ValueError("MallocEnv: instance field 'valid' must mark a prefix of each row")
-        s.cap = g["capacity"].astype(np.int64)
-        s.align = np.maximum(g["alignment"].astype(np.int64), 1)
-        s.bwf, s.bws = g["bw_fast"].astype(np.float64), g["bw_slow"].astype(np.float64)
-        valid = g["valid"]
-        if not self.mapping:
-            big = valid & (s.size > s.cap[:, None])
-            if big.any():
-                i, b = np.argwhere(big)[0]
-                raise ValueError(f"MallocEnv: instance row {i}, buffer {b}: size {s.size[i, b]} > "
-                                 f"capacity {s.cap[i]}, packing is infeasible")
-        s.n_steps = np.where(valid, s.end, 0).max(1).astype(np.int64)
-        # cost model state: per-op compute seconds and fast/slow bytes; uses as CSR by buffer
-        O = g["op_flops"].shape[1]
-        s.comp = g["op_flops"] / np.maximum(g["flops_per_s"][:, None], 1e-30)
-        U = g["use_buffer"].shape[1]
-        n_uses = g["n_uses"].astype(np.int64)
-        live = np.arange(U)[None, :] < n_uses[:, None]
-        ub = np.where(live, g["use_buffer"], N)  # padding uses sort last, on no buffer
-        srt = np.argsort(ub, axis=1, kind="stable")
-        s.u_op = np.ascontiguousarray(np.take_along_axis(g["use_op"], srt, 1), np.int64)
-        s.u_bytes = np.ascontiguousarray(
-            np.where(np.take_along_axis(live, srt, 1), np.take_along_axis(g["use_bytes"], srt, 1),
-                     0), np.int64)
-        counts = np.stack([np.bincount(ub[i], minlength=N + 1)[:N] for i in range(B)])
-        s.ptr = np.zeros((B, N + 1), np.int64)
-        s.ptr[:, 1:] = np.cumsum(counts, 1)
-        s.op_fast = np.zeros((B, O), np.int64)
-        s.op_slow = np.stack([np.bincount(g["use_op"][i], weights=np.where(live[i],
-                              g["use_bytes"][i], 0), minlength=O) for i in range(B)]
-                             ).astype(np.int64)
-        slow_t = np.maximum(s.comp, s.op_slow / s.bws[:, None])
-        s.t_slow = slow_t.sum(1)
-        # isolated saving of each buffer, by the cost model: the "msa" order key (raw seconds, so
-        # the oracle's order is bit-identical) and, over T_slow, a feature
-        s.saving = np.zeros((B, N), np.float64)
-        s.order = np.zeros((B, N), np.int64)
-        for i in range(B):
-            n = s.n_valid[i]
-            raw = isolated_saving(row_instance(instance, i))
-            s.order[i, :n] = buffer_order(s.size[i, :n], s.start[i, :n], s.end[i, :n], raw,
-                                          self.order)
-            if s.t_slow[i] > 0:
-                s.saving[i, :n] = raw / s.t_slow[i]
-        s.total_bytes = np.where(valid, s.size, 0).sum(1)
-        # time-block index of placed buffers (LIFO pool per row)
-        s.bs = np.array([block_size(t) for t in s.n_steps], np.int64)
-        n_blk = (np.maximum(s.n_steps, 1) - 1) // s.bs + 1
-        cover = np.where(valid, (s.end - 1) // s.bs[:, None] - s.start // s.bs[:, None] + 1, 0)
-        s.head = np.full((B, int(n_blk.max())), -1, np.int64)
-        P = max(int(cover.sum(1).max()), 1)
-        s.pool_buf = np.zeros((B, P), np.int64)
-        s.pool_next = np.zeros((B, P), np.int64)
-        s.pool_top = np.zeros(B, np.int64)
-        s.stamp = np.zeros((B, N), np.int64)
-        s.ctr = np.zeros(B, np.int64)
-        s.g_off, s.g_top, s.g_start, s.g_end = (np.zeros((B, N), np.int64) for _ in range(4))
-        s.off = np.full((B, N), UNDECIDED, np.int64)
-        s.pos = np.zeros(B, np.int64)
-        s.peak = np.zeros(B, np.int64)
-        s.peak_stack = np.zeros((B, N), np.int64)
-        s.reward_stack = np.zeros((B, N), np.float64)
-        s.saved = np.zeros(B, np.float64)
-        s.undos_left = np.full(B, self.max_undos if self.undo else 0, np.int64)
-        s.done = s.n_valid == 0
-        s.failed = np.zeros(B, bool)
-        s.cand_off = np.zeros((B, self.k), np.int64)
-        s.cand_gap = np.zeros((B, self.k), np.int64)
-        s.n_cand = np.zeros(B, np.int64)
-        s.mask = np.zeros((B, self.n_actions), bool)
-        s.buf_feat = np.zeros((B, self.lookahead + 1, N_BUFFER_FEATURES), np.float32)
-        s.cand_feat = np.zeros((B, self.k, N_CANDIDATE_FEATURES), np.float32)
-        s.occ = np.zeros((B, self.n_bins), np.float32)
-        s.sky = np.zeros((B, self.n_bins), np.float32)
-        s.prog = np.zeros((B, N_PROGRESS), np.float32)
-        s.reward = np.zeros(B, np.float64)
-        self.state = s
+        self.state = init_state(instance, mapping=self.mapping, undo=self.undo, k=self.k,
+                                max_undos=self.max_undos, order=self.order,
+                                lookahead=self.lookahead, n_bins=self.n_bins,
+                                n_actions=self.n_actions)
         self._observe()
         return self._td(with_reward=False)
 
