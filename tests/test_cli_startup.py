@@ -1,0 +1,51 @@
+"""``heurist --help`` answers without importing the heavy stack, and the CLI's static command
+table agrees with the sub-command modules."""
+import argparse
+import importlib
+import pkgutil
+import subprocess
+import sys
+
+import heurist.cli as cli
+
+HEAVY = ("torch", "torchrl", "tensordict", "numba", "numpy", "heurist.envs", "heurist.policies")
+
+
+def _modules_after(code: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                          capture_output=True, text=True, check=True)
+    return set(proc.stdout.split())
+
+
+def test_help_imports_nothing_heavy():
+    """Building the parser for ``heurist --help`` imports no torch, numba, numpy or env."""
+    loaded = _modules_after("from heurist.cli import build_parser; build_parser('').format_help()")
+    assert sorted(m for m in HEAVY if m in loaded) == []
+
+
+def test_import_heurist_envs_imports_no_torch():
+    """``import heurist.envs`` registers every env (and its Gym id) without torch or torchrl."""
+    loaded = _modules_after("import heurist.envs; assert len(heurist.envs.registered()) == 5")
+    assert sorted(m for m in ("torch", "torchrl", "tensordict") if m in loaded) == []
+
+
+def _sub_help(parser: argparse.ArgumentParser) -> dict[str, str]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {c.dest: c.help for c in action._choices_actions}
+
+
+def test_command_table_matches_the_modules():
+    """COMMANDS names every sub-command module, with the help line its parser registers."""
+    names = [m.name for m in pkgutil.iter_modules(cli.__path__) if m.name != "__main__"]
+    modules = sorted(n for n in names
+                     if hasattr(importlib.import_module(f"heurist.cli.{n}"), "register"))
+    assert sorted(cli.COMMANDS) == modules
+    assert _sub_help(cli.build_parser()) == cli.COMMANDS
+
+
+def test_python_dash_m_runs_the_cli():
+    """``python -m heurist.cli --help`` lists the sub-commands and exits 0."""
+    proc = subprocess.run([sys.executable, "-m", "heurist.cli", "--help"], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0
+    assert "simulate  replay paging traces through eviction policies" in proc.stdout
