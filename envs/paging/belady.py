@@ -52,7 +52,7 @@ def _sift_down(keys, pages, pos, i, size):
 
 # ---------------------------------------------------------------------------- simulator hooks
 # state = (request_keys [T], keys [k], pages [k], pos [n_ids], reg [2]: heap size, hole or -1)
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _find(state, page, t):
     request_keys, keys, pages, pos, reg = state
     i = pos[page]
@@ -64,19 +64,19 @@ def _find(state, page, t):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _to_evict(state, page, t):
     return state[2][0]  # the root: the largest key
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _evict(state, victim, t):
     pos, reg = state[3], state[4]
     reg[1] = pos[victim]  # the hole the insertion fills
     pos[victim] = -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _insert(state, page, t):
     request_keys, keys, pages, pos, reg = state
     i = reg[1]

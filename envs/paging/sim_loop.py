@@ -13,8 +13,8 @@ arrays and constants), named as libCacheSim names them:
 ``_insert(state, page, t)``            admits the missed page.
 
 :func:`simulator_for` compiles :func:`_simulate_loop` once per policy namespace with those hooks
-bound as globals, so numba inlines them into a direct loop (a hook passed as a first-class function
-argument would not be cached on disk). The loop counts occupancy itself: policies are demand paging
+bound as globals, so numba inlines them (declare them ``inline="always"``) into a direct loop (a hook passed as a first-class function
+argument would not be cached on disk). Hooks must not allocate: state is built before the loop. The loop counts occupancy itself: policies are demand paging
 and evict exactly one page on a miss with a full cache, never otherwise.
 """
 from __future__ import annotations
@@ -72,4 +72,6 @@ def simulator_for(namespace: dict):
     fn = types.FunctionType(_simulate_loop.__code__, namespace, f"simulate_{module}")
     fn.__qualname__ = f"simulate_{module}_{tag}"
     fn.__doc__ = _simulate_loop.__doc__
-    return njit(cache=True)(fn)
+    # No NRT: the loop allocates nothing, and without it numba emits no reference counting
+    # around the hooks' state tuple, which otherwise costs 2x (measured on OPT, 1e6 requests).
+    return njit(cache=True, _nrt=False)(fn)
