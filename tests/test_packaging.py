@@ -25,7 +25,7 @@ def test_bare_top_level_import_fails(name):
 def test_namespace_import_works(name):
     """Each top-level folder imports as ``heurist.<name>`` and exports ``__all__``."""
     module = importlib.import_module(f"heurist.{name}")
-    assert Path(module.__file__).parent == ROOT / name
+    assert Path(module.__file__).resolve().parent == ROOT / name
     assert isinstance(module.__all__, list) and all(hasattr(module, n) for n in module.__all__)
 
 

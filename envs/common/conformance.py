@@ -132,7 +132,7 @@ def check_gym_parity(env, entry) -> None:
             if not np.array_equal(v, obs[t][k][0].numpy()):
                 raise AssertionError(f"gym step {t}: observation {k!r} differs from the core")
         o, r, terminated, _truncated, _ = genv.step(acts[0, t].numpy())
-        if not np.isclose(r, float(rews[0, t])):
+        if not np.isclose(float(r), float(rews[0, t])):
             raise AssertionError(f"gym step {t}: reward {r} != core {float(rews[0, t])}")
         if terminated != bool(dones[0, t]):
             raise AssertionError(f"gym step {t}: terminated {terminated} != core")

@@ -1,7 +1,7 @@
 """Gymnasium view of a heurist env: a wrapper over the same batched core, batch 1."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -33,10 +33,12 @@ class GymEnv(gym.Env):
     """Runs the batched core with batch size 1. Not a second implementation: every step is the
     core's step."""
 
-    metadata: ClassVar[dict] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": []}  # not a ClassVar: gym.Env declares it so
 
     def __init__(self, core=None, *, env_name: str | None = None, **kwargs: Any) -> None:
         if core is None:
+            if env_name is None:
+                raise ValueError("GymEnv needs a core env or the env_name of a registered env")
             from heurist.envs.common.registry import make
 
             core = make(env_name, **kwargs)
@@ -58,6 +60,8 @@ class GymEnv(gym.Env):
         return self._obs(self._td), {}
 
     def step(self, action):
+        if self._td is None:
+            raise ValueError("GymEnv.step before reset(): call reset() first")
         td = self._td.clone(False)
         td[self.core.action_key] = torch.as_tensor(np.asarray(action)).reshape(
             1, *self.core.action_shape)

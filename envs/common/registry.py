@@ -114,7 +114,8 @@ def entry(name: str) -> EnvEntry:
 def make(name: str, **kwargs: Any) -> Any:
     """Builds the env registered as ``name``. Unknown keyword arguments raise ``TypeError``."""
     cls = entry(name).cls
-    params = inspect.signature(cls.__init__).parameters
+    init = cls.__init__  # type: ignore[misc]  # the class's own, not a metaclass __call__
+    params = inspect.signature(init).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         allowed = {k for k in params if k != "self"}
         unknown = sorted(set(kwargs) - allowed)
