@@ -1,0 +1,73 @@
+"""RL4CO-style embeddings of the PVRP observation for the single-agent models.
+
+* :class:`InitEmbedding`: the static node embedding ``[B, N + 1, H]`` fed to the encoder (the
+  depot has its own projection: it is a different kind of node).
+* :class:`ContextEmbedding`: the decoder's query ``[B, H]`` from the acting vehicle (its node's
+  embedding, its features) and, for AM, the graph embedding.
+* :class:`DynamicEmbedding`: per-step corrections ``[B, N + 1, H]`` of the glimpse keys, values and
+  logit keys from the acting vehicle's view of the nodes (preference, zone, load fit), so the keys
+  change with the vehicle without re-running the encoder.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from tensordict import TensorDictBase
+
+from heurist.policies.nets.routing.features import (NODE_DIM, PROFILE_DIM, VEHICLE_DIM,
+                                                    acting_vehicle, node_features,
+                                                    profile_features, vehicle_features)
+
+__all__ = ["ContextEmbedding", "DynamicEmbedding", "InitEmbedding", "gather_rows"]
+
+
+def gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``x[b, idx[b]]``: ``x`` [B, K, ...], ``idx`` [B] -> [B, ...]."""
+    return x[torch.arange(x.shape[0], device=x.device), idx]
+
+
+class InitEmbedding(nn.Module):
+    """Static node features -> ``[B, N + 1, H]``."""
+
+    def __init__(self, *, dim: int) -> None:
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"InitEmbedding: dim must be >= 1, got {dim}")
+        self.depot = nn.Linear(NODE_DIM, dim)
+        self.client = nn.Linear(NODE_DIM, dim)
+
+    def forward(self, td: TensorDictBase) -> torch.Tensor:
+        x = node_features(td)
+        return torch.cat([self.depot(x[:, :1]), self.client(x[:, 1:])], 1)
+
+
+class ContextEmbedding(nn.Module):
+    """The query ``[B, H]``: the acting vehicle's node embedding and features, plus the graph
+    embedding when ``graph=True`` (AM; POMO leaves it out)."""
+
+    def __init__(self, *, dim: int, graph: bool = True) -> None:
+        super().__init__()
+        self.graph = graph
+        self.proj = nn.Linear(dim * (2 if graph else 1) + VEHICLE_DIM, dim, bias=False)
+
+    def forward(self, td: TensorDictBase, nodes: torch.Tensor, graph: torch.Tensor) -> torch.Tensor:
+        """``nodes`` [B, N + 1, H] encoded, ``graph`` [B, H] -> query [B, H]."""
+        k = acting_vehicle(td)
+        here = gather_rows(nodes, gather_rows(td["vehicle_pos"], k))
+        parts = [here, gather_rows(vehicle_features(td), k)]
+        if self.graph:
+            parts.insert(0, graph)
+        return self.proj(torch.cat(parts, -1))
+
+
+class DynamicEmbedding(nn.Module):
+    """The acting vehicle's per-node view -> (glimpse key, glimpse value, logit key) deltas,
+    each ``[B, N + 1, H]``."""
+
+    def __init__(self, *, dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(PROFILE_DIM, 3 * dim, bias=False)
+
+    def forward(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        view = gather_rows(profile_features(td), acting_vehicle(td))  # [B, N + 1, P]
+        return self.proj(view).chunk(3, -1)
