@@ -8,39 +8,143 @@
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
-__all__ = ["read_tokens", "register"]
+__all__ = ["MAX_CONTEXT", "attention_bytes", "read_text", "register", "tokenize"]
 
 DEFAULT_POLICIES = "full,streaming,h2o,tova,snapkv,knorm,scissorhands,random,oracle"
+PARITY_DEFAULT = "streaming,snapkv,tova,knorm,observed"
+#: SmolLM2-135M's ``max_position_embeddings`` (kept here, not read from the model, so flags are
+#: checked before torch loads; ``tests/test_cli_kv.py`` checks it against the loaded config).
+MAX_CONTEXT = 8192
+#: Attention maps a run keeps, one per (layer, query head): 30 x 9 (checked like MAX_CONTEXT).
+ATTENTION_MAPS = 30 * 9
+#: kvpress's SnapKVPress asserts more context tokens than its 64-token observation window.
+SNAPKV_WINDOW = 64
+MIN_TOKENS = 8
 
 
-def read_tokens(path: str, tokenizer, need: int):
-    """The token ids ``[N]`` of a UTF-8 text file; ``ValueError`` naming the file if unusable."""
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line on stderr (no usage block), exit 2, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def read_text(path: str, need: int, why: str) -> str:
+    """The text of a UTF-8 file that can hold ``need`` tokens; ``ValueError`` or
+    ``FileNotFoundError`` naming ``--text`` and the file otherwise. Needs no tokenizer: a token of
+    SmolLM2's byte-level BPE covers at least one byte, so fewer bytes than ``need`` is too short."""
+    p = Path(path)
+    shown = str(p) if str(p).isprintable() else repr(str(p))  # one line, whatever the name holds
+    try:
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except (OSError, ValueError):  # e.g. an embedded NUL byte or a name too long
+        raise ValueError(f"--text {shown}: not a usable file name") from None
+    if is_dir:
+        raise ValueError(f"--text {shown}: is a directory; give a UTF-8 text file")
+    if not exists:
+        raise FileNotFoundError(f"--text {shown}: file not found")
+    if not is_file:  # a FIFO or a device would block or never end
+        raise ValueError(f"--text {shown}: not a regular file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ValueError(f"--text {shown}: cannot be read ({e.strerror})") from None
+    if not data:
+        raise ValueError(f"--text {shown}: empty file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"--text {shown}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset "
+                         f"{e.start})") from None
+    if len(data) < need:
+        raise ValueError(f"--text {shown}: {len(data)} bytes, fewer than the {need} tokens needed "
+                         f"({why}); give a longer text or lower --tokens")
+    return text
+
+
+def tokenize(text: str, path: str, tokenizer, need: int, why: str):
+    """The token ids ``[N]`` of ``text`` (no special tokens); ``ValueError`` naming the file if
+    it has fewer than ``need`` tokens."""
     import torch
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"text file not found: {p}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{p}: not UTF-8 text ({e})") from e
     ids = torch.tensor(tokenizer(text, add_special_tokens=False).input_ids, dtype=torch.long)
     if ids.numel() < need:
-        raise ValueError(f"{p}: {ids.numel()} tokens, need at least {need} "
-                         f"(--tokens + --continuation + 1)")
+        raise ValueError(f"--text {path}: {ids.numel()} tokens, fewer than the {need} needed "
+                         f"({why}); give a longer text or lower --tokens")
     return ids
+
+
+def attention_bytes(tokens: int, continuation: int = 0) -> int:
+    """Bytes of the float32 attention maps a run keeps at once: every (layer, query head) over
+    the context ``[T, T]``, and twice over the continuation ``[C, T + C]`` (the reference's and a
+    policy's run). A lower bound on the run's memory."""
+    T, C = int(tokens), int(continuation)
+    return 4 * ATTENTION_MAPS * (T * T + 2 * C * (T + C))
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _check_size(tokens: int, extra: int, extra_flag: str, continuation: int) -> None:
+    """``--tokens`` (plus the positions after it) within the model's context and memory."""
+    if tokens < MIN_TOKENS:
+        raise ValueError(f"--tokens must be >= {MIN_TOKENS}, got {tokens}")
+    if tokens + extra > MAX_CONTEXT:
+        plus = f" + {extra_flag} {extra}" if extra else ""
+        raise ValueError(f"--tokens {tokens}{plus} exceeds SmolLM2-135M's {MAX_CONTEXT}-token "
+                         f"context; use at most {MAX_CONTEXT - extra} context tokens")
+    need, avail = attention_bytes(tokens, continuation), _available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(f"--tokens {tokens}: the run keeps the attention maps of every layer "
+                         f"and head, at least {need / 1e9:.1f} GB, more than the "
+                         f"{avail / 1e9:.1f} GB of memory available; lower --tokens")
+
+
+def _check_snapkv(names: list[str], tokens: int, where: str) -> None:
+    """kvpress's SnapKV (and ours in its parity mode) needs more tokens than its window."""
+    if "snapkv" in names and tokens <= SNAPKV_WINDOW:
+        raise ValueError(f"--tokens must be >= {SNAPKV_WINDOW + 1} for snapkv{where} (kvpress's "
+                         f"SnapKV needs more tokens than its {SNAPKV_WINDOW}-token window), got "
+                         f"{tokens}; raise --tokens or drop snapkv from --policy")
+
+
+def _check_seed(seed: int, flag: str = "--seed") -> int:
+    if not 0 <= seed < 2**63:  # torch generators take 64-bit seeds
+        raise ValueError(f"{flag} must be an integer in [0, 2**63), got {seed}")
+    return seed
 
 
 def _seeds(spec: str) -> list[int]:
     try:
-        return [int(s) for s in spec.split(",") if s.strip()]
-    except ValueError as e:
-        raise ValueError(f"--seed takes integers like 0 or 0,1,2: {spec!r}") from e
+        seeds = [int(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--seed takes integers like 0 or 0,1,2, got {spec!r}") from None
+    if not seeds:
+        raise ValueError(f"--seed needs at least one integer, got {spec!r}")
+    return [_check_seed(s) for s in seeds]
+
+
+def _check_threads(threads: int) -> None:
+    cores = os.cpu_count() or 1
+    if not 0 <= threads <= cores:
+        raise ValueError(f"--threads must be in [0, {cores}] (0: torch's default; {cores} CPUs "
+                         f"here), got {threads}")
 
 
 def _load(threads: int = 0):
@@ -48,31 +152,40 @@ def _load(threads: int = 0):
 
     from heurist.policies.kv.shared import shared_model
 
-    if threads < 0:
-        raise ValueError(f"--threads must be >= 0, got {threads}")
     if threads:  # on oversubscribed shared cores 1 thread beats 2 several-fold
         torch.set_num_threads(threads)
-
     return shared_model()
 
 
 def _evaluate(args) -> int:
+    from heurist.policies.kv.registry import parse_budgets, parse_policies
+
+    # Every flag and the file are checked before torch, transformers and the model load.
+    policies = parse_policies(args.policy)
+    budgets = parse_budgets(args.budget)
+    seeds = _seeds(args.seed)
+    if args.continuation < 1:
+        raise ValueError(f"--continuation must be >= 1, got {args.continuation}")
+    if args.greedy < 0:
+        raise ValueError(f"--greedy must be >= 0 (0: skip agreement), got {args.greedy}")
+    _check_threads(args.threads)
+    if args.parity == "kvpress":
+        _check_snapkv(policies, args.tokens, " --parity kvpress")
+    # The continuation and the greedy tokens both take positions after the context.
+    extra, extra_flag = max((args.continuation, "--continuation"), (args.greedy, "--greedy"))
+    _check_size(args.tokens, extra, extra_flag, args.continuation)
+    need = args.tokens + args.continuation + 1
+    why = "--tokens + --continuation + 1"
+    text = read_text(args.text, need, why)
+
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
-    from heurist.policies.kv.evaluate import evaluate_text, parse_budgets
-    from heurist.policies.kv.registry import parse_policies
+    from heurist.policies.kv.evaluate import evaluate_text
 
-    policies = parse_policies(args.policy)
-    budgets = parse_budgets(args.budget)
-    seeds = _seeds(args.seed)
-    if not seeds:
-        raise ValueError("--seed needs at least one integer")
-    if args.tokens < 8 or args.continuation < 1 or args.greedy < 0:
-        raise ValueError("need --tokens >= 8, --continuation >= 1 and --greedy >= 0")
     model, tok = _load(args.threads)
-    ids = read_tokens(args.text, tok, args.tokens + args.continuation + 1)
+    ids = tokenize(text, args.text, tok, need, why)
     n_runs = sum(len(budgets) * (len(seeds) if p == "random" else 1) for p in policies)
     err = Console(stderr=True)
     with Progress(console=err, transient=True, disable=args.json or not err.is_terminal) as bar:
@@ -102,18 +215,22 @@ def _evaluate(args) -> int:
 
 
 def _parity(args) -> int:
-    from heurist.policies.kv.evaluate import parse_budgets
-    from heurist.policies.kv.parity import PARITY_POLICIES, parity
+    from heurist.policies.kv.registry import PARITY_POLICIES, parse_budgets, parse_policies
 
-    names = [n.strip() for n in args.policy.split(",") if n.strip()]
-    for n in names:
-        if n not in PARITY_POLICIES:
-            raise ValueError(f"no kvpress counterpart for {n!r}; known: {', '.join(PARITY_POLICIES)}")
+    # Every flag and the file are checked before torch, transformers and the model load.
+    names = parse_policies(args.policy, known=tuple(PARITY_POLICIES),
+                           what="policy with a kvpress counterpart")
     budgets = parse_budgets(args.budget)
-    if args.tokens < 8:  # a negative slice end below would silently cut the text's tail instead
-        raise ValueError(f"need --tokens >= 8, got {args.tokens}")
+    _check_seed(args.seed)
+    _check_threads(args.threads)
+    _check_size(args.tokens, 0, "", 0)
+    _check_snapkv(names, args.tokens, "")
+    text = read_text(args.text, args.tokens, "--tokens")
+
+    from heurist.policies.kv.parity import parity
+
     model, tok = _load(args.threads)
-    ids = read_tokens(args.text, tok, args.tokens)[:args.tokens]
+    ids = tokenize(text, args.text, tok, args.tokens, "--tokens")[:args.tokens]
     rows = [{"policy": n, "budget": b, "identical_sets": parity(model, ids, n, b, seed=args.seed)}
             for n in names for b in budgets]
     if args.json:
@@ -129,10 +246,13 @@ def _parity(args) -> int:
 def register(subparsers) -> None:
     kv = subparsers.add_parser("kv", help="KV-cache eviction policies on SmolLM2-135M",
                                description=__doc__.split("\n\n")[0])
-    sub = kv.add_subparsers(dest="kv_command", metavar="KV_COMMAND", required=True)
+    sub = kv.add_subparsers(dest="kv_command", metavar="KV_COMMAND", required=True,
+                            parser_class=_OneLineParser)
     ev = sub.add_parser("evaluate", help="fidelity of eviction policies against the full cache")
     ev.add_argument("--text", required=True, help="UTF-8 text file")
-    ev.add_argument("--tokens", type=int, default=512, help="context tokens (default 512)")
+    ev.add_argument("--tokens", type=int, default=512,
+                    help=f"context tokens, {MIN_TOKENS} to {MAX_CONTEXT} with the continuation "
+                         "(default 512)")
     ev.add_argument("--continuation", type=int, default=64,
                     help="teacher-forced continuation tokens (default 64)")
     ev.add_argument("--budget", default="0.25", help="fractions of the context kept, e.g. 0.25,0.5")
@@ -151,10 +271,12 @@ def register(subparsers) -> None:
     ev.set_defaults(func=_evaluate)
     pa = sub.add_parser("parity", help="kept-set parity with kvpress presses at prefill")
     pa.add_argument("--text", required=True, help="UTF-8 text file")
-    pa.add_argument("--tokens", type=int, default=256, help="context tokens (default 256)")
+    pa.add_argument("--tokens", type=int, default=256,
+                    help=f"context tokens, {MIN_TOKENS} to {MAX_CONTEXT} (default 256)")
     pa.add_argument("--budget", default="0.25", help="fractions kept, e.g. 0.25,0.5")
-    pa.add_argument("--policy", default="streaming,snapkv,tova,knorm,observed",
-                    help="comma list of policies with a kvpress counterpart")
+    pa.add_argument("--policy", default=PARITY_DEFAULT,
+                    help=f"comma list of policies with a kvpress counterpart (default {PARITY_DEFAULT};"
+                         f" snapkv needs --tokens > {SNAPKV_WINDOW})")
     pa.add_argument("--seed", type=int, default=0, help="seed for random parity")
     pa.add_argument("--json", action="store_true", help="print JSON")
     pa.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

@@ -2,10 +2,13 @@
 full-cache values, and clean errors for bad input."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from heurist.cli import kv as kv_cli
 from heurist.cli import main
 from heurist.policies.kv.shared import shared_model
 
@@ -65,15 +68,76 @@ def test_parity_command_reports_identical_sets(capsys):
 
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys):
     """A missing file, a too-short text, an unknown policy and a parity --tokens below 8 each exit
-    2 naming the problem."""
+    2 naming the problem; a text with enough bytes but too few tokens is caught after tokenizing."""
     assert main(["kv", "evaluate", "--text", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt" in capsys.readouterr().err
     short = tmp_path / "short.txt"
     short.write_text("only a few words", encoding="utf-8")
     assert main(["kv", "evaluate", "--text", str(short), "--tokens", "64"]) == 2
-    assert "short.txt" in capsys.readouterr().err
+    assert "short.txt: 16 bytes, fewer than the 129 tokens needed" in capsys.readouterr().err
+    spaces = tmp_path / "spaces.txt"  # 200 bytes, but runs of spaces merge into a few tokens
+    spaces.write_text(" " * 200, encoding="utf-8")
+    assert main(["kv", "evaluate", "--text", str(spaces), "--tokens", "64", "--continuation",
+                 "8", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "spaces.txt:" in err and "fewer than the 73 needed" in err
     assert main(["kv", "evaluate", "--text", os.__file__, "--policy", "lru"]) == 2
     assert "lru" in capsys.readouterr().err
     for tokens in ("0", "-5"):
         assert main(["kv", "parity", "--text", os.__file__, "--tokens", tokens]) == 2
-        assert f"need --tokens >= 8, got {tokens}" in capsys.readouterr().err
+        assert f"--tokens must be >= 8, got {tokens}" in capsys.readouterr().err
+
+
+def test_limits_match_the_loaded_model():
+    """The CLI's context limit and attention-map count (kept torch-free) equal the model's config."""
+    model, _ = shared_model()
+    assert kv_cli.MAX_CONTEXT == model.config.max_position_embeddings == 8192
+    assert kv_cli.ATTENTION_MAPS == model.config.num_hidden_layers * model.config.num_attention_heads
+
+
+def test_attention_bytes_exact():
+    """4 bytes x 270 maps x (T^2 + 2 C (T + C)): 512 + 64 tokens -> 362,741,760 bytes."""
+    assert kv_cli.attention_bytes(512, 64) == 4 * 270 * (512 * 512 + 2 * 64 * 576) == 362_741_760
+    assert kv_cli.attention_bytes(8192) == 72_477_573_120
+
+
+def test_tokens_beyond_the_context_exit_2_with_one_line(capsys):
+    """--tokens past 8,192 (with the continuation or the greedy steps) exits 2 with one line."""
+    for argv, msg in (
+            (["evaluate", "--tokens", "9000"], ("--tokens 9000 + --continuation 64 exceeds "
+                                                "SmolLM2-135M's 8192-token context; use at most "
+                                                "8128 context tokens")),
+            (["evaluate", "--tokens", "8100", "--continuation", "8", "--greedy", "100"],
+             "--tokens 8100 + --greedy 100 exceeds"),
+            (["parity", "--tokens", "8193"], "--tokens 8193 exceeds")):
+        assert main(["kv", *argv, "--text", os.__file__]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err
+
+
+def test_parity_needs_65_tokens_with_snapkv_and_runs_below_without(capsys):
+    """kv parity at --tokens 64 with the default policies (snapkv included) is refused naming
+    --tokens and the minimum 65; without snapkv 8 tokens run, every kept set equal to kvpress's."""
+    assert main(["kv", "parity", "--text", os.__file__, "--tokens", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("heurist kv: error: --tokens must be >= 65 for snapkv (kvpress's SnapKV needs "
+                   "more tokens than its 64-token window), got 64; raise --tokens or drop snapkv "
+                   "from --policy\n")
+    assert main(["kv", "evaluate", "--text", os.__file__, "--tokens", "64", "--policy", "snapkv",
+                 "--parity", "kvpress"]) == 2
+    assert "--tokens must be >= 65 for snapkv --parity kvpress" in capsys.readouterr().err
+    rc = main(["kv", "parity", "--text", os.__file__, "--tokens", "8", "--budget", "0.25,1",
+               "--policy", "streaming,tova,knorm,observed,random", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rc == 0 and [r["identical_sets"] for r in rows] == [1.0] * 10
+
+
+def test_validation_and_help_import_neither_torch_nor_transformers():
+    """`heurist kv evaluate --help` and a refused flag import no torch, transformers or rich."""
+    code = ("import os, sys\nfrom heurist.cli import main\n"
+            "for argv in (['kv', 'evaluate', '--help'], ['kv', 'parity', '--help'],\n"
+            "             ['kv', 'evaluate', '--text', os.__file__, '--budget', '0']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "print([m for m in ('torch', 'transformers', 'rich') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -5,7 +5,6 @@ import torch
 
 from heurist.envs.common.conformance import random_masked_action
 from heurist.envs.kv import KVCacheEnv
-from heurist.envs.kv.oracle import legal_actions
 
 CONFIGS = [
     {"max_len": 40, "budget": 8, "min_length": 24},

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from heurist.envs.kv import KVCacheEnv
-from heurist.envs.kv.render import EVICTED_COLOR, KEPT_COLOR, kept_tokens, render_attention, render_env
+from heurist.envs.kv.render import (
+    EVICTED_COLOR,
+    KEPT_COLOR,
+    kept_tokens,
+    render_attention,
+    render_env,
+)
 
 T = 24
 

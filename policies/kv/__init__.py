@@ -3,39 +3,37 @@ metrics against the full cache, and parity with kvpress.
 
 One policy is one unit (:class:`KVPolicy`): it scores entries per (layer, KV head); choosing
 (:mod:`~heurist.policies.kv.select`) and evicting (:class:`PolicyCache`) are separate.
-"""
 
-from heurist.policies.kv.base import PARITY_MODES, KVPolicy
-from heurist.policies.kv.cache import PolicyCache
-from heurist.policies.kv.evaluate import aggregate_seeds, evaluate_text, parse_budgets
-from heurist.policies.kv.fidelity import (
-    MODES,
-    FidelityResult,
-    Reference,
-    prefill_recall,
-    reference_run,
-    run_policy,
-)
-from heurist.policies.kv.full import FullCache
-from heurist.policies.kv.h2o import H2O
-from heurist.policies.kv.knorm import KeyNorm
-from heurist.policies.kv.metrics import agreement, kl_divergence, perplexity
-from heurist.policies.kv.observation import DecodeStep, LayerObservation, group_mean
-from heurist.policies.kv.observed import ObservedAttention
-from heurist.policies.kv.oracle import FutureOracle
-from heurist.policies.kv.random_policy import RandomPolicy
-from heurist.policies.kv.registry import POLICIES, POLICY_NAMES, make_policy, parse_policies
-from heurist.policies.kv.scissorhands import Scissorhands
-from heurist.policies.kv.select import complement, keep_top, n_kept, victims
-from heurist.policies.kv.snapkv import SnapKV
-from heurist.policies.kv.streaming import StreamingLLM
-from heurist.policies.kv.tova import TOVA
+Names load lazily (PEP 562): importing this package, or its torch-free ``registry``, imports
+neither torch nor transformers, so the CLI checks its flags before paying for them.
+"""
+from __future__ import annotations
+
+import importlib
+
+#: public name -> the submodule that defines it.
+_HOME = {
+    "PARITY_MODES": "base", "KVPolicy": "base",
+    "PolicyCache": "cache",
+    "aggregate_seeds": "evaluate", "evaluate_text": "evaluate",
+    "MODES": "fidelity", "FidelityResult": "fidelity", "Reference": "fidelity",
+    "prefill_recall": "fidelity", "reference_run": "fidelity", "run_policy": "fidelity",
+    "FullCache": "full", "H2O": "h2o", "KeyNorm": "knorm",
+    "agreement": "metrics", "kl_divergence": "metrics", "perplexity": "metrics",
+    "DecodeStep": "observation", "LayerObservation": "observation", "group_mean": "observation",
+    "ObservedAttention": "observed", "FutureOracle": "oracle", "RandomPolicy": "random_policy",
+    "PARITY_POLICIES": "registry", "POLICY_NAMES": "registry", "make_policy": "registry",
+    "parse_budgets": "registry", "parse_policies": "registry", "policy_class": "registry",
+    "Scissorhands": "scissorhands",
+    "complement": "select", "keep_top": "select", "n_kept": "select", "victims": "select",
+    "SnapKV": "snapkv", "StreamingLLM": "streaming", "TOVA": "tova",
+}
 
 __all__ = [
     "H2O",
     "MODES",
     "PARITY_MODES",
-    "POLICIES",
+    "PARITY_POLICIES",
     "POLICY_NAMES",
     "TOVA",
     "DecodeStep",
@@ -64,8 +62,21 @@ __all__ = [
     "parse_budgets",
     "parse_policies",
     "perplexity",
+    "policy_class",
     "prefill_recall",
     "reference_run",
     "run_policy",
     "victims",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value  # later lookups skip this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

@@ -8,20 +8,9 @@ import statistics
 import torch
 
 from heurist.policies.kv.fidelity import MODES, reference_run, run_policy
-from heurist.policies.kv.registry import make_policy
+from heurist.policies.kv.registry import make_policy, parse_budgets
 
 __all__ = ["aggregate_seeds", "evaluate_text", "parse_budgets"]
-
-
-def parse_budgets(spec: str) -> list[float]:
-    """``"0.25,0.5"`` -> ``[0.25, 0.5]``; each a fraction in (0, 1]."""
-    try:
-        budgets = [float(s) for s in spec.split(",") if s.strip()]
-    except ValueError as e:
-        raise ValueError(f"budgets must be numbers like 0.25,0.5: {spec!r}") from e
-    if not budgets or any(not 0.0 < b <= 1.0 for b in budgets):
-        raise ValueError(f"each budget must be a fraction in (0, 1]: {spec!r}")
-    return budgets
 
 
 def aggregate_seeds(rows: list[dict]) -> dict:

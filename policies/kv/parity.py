@@ -12,7 +12,7 @@ from transformers import DynamicCache
 
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import LayerObservation
-from heurist.policies.kv.registry import make_policy
+from heurist.policies.kv.registry import PARITY_POLICIES, make_policy
 
 __all__ = [
     "PARITY_POLICIES",
@@ -23,12 +23,6 @@ __all__ = [
     "prefill_observations",
     "same_sets",
 ]
-
-#: our policy name -> kvpress press class name (H2O's kvpress counterpart is ObservedAttention).
-PARITY_POLICIES = {"streaming": "StreamingLLMPress", "snapkv": "SnapKVPress", "tova": "TOVAPress",
-                   "knorm": "KnormPress", "observed": "ObservedAttentionPress",
-                   "h2o": "ObservedAttentionPress", "random": "RandomPress"}
-
 
 def make_press(name: str, budget: float, **kwargs):
     """The kvpress press matching our policy ``name``, keeping ``budget`` of the context."""

@@ -1,42 +1,72 @@
-"""Policies by name (the names the CLI and the benchmark use)."""
+"""Policies by name (the names the CLI and the benchmark use), and the list syntax of their flags.
+
+Importable without torch: the table names each class by module, imported on first use, so the CLI
+can validate ``--policy`` and ``--budget`` before it loads anything heavy.
+"""
 from __future__ import annotations
 
-from heurist.policies.kv.base import KVPolicy
-from heurist.policies.kv.full import FullCache
-from heurist.policies.kv.h2o import H2O
-from heurist.policies.kv.knorm import KeyNorm
-from heurist.policies.kv.observed import ObservedAttention
-from heurist.policies.kv.oracle import FutureOracle
-from heurist.policies.kv.random_policy import RandomPolicy
-from heurist.policies.kv.scissorhands import Scissorhands
-from heurist.policies.kv.snapkv import SnapKV
-from heurist.policies.kv.streaming import StreamingLLM
-from heurist.policies.kv.tova import TOVA
+import importlib
+import math
 
-__all__ = ["POLICIES", "POLICY_NAMES", "make_policy", "parse_policies"]
+__all__ = ["PARITY_POLICIES", "POLICY_NAMES", "make_policy", "parse_budgets", "parse_policies",
+           "policy_class"]
 
-POLICIES: dict[str, type[KVPolicy]] = {cls.name: cls for cls in (
-    FullCache, RandomPolicy, StreamingLLM, H2O, TOVA, Scissorhands, SnapKV, KeyNorm,
-    ObservedAttention, FutureOracle)}
-POLICY_NAMES = tuple(POLICIES)
+#: name -> "module:Class" under ``heurist.policies.kv``.
+_CLASSES = {
+    "full": "full:FullCache",
+    "random": "random_policy:RandomPolicy",
+    "streaming": "streaming:StreamingLLM",
+    "h2o": "h2o:H2O",
+    "tova": "tova:TOVA",
+    "scissorhands": "scissorhands:Scissorhands",
+    "snapkv": "snapkv:SnapKV",
+    "knorm": "knorm:KeyNorm",
+    "observed": "observed:ObservedAttention",
+    "oracle": "oracle:FutureOracle",
+}
+POLICY_NAMES = tuple(_CLASSES)
+
+#: our policy name -> kvpress press class name (H2O's kvpress counterpart is ObservedAttention).
+PARITY_POLICIES = {"streaming": "StreamingLLMPress", "snapkv": "SnapKVPress", "tova": "TOVAPress",
+                   "knorm": "KnormPress", "observed": "ObservedAttentionPress",
+                   "h2o": "ObservedAttentionPress", "random": "RandomPress"}
 
 
-def make_policy(name: str, **kwargs) -> KVPolicy:
-    """A policy by name; ``kwargs`` are its keyword-only hyperparameters (``seed`` for random)."""
-    if name not in POLICIES:
+def policy_class(name: str):
+    """The :class:`~heurist.policies.kv.base.KVPolicy` subclass registered as ``name``."""
+    if name not in _CLASSES:
         raise ValueError(f"unknown KV policy {name!r}; known: {', '.join(POLICY_NAMES)}")
-    cls = POLICIES[name]
-    if cls is not RandomPolicy:
+    module, cls = _CLASSES[name].split(":")
+    return getattr(importlib.import_module(f"heurist.policies.kv.{module}"), cls)
+
+
+def make_policy(name: str, **kwargs):
+    """A policy by name; ``kwargs`` are its keyword-only hyperparameters (``seed`` for random)."""
+    cls = policy_class(name)
+    if name != "random":
         kwargs.pop("seed", None)
     return cls(**kwargs)
 
 
-def parse_policies(spec: str) -> list[str]:
-    """``"full,h2o"`` -> ``["full", "h2o"]``, every name checked."""
+def parse_policies(spec: str, *, known=POLICY_NAMES, flag: str = "--policy",
+                   what: str = "KV policy") -> list[str]:
+    """``"full,h2o"`` -> ``["full", "h2o"]``, every name checked against ``known`` (``what`` names
+    them in the error)."""
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
-        raise ValueError("no policy given")
+        raise ValueError(f"{flag} names no policy: {spec!r}")
     for n in names:
-        if n not in POLICIES:
-            raise ValueError(f"unknown KV policy {n!r}; known: {', '.join(POLICY_NAMES)}")
+        if n not in known:
+            raise ValueError(f"{flag}: {n!r} is not a {what}; known: {', '.join(known)}")
     return names
+
+
+def parse_budgets(spec: str, *, flag: str = "--budget") -> list[float]:
+    """``"0.25,0.5"`` -> ``[0.25, 0.5]``; each a fraction in (0, 1]."""
+    try:
+        budgets = [float(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} takes fractions like 0.25,0.5, got {spec!r}") from None
+    if not budgets or any(not (math.isfinite(b) and 0.0 < b <= 1.0) for b in budgets):
+        raise ValueError(f"{flag}: each budget must be a fraction in (0, 1], got {spec!r}")
+    return budgets
