@@ -49,6 +49,11 @@ def test_rewards_equal_evaluate(env_entry):
     C.check_rewards_match_evaluate(env_entry[1])
 
 
+def test_legal_actions_equal_the_mask(env_entry):
+    """The oracle's legal_actions equals action_mask on live rows at sampled steps, both ways."""
+    C.check_legal_actions_match_mask(env_entry[1])
+
+
 def test_make_rejects_unknown_kwargs(env_entry):
     """make() raises on an unknown keyword argument."""
     with pytest.raises(TypeError, match="unknown argument"):

@@ -16,7 +16,8 @@ from heurist.envs import make
 from heurist.envs.common import HeuristEnv, as_tensordict
 from heurist.envs.common import conformance as C
 from heurist.envs.common.gym_wrapper import GymEnv
-from heurist.envs.common.registry import EnvEntry
+from heurist.envs.common.registry import EnvEntry, declare, register
+from heurist.envs.common.registry import entry as registry_entry
 
 N = 5
 
@@ -48,6 +49,10 @@ class PickEnv(HeuristEnv):
         mask = ~self.picked
         if self.bug == "all_masked":
             mask = torch.zeros_like(mask)
+        if self.bug == "too_strict":  # forbids item 0 although it is free (>= 2 items always are)
+            mask[:, 0] = False
+        if self.bug == "too_loose":  # allows picking an item twice
+            mask = torch.ones_like(mask)
         mask[done] = False
         mask[done, 0] = True
         td = {"values": self.values.clone(), "action_mask": mask, **self._done_td(done)}
@@ -70,6 +75,12 @@ class PickEnv(HeuristEnv):
         return torch.tensor([len(set(a[:n].tolist())) == n for a, n
                              in zip(actions, instance["length"])])
 
+    def legal_actions(self, instance, actions):
+        legal = torch.ones(len(actions), N, dtype=torch.bool)
+        for i, row in enumerate(actions):
+            legal[i, row.tolist()] = False
+        return legal
+
     def evaluate(self, instance, actions):
         total = [instance["values"][i, actions[i, :n]].sum() for i, n in enumerate(instance["length"])]
         out = torch.stack(total).double()
@@ -78,7 +89,7 @@ class PickEnv(HeuristEnv):
 
 @pytest.fixture(scope="module")
 def entry():
-    e = EnvEntry("PickContractTest", PickEnv, {})
+    e = EnvEntry("PickContractTest", f"{__name__}:PickEnv", {})
     if e.gym_id not in gym.registry:
         gym.register(id=e.gym_id, entry_point=lambda **kw: GymEnv(core=PickEnv(**kw)))
     return e
@@ -93,6 +104,28 @@ def test_correct_env_passes_every_check(entry):
     C.check_batch_independence(env)
     C.check_gym_parity(env, entry)
     C.check_rewards_match_evaluate(env)
+    C.check_legal_actions_match_mask(env)
+
+
+def test_mask_too_strict_is_caught():
+    """A mask forbidding a legal move (item 0 while it is free) fails the legal-actions check."""
+    with pytest.raises(AssertionError, match=r"mask too strict at step 0, row 0: legal actions \[0\]"):
+        C.check_legal_actions_match_mask(PickEnv(bug="too_strict"))
+
+
+def test_mask_too_loose_is_caught():
+    """A mask allowing an illegal move (an item picked before) fails the legal-actions check."""
+    with pytest.raises(AssertionError, match="mask too loose at step 1, row 0"):
+        C.check_legal_actions_match_mask(PickEnv(bug="too_loose"))
+
+
+def test_missing_legal_actions_fails():
+    """An env without legal_actions fails the check instead of being skipped."""
+    class NoOracle(PickEnv):
+        legal_actions = HeuristEnv.legal_actions
+
+    with pytest.raises(AssertionError, match="NoOracle.legal_actions is not implemented"):
+        C.check_legal_actions_match_mask(NoOracle())
 
 
 def test_evaluate_mismatch_is_caught():
@@ -146,4 +179,24 @@ def test_rollout_values_are_exact():
 
 def test_entry_gym_id():
     """A registry entry's Gym id follows heurist/<Name>-v0."""
-    assert dataclasses.replace(EnvEntry("X", PickEnv)).gym_id == "heurist/X-v0"
+    assert dataclasses.replace(EnvEntry("X", f"{__name__}:PickEnv")).gym_id == "heurist/X-v0"
+
+
+def test_entry_imports_its_class_on_demand():
+    """An entry's target string resolves to the class itself."""
+    assert EnvEntry("X", f"{__name__}:PickEnv").cls is PickEnv
+
+
+def test_declare_rejects_a_target_without_class():
+    """declare() needs 'module:Class'."""
+    with pytest.raises(ValueError, match="target must be 'module:Class'"):
+        declare("NoColon", "heurist.envs.paging.env")
+
+
+def test_register_must_agree_with_the_static_table():
+    """register() on a declared name refuses another class or other test_kwargs."""
+    with pytest.raises(ValueError, match="declared as heurist.envs.paging.env:PagingEnv"):
+        register("Paging")(PickEnv)
+    paging = registry_entry("Paging").cls
+    with pytest.raises(ValueError, match="test_kwargs .* differ from the declared"):
+        register("Paging", test_kwargs={"cache_size": 5})(paging)

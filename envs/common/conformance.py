@@ -16,6 +16,7 @@ __all__ = [
     "check_batch_independence",
     "check_determinism",
     "check_gym_parity",
+    "check_legal_actions_match_mask",
     "check_rewards_match_evaluate",
     "check_rollout_terminates",
     "check_specs",
@@ -151,3 +152,45 @@ def check_rewards_match_evaluate(env, *, batch_size: int = 3) -> None:
     total = rews.to(torch.float64).sum(1)
     if not torch.allclose(value, total, rtol=1e-5, atol=1e-5):
         raise AssertionError(f"summed rewards {total.tolist()} != evaluate {value.tolist()}")
+
+
+def _sampled_steps(n_steps: int, k: int, gen: torch.Generator) -> list[int]:
+    """``k`` decision steps of ``0..n_steps-1``: the first, the last and random ones between."""
+    inner = torch.randperm(max(n_steps - 2, 0), generator=gen)[: max(k - 2, 0)] + 1
+    return sorted({0, n_steps - 1, *inner.tolist()})
+
+
+def _describe(actions: torch.Tensor) -> str:
+    """Action indices of a bool ``[*A, n]`` row as ``[agent, action]`` or plain ``action`` lists."""
+    idx = actions.nonzero().tolist()
+    return str([i[0] if len(i) == 1 else i for i in idx][:8])
+
+
+def check_legal_actions_match_mask(env, *, batch_size: int = 3, n_sampled: int = 6,
+                                   seed: int = 17) -> None:
+    """At sampled steps of a random masked rollout, ``env.legal_actions(instance, actions[:, :t])``
+    equals the observed ``action_mask`` on every live row, in both directions: a legal move the
+    mask forbids (a mask too strict) fails as surely as an illegal move it allows (too loose)."""
+    instance = env.generate(batch_size, seed=seed)
+    obs, acts, _, dones = masked_rollout(env, instance.clone(), seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    name = type(env).__name__
+    for t in _sampled_steps(acts.shape[1], n_sampled, gen):
+        try:
+            legal = torch.as_tensor(env.legal_actions(instance.clone(), acts[:, :t].clone()))
+        except NotImplementedError as exc:
+            raise AssertionError(f"{name}.legal_actions is not implemented: the mask has no "
+                                 "independent check") from exc
+        mask = obs[t]["action_mask"]
+        if legal.shape != mask.shape or legal.dtype != torch.bool:
+            raise AssertionError(f"{name}.legal_actions after {t} steps: {legal.dtype} "
+                                 f"{tuple(legal.shape)}, the mask is bool {tuple(mask.shape)}")
+        live = torch.ones(len(mask), dtype=torch.bool) if t == 0 else ~dones[:, t - 1]
+        for i in live.nonzero()[:, 0].tolist():
+            strict, loose = legal[i] & ~mask[i], mask[i] & ~legal[i]
+            if strict.any():
+                raise AssertionError(f"{name}: mask too strict at step {t}, row {i}: legal "
+                                     f"actions {_describe(strict)} are masked out")
+            if loose.any():
+                raise AssertionError(f"{name}: mask too loose at step {t}, row {i}: actions "
+                                     f"{_describe(loose)} are allowed but illegal")
