@@ -244,6 +244,8 @@ def _parity(args) -> int:
 
 
 def register(subparsers) -> None:
+    from heurist.policies.kv.registry import EVICTION_MODES, PARITY_MODES  # torch-free
+
     kv = subparsers.add_parser("kv", help="KV-cache eviction policies on SmolLM2-135M",
                                description=__doc__.split("\n\n")[0])
     sub = kv.add_subparsers(dest="kv_command", metavar="KV_COMMAND", required=True,
@@ -258,13 +260,13 @@ def register(subparsers) -> None:
     ev.add_argument("--budget", default="0.25", help="fractions of the context kept, e.g. 0.25,0.5")
     ev.add_argument("--policy", default=DEFAULT_POLICIES, help=f"comma list (default {DEFAULT_POLICIES})")
     ev.add_argument("--seed", default="0", help="random policy seed(s), e.g. 0 or 0,1,2")
-    ev.add_argument("--mode", choices=("prefill", "decode"), default="prefill",
+    ev.add_argument("--mode", choices=EVICTION_MODES, default="prefill",
                     help="prefill: compress the context once (kvpress); decode: also evict after "
                          "every continuation token")
     ev.add_argument("--greedy", type=int, default=16, help="greedy steps for agreement (0: skip)")
     ev.add_argument("--json", action="store_true", help="print a JSON list, one object per "
                     "(policy, budget)")
-    ev.add_argument("--parity", choices=("heurist", "kvpress"), default="heurist",
+    ev.add_argument("--parity", choices=PARITY_MODES, default="heurist",
                     help="kvpress: score with kvpress's definitions where ours differ "
                          "(TOVA layer-wide, H2O = ObservedAttention, SnapKV window, random)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from heurist.policies.kv.evaluate import evaluate_text, parse_budgets
+from heurist.policies.kv.evaluate import evaluate_text
 from heurist.policies.kv.fidelity import reference_run, run_policy
-from heurist.policies.kv.registry import POLICY_NAMES, make_policy, parse_policies
+from heurist.policies.kv.registry import POLICY_NAMES, make_policy, parse_budgets, parse_policies
 from heurist.policies.kv.shared import shared_model
 
 KINDS = ("chat", "code", "prose")
@@ -126,8 +126,8 @@ def main(argv=None) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if any(k not in KINDS for k in kinds):
         raise SystemExit(f"--kinds must be among {KINDS}")
-    policies = parse_policies(args.policies)
-    budgets = parse_budgets(args.budgets)
+    policies = parse_policies(args.policies, flag="--policies")
+    budgets = parse_budgets(args.budgets, flag="--budgets")
     seeds = [int(s) for s in args.seeds.split(",")]
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -135,7 +135,8 @@ def main(argv=None) -> int:
     need = args.tokens + args.continuation + 1
     texts = [(kind, name, ids) for kind in kinds
              for name, ids in load_texts(tok, kind, args.texts_per_kind, need)]
-    trap = parse_policies(args.trap_policies) if args.trap_policies.strip() else []
+    trap = (parse_policies(args.trap_policies, flag="--trap-policies")
+            if args.trap_policies.strip() else [])
     per_text = sum(len(budgets) * (len(seeds) if p == "random" else 1) for p in policies)
     rows, traps = [], []
     with tqdm(total=(per_text + 2 * len(trap)) * len(texts), desc="kv fidelity",

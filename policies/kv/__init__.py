@@ -13,16 +13,17 @@ import importlib
 
 #: public name -> the submodule that defines it.
 _HOME = {
-    "PARITY_MODES": "base", "KVPolicy": "base",
+    "KVPolicy": "base",
     "PolicyCache": "cache",
     "aggregate_seeds": "evaluate", "evaluate_text": "evaluate",
-    "MODES": "fidelity", "FidelityResult": "fidelity", "Reference": "fidelity",
+    "FidelityResult": "fidelity", "Reference": "fidelity",
     "prefill_recall": "fidelity", "reference_run": "fidelity", "run_policy": "fidelity",
     "FullCache": "full", "H2O": "h2o", "KeyNorm": "knorm",
     "agreement": "metrics", "kl_divergence": "metrics", "perplexity": "metrics",
     "DecodeStep": "observation", "LayerObservation": "observation", "group_mean": "observation",
     "ObservedAttention": "observed", "FutureOracle": "oracle", "RandomPolicy": "random_policy",
-    "PARITY_POLICIES": "registry", "POLICY_NAMES": "registry", "make_policy": "registry",
+    "EVICTION_MODES": "registry", "PARITY_MODES": "registry", "PARITY_POLICIES": "registry",
+    "POLICY_NAMES": "registry", "make_policy": "registry",
     "parse_budgets": "registry", "parse_policies": "registry", "policy_class": "registry",
     "Scissorhands": "scissorhands",
     "complement": "select", "keep_top": "select", "n_kept": "select", "victims": "select",
@@ -30,8 +31,8 @@ _HOME = {
 }
 
 __all__ = [
+    "EVICTION_MODES",
     "H2O",
-    "MODES",
     "PARITY_MODES",
     "PARITY_POLICIES",
     "POLICY_NAMES",

@@ -17,11 +17,10 @@ from typing import ClassVar
 import torch
 
 from heurist.policies.kv.observation import DecodeStep, LayerObservation
+from heurist.policies.kv.registry import PARITY_MODES
 from heurist.policies.kv.select import keep_top
 
-__all__ = ["PARITY_MODES", "KVPolicy", "recency"]
-
-PARITY_MODES = ("heurist", "kvpress")
+__all__ = ["KVPolicy", "recency"]
 
 
 def recency(positions: torch.Tensor) -> torch.Tensor:

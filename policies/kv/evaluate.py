@@ -7,10 +7,10 @@ import statistics
 
 import torch
 
-from heurist.policies.kv.fidelity import MODES, reference_run, run_policy
-from heurist.policies.kv.registry import make_policy, parse_budgets
+from heurist.policies.kv.fidelity import reference_run, run_policy
+from heurist.policies.kv.registry import EVICTION_MODES, make_policy
 
-__all__ = ["aggregate_seeds", "evaluate_text", "parse_budgets"]
+__all__ = ["aggregate_seeds", "evaluate_text"]
 
 
 def aggregate_seeds(rows: list[dict]) -> dict:
@@ -38,8 +38,8 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
     (optional) is a :func:`reference_run` of ``ids`` already made with the same sizes; ``parity``
     ``"kvpress"`` scores with kvpress's definitions where they differ from ours.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode not in EVICTION_MODES:
+        raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
     ref = reference if reference is not None else reference_run(
         model, ids, context=context, continuation=continuation, greedy_steps=greedy_steps)
     rows = []

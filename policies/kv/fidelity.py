@@ -31,19 +31,16 @@ from heurist.policies.kv.cache import PolicyCache
 from heurist.policies.kv.full import FullCache
 from heurist.policies.kv.metrics import agreement, kl_divergence, perplexity
 from heurist.policies.kv.observation import LayerObservation
+from heurist.policies.kv.registry import EVICTION_MODES
 from heurist.policies.kv.select import n_kept as count_kept
 
 __all__ = [
-    "MODES",
     "FidelityResult",
     "Reference",
     "prefill_recall",
     "reference_run",
     "run_policy",
 ]
-
-MODES = ("prefill", "decode")
-
 
 @dataclass
 class Reference:
@@ -178,8 +175,8 @@ def _greedy(model, ref, policy, kept, capacity, mode, real_positions, n) -> torc
 def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: str = "prefill",
                real_positions: bool = True, greedy: bool = True) -> FidelityResult:
     """Fidelity of ``policy`` at ``budget`` (fraction of the context kept per head) on ``ref``."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode not in EVICTION_MODES:
+        raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
     t, c = ref.context_len, ref.inputs.numel()
     n = count_kept(t, budget) if policy.evicts else t
     kept = [policy.select(obs, n) for obs in ref.observations]

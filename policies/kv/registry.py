@@ -8,8 +8,13 @@ from __future__ import annotations
 import importlib
 import math
 
-__all__ = ["PARITY_POLICIES", "POLICY_NAMES", "make_policy", "parse_budgets", "parse_policies",
-           "policy_class"]
+__all__ = ["EVICTION_MODES", "PARITY_MODES", "PARITY_POLICIES", "POLICY_NAMES", "make_policy",
+           "parse_budgets", "parse_policies", "policy_class"]
+
+#: When a policy evicts: once after the prefill (kvpress), or also after every decoded token.
+EVICTION_MODES = ("prefill", "decode")
+#: Whose definitions a policy scores with where ours and kvpress's differ.
+PARITY_MODES = ("heurist", "kvpress")
 
 #: name -> "module:Class" under ``heurist.policies.kv``.
 _CLASSES = {
