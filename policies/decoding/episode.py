@@ -1,0 +1,114 @@
+"""One batched episode of a routing policy in its env: the loop every strategy shares.
+
+The env is stepped with the chosen actions (and, for a multi-agent policy, the ``priority`` the
+parallel env resolves conflicts with); what comes back is the action log the env oracles judge.
+Masked logits are ``-inf`` on illegal actions, so no selection rule here can pick one; the env
+raises on an illegal action anyway.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDictBase
+
+from heurist.envs.common import HeuristEnv
+from heurist.policies.nets.routing.base import RoutingPolicy
+
+__all__ = ["Trajectory", "run_episode", "greedy", "sampler"]
+
+#: chooses actions from masked logits [B, *A, n] at step t -> [B, *A]
+Select = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+@dataclass
+class Trajectory:
+    """What one batched episode produced.
+
+    ``actions`` [B, T, *A] (the log); ``priorities`` [B, T, M] for a multi-agent policy, else
+    None; ``reward`` [B] the summed step rewards; ``logp`` [B] the summed log-probabilities of the
+    chosen actions (differentiable when run with grad; a multi-agent step adds every vehicle's).
+    """
+
+    actions: torch.Tensor
+    priorities: torch.Tensor | None
+    reward: torch.Tensor
+    logp: torch.Tensor
+
+
+def greedy(logits: torch.Tensor, t: int) -> torch.Tensor:
+    """The most likely legal action."""
+    return logits.argmax(-1)
+
+
+def sampler(generator: torch.Generator | None = None, *, temperature: float = 1.0) -> Select:
+    """Samples from ``softmax(logits / temperature)`` (masked entries have probability 0)."""
+    if not temperature > 0:
+        raise ValueError(f"sampler: temperature must be > 0, got {temperature}")
+
+    def select(logits: torch.Tensor, t: int) -> torch.Tensor:
+        probs = (logits / temperature).softmax(-1)
+        flat = probs.reshape(-1, probs.shape[-1])
+        return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+
+    return select
+
+
+def _max_steps(td: TensorDictBase) -> int:
+    """A bound no legal PVRP episode reaches: every step serves a client, returns a vehicle to
+    the depot or (parallel) loses a conflict, and a vehicle loses at most N conflicts."""
+    n = td["action_mask"].shape[-1]
+    m = td["vehicle_pos"].shape[-1]
+    return 2 * n * (m + 1) + 4
+
+
+def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase, *,
+                select: Select = greedy, first: torch.Tensor | None = None) -> Trajectory:
+    """Runs ``policy`` on every row of ``instance`` [B] until all are done.
+
+    ``first`` [B] forces the first action (of vehicle 0 for a multi-agent policy) where it is
+    legal (POMO's start nodes; -1 or an illegal start = the policy's own choice). A forced
+    vehicle gets priority 0, the largest a log-probability can be, so it wins its client.
+    """
+    td = env.reset(instance=instance)
+    state = policy.init(td)
+    B = td.batch_size[0]
+    log, prios, logps = [], [], []
+    reward = torch.zeros(B, dtype=torch.float64, device=td.device)
+    limit = _max_steps(td)
+    t = 0
+    while not bool(td["done"].all()):
+        if t >= limit:
+            raise RuntimeError(f"run_episode: no end after {limit} steps; the policy or env loops")
+        logits, state = policy.step(td, state)
+        logp_all = logits.log_softmax(-1)
+        with torch.no_grad():
+            action = select(logits.detach(), t)
+        forced = None
+        if t == 0 and first is not None:
+            row = logits[:, 0] if policy.multi_agent else logits
+            legal = (first >= 0) & torch.isfinite(
+                row.detach().gather(-1, first.clamp(min=0).unsqueeze(-1)).squeeze(-1))
+            forced = legal
+            if policy.multi_agent:
+                action[:, 0] = torch.where(legal, first, action[:, 0])
+            else:
+                action = torch.where(legal, first, action)
+        lp = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        td["action"] = action
+        if policy.multi_agent:
+            prio = policy.priority(logits.detach(), action)
+            if forced is not None:
+                prio[:, 0] = torch.where(forced, torch.zeros_like(prio[:, 0]), prio[:, 0])
+            td["priority"] = prio
+            prios.append(prio)
+            lp = lp.sum(-1)
+        log.append(action)
+        logps.append(lp)
+        td = env.step(td)["next"]
+        reward += td["reward"].reshape(B).double()
+        t += 1
+    actions = torch.stack(log, 1)
+    return Trajectory(actions=actions, priorities=torch.stack(prios, 1) if prios else None,
+                      reward=reward, logp=torch.stack(logps, 1).sum(1))
