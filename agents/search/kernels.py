@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 
 __all__ = ["GUMBEL", "PUCT", "select", "expand_backward", "root_completed_qvalues",
-           "mask_logits"]
+           "mask_logits", "softmax_rows"]
 
 GUMBEL = 0
 PUCT = 1
@@ -37,13 +37,13 @@ def _softmax(x, out):
 
 
 @nb.njit(cache=True)
-def _mix_completed_q(b, n, visits, logits, rewards, discounts, values, raw_values,
-                     value_scale, maxvisit_init, rescale, use_mixed, epsilon, out, probs):
+def _mix_completed_q(b, n, visits, prior_probs, rewards, discounts, values, raw_values,
+                     value_scale, maxvisit_init, rescale, use_mixed, epsilon, out):
     """mctx's ``qtransform_completed_by_mix_value`` at node ``n`` of tree ``b`` into ``out [A]``:
     unvisited actions get the mixed value, then min-max rescaling, then the factor
     ``(maxvisit_init + max N) * value_scale``, so ``out`` is sigma(completed q)."""
     num_actions = out.shape[0]
-    _softmax(logits[b, n], probs)
+    probs = prior_probs[b, n]
     sum_n = 0
     max_n = 0
     sum_p = 0.0
@@ -111,7 +111,7 @@ def _argmax(score):
 
 @nb.njit(cache=True)
 def select(mode, sim, max_depth, node_visits, raw_values, node_values, children_index,
-           logits, values, visits, rewards, discounts, invalid, gumbel, table, num_considered,
+           logits, prior_probs, values, visits, rewards, discounts, invalid, gumbel, table, num_considered,
            value_scale, maxvisit_init, rescale, use_mixed, pb_c_init, pb_c_base, epsilon,
            parent_out, action_out, next_out):
     """Walks each tree from the root until an unexpanded edge or ``max_depth``; writes the node
@@ -127,8 +127,9 @@ def select(mode, sim, max_depth, node_visits, raw_values, node_values, children_
         depth = 0
         while True:
             if mode == GUMBEL:
-                _mix_completed_q(b, node, visits, logits, rewards, discounts, values, raw_values,
-                                 value_scale, maxvisit_init, rescale, use_mixed, epsilon, q, probs)
+                _mix_completed_q(b, node, visits, prior_probs, rewards, discounts, values,
+                                 raw_values, value_scale, maxvisit_init, rescale, use_mixed,
+                                 epsilon, q)
                 if depth == 0:
                     # Sequential halving: only actions with the scheduled visit count compete,
                     # ranked by g + logits + sigma(q) (mctx's score_considered).
@@ -159,10 +160,10 @@ def select(mode, sim, max_depth, node_visits, raw_values, node_values, children_
                 _minmax_q(b, node, visits, rewards, discounts, values, node_values, epsilon, q)
                 nv = node_visits[b, node]
                 pb_c = pb_c_init + math.log((nv + pb_c_base + 1.0) / pb_c_base)
-                _softmax(logits[b, node], probs)
                 root_scale = math.sqrt(nv) * pb_c
                 for a in range(num_actions):
-                    score[a] = q[a] + root_scale * probs[a] / (visits[b, node, a] + 1.0)
+                    score[a] = (q[a] + root_scale * prior_probs[b, node, a]
+                                / (visits[b, node, a] + 1.0))
                     if invalid[b, node, a]:
                         score[a] = -np.inf
             action = _argmax(score)
@@ -179,7 +180,8 @@ def select(mode, sim, max_depth, node_visits, raw_values, node_values, children_
 @nb.njit(cache=True)
 def expand_backward(parent, action, next_index, new_logits, new_value, reward, discount,
                     new_invalid, node_visits, raw_values, node_values, parents, action_from_parent,
-                    children_index, logits, values, visits, rewards, discounts, invalid):
+                    children_index, logits, prior_probs, values, visits, rewards, discounts,
+                    invalid):
     """Writes the model's output into node ``next_index[b]`` (child of ``parent[b]`` along
     ``action[b]``) and backs the value up: each ancestor's value becomes the running mean of
     ``reward + discount * value`` along the path (mctx's ``expand`` then ``backward``)."""
@@ -192,6 +194,7 @@ def expand_backward(parent, action, next_index, new_logits, new_value, reward, d
         for c in range(num_actions):
             logits[b, n, c] = new_logits[b, c]
             invalid[b, n, c] = new_invalid[b, c]
+        _softmax(logits[b, n], prior_probs[b, n])  # once per expansion, read at every visit
         raw_values[b, n] = new_value[b]
         node_values[b, n] = new_value[b]
         node_visits[b, n] += 1  # a node re-expanded at the depth cut-off counts again
@@ -215,13 +218,12 @@ def expand_backward(parent, action, next_index, new_logits, new_value, reward, d
 
 
 @nb.njit(cache=True)
-def root_completed_qvalues(raw_values, logits, values, visits, rewards, discounts, value_scale,
-                           maxvisit_init, rescale, use_mixed, epsilon, out):
+def root_completed_qvalues(raw_values, prior_probs, values, visits, rewards, discounts,
+                           value_scale, maxvisit_init, rescale, use_mixed, epsilon, out):
     """``out [B, A]``: sigma(completed q) at every root, the same transform the search used."""
-    probs = np.empty(out.shape[1])
     for b in range(out.shape[0]):
-        _mix_completed_q(b, 0, visits, logits, rewards, discounts, values, raw_values,
-                         value_scale, maxvisit_init, rescale, use_mixed, epsilon, out[b], probs)
+        _mix_completed_q(b, 0, visits, prior_probs, rewards, discounts, values, raw_values,
+                         value_scale, maxvisit_init, rescale, use_mixed, epsilon, out[b])
 
 
 def mask_logits(logits: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
@@ -231,3 +233,10 @@ def mask_logits(logits: np.ndarray, invalid: np.ndarray | None) -> np.ndarray:
         return logits
     shifted = logits - logits.max(axis=-1, keepdims=True)
     return np.where(invalid, _MIN_LOGIT, shifted)
+
+
+@nb.njit(cache=True)
+def softmax_rows(x, out):
+    """``out[b] = softmax(x[b])`` for ``[B, A]`` rows."""
+    for b in range(x.shape[0]):
+        _softmax(x[b], out[b])

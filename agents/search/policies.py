@@ -70,7 +70,7 @@ def gumbel_muzero_policy(params: Any, rng: int | np.random.Generator, root: Root
                   embedding_store=embedding_store)
 
     completed = np.empty_like(logits)
-    kernels.root_completed_qvalues(tree.raw_values, tree.children_prior_logits,
+    kernels.root_completed_qvalues(tree.raw_values, tree.children_prior_probs,
                                    tree.children_values, tree.children_visits,
                                    tree.children_rewards, tree.children_discounts, value_scale,
                                    maxvisit_init, rescale_values, use_mixed_value, 1e-8,

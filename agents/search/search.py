@@ -55,6 +55,7 @@ def search(params: Any, rng: np.random.Generator, *, root_logits: np.ndarray,
     tree.raw_values[:, 0] = root_value
     tree.node_values[:, 0] = root_value
     tree.children_prior_logits[:, 0] = root_logits
+    kernels.softmax_rows(tree.children_prior_logits[:, 0], tree.children_prior_probs[:, 0])
     tree.children_invalid[:, 0] = root_invalid
     tree.root_gumbel[:] = gumbel
     store = make_store(embedding, num_nodes, embedding_store)
@@ -67,7 +68,8 @@ def search(params: Any, rng: np.random.Generator, *, root_logits: np.ndarray,
     t = tree
     for sim in range(num_simulations):
         kernels.select(mode, sim, depth_cap, t.node_visits, t.raw_values, t.node_values,
-                       t.children_index, t.children_prior_logits, t.children_values,
+                       t.children_index, t.children_prior_logits, t.children_prior_probs,
+                       t.children_values,
                        t.children_visits, t.children_rewards, t.children_discounts,
                        t.children_invalid, t.root_gumbel, table, num_considered, value_scale,
                        maxvisit_init, rescale_values, use_mixed_value, pb_c_init, pb_c_base,
@@ -82,7 +84,7 @@ def search(params: Any, rng: np.random.Generator, *, root_logits: np.ndarray,
         kernels.expand_backward(parent, action, next_index, logits, value, reward, discount,
                                 invalid, t.node_visits, t.raw_values, t.node_values, t.parents,
                                 t.action_from_parent, t.children_index, t.children_prior_logits,
-                                t.children_values, t.children_visits, t.children_rewards,
+                                t.children_prior_probs, t.children_values, t.children_visits, t.children_rewards,
                                 t.children_discounts, t.children_invalid)
     return tree
 

@@ -7,6 +7,7 @@ At simulation ``i`` the root visits, among the considered actions that have exac
 halves the survivors (never below two).
 """
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -44,8 +45,15 @@ get_sequence_of_considered_visits = sequential_halving_schedule
 
 def considered_visits_table(max_considered: int, n: int) -> np.ndarray:
     """``[max_considered + 1, n]`` int32: row ``m`` is the schedule for ``m`` considered actions
-    (a root with fewer valid actions than ``max_considered`` uses its own row)."""
+    (a root with fewer valid actions than ``max_considered`` uses its own row). Cached and
+    read-only: every search with the same budget shares it."""
+    return _table(int(max_considered), int(n))
+
+
+@lru_cache(maxsize=64)
+def _table(max_considered: int, n: int) -> np.ndarray:
     table = np.zeros((max_considered + 1, max(n, 1)), dtype=np.int32)
     for m in range(max_considered + 1):
         table[m, :n] = sequential_halving_schedule(m, n)
+    table.flags.writeable = False
     return table

@@ -36,7 +36,8 @@ class SearchTree:
 
     node_visits ``[B, N]`` int32, raw_values ``[B, N]`` (the network's value at expansion),
     node_values ``[B, N]`` (backed-up mean), parents / action_from_parent ``[B, N]`` int32 (-1 at
-    the root), children_index ``[B, N, A]`` int32, children_prior_logits / children_values /
+    the root), children_index ``[B, N, A]`` int32, children_prior_logits / children_prior_probs (their
+    softmax, computed once at expansion) / children_values /
     children_rewards / children_discounts ``[B, N, A]`` float64, children_visits ``[B, N, A]`` int32,
     children_invalid ``[B, N, A]`` bool (row 0 is the root's mask), root_gumbel ``[B, A]`` (zeros
     for PUCT), embeddings: the store holding every node's embedding.
@@ -49,6 +50,7 @@ class SearchTree:
     action_from_parent: np.ndarray
     children_index: np.ndarray
     children_prior_logits: np.ndarray
+    children_prior_probs: np.ndarray
     children_values: np.ndarray
     children_visits: np.ndarray
     children_rewards: np.ndarray
@@ -66,7 +68,8 @@ class SearchTree:
             parents=np.full(bn, NO_PARENT, np.int32),
             action_from_parent=np.full(bn, NO_PARENT, np.int32),
             children_index=np.full(bna, UNVISITED, np.int32),
-            children_prior_logits=np.zeros(bna), children_values=np.zeros(bna),
+            children_prior_logits=np.zeros(bna), children_prior_probs=np.zeros(bna),
+            children_values=np.zeros(bna),
             children_visits=np.zeros(bna, np.int32), children_rewards=np.zeros(bna),
             children_discounts=np.zeros(bna), children_invalid=np.zeros(bna, np.bool_),
             root_gumbel=np.zeros((batch_size, num_actions)))
