@@ -3,6 +3,10 @@
 Defaults: Belady imitation + REINFORCE on BrightKite's first 70 users (sorted file names), then
 evaluation on the 30 held-out users against the classical policies; writes ``checkpoint.pt``,
 ``policy.pt`` (exported), ``results.json`` and ``metrics.csv`` under the run dir.
+
+Exit status: 0 done; 1 the learned policy did not beat LRU (``trainer.require_beats_lru``);
+2 bad input (an unknown experiment, group option or key, a value out of range, missing data),
+reported as one line on stderr before any work, with no run folder left behind.
 """
 from __future__ import annotations
 
@@ -12,23 +16,30 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+PROG = "train.py"
+
 
 @hydra.main(config_path="pkg://heurist.configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> int:
+    from heurist.agents.entry import discard_unused_run_dir, fail
     from heurist.agents.trainer import train
 
+    hydra_dir = HydraConfig.get().runtime.output_dir
     if cfg.trainer.run_dir is None:
         with open_dict(cfg):
-            cfg.trainer.run_dir = HydraConfig.get().runtime.output_dir
+            cfg.trainer.run_dir = hydra_dir
     try:
         results = train(cfg)
-    except FileNotFoundError as exc:
-        print(f"train.py: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except (FileNotFoundError, ValueError) as exc:
+        discard_unused_run_dir(hydra_dir, job_name=HydraConfig.get().job.name)
+        fail(PROG, exc)
     if cfg.trainer.evaluate and cfg.trainer.require_beats_lru and not results["beats_lru"]:
         sys.exit(1)
     return 0
 
 
 if __name__ == "__main__":
-    main()
+    from heurist.agents.config_check import check_train_config
+    from heurist.agents.entry import run_checked
+
+    run_checked(main, prog=PROG, config_name="train", check=check_train_config)

@@ -1,0 +1,156 @@
+"""Value checks of the composed training and evaluation configs, before any work starts.
+
+Hydra's configs here are plain YAML, so ``trainer.reinforce_iters=-1`` or ``agent.lr=0`` composes
+fine and would fail (or, worse, silently do nothing) minutes later. Each check raises a
+``ValueError`` whose message is one line naming the key as an override (``key=value``) and what is
+valid, which ``scripts/train.py`` and ``scripts/evaluate.py`` print as their one error line.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+__all__ = ["check_evaluate_config", "check_train_config"]
+
+# Seeds go to torch.manual_seed, which takes at most 64 bits.
+_MAX_SEED = 2**63 - 1
+# (key, lowest valid value) of every integer setting; booleans and floats have their own lists.
+_TRAIN_INTS = (
+    ("env.cache_size", 1), ("env.train_window", 1), ("env.n_train", 1),
+    ("agent.embed_dim", 1), ("agent.n_heads", 1), ("agent.n_layers", 1), ("agent.ff_dim", 1),
+    ("trainer.imitation_iters", 0), ("trainer.reinforce_iters", 0),
+    ("trainer.imitation_batch", 1), ("trainer.imitation_epochs", 1), ("trainer.minibatch", 1),
+    ("trainer.reinforce_batch", 1), ("trainer.n_samples", 1), ("trainer.chunk", 1),
+    ("trainer.ckpt_every", 1), ("trainer.threads", 1),
+)
+_TRAIN_POSITIVE_FLOATS = ("agent.lr", "agent.reinforce_lr", "agent.clip", "trainer.max_grad_norm")
+_TRAIN_BOOLS = ("trainer.resume", "trainer.evaluate", "trainer.export", "trainer.require_beats_lru")
+_LOGGER_KINDS = ("wandb", "csv")
+_WANDB_MODES = ("offline", "online", "disabled")
+_MISSING = object()
+
+
+def _get(cfg: DictConfig, key: str):
+    """The resolved value of ``key``; a missing key or a broken interpolation is a ValueError."""
+    try:
+        value = OmegaConf.select(cfg, key, throw_on_missing=True, default=_MISSING)
+    except OmegaConfBaseException as exc:
+        raise ValueError(f"{key}: {str(exc).splitlines()[0]}") from None
+    if value is _MISSING:
+        raise ValueError(f"{key} is missing from the config (was it deleted with ~{key}?)")
+    return value
+
+
+def _int(cfg: DictConfig, key: str, low: int, high: int | None = None) -> int:
+    value = _get(cfg, key)
+    valid = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+            high is not None and value > high):
+        raise ValueError(f"{key}={value}: must be {valid}")
+    return value
+
+
+def _positive_float(cfg: DictConfig, key: str) -> float:
+    value = _get(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ValueError(f"{key}={value}: must be a finite number > 0")
+    return float(value)
+
+
+def _bool(cfg: DictConfig, key: str) -> bool:
+    value = _get(cfg, key)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}={value}: must be true or false")
+    return value
+
+
+def _choice(cfg: DictConfig, key: str, valid: tuple[str, ...]) -> str:
+    value = _get(cfg, key)
+    if value not in valid:
+        raise ValueError(f"{key}={value}: must be one of {', '.join(valid)}")
+    return value
+
+
+def _check_predictor(cfg: DictConfig) -> None:
+    from heurist.envs.paging.predictions import make_predictor
+
+    spec = _get(cfg, "env.predictor")
+    if spec in (None, "none"):
+        return
+    try:
+        make_predictor(spec)
+    except ValueError as exc:
+        raise ValueError(f"env.predictor={spec}: {exc} (or none)") from None
+
+
+def _check_data(cfg: DictConfig) -> None:
+    """The trace folder exists and ``env.n_train`` leaves at least one held-out user."""
+    from heurist.agents.data import find_traces
+
+    data_dir = _get(cfg, "env.data_dir")
+    if data_dir is not None and not isinstance(data_dir, str):
+        raise ValueError(f"env.data_dir={data_dir}: must be a folder path or null (the shipped set)")
+    n_files = len(find_traces(data_dir))  # FileNotFoundError names env.data_dir
+    _int(cfg, "env.n_train", 1, n_files - 1)
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Every value ``scripts/train.py`` reads is of the right type and range (``ValueError``,
+    or ``FileNotFoundError`` for the trace folder, with a one-line message)."""
+    for key, low in _TRAIN_INTS:
+        _int(cfg, key, low)
+    _int(cfg, "trainer.seed", 0, _MAX_SEED)
+    _int(cfg, "env.eval_seed", 0, _MAX_SEED)
+    for key in _TRAIN_POSITIVE_FLOATS:
+        _positive_float(cfg, key)
+    for key in _TRAIN_BOOLS:
+        _bool(cfg, key)
+    if _get(cfg, "agent.embed_dim") % _get(cfg, "agent.n_heads"):
+        raise ValueError(f"agent.embed_dim={cfg.agent.embed_dim}: must be a multiple of "
+                         f"agent.n_heads={cfg.agent.n_heads}")
+    stop_after = _get(cfg, "trainer.stop_after")
+    if stop_after is not None:
+        _int(cfg, "trainer.stop_after", 0)
+    _choice(cfg, "logger.kind", _LOGGER_KINDS)
+    _choice(cfg, "logger.mode", _WANDB_MODES)
+    _check_predictor(cfg)
+    _check_data(cfg)
+
+
+def check_evaluate_config(cfg: DictConfig) -> None:
+    """Every value ``scripts/evaluate.py`` reads is set, of the right type and range."""
+    from heurist.policies.paging import get_policy
+
+    policy = OmegaConf.select(cfg, "policy", default=None)  # ??? (unset) selects as None
+    if not policy:
+        raise ValueError("policy is not set: pass policy=outputs/train/<run>/policy.pt "
+                         "(an exported policy or a checkpoint.pt)")
+    path = Path(str(policy)).expanduser()
+    if path.is_dir():
+        raise ValueError(f"policy={policy}: is a directory; pass the policy.pt (or checkpoint.pt) "
+                         f"inside it")
+    if not path.is_file():
+        raise FileNotFoundError(f"policy={policy}: file not found")
+    sizes = _get(cfg, "cache_sizes")
+    if OmegaConf.is_list(sizes):
+        sizes = list(sizes)
+    if not isinstance(sizes, list) or not sizes or any(
+            isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in sizes):
+        raise ValueError(f"cache_sizes={sizes}: must be a non-empty list of integers >= 1, "
+                         f"e.g. cache_sizes=[5,10,20,40]")
+    baselines = _get(cfg, "baselines")
+    if not OmegaConf.is_list(baselines):
+        raise ValueError(f"baselines={baselines}: must be a list, e.g. baselines=[LRU,OPT]")
+    for name in baselines:
+        try:
+            get_policy(str(name))
+        except ValueError as exc:
+            raise ValueError(f"baselines: {exc}") from None
+    _int(cfg, "threads", 1)
+    _int(cfg, "env.eval_seed", 0, _MAX_SEED)
+    _check_predictor(cfg)
+    _check_data(cfg)
