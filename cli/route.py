@@ -1,14 +1,24 @@
-"""``heurist route``: solve a batch of PVRP instances (.npz) and write validated routes as JSON."""
+"""``heurist route``: solve a batch of PVRP instances (.npz) and write validated routes as JSON.
+
+Bad input exits 2 with one line naming the file (and key) or the flag; every check on the flags
+and on ``--out`` runs before the instances are read, and the output is written to a temporary
+file in the same folder and renamed into place, so a failure never touches an existing file.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 
-__all__ = ["register", "run"]
+__all__ = ["check_out_path", "register", "run"]
 
 METHODS = ("pyvrp", "ortools", "nearest", "insertion", "random", "pyvrp-reload", "ortools-reload")
+
+#: seeds are 32-bit unsigned in PyVRP; instance s uses seed + s
+MAX_SEED = 2**32 - 1
 
 
 def register(subparsers) -> None:
@@ -17,7 +27,8 @@ def register(subparsers) -> None:
         description="Solves every instance of IN.npz (keys depot, locs, demand, capacity, speed, "
         "preference and, for PVRP-ZC, allowed) and writes {'instances': [{'index', 'objective', "
         "'seconds', 'routes'}]}; routes[k] lists vehicle k's trips of 1-based clients. Each "
-        "solution is checked by the independent oracle before it is written.")
+        "solution is checked by the independent oracle before it is written. Exit codes: 0 "
+        "done, 2 bad input (one line on stderr naming the file or the flag).")
     parser.add_argument("instances", metavar="IN.npz", help="batch of PVRP instances")
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--time-limit", type=float, default=1.0, metavar="S",
@@ -28,7 +39,8 @@ def register(subparsers) -> None:
                         help="makespan objective (ortools and the heuristics; pyvrp refuses)")
     parser.add_argument("--workers", type=int, default=1, metavar="W",
                         help="parallel processes (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (instance s uses seed + s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help=f"seed in 0..{MAX_SEED} (instance s uses seed + s; default 0)")
     parser.add_argument("--limit", type=int, default=None, metavar="K",
                         help="solve only the first K instances")
     parser.add_argument("--out", required=True, metavar="ROUTES.json", help="output file")
@@ -36,22 +48,82 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from heurist.envs.pvrp import Weights, load_npz
-    from heurist.policies.pvrp import solve_batch
+def check_out_path(out: str | Path, *, inputs: tuple[str | Path, ...] = (),
+                   flag: str = "--out") -> Path:
+    """Refuses an output path that cannot be written, before any work: a directory, the input
+    itself, a path below a file, or a folder without write permission -> ``ValueError`` naming
+    ``flag``. Missing parent folders are fine (they are created when writing)."""
+    path = Path(out)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; give a file path such as "
+                         f"{path / 'routes.json'}")
+    for source in inputs:
+        if Path(source).exists() and path.exists() and os.path.samefile(source, path):
+            raise ValueError(f"{flag} {path}: is the input file {source}; choose another path")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{flag} {path}: not writable (permission denied)")
+    return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _check_flags(args: argparse.Namespace):
+    """Validates every flag that does not need the instances; returns the ``Weights``."""
+    from heurist.envs.pvrp import Weights
 
     if not 0 < args.time_limit < math.inf:  # argparse's float() also takes "nan" and "inf"
         raise ValueError(f"--time-limit must be finite and > 0, got {args.time_limit}")
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    weights = Weights(w_time=args.weights[0], w_pref=args.weights[1], minmax=args.minmax)
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be in 0..{MAX_SEED} (PyVRP seeds are 32-bit unsigned), "
+                         f"got {args.seed}")
+    if args.minmax and args.method.startswith("pyvrp"):
+        raise ValueError(f"--minmax: {args.method} cannot solve the min-max objective; use "
+                         "ortools or a heuristic")
+    try:
+        return Weights(w_time=args.weights[0], w_pref=args.weights[1], minmax=args.minmax)
+    except ValueError as exc:
+        raise ValueError(f"--weights W_TIME W_PREF: {str(exc).removeprefix('Weights: ')}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    weights = _check_flags(args)
+    path = check_out_path(args.out, inputs=(args.instances,))
+
+    from heurist.envs.pvrp import load_npz
+    from heurist.policies.pvrp import solve_batch
+
     inst = load_npz(args.instances)
     if args.limit is not None:
-        if args.limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {args.limit}")
         inst = inst[list(range(min(args.limit, inst.S)))]
+    if args.seed + inst.S - 1 > MAX_SEED:
+        raise ValueError(f"--seed {args.seed}: instance {inst.S - 1} would use seed "
+                         f"{args.seed + inst.S - 1} > {MAX_SEED}; use a seed <= {MAX_SEED - inst.S + 1}")
     records = solve_batch(inst, args.method, time_limit=args.time_limit, weights=weights,
                           seed=args.seed, workers=args.workers, progress=not args.quiet)
+    for r in records:
+        if not math.isfinite(r.objective):
+            raise ValueError(f"{args.instances}: instance {r.index}: the objective is "
+                             f"{r.objective} (coordinates too far apart or speeds too small)")
     out = {
         "method": args.method,
         "variant": "zc" if inst.is_zc else "p",
@@ -60,9 +132,7 @@ def run(args: argparse.Namespace) -> int:
         "instances": [{"index": r.index, "objective": r.objective, "seconds": r.seconds,
                        "routes": r.routes} for r in records],
     }
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out))
+    _write_atomic(path, json.dumps(out, allow_nan=False))
     mean = sum(r.objective for r in records) / len(records)
     secs = sum(r.seconds for r in records) / len(records)
     print(f"{args.method}: {len(records)} instances, mean objective {mean:.4f}, "

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from heurist.envs.pvrp import Weights, generate, save_npz
 from heurist.cli import main
+from heurist.envs.pvrp import Weights, generate, save_npz
 from heurist.policies.pvrp import check_routes, evaluate_routes
 
 
@@ -75,3 +75,87 @@ def test_route_unknown_method(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["route", "x.npz", "--method", "tabu", "--out", str(tmp_path / "o.json")])
     assert exc.value.code == 2
+
+
+def _bad_files(tmp_path):
+    """(name, writer) pairs: files `heurist route` must refuse, each with the line it must print."""
+    arrays = generate(2, n_clients=4, n_vehicles=2, rng=1).arrays()
+    huge = {**arrays, "demand": arrays["demand"].astype(np.float64)}
+    huge["demand"][0, 0] = 1e30
+    obj = {**arrays, "depot": np.array([object(), object()], dtype=object)}
+    text = {**arrays, "speed": np.array([["a", "b"], ["c", "d"]])}
+    return {
+        "empty.npz": (lambda p: np.savez(p), "the archive holds no arrays"),
+        "array.npz": (lambda p: p.write_bytes(_npy_bytes()), "is a single .npy array"),
+        "zero.npz": (lambda p: p.write_bytes(b""), "the file is empty (0 bytes)"),
+        "random.npz": (lambda p: p.write_bytes(bytes(range(256))), "no zip signature"),
+        "huge.npz": (lambda p: np.savez(p, **huge), "key 'demand': must be <= 2^24 = 16777216"),
+        "object.npz": (lambda p: np.savez(p, **obj), "key 'depot': holds Python objects"),
+        "text.npz": (lambda p: np.savez(p, **text), "key 'speed': must be numeric, got dtype <U1"),
+    }
+
+
+def _npy_bytes() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.arange(5))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", ["empty.npz", "array.npz", "zero.npz", "random.npz", "huge.npz",
+                                  "object.npz", "text.npz"])
+def test_route_bad_files_exit_2_with_one_line(tmp_path, capsys, name):
+    """Each bad file exits 2 with one stderr line naming the file (and key); the output survives."""
+    write, needle = _bad_files(tmp_path)[name]
+    src, out = tmp_path / name, tmp_path / "routes.json"
+    write(src)
+    out.write_text("previous")
+    assert main(["route", str(src), "--method", "nearest", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"heurist route: error: {src}: ")
+    assert needle in err and "Traceback" not in err
+    assert out.read_text() == "previous"
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--seed", "-1"], "--seed must be in 0..4294967295 (PyVRP seeds are 32-bit unsigned), got -1"),
+    (["--seed", "4294967295"], "--seed 4294967295: instance 1 would use seed 4294967296"),
+    (["--weights", "nan", "1"], "--weights W_TIME W_PREF: w_time must be finite and >= 0, got nan"),
+    (["--minmax"], "--minmax: pyvrp cannot solve the min-max objective"),
+    (["--limit", "0"], "--limit must be >= 1, got 0"),
+])
+def test_route_bad_flags_exit_2_naming_the_flag(tmp_path, capsys, flags, needle):
+    """Bad pyvrp flags exit 2 with one line naming the flag; the output survives."""
+    src = save_npz(tmp_path / "in.npz", generate(2, n_clients=4, n_vehicles=2, rng=1))
+    out = tmp_path / "routes.json"
+    out.write_text("previous")
+    assert main(["route", str(src), "--method", "pyvrp", *flags, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"heurist route: error: {needle}") and err.count("\n") == 1
+    assert out.read_text() == "previous"
+
+
+def test_route_checks_out_before_reading_the_input(tmp_path, capsys):
+    """--out is judged first: a directory, the input itself or a path below a file exit 2 naming
+    --out, even when the input does not exist (so no solve can have started)."""
+    src = save_npz(tmp_path / "in.npz", generate(1, n_clients=4, n_vehicles=2, rng=1))
+    before = src.read_bytes()
+    cases = [(tmp_path, str(tmp_path / "absent.npz"), "is a directory; give a file path"),
+             (src, str(src), "is the input file"),
+             (src / "routes.json", str(tmp_path / "absent.npz"), "is a file, not a folder")]
+    for out, inp, needle in cases:
+        assert main(["route", inp, "--method", "nearest", "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"heurist route: error: --out {out}: ") and needle in err
+        assert err.count("\n") == 1
+    assert src.read_bytes() == before
+
+
+def test_route_creates_missing_folders_and_leaves_no_temporary_file(tmp_path):
+    """A missing output folder is created; only the output file is left in it."""
+    src = save_npz(tmp_path / "in.npz", generate(1, n_clients=4, n_vehicles=2, rng=1))
+    out = tmp_path / "a" / "b" / "routes.json"
+    assert main(["route", str(src), "--method", "nearest", "--out", str(out), "--quiet"]) == 0
+    assert [p.name for p in out.parent.iterdir()] == ["routes.json"]
+    assert json.loads(out.read_text())["instances"][0]["index"] == 0

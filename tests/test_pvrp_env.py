@@ -7,11 +7,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heurist.envs.pvrp import PVRPEnv, PVRPInstances, PVRPSequentialEnv, Weights, generate
+from heurist.envs.pvrp import PVRPEnv, PVRPInstances, PVRPSequentialEnv, Weights, generate, oracle
 from heurist.envs.pvrp.decode import conflict_winners, decode_parallel, decode_sequential
 from heurist.envs.pvrp.env import resolve_conflicts
 from heurist.envs.pvrp.render import render
-from heurist.envs.pvrp import oracle
 
 
 def tiny(*, zc: bool = False) -> PVRPInstances:

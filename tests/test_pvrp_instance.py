@@ -42,6 +42,11 @@ def test_to_tensordict_round_trip():
     ("speed", np.zeros((2, 2)), "'speed'"),
     ("preference", np.zeros((2, 3, 4)), "'preference'"),
     ("capacity", np.full((2, 2), 3), "'demand'"),
+    ("demand", np.full((2, 4), 1e30), r"'demand': must be <= 2\^24 = 16777216 .* got max 1e\+30"),
+    ("demand", np.full((2, 4), -3.0), "'demand': must be >= 1, got min -3.0"),
+    ("speed", np.array([["a", "b"], ["c", "d"]]), "'speed': must be numeric, got dtype <U1"),
+    ("locs", np.full((2, 4, 2), 1j), "'locs': must be numeric, got dtype complex128"),
+    ("capacity", np.full((2, 2), 2**64 - 1, dtype=np.uint64), "'capacity': too large for int64"),
 ])
 def test_bad_arrays_name_the_key(key, bad, msg):
     """A bad shape, dtype or value raises ValueError naming the offending key."""
@@ -188,12 +193,25 @@ def test_npz_bad_shape_and_infeasible_zone(tmp_path):
 
 
 def test_npz_not_a_file(tmp_path):
-    """A missing path is FileNotFoundError; a non-npz file is a ValueError naming it."""
-    with pytest.raises(FileNotFoundError):
+    """A missing path is FileNotFoundError; a directory, text, an empty file, a bare .npy and an
+    empty archive are each a ValueError saying what the file is."""
+    with pytest.raises(FileNotFoundError, match=r"absent\.npz: no such file"):
         load_npz(tmp_path / "absent.npz")
+    with pytest.raises(ValueError, match=r": is a directory, not a \.npz file"):
+        load_npz(tmp_path)
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(ValueError, match=r"junk\.npz"):
+    with pytest.raises(ValueError, match=r"junk\.npz: not a \.npz archive \(no zip signature\)"):
         load_npz(tmp_path / "junk.npz")
+    (tmp_path / "zero.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"zero\.npz: the file is empty \(0 bytes\)"):
+        load_npz(tmp_path / "zero.npz")
+    with open(tmp_path / "one.npz", "wb") as fh:
+        np.save(fh, np.arange(3))
+    with pytest.raises(ValueError, match=r"one\.npz: is a single \.npy array"):
+        load_npz(tmp_path / "one.npz")
+    np.savez(tmp_path / "none.npz")
+    with pytest.raises(ValueError, match=r"none\.npz: the archive holds no arrays"):
+        load_npz(tmp_path / "none.npz")
 
 
 def test_grid_script_writes_reproducible_files(tmp_path):

@@ -7,7 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heurist.envs.pvrp import PVRPInstances, Weights, generate
-from heurist.envs.pvrp.oracle import check_routes, evaluate_routes, preference_collected, vehicle_times
+from heurist.envs.pvrp.oracle import (
+    check_routes,
+    evaluate_routes,
+    preference_collected,
+    vehicle_times,
+)
 from heurist.policies.pvrp import solve_random
 
 

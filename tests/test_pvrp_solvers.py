@@ -215,3 +215,16 @@ def test_unknown_method():
     """An unknown method name lists the valid ones."""
     with pytest.raises(ValueError, match="pyvrp"):
         get_solver("tabu")
+
+
+@pytest.mark.parametrize("method", ["pyvrp", "ortools", "ortools-reload", "pyvrp-reload"])
+def test_huge_capacity_means_unlimited(method):
+    """A capacity of 1e300 (beyond 64-bit ints) solves exactly like one equal to the total demand."""
+    arrays = generate(1, n_clients=5, n_vehicles=2, rng=1).arrays()
+    total = int(arrays["demand"].sum())
+    huge = PVRPInstances(**{**arrays, "capacity": np.full((1, 2), 1e300)})
+    exact = PVRPInstances(**{**arrays, "capacity": np.full((1, 2), total)})
+    solve = get_solver(method)
+    a = check_routes(huge, solve(huge, time_limit=0.2, weights=Weights(), seed=0))
+    b = check_routes(exact, solve(exact, time_limit=0.2, weights=Weights(), seed=0))
+    assert a.ok and a.objective == b.objective

@@ -9,6 +9,7 @@ of an episode is minus :func:`heurist.envs.pvrp.oracle.evaluate` of its action l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
 import numba
 import numpy as np
 import torch

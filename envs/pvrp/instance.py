@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KEYS", "PVRPInstances", "Weights", "validate_arrays"]
+__all__ = ["KEYS", "MAX_DEMAND", "PVRPInstances", "Weights", "validate_arrays"]
 
 #: the array keys of a batch, in file order; ``allowed`` is optional (present = ZC variant)
 KEYS = ("depot", "locs", "demand", "capacity", "speed", "preference", "allowed")
@@ -38,8 +38,28 @@ class Weights:
             raise ValueError("Weights: w_time and w_pref cannot both be 0")
 
 
+#: the largest demand: loads are float32 in the envs, exact for integers up to 2^24
+MAX_DEMAND = 2**24
+
+
 def _fail(source: str, key: str, msg: str) -> None:
     raise ValueError(f"{source}: key '{key}': {msg}")
+
+
+def _numeric(source: str, key: str, value: Any) -> np.ndarray:
+    """``value`` as an array of integers, floats or bools; anything else (strings, complex
+    numbers, objects) fails naming the key instead of raising from a dtype conversion."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # e.g. ragged nested lists
+        _fail(source, key, f"not an array ({exc})")
+    if arr.dtype.kind not in "biuf":
+        _fail(source, key, f"must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def _float(source: str, key: str, value: Any) -> np.ndarray:
+    return _numeric(source, key, value).astype(np.float64)
 
 
 def validate_arrays(arrays: dict[str, Any], *, source: str = "PVRPInstances") -> dict[str, np.ndarray]:
@@ -53,13 +73,13 @@ def validate_arrays(arrays: dict[str, Any], *, source: str = "PVRPInstances") ->
     for key in KEYS[:-1]:
         if key not in arrays or arrays[key] is None:
             _fail(source, key, "missing")
-    depot = np.asarray(arrays["depot"], dtype=np.float64)
+    depot = _float(source, "depot", arrays["depot"])
     if depot.ndim != 2 or depot.shape[1] != 2:
         _fail(source, "depot", f"expected shape [S, 2], got {list(depot.shape)}")
     S = depot.shape[0]
     if S < 1:
         _fail(source, "depot", "batch is empty (S = 0)")
-    locs = np.asarray(arrays["locs"], dtype=np.float64)
+    locs = _float(source, "locs", arrays["locs"])
     if locs.ndim != 3 or locs.shape[0] != S or locs.shape[2] != 2:
         _fail(source, "locs", f"expected shape [S={S}, N, 2], got {list(locs.shape)}")
     N = locs.shape[1]
@@ -68,23 +88,29 @@ def validate_arrays(arrays: dict[str, Any], *, source: str = "PVRPInstances") ->
     for key, arr in (("depot", depot), ("locs", locs)):
         if not np.all(np.isfinite(arr)):
             _fail(source, key, "contains non-finite values")
-    raw_demand = np.asarray(arrays["demand"])
+    raw_demand = _numeric(source, "demand", arrays["demand"])
     if raw_demand.shape != (S, N):
         _fail(source, "demand", f"expected shape [S={S}, N={N}], got {list(raw_demand.shape)}")
     if raw_demand.dtype.kind not in "iuf" or not np.all(np.isfinite(raw_demand)) \
             or not np.all(raw_demand == np.round(raw_demand)):
         _fail(source, "demand", "must be integers")
+    # range first, in the file's own dtype: a cast of 1e30 to int64 would wrap to a negative value
+    if raw_demand.min() < 1:
+        _fail(source, "demand", f"must be >= 1, got min {raw_demand.min()}")
+    if raw_demand.max() > MAX_DEMAND:
+        _fail(source, "demand", f"must be <= 2^24 = {MAX_DEMAND} (the envs' float32 loads are exact "
+                                f"up to there), got max {raw_demand.max():g}")
     demand = raw_demand.astype(np.int64)
-    if demand.min() < 1:
-        _fail(source, "demand", f"must be >= 1, got min {demand.min()}")
 
-    capacity = np.asarray(arrays["capacity"])
+    capacity = _numeric(source, "capacity", arrays["capacity"])
     if capacity.ndim != 2 or capacity.shape[0] != S:
         _fail(source, "capacity", f"expected shape [S={S}, M], got {list(capacity.shape)}")
     M = capacity.shape[1]
     if M < 1:
         _fail(source, "capacity", "needs at least one vehicle (M >= 1)")
     if capacity.dtype.kind in "iub":
+        if capacity.dtype.kind == "u" and capacity.size and capacity.max() > np.iinfo(np.int64).max:
+            _fail(source, "capacity", f"too large for int64, got max {capacity.max()}")
         capacity = capacity.astype(np.int64)
     elif capacity.dtype.kind == "f":
         capacity = capacity.astype(np.float64)
@@ -92,12 +118,12 @@ def validate_arrays(arrays: dict[str, Any], *, source: str = "PVRPInstances") ->
         _fail(source, "capacity", f"must be numeric, got dtype {capacity.dtype}")
     if not np.all(np.isfinite(capacity)) or capacity.min() <= 0:
         _fail(source, "capacity", "must be finite and > 0")
-    speed = np.asarray(arrays["speed"], dtype=np.float64)
+    speed = _float(source, "speed", arrays["speed"])
     if speed.shape != (S, M):
         _fail(source, "speed", f"expected shape [S={S}, M={M}], got {list(speed.shape)}")
     if not np.all(np.isfinite(speed)) or speed.min() <= 0:
         _fail(source, "speed", "must be finite and > 0")
-    preference = np.asarray(arrays["preference"], dtype=np.float64)
+    preference = _float(source, "preference", arrays["preference"])
     if preference.shape != (S, M, N):
         _fail(source, "preference",
               f"expected shape [S={S}, M={M}, N={N}], got {list(preference.shape)}")
@@ -106,7 +132,7 @@ def validate_arrays(arrays: dict[str, Any], *, source: str = "PVRPInstances") ->
 
     allowed = arrays.get("allowed")
     if allowed is not None:
-        allowed = np.asarray(allowed)
+        allowed = _numeric(source, "allowed", allowed)
         if allowed.shape != (S, M, N):
             _fail(source, "allowed", f"expected shape [S={S}, M={M}, N={N}], got {list(allowed.shape)}")
         if allowed.dtype != np.bool_:

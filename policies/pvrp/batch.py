@@ -63,6 +63,8 @@ def solve_batch(inst: PVRPInstances, method: str, *, time_limit: float = 1.0,
     get_solver(method)  # fail fast on a bad name
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    if not 0 <= seed <= 2**32 - inst.S:  # PyVRP seeds are 32-bit unsigned
+        raise ValueError(f"seed must be in 0..{2**32 - inst.S} (instance s uses seed + s), got {seed}")
     jobs = [(inst[s], method, s, time_limit, weights or Weights(), seed + s) for s in range(inst.S)]
     bar = tqdm(total=len(jobs), desc=f"pvrp {method}", disable=not progress, leave=False)
     records: list[SolveRecord] = []

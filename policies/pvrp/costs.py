@@ -12,7 +12,7 @@ import numpy as np
 
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 
-__all__ = ["SCALE", "arc_costs", "cost_offset", "integer_costs"]
+__all__ = ["SCALE", "arc_costs", "cost_offset", "integer_capacities", "integer_costs"]
 
 #: integer solvers see ``round(cost * SCALE)``; each arc then errs by at most ``0.5 / SCALE``
 SCALE = 100_000
@@ -45,3 +45,11 @@ def cost_offset(inst_one: PVRPInstances, weights: Weights) -> float:
 def integer_costs(inst_one: PVRPInstances, weights: Weights) -> np.ndarray:
     """:func:`arc_costs` scaled by :data:`SCALE` and rounded: int64 [M, N + 1, N + 1]."""
     return np.rint(arc_costs(inst_one, weights) * SCALE).astype(np.int64)
+
+
+def integer_capacities(inst_one: PVRPInstances) -> list[int]:
+    """Each vehicle's usable load as a Python int for the integer solvers: ``floor(capacity)``
+    capped at the total demand, which no trip can exceed anyway; so a capacity of 1e300 stays
+    within the solvers' 64-bit ints and means what it says."""
+    total = int(inst_one.demand[0].sum())
+    return [min(int(np.floor(c)), total) if np.isfinite(c) else total for c in inst_one.capacity[0]]

@@ -18,7 +18,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp
 
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.policies.pvrp.costs import SCALE, arc_costs, integer_costs
+from heurist.policies.pvrp.costs import SCALE, arc_costs, integer_capacities, integer_costs
 from heurist.policies.pvrp.trip_bound import trip_bound
 
 __all__ = ["TIE", "build_reload_model"]
@@ -45,10 +45,10 @@ def build_reload_model(inst_one: PVRPInstances, weights: Weights):
     routing = pywrapcp.RoutingModel(manager)
     for k in range(M):
         routing.SetArcCostEvaluatorOfVehicle(routing.RegisterTransitMatrix(costs[k].tolist()), k)
-    max_cap = int(np.floor(inst_one.capacity[0].max()))
+    caps = integer_capacities(inst_one)
+    max_cap = max(caps)
     demand = [0, *map(int, inst_one.demand[0]), *([-max_cap] * R)]
     load = routing.RegisterUnaryTransitVector(demand)
-    caps = [int(np.floor(c)) for c in inst_one.capacity[0]]
     routing.AddDimensionWithVehicleCapacity(load, max_cap, caps, True, "load")
     for r in range(N + 1, N + 1 + R):
         routing.AddDisjunction([manager.NodeToIndex(r)], 0)

@@ -23,7 +23,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.policies.pvrp.costs import integer_costs
+from heurist.policies.pvrp.costs import integer_capacities, integer_costs
 from heurist.policies.pvrp.insertion import solve_insertion
 from heurist.policies.pvrp.ortools_reload import build_reload_model
 from heurist.policies.pvrp.trip_bound import trip_bound
@@ -137,7 +137,8 @@ def _solve_copies(inst_one: PVRPInstances, weights: Weights, time_limit: float,
         routing.SetArcCostEvaluatorOfVehicle(evaluators[k], v)
     demand = [0, *map(int, inst_one.demand[0])]
     load = routing.RegisterUnaryTransitVector(demand)
-    caps = [int(np.floor(inst_one.capacity[0, k])) for k in owner]
+    usable = integer_capacities(inst_one)
+    caps = [usable[k] for k in owner]
     routing.AddDimensionWithVehicleCapacity(load, 0, caps, True, "load")
     if inst_one.is_zc:
         allowed = inst_one.allowed[0]

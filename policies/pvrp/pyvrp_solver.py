@@ -24,7 +24,7 @@ from pyvrp import ActivityType, Client, Depot, Location, ProblemData, VehicleTyp
 from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.policies.pvrp.costs import integer_costs
+from heurist.policies.pvrp.costs import integer_capacities, integer_costs
 from heurist.policies.pvrp.trip_bound import trip_bound
 
 __all__ = ["build_pyvrp_data", "solve_pyvrp"]
@@ -58,8 +58,9 @@ def build_pyvrp_data(inst_one: PVRPInstances, weights: Weights, *,
     depots = [Depot(location=0)]
     bound = trip_bound(inst_one)
     vehicle_types = []
+    usable = integer_capacities(inst_one)
     for k in range(M):
-        cap = int(np.floor(inst_one.capacity[0, k]))
+        cap = usable[k]
         if multi_trip == "routes":
             vt = VehicleType(num_available=int(bound[k]), capacity=[cap], profile=k, name=f"v{k}")
         else:
