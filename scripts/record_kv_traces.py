@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from heurist.envs.kv import load_model, load_samples, record_trace, save_trace
+from heurist.envs.kv import load_samples, record_trace, save_trace
+from heurist.policies.kv.shared import shared_model
 
 
 def main(argv=None) -> None:
@@ -38,7 +39,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
-    model, tok = load_model()
+    model, tok = shared_model()  # eval mode, no per-tensor loading bar
     samples = load_samples(tok, kind=a.kind, count=a.count, n_tokens=a.tokens,
                            prompt_fraction=a.prompt_fraction)
     n_tok = n_bytes = 0

@@ -132,10 +132,12 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
         handles.append(mod.k_proj.register_forward_hook(key_hook(i)))
     step = 1 if mode == "greedy" else decode_chunk
     bar = None
-    if progress:
-        from tqdm import tqdm
+    if progress:  # rich (typed, a dependency already) rather than tqdm (no type information)
+        from rich.progress import Progress
 
-        bar = tqdm(total=T, desc=f"record {sample.source}", unit="tok", leave=False)
+        bar = Progress(transient=True)
+        task = bar.add_task(f"record {sample.source}", total=T)
+        bar.start()
     import time
 
     times = {"prefill_s": 0.0, "decode_s": 0.0}
@@ -154,12 +156,12 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
                 ids[end] = int(out.logits[0, -1].argmax())
             times["prefill_s" if pos == 0 else "decode_s"] += time.perf_counter() - t0
             if bar is not None:
-                bar.update(end - pos)
+                bar.update(task, advance=end - pos)
             pos = end
     finally:
         for h in handles:
             h.remove()
         if bar is not None:
-            bar.close()
+            bar.stop()
     return Trace(ids=ids, n_prompt=P, layers=layers, attn=attn, key_norm=knorm, agg=agg, mode=mode,
                  source=sample.source, meta={**times, "decode_chunk": step})
