@@ -87,7 +87,9 @@ def measure(policy_name: str, model: str, batch: int, actions: int, sims: int, r
     best = min(times)
     return {"policy": policy_name, "model": model, "B": batch, "A": actions, "sims": sims,
             "best_s": best, "median_s": float(np.median(times)), "cpu_s": min(cpu),
-            "sims_per_s": batch * sims / best, "median_sims_per_s": batch * sims / float(np.median(times))}
+            "sims_per_s": batch * sims / best,
+            "median_sims_per_s": batch * sims / float(np.median(times)),
+            "cpu_sims_per_s": batch * sims / min(cpu)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,15 +123,17 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(f"{policy:6s} {model:4s} B={batch:4d} A={args.actions} n={args.simulations}"
                       f"  best {row['best_s'] * 1e3:8.1f} ms  {row['sims_per_s']:10,.0f} sims/s"
-                      f"  (median {row['median_sims_per_s']:,.0f}; "
+                      f" (median {row['median_sims_per_s']:,.0f}; per CPU second "
+                      f"{row['cpu_sims_per_s']:,.0f}; "
                       f"{row['sims_per_s'] / LIGHTZERO_SIMS_PER_S:.2f}x LightZero)", flush=True)
     if args.out is not None:
-        lines = ["| policy | model | B | A | sims/search | best ms/search | sims/s (best) | "
-                 "sims/s (median) | / LightZero 99k |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines = ["| policy | model | B | A | sims/search | best ms/search | sims/s (best wall) | "
+                 "sims/s (median wall) | sims per CPU s | best wall / LightZero 99k |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['policy']} | {r['model']} | {r['B']} | {r['A']} | {r['sims']} | "
                          f"{r['best_s'] * 1e3:.1f} | {r['sims_per_s']:,.0f} | "
-                         f"{r['median_sims_per_s']:,.0f} | "
+                         f"{r['median_sims_per_s']:,.0f} | {r['cpu_sims_per_s']:,.0f} | "
                          f"{r['sims_per_s'] / LIGHTZERO_SIMS_PER_S:.2f}x |")
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         lines.append("")

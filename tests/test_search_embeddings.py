@@ -119,6 +119,8 @@ def test_user_store():
     (dict(value=np.zeros(2)), "value must be"),
     (dict(invalid_actions=np.zeros((3, 2), bool)), "invalid_actions must be"),
     (dict(embedding={1, 2}), "cannot store an embedding of type set"),
+    (dict(invalid_actions=np.array([[0, 0, 0], [1, 1, 1], [0, 1, 0]], bool)),
+     r"root rows \[1\] have no legal action"),
 ])
 def test_bad_root_raises(bad, match):
     """A malformed root is a ValueError saying which field and which shape."""

@@ -32,6 +32,10 @@ def root_arrays(root: RootOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if invalid.shape != logits.shape:
             raise ValueError(f"root invalid_actions must be [B, A] = {logits.shape}, "
                              f"got {invalid.shape}")
+        stuck = np.flatnonzero(invalid.all(axis=-1))
+        if stuck.size:
+            raise ValueError(f"root rows {stuck.tolist()} have no legal action: search only "
+                             "non-terminal states")
     return logits, value, invalid
 
 
