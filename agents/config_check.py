@@ -64,7 +64,7 @@ def _positive_float(cfg: DictConfig, key: str) -> float:
 def _bool(cfg: DictConfig, key: str) -> bool:
     value = _get(cfg, key)
     if not isinstance(value, bool):
-        raise ValueError(f"{key}={value}: must be true or false")
+        raise ValueError(f"{key}={value}: must be true or false")  # noqa: TRY004 (exit 2)
     return value
 
 
@@ -93,7 +93,8 @@ def _check_data(cfg: DictConfig) -> None:
 
     data_dir = _get(cfg, "env.data_dir")
     if data_dir is not None and not isinstance(data_dir, str):
-        raise ValueError(f"env.data_dir={data_dir}: must be a folder path or null (the shipped set)")
+        raise ValueError(f"env.data_dir={data_dir}: must be a folder path or null "
+                         f"(the shipped set)")
     n_files = len(find_traces(data_dir))  # FileNotFoundError names env.data_dir
     _int(cfg, "env.n_train", 1, n_files - 1)
 

@@ -82,12 +82,13 @@ def _check_key(override, cfg: DictConfig) -> None:
     """The key exists (an added ``+key`` would be read by nothing: a typo as well)."""
     parent, _, leaf = override.key_or_group.rpartition(".")
     node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
-    if isinstance(node, DictConfig) and leaf in list(node.keys()):  # keys() lists ??? too
+    if isinstance(node, DictConfig) and leaf in list(node.keys()):  # `in node` misses ??? keys
         return
     if isinstance(node, DictConfig):
         where = f"under {parent}" if parent else "at the top level"
-        valid = ", ".join(str(k) for k in node.keys())
-        raise ValueError(f"unknown key {leaf!r} {where} in {override.input_line}; valid: {valid}")
+        valid = ", ".join(str(k) for k in node.keys())  # noqa: SIM118 - keys() lists ??? too
+        raise ValueError(  # noqa: TRY004 - bad input: exit 2
+            f"unknown key {leaf!r} {where} in {override.input_line}; valid: {valid}")
     raise ValueError(f"unknown key {override.key_or_group!r} in {override.input_line}")
 
 

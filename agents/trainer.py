@@ -20,10 +20,10 @@ from heurist.agents.data import load_split, total_requests
 from heurist.agents.evaluation import compare, results_table
 from heurist.agents.imitation import imitation_update
 from heurist.agents.loggers import make_logger
-from heurist.policies.nets import SlotAttentionPolicy
 from heurist.agents.policy import NetPolicy
 from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
 from heurist.agents.rollout import collect
+from heurist.policies.nets import SlotAttentionPolicy
 
 __all__ = ["build_net", "iteration_seed", "train"]
 
@@ -43,12 +43,19 @@ def iteration_seed(seed: int, it: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(it)]).generate_state(1)[0])
 
 
+def _no_decisions(roll) -> dict:
+    """Metrics of a batch of windows in which no eviction was needed: nothing to learn from."""
+    return {"train/misses": float(roll.misses.mean()), "train/decisions": 0}
+
+
 def _imitation_iteration(net, opt, env, gen_fn, cfg, it, tgen):
     tc = cfg.trainer
     inst = gen_fn(tc.imitation_batch, np.random.default_rng(iteration_seed(tc.seed, it)))
     # DAgger: the first pass follows Belady, later ones the (sampling) policy, labelled by Belady.
     roll = collect(env, inst, NetPolicy(net, sample=True, generator=tgen), teacher=True,
                    follow_teacher=(it == 0))
+    if roll.actions is None:
+        return _no_decisions(roll)
     loss = imitation_update(net, opt, roll, batch_size=tc.minibatch, epochs=tc.imitation_epochs,
                             generator=tgen, max_grad_norm=tc.max_grad_norm)
     return {"loss/imitation": loss, "train/misses": float(roll.misses.mean()),
@@ -61,62 +68,48 @@ def _reinforce_iteration(net, opt, env, gen_fn, cfg, it, tgen):
     inst = gen_fn(tc.reinforce_batch, np.random.default_rng(iteration_seed(tc.seed, it)))
     inst = inst[torch.arange(inst.batch_size[0]).repeat_interleave(n)]
     roll = collect(env, inst, NetPolicy(net, sample=True, generator=tgen))
+    if roll.actions is None:
+        return _no_decisions(roll)
     adv = shared_baseline_advantage(-roll.misses, n)
     loss = reinforce_update(net, opt, roll, adv, chunk=tc.chunk, max_grad_norm=tc.max_grad_norm)
     return {"loss/reinforce": loss, "train/misses": float(roll.misses.mean()),
             "train/decisions": int(roll.actions.shape[0])}
 
 
-def train(cfg: DictConfig, *, console=None) -> dict:
-    """Runs the whole pipeline of ``cfg`` (see ``configs/train.yaml``); returns the results dict
-    (also written to ``<run_dir>/results.json``)."""
-    from rich.console import Console
+def _save(path: Path, net, opt, iteration: int, cfg: DictConfig) -> None:
+    save_checkpoint(path, {"net": net.state_dict(), "optimizer": opt.state_dict(),
+                           "iteration": iteration,
+                           "config": OmegaConf.to_container(cfg, resolve=True)})
+
+
+def _resume(net, opt, ckpt_path: Path, *, resume: bool, console) -> int:
+    """Loads the checkpoint when resuming; returns the iteration to start from."""
+    if not resume:
+        return 0
+    if not ckpt_path.is_file():
+        console.print(f"[yellow]trainer.resume: no checkpoint at {ckpt_path}; starting fresh")
+        return 0
+    state = load_checkpoint(ckpt_path)
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["optimizer"])
+    console.print(f"resumed from {ckpt_path} at iteration {int(state['iteration'])}")
+    return int(state["iteration"])
+
+
+def _run_iterations(net, opt, env, gen_fn, cfg, *, start: int, ckpt_path: Path, logger,
+                    console) -> int:
+    """Iterations ``start ..`` (imitation first, then REINFORCE) with a progress bar and a
+    checkpoint every ``ckpt_every``; returns where it stopped (``trainer.stop_after``)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from heurist.envs.paging.env import PagingEnv
-    from heurist.envs.paging.generator import PagingGenerator
-    from heurist.policies.export import export_policy
-
-    console = console or Console()
-    tc, ec = cfg.trainer, cfg.env
-    if tc.run_dir is None:
-        raise ValueError("trainer.run_dir is not set (scripts/train.py sets it to Hydra's run dir)")
-    run_dir = Path(tc.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(int(tc.threads))
-    t0 = time.perf_counter()
-
-    split = load_split(ec.data_dir, n_train=ec.n_train)
-    predictor = ec.predictor
-    k = int(ec.cache_size)
-    gen_fn = PagingGenerator(traces=split["train"], length=ec.train_window, predictor=predictor,
-                             cache_size=k)
-    env = PagingEnv(cache_size=k)
-
-    torch.manual_seed(int(tc.seed))
-    net = build_net(cfg.agent)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.agent.lr)
-    ckpt_path = run_dir / "checkpoint.pt"
-    start = 0
-    if tc.resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["optimizer"])
-        start = int(state["iteration"])
-        console.print(f"resumed from {ckpt_path} at iteration {start}")
-    elif tc.resume:
-        console.print(f"[yellow]trainer.resume: no checkpoint at {ckpt_path}; starting fresh")
-
-    logger = make_logger(cfg.logger.kind, run_dir, project=cfg.logger.project,
-                         mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True),
-                         console=console)
-    n_imit, n_rl = int(tc.imitation_iters), int(tc.reinforce_iters)
-    total = n_imit + n_rl
+    tc = cfg.trainer
+    n_imit = int(tc.imitation_iters)
+    total = n_imit + int(tc.reinforce_iters)
+    stop = total if tc.get("stop_after") is None else min(total, int(tc.stop_after))
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("training", total=total, completed=start, info="")
-        stop = total if tc.get("stop_after") is None else min(total, int(tc.stop_after))
         for it in range(start, stop):
             tgen = torch.Generator().manual_seed(iteration_seed(tc.seed, it))
             imitation = it < n_imit
@@ -126,12 +119,69 @@ def train(cfg: DictConfig, *, console=None) -> dict:
             metrics = step_fn(net, opt, env, gen_fn, cfg, it, tgen)
             logger.log(metrics, step=it)
             if (it + 1) % int(tc.ckpt_every) == 0 or it + 1 in (total, stop):
-                save_checkpoint(ckpt_path, {"net": net.state_dict(), "optimizer": opt.state_dict(),
-                                            "iteration": it + 1,
-                                            "config": OmegaConf.to_container(cfg, resolve=True)})
+                _save(ckpt_path, net, opt, it + 1, cfg)
             info = " ".join(f"{k.split('/')[-1]}={v:.3f}" for k, v in metrics.items()
                             if isinstance(v, float))
             progress.update(task, advance=1, info=info)
+    return stop
+
+
+def _evaluate_held_out(net, split: dict, cfg: DictConfig, *, logger, step: int, console) -> dict:
+    """The learned policy against the baselines on the held-out users; prints the table and
+    the verdict, returns the results entries."""
+    ec = cfg.env
+    k = int(ec.cache_size)
+    net.eval()
+    per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=k,
+                  predictor=ec.predictor, seed=int(ec.eval_seed))
+    requests = total_requests(split["test"])
+    console.print(results_table(per, requests=requests,
+                                title=f"held-out BrightKite users ({len(split['test'])}), "
+                                      f"k = {k}, predictor {ec.predictor}"))
+    totals = {name: float(v.sum()) for name, v in per.items()}
+    beats = totals["Learned"] < totals["LRU"]
+    verdict = "[green]PASS" if beats else "[red]FAIL"
+    console.print(f"{verdict}[/]: learned {totals['Learned']:,.0f} misses vs LRU "
+                  f"{totals['LRU']:,.0f} on the held-out users")
+    logger.log({f"test/{n}": v for n, v in totals.items()}, step=step)
+    return {"misses": totals, "requests": requests,
+            "learned_over_opt": totals["Learned"] / totals["OPT"], "beats_lru": beats}
+
+
+def train(cfg: DictConfig, *, console=None) -> dict:
+    """Runs the whole pipeline of ``cfg`` (see ``configs/train.yaml``); returns the results dict
+    (also written to ``<run_dir>/results.json``)."""
+    from rich.console import Console
+
+    from heurist.envs.paging.env import PagingEnv
+    from heurist.envs.paging.generator import PagingGenerator
+    from heurist.policies.export import export_policy
+
+    console = console or Console()
+    tc, ec = cfg.trainer, cfg.env
+    if tc.run_dir is None:
+        raise ValueError("trainer.run_dir is not set (scripts/train.py sets it to Hydra's run dir)")
+    torch.set_num_threads(int(tc.threads))
+    t0 = time.perf_counter()
+    split = load_split(ec.data_dir, n_train=ec.n_train)
+    run_dir = Path(tc.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)  # after the data loaded: bad data leaves nothing
+    k = int(ec.cache_size)
+    gen_fn = PagingGenerator(traces=split["train"], length=ec.train_window, predictor=ec.predictor,
+                             cache_size=k)
+    env = PagingEnv(cache_size=k)
+
+    torch.manual_seed(int(tc.seed))
+    net = build_net(cfg.agent)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.agent.lr)
+    ckpt_path = run_dir / "checkpoint.pt"
+    start = _resume(net, opt, ckpt_path, resume=bool(tc.resume), console=console)
+    logger = make_logger(cfg.logger.kind, run_dir, project=cfg.logger.project,
+                         mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True),
+                         console=console)
+    total = int(tc.imitation_iters) + int(tc.reinforce_iters)
+    stop = _run_iterations(net, opt, env, gen_fn, cfg, start=start, ckpt_path=ckpt_path,
+                           logger=logger, console=console)
     train_s = time.perf_counter() - t0
     if stop < total:  # an interrupted run (trainer.stop_after): resume it with trainer.resume=true
         console.print(f"stopped after iteration {stop} of {total}; checkpoint {ckpt_path}")
@@ -139,31 +189,16 @@ def train(cfg: DictConfig, *, console=None) -> dict:
         return {"stopped_at": stop, "checkpoint": str(ckpt_path)}
 
     results: dict = {"train_seconds": train_s, "iterations": total, "cache_size": k,
-                     "predictor": str(predictor), "train_users": split["train_names"],
+                     "predictor": str(ec.predictor), "train_users": split["train_names"],
                      "test_users": split["test_names"]}
     if total == 0 and not ckpt_path.is_file():
-        save_checkpoint(ckpt_path, {"net": net.state_dict(), "optimizer": opt.state_dict(),
-                                    "iteration": 0,
-                                    "config": OmegaConf.to_container(cfg, resolve=True)})
+        _save(ckpt_path, net, opt, 0, cfg)
     if tc.evaluate:
-        net.eval()
-        per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=k,
-                      predictor=predictor, seed=int(ec.eval_seed))
-        requests = total_requests(split["test"])
-        console.print(results_table(per, requests=requests,
-                                    title=f"held-out BrightKite users ({len(split['test'])}), "
-                                          f"k = {k}, predictor {predictor}"))
-        totals = {name: float(v.sum()) for name, v in per.items()}
-        results.update(misses=totals, requests=requests,
-                       learned_over_opt=totals["Learned"] / totals["OPT"],
-                       beats_lru=totals["Learned"] < totals["LRU"])
-        verdict = "[green]PASS" if results["beats_lru"] else "[red]FAIL"
-        console.print(f"{verdict}[/]: learned {totals['Learned']:,.0f} misses vs LRU "
-                      f"{totals['LRU']:,.0f} on the held-out users")
-        logger.log({f"test/{n}": v for n, v in totals.items()}, step=total)
+        results.update(_evaluate_held_out(net, split, cfg, logger=logger, step=total,
+                                          console=console))
     if tc.export:
         path = export_policy(net, run_dir / "policy.pt",
-                             metadata={"cache_size": k, "predictor": str(predictor),
+                             metadata={"cache_size": k, "predictor": str(ec.predictor),
                                        "seed": int(tc.seed), "iterations": total})
         results["exported"] = str(path)
         console.print(f"exported policy: {path}")

@@ -21,26 +21,27 @@ TRAINER_KEYS = ("seed, imitation_iters, imitation_batch, imitation_epochs, minib
 
 def _script(name, *args, cwd):
     return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          check=False, capture_output=True, text=True, timeout=300)
 
 
 TRAIN_CASES = [
     (["experiment=smok"],
      "unknown experiment 'smok' in experiment=smok; valid: no_predictions, noisy20, smoke"),
-    (["logger=tensorboard"], "unknown logger 'tensorboard' in logger=tensorboard; valid: csv, wandb"),
+    (["logger=tensorboard"],
+     "unknown logger 'tensorboard' in logger=tensorboard; valid: csv, wandb"),
     (["-m", "experiment=smoke,smok"],
      "unknown experiment 'smok' in experiment=smoke,smok; valid: no_predictions, noisy20, smoke"),
     (["experiment=smoke,noisy20"], "experiment=smoke,noisy20: a sweep needs --multirun (-m)"),
-    (["trainer.epochs=3"], f"unknown key 'epochs' under trainer in trainer.epochs=3; valid: "
-                           f"{TRAINER_KEYS}"),
-    (["+trainer.epochs=3"], f"unknown key 'epochs' under trainer in +trainer.epochs=3; valid: "
-                            f"{TRAINER_KEYS}"),
-    (["seed=1"], "unknown key 'seed' at the top level in seed=1; valid: env, agent, logger, "
-                 "trainer"),
-    (["--epochs"], "unknown option --epochs; settings are Hydra overrides key=value "
-                   "(e.g. trainer.seed=1), see --help"),
-    (["trainer.seed=="], "cannot parse override 'trainer.seed=='; expected key=value "
-                         "(e.g. trainer.seed=1 or experiment=smoke)"),
+    (["trainer.epochs=3"], (f"unknown key 'epochs' under trainer in trainer.epochs=3; valid: "
+                           f"{TRAINER_KEYS}")),
+    (["+trainer.epochs=3"], (f"unknown key 'epochs' under trainer in +trainer.epochs=3; valid: "
+                            f"{TRAINER_KEYS}")),
+    (["seed=1"], ("unknown key 'seed' at the top level in seed=1; valid: env, agent, logger, "
+                 "trainer")),
+    (["--epochs"], ("unknown option --epochs; settings are Hydra overrides key=value "
+                   "(e.g. trainer.seed=1), see --help")),
+    (["trainer.seed=="], ("cannot parse override 'trainer.seed=='; expected key=value "
+                         "(e.g. trainer.seed=1 or experiment=smoke)")),
     (["trainer.reinforce_iters=-1"], "trainer.reinforce_iters=-1: must be an integer >= 0"),
     (["trainer.imitation_iters=-3"], "trainer.imitation_iters=-3: must be an integer >= 0"),
     (["trainer.imitation_iters=2.5"], "trainer.imitation_iters=2.5: must be an integer >= 0"),
@@ -58,8 +59,8 @@ TRAIN_CASES = [
     (["env.n_train=0"], "env.n_train=0: must be an integer >= 1"),
     (["env.n_train=100"], "env.n_train=100: must be an integer in [1, 99]"),
     (["env.cache_size=0"], "env.cache_size=0: must be an integer >= 1"),
-    (["~trainer.seed"], "trainer.seed is missing from the config (was it deleted with "
-                        "~trainer.seed?)"),
+    (["~trainer.seed"], ("trainer.seed is missing from the config (was it deleted with "
+                        "~trainer.seed?)")),
 ]
 
 
@@ -90,16 +91,16 @@ def test_good_command_lines_pass(argv):
 
 
 EVALUATE_CASES = [
-    ([], "policy is not set: pass policy=outputs/train/<run>/policy.pt (an exported policy or a "
-         "checkpoint.pt)"),
+    ([], ("policy is not set: pass policy=outputs/train/<run>/policy.pt (an exported policy or a "
+         "checkpoint.pt)")),
     (["policy=/"], "policy=/: is a directory; pass the policy.pt (or checkpoint.pt) inside it"),
-    (["policy={p}", "cache_sizes=[0,5]"], "cache_sizes=[0, 5]: must be a non-empty list of "
-                                          "integers >= 1, e.g. cache_sizes=[5,10,20,40]"),
-    (["policy={p}", "cache_sizes=[]"], "cache_sizes=[]: must be a non-empty list of integers >= 1, "
-                                       "e.g. cache_sizes=[5,10,20,40]"),
+    (["policy={p}", "cache_sizes=[0,5]"], ("cache_sizes=[0, 5]: must be a non-empty list of "
+                                          "integers >= 1, e.g. cache_sizes=[5,10,20,40]")),
+    (["policy={p}", "cache_sizes=[]"], ("cache_sizes=[]: must be a non-empty list of integers "
+                                        ">= 1, e.g. cache_sizes=[5,10,20,40]")),
     (["policy={p}", "threads=0"], "threads=0: must be an integer >= 1"),
-    (["policy={p}", "polcy=x"], "unknown key 'polcy' at the top level in polcy=x; valid: env, "
-                                "policy, cache_sizes, baselines, out_dir, threads"),
+    (["policy={p}", "polcy=x"], ("unknown key 'polcy' at the top level in polcy=x; valid: env, "
+                                "policy, cache_sizes, baselines, out_dir, threads")),
 ]
 
 
@@ -123,12 +124,12 @@ def test_evaluate_unknown_baseline_lists_the_valid_ones(tmp_path):
 
 
 @pytest.mark.parametrize("args,line", [
-    (["experiment=smok"], "train.py: error: unknown experiment 'smok' in experiment=smok; valid: "
-                          "no_predictions, noisy20, smoke"),
+    (["experiment=smok"], ("train.py: error: unknown experiment 'smok' in experiment=smok; valid: "
+                          "no_predictions, noisy20, smoke")),
     (["trainer.reinforce_iters=-1"],
      "train.py: error: trainer.reinforce_iters=-1: must be an integer >= 0"),
-    (["trainer.epochs=3"], f"train.py: error: unknown key 'epochs' under trainer in "
-                           f"trainer.epochs=3; valid: {TRAINER_KEYS}"),
+    (["trainer.epochs=3"], (f"train.py: error: unknown key 'epochs' under trainer in "
+                           f"trainer.epochs=3; valid: {TRAINER_KEYS}")),
 ])
 def test_train_script_exits_2_with_one_line_and_no_run_folder(tmp_path, args, line):
     """The script prints exactly one stderr line, exits 2 and creates no outputs/ folder."""

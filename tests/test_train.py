@@ -94,3 +94,19 @@ def test_missing_data_dir_names_the_config_key(tmp_path):
                                           f"trainer.run_dir={tmp_path / 'run'}"])
     with pytest.raises(FileNotFoundError, match="env.data_dir"):
         train(cfg, console=_quiet())
+
+
+def test_windows_without_evictions_leave_the_weights_untouched(shared_data, tmp_path):
+    """8-request windows never fill a 10-page cache: every iteration logs 0 decisions, no
+    update runs, and the weights stay the seeded initial ones."""
+    from heurist.agents.trainer import build_net
+
+    res = train(_cfg(shared_data, tmp_path, "env.train_window=8"), console=_quiet())
+    rows = (tmp_path / "metrics.csv").read_text().strip().splitlines()
+    col = rows[0].split(",").index("train/decisions")
+    assert [r.split(",")[col] for r in rows[1:]] == ["0", "0", "0", "0"]
+    with initialize_config_module("heurist.configs", version_base="1.3"):
+        agent = compose("train").agent
+    torch.manual_seed(0)
+    init = build_net(agent).state_dict()
+    assert all(torch.equal(init[k], load_checkpoint(res["checkpoint"])["net"][k]) for k in init)
