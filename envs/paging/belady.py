@@ -14,7 +14,7 @@ from numba import njit
 
 from heurist.envs.paging.sim_loop import simulator_for
 
-__all__ = ["belady_keys", "farthest_key_run"]
+__all__ = ["belady_keys", "farthest_key_run", "farthest_state"]
 
 
 @njit(cache=True, inline="always")
@@ -94,14 +94,20 @@ def _insert(state, page, t):
 _simulate = simulator_for(globals())
 
 
+def farthest_state(request_keys, n_ids: int, k: int):
+    """``(simulator, state)`` of the farthest-key rule; ``request_keys [T]`` is the key page
+    ``trace[t]`` carries after request ``t`` (any numeric dtype)."""
+    request_keys = np.ascontiguousarray(request_keys)
+    return _simulate, (request_keys, np.empty(k, dtype=request_keys.dtype),
+                       np.empty(k, dtype=np.int64), np.full(n_ids, -1, dtype=np.int64),
+                       np.array([0, -1], dtype=np.int64))
+
+
 def farthest_key_run(trace, request_keys, n_ids: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Replays dense ``trace [T]`` (ids ``< n_ids``) evicting the largest key; ``request_keys
-    [T]`` is the key page ``trace[t]`` carries after request ``t`` (any numeric dtype). Returns
-    ``(miss [T] bool, victims [T] int64, -1 = none)``."""
+    """Replays dense ``trace [T]`` (ids ``< n_ids``) evicting the largest key (see
+    :func:`farthest_state`). Returns ``(miss [T] bool, victims [T] int64, -1 = none)``."""
     T = trace.size
-    state = (np.ascontiguousarray(request_keys), np.empty(k, dtype=request_keys.dtype),
-             np.empty(k, dtype=np.int64), np.full(n_ids, -1, dtype=np.int64),
-             np.array([0, -1], dtype=np.int64))
+    _, state = farthest_state(request_keys, n_ids, k)
     miss = np.zeros(T, dtype=np.bool_)
     victims = np.full(T, -1, dtype=np.int64)
     _simulate(trace, k, state, miss, victims)

@@ -1,6 +1,7 @@
 """The kernel of the marking family (Marker, Randomized Marker, Predictive Marker, LMarker,
 LNonMarker, the discard-bit algorithms, Mark&Predict): they share the phase bookkeeping and differ
-only in how the victim is chosen, one ``_victim_*`` function per rule.
+only in how the victim is chosen, one ``_victim_*`` function per rule. The bookkeeping is the
+hooks of the one simulator loop (:mod:`heurist.envs.paging.sim_loop`).
 
 Phases are the k-phase partition: a request to a page not yet requested in the current phase, when
 ``k`` distinct pages were already requested in it, starts a new phase and unmarks every cached page.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from heurist.envs.paging.sim_loop import simulator_for
+
 __all__ = [
     "DISCARD",
     "DISCARD_RANDOMIZED",
@@ -21,7 +24,7 @@ __all__ = [
     "MARK_AND_PREDICT",
     "PREDICTIVE_MARKER",
     "RANDOMIZED_MARKER",
-    "marking_run",
+    "marking_state",
 ]
 
 (MARKER, RANDOMIZED_MARKER, PREDICTIVE_MARKER, LMARKER, LNONMARKER, DISCARD, DISCARD_RANDOMIZED,
@@ -45,7 +48,7 @@ def _drop(items, index, n, page):
     return n - 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _argmax(items, n, key):
     best, best_key = items[0], key[items[0]]
     for i in range(1, n):
@@ -54,7 +57,7 @@ def _argmax(items, n, key):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _argmin(items, n, key):
     best, best_key = items[0], key[items[0]]
     for i in range(1, n):
@@ -63,7 +66,7 @@ def _argmin(items, n, key):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _victim_discard(slots, n_cached, unmarked, n_unmarked, bits, last_use, randomized):
     """A cached page whose latest discard bit says "safe to evict" (the least recently used one, or
     a uniformly random one); if there is none, the LRU / a random unmarked page."""
@@ -84,7 +87,7 @@ def _victim_discard(slots, n_cached, unmarked, n_unmarked, bits, last_use, rando
     return _argmin(unmarked, n_unmarked, last_use)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _victim_mark_and_predict(unmarked, n_unmarked, phase_bits):
     """A random unmarked page predicted *not* to be requested in this phase, else a random one."""
     count, best = 0, -1
@@ -99,7 +102,7 @@ def _victim_mark_and_predict(unmarked, n_unmarked, phase_bits):
     return unmarked[np.random.randint(0, n_unmarked)]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _victim(rule, page, clean, slots, n_cached, unmarked, n_unmarked, upos, load_time, last_use,
             cur_pred, cur_discard, cur_phase, chain_of, chain_len, n_chains, harmonic,
             clean_arrivals, marked_evictions):
@@ -143,64 +146,92 @@ def _victim(rule, page, clean, slots, n_cached, unmarked, n_unmarked, upos, load
     return victim, n_chains, marked_evictions
 
 
-@njit(cache=True)
-def marking_run(trace, n_ids, k, rule, pred, discard, phase_bit, seed):
-    """Replays ``trace [T]``; ``pred``/``discard``/``phase_bit`` ``[T]`` are the predictions made at
-    each request (ignored by rules that do not read them). Returns ``(miss [T], victims [T])``."""
-    np.random.seed(seed)
+# state = (slots [k], pos, unmarked [k], upos, mark_phase, load_time, last_use, cur_pred,
+#          cur_discard, cur_phase, chain_of [n_ids], chain_len [T+1], pred, discard, phase_bit [T],
+#          reg [8] (the counters below), rule, k, harmonic H_k)
+N_CACHED, N_UNMARKED, PHASE, N_MARKED, CLEAN_ARRIVALS, MARKED_EVICTIONS, N_CHAINS, CLEAN = range(8)
+
+
+@njit(cache=True, inline="always")
+def _touch(state, page, t):
+    """Marks the requested page and records the predictions made at its request."""
+    mark_phase, last_use, cur_pred, cur_discard, cur_phase = state[4], state[6], state[7], \
+        state[8], state[9]
+    pred, discard, phase_bit, reg = state[12], state[13], state[14], state[15]
+    if mark_phase[page] != reg[PHASE]:
+        mark_phase[page] = reg[PHASE]
+        reg[N_MARKED] += 1
+    last_use[page] = t
+    cur_pred[page] = pred[t]
+    cur_discard[page] = discard[t]
+    cur_phase[page] = phase_bit[t]
+
+
+@njit(cache=True, inline="always")
+def _find(state, page, t):
+    slots, pos, unmarked, upos, mark_phase = state[0], state[1], state[2], state[3], state[4]
+    reg, k = state[15], state[17]
+    if mark_phase[page] != reg[PHASE] and reg[N_MARKED] == k:  # a new phase: unmark everything
+        reg[PHASE] += 1
+        reg[N_MARKED] = 0
+        reg[CLEAN_ARRIVALS] = 0
+        reg[MARKED_EVICTIONS] = 0
+        n = 0
+        for i in range(reg[N_CACHED]):
+            n = _add(unmarked, upos, n, slots[i])
+        reg[N_UNMARKED] = n
+    if pos[page] < 0:
+        clean = mark_phase[page] < reg[PHASE] - 1
+        reg[CLEAN] = clean
+        reg[CLEAN_ARRIVALS] += clean
+        return False
+    if upos[page] >= 0:
+        reg[N_UNMARKED] = _drop(unmarked, upos, reg[N_UNMARKED], page)
+    _touch(state, page, t)
+    return True
+
+
+@njit(cache=True, inline="always")
+def _to_evict(state, page, t):
+    reg = state[15]
+    victim, reg[N_CHAINS], reg[MARKED_EVICTIONS] = _victim(
+        state[16], page, reg[CLEAN] == 1, state[0], reg[N_CACHED], state[2], reg[N_UNMARKED],
+        state[3], state[5], state[6], state[7], state[8], state[9], state[10], state[11],
+        reg[N_CHAINS], state[18], reg[CLEAN_ARRIVALS], reg[MARKED_EVICTIONS])
+    return victim
+
+
+@njit(cache=True, inline="always")
+def _evict(state, victim, t):
+    slots, pos, unmarked, upos, reg = state[0], state[1], state[2], state[3], state[15]
+    reg[N_CACHED] = _drop(slots, pos, reg[N_CACHED], victim)
+    if upos[victim] >= 0:
+        reg[N_UNMARKED] = _drop(unmarked, upos, reg[N_UNMARKED], victim)
+
+
+@njit(cache=True, inline="always")
+def _insert(state, page, t):
+    slots, pos, load_time, reg = state[0], state[1], state[5], state[15]
+    reg[N_CACHED] = _add(slots, pos, reg[N_CACHED], page)
+    load_time[page] = t
+    _touch(state, page, t)
+
+
+_simulate = simulator_for(globals())
+
+
+def marking_state(trace, n_ids, k, rule, pred, discard, phase_bit):
+    """``(simulator, state)`` of marking rule ``rule``; ``pred``/``discard``/``phase_bit`` ``[T]``
+    are the predictions made at each request (ignored by rules that do not read them)."""
     T = trace.size
-    slots = np.empty(k, dtype=np.int64)
-    pos = np.full(n_ids, -1, dtype=np.int64)
-    unmarked = np.empty(k, dtype=np.int64)
-    upos = np.full(n_ids, -1, dtype=np.int64)
-    n_cached, n_unmarked = 0, 0
-    mark_phase = np.full(n_ids, -2, dtype=np.int64)
-    load_time = np.zeros(n_ids, dtype=np.int64)
-    last_use = np.zeros(n_ids, dtype=np.int64)
-    cur_pred = np.zeros(n_ids, dtype=np.float64)
-    cur_discard = np.zeros(n_ids, dtype=np.bool_)
-    cur_phase = np.zeros(n_ids, dtype=np.bool_)
-    chain_of = np.full(n_ids, -1, dtype=np.int64)
-    chain_len = np.zeros(T + 1, dtype=np.int64)
-    n_chains = 0
-    phase, n_marked = 0, 0
-    clean_arrivals, marked_evictions = 0, 0
-    harmonic = 0.0
-    for i in range(1, k + 1):
-        harmonic += 1.0 / i
-    miss = np.zeros(T, dtype=np.bool_)
-    victims = np.full(T, -1, dtype=np.int64)
-    for t in range(T):
-        page = trace[t]
-        if mark_phase[page] != phase and n_marked == k:  # a new phase: unmark everything
-            phase += 1
-            n_marked, clean_arrivals, marked_evictions = 0, 0, 0
-            n_unmarked = 0
-            for i in range(n_cached):
-                n_unmarked = _add(unmarked, upos, n_unmarked, slots[i])
-        clean = mark_phase[page] < phase - 1
-        if pos[page] < 0:
-            miss[t] = True
-            if clean:
-                clean_arrivals += 1
-            if n_cached == k:
-                victim, n_chains, marked_evictions = _victim(
-                    rule, page, clean, slots, n_cached, unmarked, n_unmarked, upos, load_time,
-                    last_use, cur_pred, cur_discard, cur_phase, chain_of, chain_len, n_chains,
-                    harmonic, clean_arrivals, marked_evictions)
-                n_cached = _drop(slots, pos, n_cached, victim)  # evict
-                if upos[victim] >= 0:
-                    n_unmarked = _drop(unmarked, upos, n_unmarked, victim)
-                victims[t] = victim
-            n_cached = _add(slots, pos, n_cached, page)
-            load_time[page] = t
-        elif upos[page] >= 0:
-            n_unmarked = _drop(unmarked, upos, n_unmarked, page)
-        if mark_phase[page] != phase:
-            mark_phase[page] = phase
-            n_marked += 1
-        last_use[page] = t
-        cur_pred[page] = pred[t]
-        cur_discard[page] = discard[t]
-        cur_phase[page] = phase_bit[t]
-    return miss, victims
+    harmonic = sum(1.0 / i for i in range(1, k + 1))
+    return _simulate, (
+        np.empty(k, dtype=np.int64), np.full(n_ids, -1, dtype=np.int64),
+        np.empty(k, dtype=np.int64), np.full(n_ids, -1, dtype=np.int64),
+        np.full(n_ids, -2, dtype=np.int64), np.zeros(n_ids, dtype=np.int64),
+        np.zeros(n_ids, dtype=np.int64), np.zeros(n_ids, dtype=np.float64),
+        np.zeros(n_ids, dtype=np.bool_), np.zeros(n_ids, dtype=np.bool_),
+        np.full(n_ids, -1, dtype=np.int64), np.zeros(T + 1, dtype=np.int64),
+        np.ascontiguousarray(pred, dtype=np.float64), np.ascontiguousarray(discard, dtype=np.bool_),
+        np.ascontiguousarray(phase_bit, dtype=np.bool_), np.zeros(8, dtype=np.int64), int(rule),
+        int(k), float(harmonic))

@@ -36,7 +36,7 @@ def dll_tail(prev, sentinel):
     return prev[sentinel]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_push(keys, vals, size, key, val):
     i = size
     keys[i] = key
@@ -51,7 +51,7 @@ def heap_push(keys, vals, size, key, val):
     return size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_pop(keys, vals, size):
     size -= 1
     keys[0] = keys[size]

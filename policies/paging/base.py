@@ -1,12 +1,12 @@
 """The paging policy unit, its registry and the result of a simulation.
 
 Every policy is a :class:`PagingPolicy` whose ``run`` replays a dense trace ``[T]`` through a cache of
-``k`` pages in a numba kernel and returns the per-request miss flags ``[T]`` and the eviction log
-``[T]`` (the page evicted at request ``t``, ``-1`` for none). Inside the kernels, as in libCacheSim's
-``to_evict``/``evict`` split, a ``_victim*`` helper chooses the victim without changing the cache,
-and the eviction and the insertion of the requested page are separate steps after it (S3-FIFO's
-choice necessarily moves pages between its queues on the way). Policies are demand paging: they
-evict exactly one page on a miss with a full cache and never otherwise.
+``k`` pages and returns the per-request miss flags ``[T]`` and the eviction log ``[T]`` (the page
+evicted at request ``t``, ``-1`` for none). Policies do not write a trace loop: each module defines
+the libCacheSim-style hooks ``_find``/``_to_evict``/``_evict``/``_insert`` of
+:mod:`heurist.envs.paging.sim_loop` (choosing the victim is kept apart from evicting it), and
+``_state`` returns that module's compiled loop with the policy's initial state. Policies are demand
+paging: they evict exactly one page on a miss with a full cache and never otherwise.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from numba import njit
 
 from heurist.envs.paging.predictions import Predictions
 from heurist.envs.paging.traces import dense_trace
@@ -28,6 +29,7 @@ __all__ = [
     "get_policy",
     "list_policies",
     "register_policy",
+    "seed_numba",
 ]
 
 REGISTRY: dict[str, type[PagingPolicy]] = {}
@@ -66,6 +68,12 @@ def get_policy(policy, **kwargs) -> PagingPolicy:
     return cls(**kwargs)
 
 
+@njit(cache=True)
+def seed_numba(seed):
+    """Seeds numba's random generator, which every compiled kernel of the process shares."""
+    np.random.seed(seed)
+
+
 @dataclass(frozen=True)
 class SimResult:
     """Outcome of one simulation: ``miss_flags [T]`` and ``victims [T]`` (evicted page id per request,
@@ -95,7 +103,8 @@ class SimResult:
 
 class PagingPolicy:
     """One paging policy. Subclasses set ``name`` (``aliases``), ``needs`` (the prediction fields
-    they read: ``next_arrival``, ``discard``, ``phase``), ``offline`` and implement ``_run``."""
+    they read: ``next_arrival``, ``discard``, ``phase``), ``offline`` and implement ``_state``
+    (or ``_run``, for a policy that combines others)."""
 
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -122,8 +131,17 @@ class PagingPolicy:
         self.check_predictions(predictions, trace.size)
         return self._run(trace, n_ids, int(cache_size), predictions, int(seed))
 
-    def _run(self, trace, n_ids, k, predictions, seed):  # pragma: no cover - abstract
+    def _state(self, trace, n_ids, k, predictions, seed):  # pragma: no cover - abstract
+        """``(simulator, state)``: the module's :func:`~heurist.envs.paging.sim_loop.simulator_for`
+        loop and the initial state its hooks read."""
         raise NotImplementedError
+
+    def _run(self, trace, n_ids, k, predictions, seed):
+        simulate, state = self._state(trace, n_ids, k, predictions, seed)
+        miss = np.zeros(trace.size, dtype=np.bool_)
+        victims = np.full(trace.size, -1, dtype=np.int64)
+        simulate(trace, k, state, miss, victims)
+        return miss, victims
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

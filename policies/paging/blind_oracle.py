@@ -1,7 +1,7 @@
 """BlindOracle (follow the prediction): Belady's rule applied to predicted next arrivals."""
 from __future__ import annotations
 
-from heurist.envs.paging.belady import farthest_key_run
+from heurist.envs.paging.belady import farthest_state
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["BlindOracle"]
@@ -17,5 +17,5 @@ class BlindOracle(PagingPolicy):
     aliases = ("ftp", "follow_the_prediction")
     needs = ("next_arrival",)
 
-    def _run(self, trace, n_ids, k, predictions, seed):
-        return farthest_key_run(trace, predictions.next_arrival, n_ids, k)
+    def _state(self, trace, n_ids, k, predictions, seed):
+        return farthest_state(predictions.next_arrival, n_ids, k)

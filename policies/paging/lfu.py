@@ -1,56 +1,60 @@
-"""LFU: evict the cached page with the fewest requests since it was loaded (ties: least recent)."""
+"""LFU: evict the cached page with the fewest requests since it was loaded (ties: least recent);
+hooks of the one simulator loop."""
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+from heurist.envs.paging.sim_loop import simulator_for
 from heurist.policies.paging._structures import heap_pop, heap_push
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["LFU"]
 
 
-@njit(cache=True)
-def _victim(keys, vals, size, cached, current):
-    """Pops heap entries until a live one (its page cached, key current): the LFU page."""
-    while True:
+# state = (keys [T+1], vals [T+1], freq, current, cached [n_ids], reg [1]: heap size). A max-heap
+# on -(freq * (T + 1) + last request), with lazy deletion: an entry is live iff its page is cached
+# and its key is the page's current one. The top live entry is the least frequent, least recent.
+@njit(cache=True, inline="always")
+def _touch(state, page, t):
+    keys, vals, freq, current, _cached, reg = state
+    key = -(freq[page] * keys.size + t)
+    current[page] = key
+    reg[0] = heap_push(keys, vals, reg[0], key, page)
+
+
+@njit(cache=True, inline="always")
+def _find(state, page, t):
+    if not state[4][page]:
+        return False
+    state[2][page] += 1
+    _touch(state, page, t)
+    return True
+
+
+@njit(cache=True, inline="always")
+def _to_evict(state, page, t):
+    keys, vals, _freq, current, cached, reg = state
+    while True:  # pop until a live entry
         victim, vkey = vals[0], keys[0]
-        size = heap_pop(keys, vals, size)
+        reg[0] = heap_pop(keys, vals, reg[0])
         if cached[victim] and current[victim] == vkey:
-            return victim, size
+            return victim
 
 
-@njit(cache=True)
-def _lfu_run(trace, n_ids, k):
-    T = trace.size
-    # Max-heap on -(freq * (T + 1) + last request): the top is the least frequent, then least recent.
-    keys = np.empty(T + 1, dtype=np.int64)
-    vals = np.empty(T + 1, dtype=np.int64)
-    size = 0
-    freq = np.zeros(n_ids, dtype=np.int64)
-    current = np.zeros(n_ids, dtype=np.int64)
-    cached = np.zeros(n_ids, dtype=np.bool_)
-    miss = np.zeros(T, dtype=np.bool_)
-    victims = np.full(T, -1, dtype=np.int64)
-    occupancy = 0
-    for t in range(T):
-        page = trace[t]
-        if cached[page]:
-            freq[page] += 1
-        else:
-            miss[t] = True
-            if occupancy == k:
-                victim, size = _victim(keys, vals, size, cached, current)
-                cached[victim] = False  # evict
-                victims[t] = victim
-            else:
-                occupancy += 1
-            cached[page] = True
-            freq[page] = 1  # frequency counts requests since the page was (re)loaded
-        key = -(freq[page] * (T + 1) + t)
-        current[page] = key
-        size = heap_push(keys, vals, size, key, page)
-    return miss, victims
+@njit(cache=True, inline="always")
+def _evict(state, victim, t):
+    state[4][victim] = False
+
+
+@njit(cache=True, inline="always")
+def _insert(state, page, t):
+    state[4][page] = True
+    state[2][page] = 1  # frequency counts requests since the page was (re)loaded
+    _touch(state, page, t)
+
+
+_simulate = simulator_for(globals())
 
 
 @register_policy
@@ -59,5 +63,8 @@ class LFU(PagingPolicy):
 
     name = "LFU"
 
-    def _run(self, trace, n_ids, k, predictions, seed):
-        return _lfu_run(trace, n_ids, k)
+    def _state(self, trace, n_ids, k, predictions, seed):
+        T = trace.size
+        return _simulate, (np.empty(T + 1, dtype=np.int64), np.empty(T + 1, dtype=np.int64),
+                           np.zeros(n_ids, dtype=np.int64), np.zeros(n_ids, dtype=np.int64),
+                           np.zeros(n_ids, dtype=np.bool_), np.zeros(1, dtype=np.int64))

@@ -1,49 +1,47 @@
-"""LRU: evict the least recently used page."""
+"""LRU: evict the least recently used page (hooks of the one simulator loop)."""
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+from heurist.envs.paging.sim_loop import simulator_for
 from heurist.policies.paging._structures import dll_new, dll_push_front, dll_remove, dll_tail
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["LRU"]
 
 
-@njit(cache=True)
-def _victim(prev, head):
-    return dll_tail(prev, head)  # the least recently used page
+# state = (prev, next, cached [n_ids], head): one list, most recent first, sentinel ``head``
+@njit(cache=True, inline="always")
+def _find(state, page, t):
+    prev, nxt, cached, head = state
+    if not cached[page]:
+        return False
+    dll_remove(prev, nxt, page)
+    dll_push_front(prev, nxt, head, page)  # now the most recent
+    return True
 
 
-@njit(cache=True)
-def _evict(prev, nxt, cached, victim):
+@njit(cache=True, inline="always")
+def _to_evict(state, page, t):
+    return dll_tail(state[0], state[3])  # the least recently used page
+
+
+@njit(cache=True, inline="always")
+def _evict(state, victim, t):
+    prev, nxt, cached, _head = state
     dll_remove(prev, nxt, victim)
     cached[victim] = False
 
 
-@njit(cache=True)
-def _lru_run(trace, n_ids, k, prev, nxt):
-    T = trace.size
-    head = n_ids  # sentinel: next = most recent, prev = least recent
-    cached = np.zeros(n_ids, dtype=np.bool_)
-    miss = np.zeros(T, dtype=np.bool_)
-    victims = np.full(T, -1, dtype=np.int64)
-    occupancy = 0
-    for t in range(T):
-        page = trace[t]
-        if cached[page]:
-            dll_remove(prev, nxt, page)  # hit: unlink, re-inserted at the front below
-        else:
-            miss[t] = True
-            if occupancy == k:
-                victim = _victim(prev, head)
-                _evict(prev, nxt, cached, victim)
-                victims[t] = victim
-            else:
-                occupancy += 1
-            cached[page] = True
-        dll_push_front(prev, nxt, head, page)  # insert as the most recent
-    return miss, victims
+@njit(cache=True, inline="always")
+def _insert(state, page, t):
+    prev, nxt, cached, head = state
+    cached[page] = True
+    dll_push_front(prev, nxt, head, page)
+
+
+_simulate = simulator_for(globals())
 
 
 @register_policy
@@ -52,6 +50,6 @@ class LRU(PagingPolicy):
 
     name = "LRU"
 
-    def _run(self, trace, n_ids, k, predictions, seed):
+    def _state(self, trace, n_ids, k, predictions, seed):
         prev, nxt = dll_new(n_ids, 1)
-        return _lru_run(trace, n_ids, k, prev, nxt)
+        return _simulate, (prev, nxt, np.zeros(n_ids, dtype=np.bool_), n_ids)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from heurist.policies.paging import _marking as m
-from heurist.policies.paging.base import PagingPolicy, register_policy
+from heurist.policies.paging.base import PagingPolicy, register_policy, seed_numba
 
 __all__ = [
     "Discard",
@@ -44,7 +44,7 @@ __all__ = [
 class _MarkingPolicy(PagingPolicy):
     rule: int = -1
 
-    def _run(self, trace, n_ids, k, predictions, seed):
+    def _state(self, trace, n_ids, k, predictions, seed):
         T = trace.size
         pred = (predictions.next_arrival if predictions is not None
                 and predictions.next_arrival is not None else np.zeros(T))
@@ -52,7 +52,8 @@ class _MarkingPolicy(PagingPolicy):
                    and predictions.discard is not None else np.zeros(T, dtype=np.bool_))
         phase = (predictions.phase if predictions is not None
                  and predictions.phase is not None else np.zeros(T, dtype=np.bool_))
-        return m.marking_run(trace, n_ids, k, self.rule, pred, discard, phase, seed)
+        seed_numba(seed)
+        return m.marking_state(trace, n_ids, k, self.rule, pred, discard, phase)
 
 
 @register_policy

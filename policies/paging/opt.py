@@ -1,7 +1,7 @@
 """OPT: Belady's offline optimum (evict the page whose next request is farthest in the future)."""
 from __future__ import annotations
 
-from heurist.envs.paging.belady import belady_keys, farthest_key_run
+from heurist.envs.paging.belady import belady_keys, farthest_state
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["OPT"]
@@ -15,5 +15,5 @@ class OPT(PagingPolicy):
     aliases = ("belady", "min")
     offline = True
 
-    def _run(self, trace, n_ids, k, predictions, seed):
-        return farthest_key_run(trace, belady_keys(trace, n_ids), n_ids, k)
+    def _state(self, trace, n_ids, k, predictions, seed):
+        return farthest_state(belady_keys(trace, n_ids), n_ids, k)

@@ -1,44 +1,47 @@
-"""Random: evict a uniformly random cached page."""
+"""Random: evict a uniformly random cached page (hooks of the one simulator loop)."""
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from heurist.policies.paging.base import PagingPolicy, register_policy
+from heurist.envs.paging.sim_loop import simulator_for
+from heurist.policies.paging.base import PagingPolicy, register_policy, seed_numba
 
 __all__ = ["RandomEviction"]
 
 
+# state = (slots [k], slot_of [n_ids], reg [2]: slots used, freed slot or -1)
 @njit(cache=True, inline="always")
-def _victim_slot(k):
-    return np.random.randint(0, k)  # a uniformly random occupied slot
+def _find(state, page, t):
+    return state[1][page] >= 0
 
 
-@njit(cache=True)
-def _random_run(trace, n_ids, k, seed):
-    np.random.seed(seed)
-    T = trace.size
-    slots = np.empty(k, dtype=np.int64)
-    cached = np.zeros(n_ids, dtype=np.bool_)
-    miss = np.zeros(T, dtype=np.bool_)
-    victims = np.full(T, -1, dtype=np.int64)
-    occupancy = 0
-    for t in range(T):
-        page = trace[t]
-        if cached[page]:
-            continue
-        miss[t] = True
-        if occupancy == k:
-            slot = _victim_slot(k)
-            victim = slots[slot]
-            cached[victim] = False  # evict; the new page takes the slot
-            victims[t] = victim
-            slots[slot] = page
-        else:
-            slots[occupancy] = page
-            occupancy += 1
-        cached[page] = True
-    return miss, victims
+@njit(cache=True, inline="always")
+def _to_evict(state, page, t):
+    slots = state[0]
+    return slots[np.random.randint(0, slots.size)]  # a uniformly random occupied slot
+
+
+@njit(cache=True, inline="always")
+def _evict(state, victim, t):
+    _slots, slot_of, reg = state
+    reg[1] = slot_of[victim]  # the new page takes the slot
+    slot_of[victim] = -1
+
+
+@njit(cache=True, inline="always")
+def _insert(state, page, t):
+    slots, slot_of, reg = state
+    slot = reg[1]
+    if slot < 0:
+        slot = reg[0]
+        reg[0] += 1
+    reg[1] = -1
+    slots[slot] = page
+    slot_of[page] = slot
+
+
+_simulate = simulator_for(globals())
 
 
 @register_policy
@@ -49,5 +52,7 @@ class RandomEviction(PagingPolicy):
     aliases = ("rand",)
     randomized = True
 
-    def _run(self, trace, n_ids, k, predictions, seed):
-        return _random_run(trace, n_ids, k, seed)
+    def _state(self, trace, n_ids, k, predictions, seed):
+        seed_numba(seed)
+        return _simulate, (np.empty(k, dtype=np.int64), np.full(n_ids, -1, dtype=np.int64),
+                           np.array([0, -1], dtype=np.int64))
