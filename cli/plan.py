@@ -45,8 +45,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
-    from heurist.envs.malloc.oracle import check_plan, evaluate_plan, peak_live_bytes
-    from heurist.policies.malloc import lp_saving_bound, plan
+    from heurist.envs.malloc.peak import peak_live_bytes
+    from heurist.envs.malloc.plan_check import check_plan
+    from heurist.envs.malloc.plan_cost import evaluate_plan
+    from heurist.policies.malloc.registry import plan
 
     if args.capacity is not None and args.capacity < 0:
         raise ValueError(f"--capacity must be >= 0, got {args.capacity}")
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
                       saving=ev.time_all_slow - ev.time, n_fast=ev.n_fast,
                       bytes_fast=ev.bytes_fast)
         if inst.n <= _LP_BOUND_MAX_BUFFERS:
+            from heurist.policies.malloc.mapping_bound import lp_saving_bound  # OR-Tools: lazy
+
             result["saving_upper_bound"] = lp_saving_bound(inst).saving
     if args.json:
         print(json.dumps(result, indent=2))

@@ -1,5 +1,9 @@
 """Memory mapping of ML programs (mallocGame / MiniMalloc): the instance model, the cost model,
-MiniMalloc CSV I/O and synthetic instances."""
+MiniMalloc CSV I/O and synthetic instances. Importing it costs no torch: ``MallocEnv`` (the
+TorchRL env, registered as ``"Malloc"`` in ``heurist.envs``) is imported on first access."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from heurist.envs.malloc.cost_model import (
     isolated_saving,
@@ -33,6 +37,15 @@ __all__ = [
     "zero_slack_instance",
 ]
 
-from heurist.envs.malloc.env import MallocEnv  # registers the "Malloc" env
+if TYPE_CHECKING:
+    from heurist.envs.malloc.env import MallocEnv
 
 __all__ += ["MallocEnv"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MallocEnv":
+        from heurist.envs.malloc.env import MallocEnv
+
+        return MallocEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from heurist.envs.malloc.instance import SLOW, MallocInstance
-from heurist.policies.malloc.cpsat_common import address_unit, compressed_times, make_solver
+from heurist.policies.malloc.cpsat_common import make_solver
+from heurist.policies.malloc.geometry import address_unit, compressed_times
 from heurist.policies.malloc.greedy import msa
 
 __all__ = ["cpsat_mapping"]

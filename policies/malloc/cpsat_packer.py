@@ -14,12 +14,8 @@ from ortools.sat.python import cp_model
 
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.envs.malloc.peak import peak_live_bytes
-from heurist.policies.malloc.cpsat_common import (
-    STATUS_NAMES,
-    address_unit,
-    compressed_times,
-    make_solver,
-)
+from heurist.policies.malloc.cpsat_common import STATUS_NAMES, make_solver
+from heurist.policies.malloc.geometry import address_unit, compressed_times
 from heurist.policies.malloc.greedy import first_fit, greedy_size
 
 __all__ = ["PackingResult", "cpsat_pack", "cpsat_packing"]

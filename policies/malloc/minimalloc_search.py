@@ -33,12 +33,14 @@ import numpy as np
 from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
-from heurist.policies.malloc.cpsat_common import compressed_times
-from heurist.policies.malloc.skyline_search import (
+from heurist.policies.malloc.geometry import compressed_times
+from heurist.policies.malloc.search_common import (
     SkylineResult,
     grow,
+    memo_slot,
     prepare_search,
     section_index,
+    span_max,
 )
 
 __all__ = ["MINIMALLOC_NODES_PER_SECOND", "minimalloc_pack", "minimalloc_plan"]
@@ -47,9 +49,35 @@ MINIMALLOC_NODES_PER_SECOND = 50_000
 """``minimalloc_plan`` turns ``time_limit`` into this many nodes per second (deterministic;
 rates measured on A..K span 15,000-500,000 nodes/s on one core, so a limit is approximate)."""
 
+# The kernels below share the search's arrays: ``size``, ``lo``, ``hi`` (buffer spans in
+# sections), ``placed``, ``floor`` (skyline height per section), ``rem`` (unplaced bytes per
+# section), the active component ``[A0, A1)`` of sections, ``L`` (last offset) and ``last``
+# (last buffer, -1 at the root). "Active" buffers are the unplaced ones inside ``[A0, A1)``.
 
-@njit(cache=True)
+
+@njit(cache=True, inline="always")
+def _place(b, d, size, lo, hi, floor, rem, placed, save, save_ptr, zob, lin, h_set, h_floor,
+           out):
+    """Puts ``b`` on the skyline at depth ``d`` (saving the floors it covers for ``_undo``);
+    returns its offset and the updated hashes."""
+    o = span_max(floor, lo[b], hi[b])
+    placed[b] = True
+    h_set ^= zob[b]
+    out[b] = o
+    p = save_ptr[d]
+    for k in range(lo[b], hi[b]):
+        save[p] = floor[k]
+        p += 1
+        h_floor += (o + size[b] - floor[k]) * lin[k]
+        floor[k] = o + size[b]
+        rem[k] -= size[b]
+    save_ptr[d + 1] = p
+    return o, h_set, h_floor
+
+
+@njit(cache=True, inline="always")
 def _undo(b, d, size, lo, hi, floor, rem, placed, save, save_ptr, zob, lin, h_set, h_floor):
+    """Takes back ``_place(b, d, ...)``; returns the restored hashes."""
     placed[b] = False
     h_set ^= zob[b]
     p = save_ptr[d]
@@ -61,9 +89,183 @@ def _undo(b, d, size, lo, hi, floor, rem, placed, save, save_ptr, zob, lin, h_se
     return h_set, h_floor
 
 
+@njit(cache=True, inline="always")
+def _skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, L, cap):
+    """``off[b]`` := the skyline over ``b``'s span, for every active buffer; False as soon as
+    one cannot fit even at ``max(off, L)``."""
+    for b in range(len(size)):
+        if placed[b] or lo[b] < A0 or hi[b] > A1:
+            continue
+        off[b] = span_max(floor, lo[b], hi[b])
+        if max(off[b], L) + size[b] > cap:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off, ev, best1, best2,
+                 id1, A0, A1, L, last, cap):
+    """``ev[b]`` := the lowest offset each active buffer can still take. At its skyline when
+    that is above ``L`` (or at ``L`` with a rank above the last one's: ties go in rank order);
+    else it can only rest on an unplaced buffer live with it: the least ``e + size`` of those
+    (per section the two least, so a buffer never rests on itself). False when one cannot fit."""
+    big = np.int64(4 * cap + 4)
+    for k in range(A0, A1):
+        best1[k] = big
+        best2[k] = big
+        id1[k] = -1
+        if rem[k] == 0:
+            continue
+        for p in range(live_ptr[k], live_ptr[k + 1]):
+            b = live_idx[p]
+            if placed[b]:
+                continue
+            v = max(off[b], L) + size[b]
+            if v < best1[k]:
+                best2[k] = best1[k]
+                best1[k] = v
+                id1[k] = b
+            elif v < best2[k]:
+                best2[k] = v
+    last_rank = rank[last] if last >= 0 else -1
+    for b in range(len(size)):
+        if placed[b] or lo[b] < A0 or hi[b] > A1:
+            continue
+        if off[b] > L or (off[b] == L and rank[b] > last_rank):
+            ev[b] = off[b]
+            continue
+        r = big
+        for k in range(lo[b], hi[b]):
+            r = min(r, best2[k] if id1[k] == b else best1[k])
+        ev[b] = r
+        if r + size[b] > cap:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _section_slack(live_ptr, live_idx, placed, rem, ev, slack, A0, A1, cap):
+    """``slack[k]`` := ``C - (lowest reachable height + unplaced bytes)`` of each busy active
+    section; False as soon as one is negative (the unplaced bytes cannot fit)."""
+    for k in range(A0, A1):
+        if rem[k] == 0:
+            continue
+        low = cap
+        for p in range(live_ptr[k], live_ptr[k + 1]):
+            b = live_idx[p]
+            if not placed[b] and ev[b] < low:
+                low = ev[b]
+        slack[k] = cap - low - rem[k]
+        if slack[k] < 0:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _mark_crossings(lo, hi, placed, cross, A0, A1):
+    """``cross[k]`` (after a prefix sum from ``A0``): active buffers spanning boundary ``k``."""
+    for k in range(A0, A1 + 1):
+        cross[k] = 0
+    for b in range(len(lo)):
+        if placed[b] or lo[b] < A0 or hi[b] > A1 or hi[b] - lo[b] < 2:
+            continue
+        cross[lo[b] + 1] += 1
+        cross[hi[b]] -= 1
+
+
+@njit(cache=True, inline="always")
+def _tightest_component(rem, slack, cross, A0, A1, cap):
+    """Of the independent components of ``[A0, A1)`` (no active buffer crosses their borders),
+    the one with the least slack, and how many busy ones there are: ``(s0, s1, count)``."""
+    best_s = -1
+    best_e = -1
+    best_slack = cap + 1
+    n_comp = 0
+    s0 = A0
+    run = 0
+    for k in range(A0, A1 + 1):
+        if k > A0:
+            run += cross[k]
+        if k == A1 or (k > A0 and run == 0):
+            if k > s0:
+                mn = cap + 1
+                for q in range(s0, k):
+                    if rem[q] > 0 and slack[q] < mn:
+                        mn = slack[q]
+                if mn <= cap:
+                    n_comp += 1
+                    if mn < best_slack:
+                        best_slack = mn
+                        best_s = s0
+                        best_e = k
+            s0 = k
+    return best_s, best_e, n_comp
+
+
+@njit(cache=True, inline="always")
+def _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d, h_ctx, mul):
+    """Pushes every busy component of ``[A0, A1)`` but the one starting at ``best_s`` on the
+    pending stack (each with ``L`` and the node ``d`` that split it); returns ``(ptop, h_ctx)``."""
+    s0 = A0
+    run = 0
+    for k in range(A0, A1 + 1):
+        if k > A0:
+            run += cross[k]
+        if k == A1 or (k > A0 and run == 0):
+            if k > s0 and s0 != best_s:
+                busy = False
+                for q in range(s0, k):
+                    if rem[q] > 0:
+                        busy = True
+                        break
+                if busy:
+                    pend[ptop, 0] = s0
+                    pend[ptop, 1] = k
+                    pend[ptop, 2] = L
+                    pend[ptop, 3] = d
+                    ptop += 1
+                    h_ctx ^= s0 * mul[0] + k * mul[1] + L * mul[2]
+            s0 = k
+    return ptop, h_ctx
+
+
+@njit(cache=True, inline="always")
+def _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1, L, last, cap,
+                keys, cand, top):
+    """Appends the node's children to ``cand`` from ``top``: active buffers whose skyline offset
+    lies in ``[L, C - max rem]`` (at ``L`` only ranks above the last's; identical buffers in rank
+    order), by (offset, rank). Returns their count; ``cand`` must have room for ``N`` more."""
+    n = len(size)
+    max_rem = 0
+    for k in range(A0, A1):
+        max_rem = max(max_rem, rem[k])
+    hi_off = cap - max_rem
+    m = 0
+    last_rank = rank[last] if last >= 0 else -1
+    for b in range(n):
+        if placed[b] or lo[b] < A0 or hi[b] > A1:
+            continue
+        o = off[b]
+        if o < L or o > hi_off:
+            continue
+        if o == L and rank[b] < last_rank:
+            continue
+        if prev_same[b] >= 0 and not placed[prev_same[b]]:
+            continue
+        keys[m] = o * (n + 1) + rank[b]
+        m += 1
+    srt = np.sort(keys[:m])
+    for i in range(m):
+        cand[top + i] = by_rank[srt[i] % (n + 1)]
+    return m
+
+
 @njit(cache=True)
 def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, node_limit,
             memo_bits, decompose, out):
+    """Depth-first search; returns ``(status, nodes)``: 1 packed (offsets in ``out``), 0 proven
+    infeasible, -1 node limit. Iterative: depth ``d`` keeps its node's context in the ``*_at``
+    arrays, its candidates in ``cand[c_start[d]:c_end[d]]``."""
     n = len(size)
     n_sec = len(live_ptr) - 1
     floor = np.zeros(n_sec, dtype=np.int64)
@@ -83,8 +285,9 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
     best1 = np.zeros(n_sec, dtype=np.int64)
     best2 = np.zeros(n_sec, dtype=np.int64)
     id1 = np.zeros(n_sec, dtype=np.int64)
-    big = np.int64(4 * cap + 4)
     cross = np.zeros(n_sec + 1, dtype=np.int64)
+    # State hash: Zobrist keys of the placed set, a random linear form of the floors, the last
+    # buffer, and the context (active range, L, pending components).
     np.random.seed(12345)
     zob = np.random.randint(1, 2**62, n).astype(np.int64)
     zlast = np.random.randint(1, 2**62, n + 1).astype(np.int64)
@@ -167,158 +370,29 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                 last = -1
                 fail_jump[d] = pend[ptop, 3]
                 h_ctx ^= A0 * mul[0] + A1 * mul[1] + L * mul[2]
-            dead = False
-            # Skyline offsets and per-buffer inference (active component only).
-            for b in range(n):
-                if placed[b] or lo[b] < A0 or hi[b] > A1:
-                    continue
-                o = 0
-                for k in range(lo[b], hi[b]):
-                    o = max(o, floor[k])
-                off[b] = o
-                if max(o, L) + size[b] > cap:
-                    dead = True
-                    break
-            if not dead:
-                # A buffer whose skyline is below L can only rest on a buffer still to be
-                # placed (at L or higher) that is live with it: e >= min (that one's e + size).
-                for k in range(A0, A1):
-                    best1[k] = big
-                    best2[k] = big
-                    id1[k] = -1
-                    if rem[k] == 0:
-                        continue
-                    for p in range(live_ptr[k], live_ptr[k + 1]):
-                        b = live_idx[p]
-                        if placed[b]:
-                            continue
-                        v = max(off[b], L) + size[b]
-                        if v < best1[k]:
-                            best2[k] = best1[k]
-                            best1[k] = v
-                            id1[k] = b
-                        elif v < best2[k]:
-                            best2[k] = v
-                last_rank = rank[last] if last >= 0 else -1
-                for b in range(n):
-                    if placed[b] or lo[b] < A0 or hi[b] > A1:
-                        continue
-                    # (At L itself only ranks above the last one's: ties go in rank order.)
-                    if off[b] > L or (off[b] == L and rank[b] > last_rank):
-                        ev[b] = off[b]
-                        continue
-                    r = big
-                    for k in range(lo[b], hi[b]):
-                        r = min(r, best2[k] if id1[k] == b else best1[k])
-                    ev[b] = r
-                    if r + size[b] > cap:
-                        dead = True
-                        break
-            if not dead:
-                # Section inference: the lowest reachable height plus unplaced bytes fits.
-                for k in range(A0, A1):
-                    if rem[k] == 0:
-                        continue
-                    low = cap
-                    for p in range(live_ptr[k], live_ptr[k + 1]):
-                        b = live_idx[p]
-                        if not placed[b] and ev[b] < low:
-                            low = ev[b]
-                    slack[k] = cap - low - rem[k]
-                    if slack[k] < 0:
-                        dead = True
-                        break
-            if not dead and decompose:
-                # Split the active range where no unplaced buffer crosses a section boundary.
-                for k in range(A0, A1 + 1):
-                    cross[k] = 0
-                for b in range(n):
-                    if placed[b] or lo[b] < A0 or hi[b] > A1 or hi[b] - lo[b] < 2:
-                        continue
-                    cross[lo[b] + 1] += 1
-                    cross[hi[b]] -= 1
-                best_s = -1
-                best_e = -1
-                best_slack = cap + 1
-                n_comp = 0
-                s0 = A0
-                run = 0
-                for k in range(A0, A1 + 1):
-                    if k > A0:
-                        run += cross[k]
-                    if k == A1 or (k > A0 and run == 0):
-                        # component [s0, k)
-                        if k > s0:
-                            mn = cap + 1
-                            for q in range(s0, k):
-                                if rem[q] > 0 and slack[q] < mn:
-                                    mn = slack[q]
-                            if mn <= cap:
-                                n_comp += 1
-                                if mn < best_slack:
-                                    best_slack = mn
-                                    best_s = s0
-                                    best_e = k
-                        s0 = k
+            alive = (_skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, L, cap)
+                     and _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off,
+                                      ev, best1, best2, id1, A0, A1, L, last, cap)
+                     and _section_slack(live_ptr, live_idx, placed, rem, ev, slack, A0, A1,
+                                        cap))
+            if alive and decompose:
+                _mark_crossings(lo, hi, placed, cross, A0, A1)
+                best_s, best_e, n_comp = _tightest_component(rem, slack, cross, A0, A1, cap)
                 if n_comp > 1:
-                    s0 = A0
-                    run = 0
-                    for k in range(A0, A1 + 1):
-                        if k > A0:
-                            run += cross[k]
-                        if k == A1 or (k > A0 and run == 0):
-                            if k > s0 and s0 != best_s:
-                                busy = False
-                                for q in range(s0, k):
-                                    if rem[q] > 0:
-                                        busy = True
-                                        break
-                                if busy:
-                                    pend[ptop, 0] = s0
-                                    pend[ptop, 1] = k
-                                    pend[ptop, 2] = L
-                                    pend[ptop, 3] = d
-                                    ptop += 1
-                                    h_ctx ^= s0 * mul[0] + k * mul[1] + L * mul[2]
-                            s0 = k
+                    ptop, h_ctx = _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d,
+                                               h_ctx, mul)
                     A0 = best_s
                     A1 = best_e
-            if not dead:
+            if alive:
                 key = (h_set ^ h_floor ^ (L * mul[3]) ^ zlast[last + 1] ^ h_ctx
                        ^ (A0 * mul[4] + A1 * mul[5])) | 1
                 key_at[d] = key
-                slot = key & mask
-                for _ in range(8):
-                    if memo[slot] == key or memo[slot] == 0:
-                        break
-                    slot = (slot + 1) & mask
-                if memo[slot] == key:
-                    dead = True
-            if not dead:
-                # Candidates: skyline offset in [L, C - max rem], by (offset, rank).
-                max_rem = 0
-                for k in range(A0, A1):
-                    max_rem = max(max_rem, rem[k])
-                hi_off = cap - max_rem
-                m = 0
-                last_rank = rank[last] if last >= 0 else -1
-                for b in range(n):
-                    if placed[b] or lo[b] < A0 or hi[b] > A1:
-                        continue
-                    o = off[b]
-                    if o < L or o > hi_off:
-                        continue
-                    if o == L and rank[b] < last_rank:
-                        continue
-                    if prev_same[b] >= 0 and not placed[prev_same[b]]:
-                        continue
-                    keys[m] = o * (n + 1) + rank[b]
-                    m += 1
-                srt = np.sort(keys[:m])
-                while top + m > len(cand):
+                alive = memo[memo_slot(memo, mask, key)] != key
+            if alive:
+                while top + n > len(cand):
                     cand = grow(cand, 0)
-                for i in range(m):
-                    cand[top + i] = by_rank[srt[i] % (n + 1)]
+                m = _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1,
+                                L, last, cap, keys, cand, top)
                 c_end[d] = top + m
                 top += m
         # Try the next candidate at depth d (undoing the previous one).
@@ -333,24 +407,11 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
         if c_pos[d] < c_end[d]:
             b = cand[c_pos[d]]
             c_pos[d] += 1
-            o = 0
-            for k in range(lo[b], hi[b]):
-                o = max(o, floor[k])
-            placed[b] = True
-            n_placed += 1
-            h_set ^= zob[b]
-            out[b] = o
-            p = save_ptr[d]
-            for k in range(lo[b], hi[b]):
-                save[p] = floor[k]
-                p += 1
-                h_floor += (o + size[b] - floor[k]) * lin[k]
-                floor[k] = o + size[b]
-                rem[k] -= size[b]
-            save_ptr[d + 1] = p
             l_at[d] = L
             last_at[d] = last
-            L = o
+            L, h_set, h_floor = _place(b, d, size, lo, hi, floor, rem, placed, save, save_ptr,
+                                       zob, lin, h_set, h_floor, out)
+            n_placed += 1
             last = b
             chosen[d] = b
             d += 1
@@ -361,12 +422,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
         while True:
             key = key_at[d]
             if key != 0:
-                slot = key & mask
-                for _ in range(8):
-                    if memo[slot] == 0 or memo[slot] == key:
-                        break
-                    slot = (slot + 1) & mask
-                memo[slot] = key
+                memo[memo_slot(memo, mask, key)] = key
             tgt = fail_jump[d]
             while True:
                 # exit node d

@@ -13,8 +13,6 @@ import numpy as np
 
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.envs.malloc.modes import check_plan_mode
-from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
-from heurist.policies.malloc.cpsat_packer import cpsat_packing
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
 from heurist.policies.malloc.minimalloc_search import minimalloc_plan
 from heurist.policies.malloc.shared_slots import executorch
@@ -32,6 +30,10 @@ def _greedy(fn) -> Callable[..., np.ndarray]:
 
 
 def _cpsat(inst, *, mode, time_limit, seed, workers):
+    # Imported here: OR-Tools costs about a second to import, which no other planner needs.
+    from heurist.policies.malloc.cpsat_mapper import cpsat_mapping
+    from heurist.policies.malloc.cpsat_packer import cpsat_packing
+
     if mode == "packing":
         return cpsat_packing(inst, time_limit=time_limit, seed=seed, workers=workers)
     return cpsat_mapping(inst, time_limit=time_limit, seed=seed, workers=workers)

@@ -21,39 +21,34 @@ by a node count, so it is deterministic.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
-from heurist.envs.malloc.peak import peak_live_bytes
-from heurist.policies.malloc.cpsat_common import address_unit, compressed_times
+from heurist.policies.malloc.geometry import compressed_times
+from heurist.policies.malloc.search_common import (
+    SkylineResult,
+    grow,
+    memo_slot,
+    prepare_search,
+    section_index,
+    span_max,
+)
 
-__all__ = ["SkylineResult", "grow", "prepare_search", "section_index", "skyline_pack"]
+__all__ = ["SkylineResult", "skyline_pack"]
 
-
-@dataclass(frozen=True)
-class SkylineResult:
-    """``offsets``: ``int64 [N]`` or ``None``; ``status``: ``feasible`` (found within the
-    capacity), ``infeasible`` (search exhausted: no packing fits) or ``unknown`` (node limit);
-    ``nodes``: search nodes used."""
-
-    offsets: np.ndarray | None
-    status: str
-    nodes: int
+# The kernels below share the search's arrays: ``size``, ``lo``, ``hi`` (buffer spans in
+# sections), ``live_ptr``/``live_idx`` (buffers live in each section, in branching order),
+# ``placed``, ``floor`` (per section) and ``rem`` (unplaced bytes per section).
 
 
 @njit(cache=True)
 def _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem, placed, reach):
-    # Nothing can go below the lowest reach of a section's unplaced buffers (the highest floor
-    # on each one's span): if that plus the section's unplaced bytes exceeds C, no completion.
+    """Nothing can go below the lowest reach of a section's unplaced buffers (the highest floor
+    on each one's span): True if that plus the section's unplaced bytes exceeds C somewhere."""
     for b in range(len(size)):
         if not placed[b]:
-            r = 0
-            for k in range(lo[b], hi[b]):
-                r = max(r, floor[k])
-            reach[b] = r
+            reach[b] = span_max(floor, lo[b], hi[b])
     for k in range(len(live_ptr) - 1):
         if rem[k] == 0:
             continue
@@ -67,16 +62,110 @@ def _stranded(size, lo, hi, live_ptr, live_idx, cap, floor, rem, placed, reach):
     return False
 
 
-@njit(cache=True)
-def grow(a, fill):
-    out = np.full(2 * len(a), fill, dtype=a.dtype)
-    out[:len(a)] = a
-    return out
+@njit(cache=True, inline="always")
+def _flat(floor, lo, hi, f):
+    """Every floor on sections ``[lo, hi)`` equals ``f`` (a buffer there can sit at ``f``)."""
+    for k in range(lo, hi):
+        if floor[k] != f:
+            return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def _lowest_section(rem, floor):
+    """The busy section (unplaced bytes left) with the lowest floor, first such; -1 if none."""
+    s = -1
+    for k in range(len(rem)):
+        if rem[k] > 0 and (s < 0 or floor[k] < floor[s]):
+            s = k
+    return s
+
+
+@njit(cache=True, inline="always")
+def _fewest_candidates(s, lo, hi, live_ptr, live_idx, placed, floor, rem):
+    """Fail first: of the busy sections whose floor is the lowest (``floor[s]``; any of them is
+    a complete choice), the one with the fewest buffers that can sit on it."""
+    f = floor[s]
+    best = len(lo) + 1
+    for k in range(s, len(rem)):
+        if rem[k] == 0 or floor[k] != f:
+            continue
+        count = 0
+        for p in range(live_ptr[k], live_ptr[k + 1]):
+            b = live_idx[p]
+            if not placed[b] and _flat(floor, lo[b], hi[b], f):
+                count += 1
+                if count >= best:
+                    break
+        if count < best:
+            best = count
+            s = k
+            if count == 0:
+                break
+    return s
+
+
+@njit(cache=True, inline="always")
+def _branches(s, size, lo, hi, live_ptr, live_idx, placed, floor, cand, top):
+    """Appends to ``cand`` from ``top`` the unplaced buffers of section ``s`` that can sit on its
+    floor, skipping a repeat of the previous identical buffer; returns the new top. ``cand``
+    must have room for every buffer of ``s``."""
+    f = floor[s]
+    prev = -1
+    for p in range(live_ptr[s], live_ptr[s + 1]):
+        b = live_idx[p]
+        if placed[b] or not _flat(floor, lo[b], hi[b], f):
+            continue
+        if prev >= 0 and size[prev] == size[b] and lo[prev] == lo[b] and hi[prev] == hi[b]:
+            continue
+        cand[top] = b
+        top += 1
+        prev = b
+    return top
+
+
+@njit(cache=True, inline="always")
+def _lowest_reach(s, lo, hi, live_ptr, live_idx, placed, floor):
+    """The lowest height any unplaced buffer of section ``s`` can still reach."""
+    lowest = -1
+    for p in range(live_ptr[s], live_ptr[s + 1]):
+        b = live_idx[p]
+        if placed[b]:
+            continue
+        reach = span_max(floor, lo[b], hi[b])
+        if lowest < 0 or reach < lowest:
+            lowest = reach
+    return lowest
+
+
+@njit(cache=True, inline="always")
+def _put(b, f, size, lo, hi, placed, floor, rem, lin, h_floor):
+    """Places ``b`` at ``f``; returns the updated floor hash."""
+    placed[b] = True
+    for k in range(lo[b], hi[b]):
+        floor[k] = f + size[b]
+        rem[k] -= size[b]
+        h_floor += size[b] * lin[k]
+    return h_floor
+
+
+@njit(cache=True, inline="always")
+def _take(b, f, size, lo, hi, placed, floor, rem, lin, h_floor):
+    """Takes back ``_put(b, f, ...)``; returns the restored floor hash."""
+    placed[b] = False
+    for k in range(lo[b], hi[b]):
+        floor[k] = f
+        rem[k] += size[b]
+        h_floor -= size[b] * lin[k]
+    return h_floor
 
 
 @njit(cache=True)
 def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, fail_first,
             memo_bits, out):
+    """Depth-first search; returns ``(status, nodes)``: 1 packed (offsets in ``out``), 0 proven
+    infeasible, -1 node limit. Depth ``d`` is a branch node (``kind`` 0, candidates in
+    ``cand[c_start[d]:c_end[d]]``) or a raised floor (``kind`` 1, section ``sec[d]``)."""
     n = len(size)
     n_sec = len(live_ptr) - 1
     floor = np.zeros(n_sec, dtype=np.int64)
@@ -129,86 +218,27 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
                 key_at = grow(key_at, 0)
             key = (h_set ^ h_floor) | 1
             key_at[d] = key
-            slot = key & mask
-            for _ in range(8):
-                if memo[slot] == key or memo[slot] == 0:
-                    break
-                slot = (slot + 1) & mask
-            if memo[slot] == key:
-                dead = True
+            dead = memo[memo_slot(memo, mask, key)] == key
             s = -1
             if not dead:
-                for k in range(n_sec):
-                    if rem[k] > 0 and (s < 0 or floor[k] < floor[s]):
-                        s = k
+                s = _lowest_section(rem, floor)
                 if s < 0:
                     return 1, nodes
                 if fail_first:
-                    # Any lowest section is a complete choice; take the one with the fewest
-                    # candidates (a section with none fails or raises at once).
-                    f = floor[s]
-                    best = n + 1
-                    for k in range(s, n_sec):
-                        if rem[k] == 0 or floor[k] != f:
-                            continue
-                        count = 0
-                        for p in range(live_ptr[k], live_ptr[k + 1]):
-                            b = live_idx[p]
-                            if placed[b]:
-                                continue
-                            ok = True
-                            for q in range(lo[b], hi[b]):
-                                if floor[q] != f:
-                                    ok = False
-                                    break
-                            if ok:
-                                count += 1
-                                if count >= best:
-                                    break
-                        if count < best:
-                            best = count
-                            s = k
-                            if count == 0:
-                                break
-                if stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap, floor,
-                                                rem, placed, reach_of):
-                    dead = True
+                    s = _fewest_candidates(s, lo, hi, live_ptr, live_idx, placed, floor, rem)
+                dead = stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap,
+                                                    floor, rem, placed, reach_of)
             if not dead:
                 f = floor[s]
                 start = top
-                prev = -1
-                for p in range(live_ptr[s], live_ptr[s + 1]):
-                    b = live_idx[p]
-                    if placed[b]:
-                        continue
-                    ok = True
-                    for k in range(lo[b], hi[b]):
-                        if floor[k] != f:
-                            ok = False
-                            break
-                    if not ok:
-                        continue
-                    if (prev >= 0 and size[prev] == size[b] and lo[prev] == lo[b]
-                            and hi[prev] == hi[b]):
-                        continue
-                    if top >= len(cand):
-                        cand = grow(cand, 0)
-                    cand[top] = b
-                    top += 1
-                    prev = b
+                while top + live_ptr[s + 1] - live_ptr[s] > len(cand):
+                    cand = grow(cand, 0)
+                top = _branches(s, size, lo, hi, live_ptr, live_idx, placed, floor, cand, top)
                 sec[d] = s
                 old[d] = f
                 if top == start:
-                    lowest = -1
-                    for p in range(live_ptr[s], live_ptr[s + 1]):
-                        b = live_idx[p]
-                        if placed[b]:
-                            continue
-                        reach = 0
-                        for k in range(lo[b], hi[b]):
-                            reach = max(reach, floor[k])
-                        if lowest < 0 or reach < lowest:
-                            lowest = reach
+                    # Nothing can sit on this floor: raise it to the lowest reachable height.
+                    lowest = _lowest_reach(s, lo, hi, live_ptr, live_idx, placed, floor)
                     kind[d] = 1
                     if lowest + rem[s] <= cap:
                         floor[s] = lowest
@@ -227,23 +257,15 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
             f = old[d]
             b = chosen[d]
             if b >= 0:
-                placed[b] = False
                 h_set ^= zob[b]
-                for k in range(lo[b], hi[b]):
-                    floor[k] = f
-                    rem[k] += size[b]
-                    h_floor -= size[b] * lin[k]
+                h_floor = _take(b, f, size, lo, hi, placed, floor, rem, lin, h_floor)
                 chosen[d] = -1
             if c_pos[d] < c_end[d]:
                 b = cand[c_pos[d]]
                 c_pos[d] += 1
-                placed[b] = True
                 h_set ^= zob[b]
                 out[b] = f
-                for k in range(lo[b], hi[b]):
-                    floor[k] = f + size[b]
-                    rem[k] -= size[b]
-                    h_floor += size[b] * lin[k]
+                h_floor = _put(b, f, size, lo, hi, placed, floor, rem, lin, h_floor)
                 chosen[d] = b
                 d += 1
                 expand = True
@@ -252,12 +274,7 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
         # Node d is exhausted: remember its state, then back up past raised floors (whose
         # states are exhausted too) to the last branch node with candidates left.
         while True:
-            slot = key_at[d] & mask
-            for _ in range(8):
-                if memo[slot] == 0 or memo[slot] == key_at[d]:
-                    break
-                slot = (slot + 1) & mask
-            memo[slot] = key_at[d]
+            memo[memo_slot(memo, mask, key_at[d])] = key_at[d]
             d -= 1
             if d < 0:
                 return 0, nodes
@@ -265,37 +282,6 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
                 break
             h_floor -= (floor[sec[d]] - old[d]) * lin[sec[d]]
             floor[sec[d]] = old[d]
-
-
-def section_index(t0: np.ndarray, t1: np.ndarray, order: np.ndarray, n_sec: int):
-    """The buffers live in each time section, as CSR arrays ``(live_ptr [n_sec + 1],
-    live_idx [sum of spans])``: section ``k``'s buffers are ``live_idx[live_ptr[k]:live_ptr[k+1]]``,
-    listed in ``order`` (the search's branching order)."""
-    span = (t1 - t0)[order]
-    buf = order[np.repeat(np.arange(len(order)), span)]
-    k = np.concatenate([np.arange(a, b) for a, b in zip(t0[order], t1[order])])
-    live_idx = buf[np.argsort(k, kind="stable")].astype(np.int64)
-    live_ptr = np.zeros(n_sec + 1, dtype=np.int64)
-    np.cumsum(np.bincount(k, minlength=n_sec), out=live_ptr[1:])
-    return live_ptr, live_idx
-
-
-def prepare_search(inst: MallocInstance, capacity: int | None, memo_bits: int, method: str):
-    """The checks every exact packing search starts with. Returns ``(capacity, address unit,
-    settled)``; ``settled`` is the result when no search is needed (no buffers, or peak live
-    bytes over the capacity), else ``None``."""
-    cap = inst.capacity if capacity is None else int(capacity)
-    if not 4 <= memo_bits <= 30:
-        raise ValueError(f"memo_bits must be in [4, 30], got {memo_bits}")
-    unit = address_unit(inst)
-    if inst.n == 0:
-        return cap, unit, SkylineResult(np.zeros(0, dtype=np.int64), "feasible", 0)
-    if unit % inst.memory.alignment:
-        raise ValueError(f"{method} search needs sizes that are multiples of the alignment "
-                         f"({inst.memory.alignment})")
-    if peak_live_bytes(inst) > cap:
-        return cap, unit, SkylineResult(None, "infeasible", 0)
-    return cap, unit, None
 
 
 def skyline_pack(inst: MallocInstance, *, capacity: int | None = None,
