@@ -11,7 +11,8 @@ Two encodings of the attention (the key norms, ids and metadata are stored the s
   tokens, so rows still sum to 1, but the tail's shape is lost: a policy's recall is then exact
   only up to the residual mass it could have kept (the file records it per row).
 
-A file that is not a readable trace (truncated, wrong keys or shapes) raises ``ValueError`` naming it.
+A file that is not a readable trace (truncated, wrong keys or shapes, a top-k column outside its
+row's past, NaN/inf/negative values) raises a one-line ``ValueError`` naming it.
 """
 from __future__ import annotations
 
@@ -75,6 +76,20 @@ def _from_topk(cols: np.ndarray, vals: np.ndarray, resid: np.ndarray) -> np.ndar
     return out
 
 
+def _check_topk(cols: np.ndarray, vals: np.ndarray, resid: np.ndarray, *, L: int, T: int) -> None:
+    """Shapes ``[L, H, T, k]`` / ``[L, H, T]`` and causal columns: row ``q`` may name tokens
+    ``0..q`` or the padding ``-1`` (a corrupt column would index out of range or into the future)."""
+    if cols.ndim != 4 or cols.shape[0] != L or cols.shape[2] != T:
+        raise ValueError(f"topk_cols has shape {cols.shape}, expected [L={L}, H, T={T}, k]")
+    if vals.shape != cols.shape or resid.shape != cols.shape[:3]:
+        raise ValueError(f"topk_vals {vals.shape} / topk_resid {resid.shape} do not match "
+                         f"topk_cols {cols.shape}")
+    ok = (cols == -1) | ((cols >= 0) & (cols <= np.arange(T)[:, None]))
+    if not ok.all():
+        bad = tuple(int(i) for i in np.argwhere(~ok)[0])
+        raise ValueError(f"topk_cols{list(bad)} = {int(cols[bad])} is not a causal column")
+
+
 def save_trace(path: str | os.PathLike, trace: Trace, *, fmt: str = "dense", k: int = 32) -> int:
     """Writes ``trace`` to ``path`` (safetensors) in ``fmt``; returns the file size in bytes."""
     from safetensors.numpy import save_file
@@ -109,7 +124,8 @@ def load_trace(path: str | os.PathLike) -> Trace:
             meta = f.metadata() or {}
             arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open: no __iter__)
     except Exception as e:  # safetensors raises its own types for truncation / bad headers
-        raise ValueError(f"{path}: not a readable trace file ({e})") from e
+        detail = " ".join(str(e).split())
+        raise ValueError(f"{path}: not a readable trace file ({detail})") from e
     try:
         fmt = meta["format"]
         if meta.get("version") != _VERSION:
@@ -122,14 +138,21 @@ def load_trace(path: str | os.PathLike) -> Trace:
                 raise ValueError(f"attn_tril has {tril.shape[-1]} entries, expected {T * (T + 1) // 2}")
             attn = unpack_tril(tril.astype(np.float32), T)
         elif fmt == "topk":
-            attn = _from_topk(arrays["topk_cols"], arrays["topk_vals"], arrays["topk_resid"])
+            cols, vals, resid = arrays["topk_cols"], arrays["topk_vals"], arrays["topk_resid"]
+            _check_topk(cols, vals, resid, L=len(layers), T=T)
+            attn = _from_topk(cols, vals, resid)
         else:
             raise ValueError(f"unknown format {fmt!r}")
+        # Flipped bits decode to NaN, inf or negative weights: refuse them rather than let them
+        # reach the env's rewards.
+        if not (np.isfinite(attn).all() and (attn >= 0).all() and np.isfinite(knorm).all()):
+            raise ValueError("attention or key norms hold NaN, inf or negative values")
         return Trace(ids=ids, n_prompt=int(meta["n_prompt"]), layers=layers, attn=attn,
                      key_norm=knorm, agg=meta["agg"], mode=meta["mode"], source=meta["source"],
                      meta=json.loads(meta.get("extra") or "{}"))
-    except (KeyError, ValueError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: invalid trace file ({e})") from e
+    except (KeyError, ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+        detail = " ".join(str(e).split())  # one line, whatever the file's text holds
+        raise ValueError(f"{path}: invalid trace file ({detail})") from e
 
 
 def trace_nbytes(T: int, n_layers: int, n_heads: int, *, fmt: str = "dense", k: int = 32) -> int:
