@@ -7,8 +7,12 @@ and reward; emb 32, one torch thread, inference mode), and ``noop``, a numpy mod
 constant arrays (the tree's own cost). LightZero's compiled C++ tree: ~99 k sims/s at B = 64,
 A = 20 on the project machine (issue 10).
 
+``--quality`` adds a planning check: 64 random depth-3 games with 3 actions and negative step
+rewards (costs), planned move by move with the true simulator as the model, a uniform prior and
+zero values; the table gives the fraction of games where the played return equals the optimum.
+
     python scripts/benchmark_search.py                        # B 64, A 20, 50 sims, 5 repeats
-    python scripts/benchmark_search.py --batch 64 --actions 20 --simulations 50 --repeats 5 --out docs/benchmarks/search.md
+    python scripts/benchmark_search.py --batch 1 64 256 --repeats 10 --quality --out /tmp/search.md
 """
 from __future__ import annotations
 
@@ -92,6 +96,63 @@ def measure(policy_name: str, model: str, batch: int, actions: int, sims: int, r
             "cpu_sims_per_s": batch * sims / min(cpu)}
 
 
+def depth3_games(num_games: int, seed: int) -> np.ndarray:
+    """``[G, 3, 3, 3]`` total returns of every path and the per-step rewards of random cost games
+    (the cheapest first step gets a +2 cost penalty at the last step, so greedy play fails)."""
+    rng = np.random.default_rng(seed)
+    r1 = -rng.uniform(0, 1, size=(num_games, 3))
+    r2 = -rng.uniform(0, 1, size=(num_games, 3, 3))
+    r3 = -rng.uniform(0, 3, size=(num_games, 3, 3, 3))
+    r3[np.arange(num_games), r1.argmax(axis=1)] -= 2.0
+    return r1, r2, r3
+
+
+def solved_fraction(policy_name: str, sims: int, num_games: int = 64,
+                    seed: int = 0) -> tuple[float, float]:
+    """Plays every game with one search per move: (fraction ending at the optimal return, mean
+    regret = optimum - return)."""
+    from heurist.agents.search import (
+        RecurrentOutput,
+        RootOutput,
+        gumbel_muzero_policy,
+        muzero_policy,
+    )
+
+    r1, r2, r3 = depth3_games(num_games, seed)
+    rows = np.arange(num_games)
+
+    def step(paths, action):
+        """paths [G, 4]: depth then up to three actions; returns (reward, new paths)."""
+        depth = paths[:, 0]
+        new = paths.copy()
+        slot = 1 + np.minimum(depth, 2)
+        new[rows, slot] = np.where(depth < 3, action, new[rows, slot])  # past the end: unchanged
+        new[:, 0] = depth + 1
+        p = new[:, 1:]
+        reward = np.select([depth == 0, depth == 1, depth == 2],
+                           [r1[rows, p[:, 0]], r2[rows, p[:, 0], p[:, 1]],
+                            r3[rows, p[:, 0], p[:, 1], p[:, 2]]], 0.0)
+        return reward, new
+
+    def recurrent_fn(params, rng, action, embedding):
+        reward, new = step(embedding, action)
+        return RecurrentOutput(reward=reward, discount=(new[:, 0] < 3).astype(float),
+                               prior_logits=np.zeros((num_games, 3)),
+                               value=np.zeros(num_games)), new
+
+    policy = {"gumbel": lambda *a: gumbel_muzero_policy(*a, gumbel_scale=0.0),
+              "puct": lambda *a: muzero_policy(*a, dirichlet_fraction=0.0)}[policy_name]
+    paths = np.zeros((num_games, 4), np.int64)
+    total = np.zeros(num_games)
+    for move in range(3):
+        root = RootOutput(np.zeros((num_games, 3)), np.zeros(num_games), paths)
+        out = policy((), move, root, recurrent_fn, sims)
+        reward, paths = step(paths, out.action)
+        total += reward
+    best = (r1[:, :, None, None] + r2[:, :, :, None] + r3).reshape(num_games, -1).max(axis=1)
+    return float(np.mean(np.isclose(total, best))), float(np.mean(best - total))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[64])
@@ -99,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulations", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quality", action="store_true",
+                        help="also the solved fraction of random depth-3 cost games")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = parser.parse_args(argv)
     for name in ("actions", "simulations", "repeats"):
@@ -126,9 +189,17 @@ def main(argv: list[str] | None = None) -> int:
                       f" (median {row['median_sims_per_s']:,.0f}; per CPU second "
                       f"{row['cpu_sims_per_s']:,.0f}; "
                       f"{row['sims_per_s'] / LIGHTZERO_SIMS_PER_S:.2f}x LightZero)", flush=True)
+    quality = []
+    if args.quality:
+        for sims in (8, 16, 32, 64, 128, 256):
+            fr = {p: solved_fraction(p, sims, seed=args.seed) for p in ("gumbel", "puct")}
+            quality.append((sims, fr))
+            print(f"depth-3 games, {sims:4d} sims/move: solved gumbel {fr['gumbel'][0]:.3f} "
+                  f"(regret {fr['gumbel'][1]:.3f}), puct {fr['puct'][0]:.3f} "
+                  f"(regret {fr['puct'][1]:.3f})", flush=True)
     if args.out is not None:
-        lines = ["| policy | model | B | A | sims/search | best ms/search | sims/s (best wall) | "
-                 "sims/s (median wall) | sims per CPU s | best wall / LightZero 99k |",
+        lines = [("| policy | model | B | A | sims/search | best ms/search | sims/s (best wall) | "
+                 "sims/s (median wall) | sims per CPU s | best wall / LightZero 99k |"),
                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['policy']} | {r['model']} | {r['B']} | {r['A']} | {r['sims']} | "
@@ -140,6 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"python {platform.python_version()}, numpy {np.__version__}, torch "
                      f"{torch.__version__}, {os.cpu_count()} CPUs, load average {load:.1f} "
                      "when finished; best of the repeats after one warm-up search.")
+        if quality:
+            lines += ["", ("| sims per move | Gumbel MuZero (g = 0) solved | regret | "
+                      "PUCT (no noise) solved | regret |"), "|---:|---:|---:|---:|---:|"]
+            lines += [f"| {n} | {fr['gumbel'][0]:.3f} | {fr['gumbel'][1]:.3f} | "
+                      f"{fr['puct'][0]:.3f} | {fr['puct'][1]:.3f} |" for n, fr in quality]
         args.out.write_text("\n".join(lines) + "\n")
     return 0
 

@@ -64,7 +64,7 @@ def run(model, embedding, policy=gumbel_muzero_policy):
 
 @pytest.mark.parametrize("policy", [gumbel_muzero_policy, muzero_policy])
 def test_every_store_gives_the_same_search(policy):
-    """numpy, torch, NamedTuple and per-row list embeddings of the same model give identical trees."""
+    """numpy, torch, NamedTuple and per-row list embeddings of one model give identical trees."""
     ref = run(numpy_model, STATE0.copy(), policy)
     others = [run(torch_model, torch.from_numpy(STATE0.copy()), policy),
               run(pair_model, Pair(STATE0.copy(), np.zeros(3, np.int64)), policy),
@@ -115,16 +115,16 @@ def test_user_store():
 
 
 @pytest.mark.parametrize("bad, match", [
-    (dict(prior_logits=np.zeros(3)), "prior_logits must be"),
-    (dict(value=np.zeros(2)), "value must be"),
-    (dict(invalid_actions=np.zeros((3, 2), bool)), "invalid_actions must be"),
-    (dict(embedding={1, 2}), "cannot store an embedding of type set"),
-    (dict(invalid_actions=np.array([[0, 0, 0], [1, 1, 1], [0, 1, 0]], bool)),
+    ({"prior_logits": np.zeros(3)}, "prior_logits must be"),
+    ({"value": np.zeros(2)}, "value must be"),
+    ({"invalid_actions": np.zeros((3, 2), bool)}, "invalid_actions must be"),
+    ({"embedding": {1, 2}}, "cannot store an embedding of type set"),
+    ({"invalid_actions": np.array([[0, 0, 0], [1, 1, 1], [0, 1, 0]], bool)},
      r"root rows \[1\] have no legal action"),
 ])
 def test_bad_root_raises(bad, match):
     """A malformed root is a ValueError saying which field and which shape."""
-    fields = dict(prior_logits=np.zeros((3, A)), value=np.zeros(3), embedding=STATE0.copy())
+    fields = {"prior_logits": np.zeros((3, A)), "value": np.zeros(3), "embedding": STATE0.copy()}
     fields.update(bad)
     with pytest.raises(ValueError, match=match):
         gumbel_muzero_policy((), 0, RootOutput(**fields), numpy_model, 2)
@@ -140,8 +140,8 @@ def test_bad_recurrent_output_raises(field, value, match):
 
     def broken(params, rng, action, embedding):
         out, state = numpy_model(params, rng, action, embedding)
-        fields = dict(reward=out.reward, discount=out.discount, prior_logits=out.prior_logits,
-                      value=out.value)
+        fields = {"reward": out.reward, "discount": out.discount, "prior_logits": out.prior_logits,
+                      "value": out.value}
         fields[field] = value
         return RecurrentOutput(**fields), state
 

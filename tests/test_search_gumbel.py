@@ -144,9 +144,9 @@ def test_same_seed_same_result():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(num_simulations=0), "num_simulations"),
-    (dict(num_simulations=4, max_num_considered_actions=0), "max_num_considered_actions"),
-    (dict(num_simulations=4, max_depth=0), "max_depth"),
+    ({"num_simulations": 0}, "num_simulations"),
+    ({"num_simulations": 4, "max_num_considered_actions": 0}, "max_num_considered_actions"),
+    ({"num_simulations": 4, "max_depth": 0}, "max_depth"),
 ])
 def test_bad_hyperparameters_raise(kwargs, match):
     """Out-of-range budgets and hyperparameters are ValueErrors naming the parameter."""

@@ -96,9 +96,9 @@ def test_same_seed_same_result():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(dirichlet_fraction=1.5), "dirichlet_fraction"),
-    (dict(dirichlet_alpha=0.0), "dirichlet_alpha"),
-    (dict(temperature=-1.0), "temperature"),
+    ({"dirichlet_fraction": 1.5}, "dirichlet_fraction"),
+    ({"dirichlet_alpha": 0.0}, "dirichlet_alpha"),
+    ({"temperature": -1.0}, "temperature"),
 ])
 def test_bad_hyperparameters_raise(kwargs, match):
     """Out-of-range hyperparameters are ValueErrors naming the parameter."""

@@ -44,7 +44,7 @@ class Node:
     def __init__(self, state, logits, value):
         self.state, self.logits, self.raw = state, logits, value
         self.value, self.visits = value, 1
-        self.children: dict[int, "Node"] = {}
+        self.children: dict[int, Node] = {}
         self.reward: dict[int, float] = {}
         self.discount: dict[int, float] = {}
 
@@ -61,7 +61,7 @@ class Node:
 
 
 def sigma_completed_q(node, *, value_scale=0.1, maxvisit_init=50.0):
-    """Completed Q (mixed value for unvisited), min-max rescaled, times (c_visit + max N) c_scale."""
+    """Completed Q (mixed value if unvisited), min-max rescaled, times (c_visit + max N) c_scale."""
     probs = node.probs()
     visited = [a for a in range(A) if node.n(a) > 0]
     total = sum(node.n(a) for a in range(A))

@@ -100,9 +100,9 @@ def test_greedy_is_not_optimal():
 
 
 @pytest.mark.parametrize("policy, sims, kwargs", [
-    (gumbel_muzero_policy, 200, dict(gumbel_scale=0.0)),
-    (gumbel_muzero_policy, 200, dict(gumbel_scale=1.0)),
-    (muzero_policy, 800, dict(dirichlet_fraction=0.0)),
+    (gumbel_muzero_policy, 200, {"gumbel_scale": 0.0}),
+    (gumbel_muzero_policy, 200, {"gumbel_scale": 1.0}),
+    (muzero_policy, 800, {"dirichlet_fraction": 0.0}),
 ])
 def test_search_finds_the_optimum(policy, sims, kwargs):
     """From a uniform prior and zero values, Gumbel MuZero with 200 simulations per move (with and

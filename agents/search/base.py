@@ -3,7 +3,8 @@
 (``RecurrentFn``) and what a policy returns (``PolicyOutput``).
 
 Arrays may be numpy arrays or torch tensors (any device); the search copies them into its float64
-numpy tree once per simulation. ``B`` is the batch of independent trees, ``A`` the number of actions.
+numpy tree once per simulation. ``B`` is the batch of independent trees, ``A`` the number of
+actions.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from heurist.agents.search.tree import SearchTree
 
-__all__ = ["RootOutput", "RecurrentOutput", "RecurrentFn", "PolicyOutput", "to_numpy"]
+__all__ = ["PolicyOutput", "RecurrentFn", "RecurrentOutput", "RootOutput", "to_numpy"]
 
 
 def to_numpy(x: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -63,8 +64,9 @@ class RecurrentOutput:
 class RecurrentFn(Protocol):
     """``recurrent_fn(params, rng, action [B], embedding) -> (RecurrentOutput, new_embedding)``.
 
-    Called once per simulation for the whole batch: ``action`` is an int64 numpy array, ``embedding``
-    the batched embedding of the B nodes being expanded, ``rng`` the search's numpy Generator.
+    Called once per simulation for the whole batch: ``action`` is an int64 numpy array,
+    ``embedding`` the batched embedding of the B nodes being expanded, ``rng`` the search's numpy
+    Generator.
     """
 
     def __call__(self, params: Any, rng: np.random.Generator, action: np.ndarray,
@@ -82,6 +84,6 @@ class PolicyOutput:
 
     action: np.ndarray
     action_weights: np.ndarray
-    search_tree: "SearchTree"
+    search_tree: SearchTree
 
 

@@ -8,11 +8,12 @@ two methods as ``embedding_store=``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["EmbeddingStore", "ArrayStore", "ObjectStore", "NullStore", "make_store"]
+__all__ = ["ArrayStore", "EmbeddingStore", "NullStore", "ObjectStore", "make_store"]
 
 
 class EmbeddingStore(Protocol):

@@ -11,8 +11,15 @@ import math
 import numba as nb
 import numpy as np
 
-__all__ = ["GUMBEL", "PUCT", "select", "expand_backward", "root_completed_qvalues",
-           "mask_logits", "softmax_rows"]
+__all__ = [
+    "GUMBEL",
+    "PUCT",
+    "expand_backward",
+    "mask_logits",
+    "root_completed_qvalues",
+    "select",
+    "softmax_rows",
+]
 
 GUMBEL = 0
 PUCT = 1
@@ -26,8 +33,7 @@ def _softmax(x, out):
     """``out = softmax(x)`` for one row ``[A]``."""
     m = x[0]
     for a in range(1, x.shape[0]):
-        if x[a] > m:
-            m = x[a]
+        m = max(m, x[a])
     s = 0.0
     for a in range(x.shape[0]):
         out[a] = math.exp(x[a] - m)
@@ -50,8 +56,7 @@ def _mix_completed_q(b, n, visits, prior_probs, rewards, discounts, values, raw_
     for a in range(num_actions):
         c = visits[b, n, a]
         sum_n += c
-        if c > max_n:
-            max_n = c
+        max_n = max(max_n, c)
         if c > 0:
             sum_p += max(_TINY, probs[a])  # tiny: a visited action with zero prior stays finite
     value = raw_values[b, n]
@@ -111,9 +116,9 @@ def _argmax(score):
 
 @nb.njit(cache=True)
 def select(mode, sim, max_depth, node_visits, raw_values, node_values, children_index,
-           logits, prior_probs, values, visits, rewards, discounts, invalid, gumbel, table, num_considered,
-           value_scale, maxvisit_init, rescale, use_mixed, pb_c_init, pb_c_base, epsilon,
-           parent_out, action_out, next_out):
+           logits, prior_probs, values, visits, rewards, discounts, invalid, gumbel, table,
+           num_considered, value_scale, maxvisit_init, rescale, use_mixed, pb_c_init, pb_c_base,
+           epsilon, parent_out, action_out, next_out):
     """Walks each tree from the root until an unexpanded edge or ``max_depth``; writes the node
     to expand from (``parent_out [B]``), the action (``action_out [B]``) and the index the new node
     gets (``next_out [B]``: ``sim + 1``, or the existing child when the depth cut-off was hit)."""

@@ -3,7 +3,8 @@ et al. 2020), with mctx's defaults and semantics, on numpy trees and numba kerne
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -4,7 +4,8 @@ kernel call expands and backs up.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from heurist.agents.search.base import RecurrentOutput, RootOutput, to_numpy
 from heurist.agents.search.embeddings import EmbeddingStore, make_store
 from heurist.agents.search.tree import SearchTree
 
-__all__ = ["search", "root_arrays"]
+__all__ = ["root_arrays", "search"]
 
 
 def root_arrays(root: RootOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -88,8 +89,8 @@ def search(params: Any, rng: np.random.Generator, *, root_logits: np.ndarray,
         kernels.expand_backward(parent, action, next_index, logits, value, reward, discount,
                                 invalid, t.node_visits, t.raw_values, t.node_values, t.parents,
                                 t.action_from_parent, t.children_index, t.children_prior_logits,
-                                t.children_prior_probs, t.children_values, t.children_visits, t.children_rewards,
-                                t.children_discounts, t.children_invalid)
+                                t.children_prior_probs, t.children_values, t.children_visits,
+                                t.children_rewards, t.children_discounts, t.children_invalid)
     return tree
 
 

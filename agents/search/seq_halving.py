@@ -11,8 +11,11 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["sequential_halving_schedule", "get_sequence_of_considered_visits",
-           "considered_visits_table"]
+__all__ = [
+    "considered_visits_table",
+    "get_sequence_of_considered_visits",
+    "sequential_halving_schedule",
+]
 
 
 def sequential_halving_schedule(m: int, n: int) -> tuple[int, ...]:
@@ -24,7 +27,7 @@ def sequential_halving_schedule(m: int, n: int) -> tuple[int, ...]:
         raise ValueError(f"sequential_halving_schedule needs m >= 0 and n >= 0, got m={m}, n={n}")
     if m <= 1:
         return tuple(range(n))
-    log2max = int(math.ceil(math.log2(m)))
+    log2max = math.ceil(math.log2(m))
     sequence: list[int] = []
     visits = [0] * m
     considered = m

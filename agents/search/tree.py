@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SearchTree", "SearchSummary", "UNVISITED", "NO_PARENT", "ROOT_INDEX"]
+__all__ = ["NO_PARENT", "ROOT_INDEX", "UNVISITED", "SearchSummary", "SearchTree"]
 
 UNVISITED = -1
 NO_PARENT = -1
@@ -36,9 +36,9 @@ class SearchTree:
 
     node_visits ``[B, N]`` int32, raw_values ``[B, N]`` (the network's value at expansion),
     node_values ``[B, N]`` (backed-up mean), parents / action_from_parent ``[B, N]`` int32 (-1 at
-    the root), children_index ``[B, N, A]`` int32, children_prior_logits / children_prior_probs (their
-    softmax, computed once at expansion) / children_values /
-    children_rewards / children_discounts ``[B, N, A]`` float64, children_visits ``[B, N, A]`` int32,
+    the root), children_index ``[B, N, A]`` int32, children_prior_logits, children_prior_probs
+    (their softmax, computed once at expansion), children_values, children_rewards and
+    children_discounts ``[B, N, A]`` float64, children_visits ``[B, N, A]`` int32,
     children_invalid ``[B, N, A]`` bool (row 0 is the root's mask), root_gumbel ``[B, A]`` (zeros
     for PUCT), embeddings: the store holding every node's embedding.
     """
@@ -60,7 +60,7 @@ class SearchTree:
     embeddings: Any = None
 
     @classmethod
-    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> "SearchTree":
+    def allocate(cls, batch_size: int, num_nodes: int, num_actions: int) -> SearchTree:
         """An empty tree: every edge unexpanded, every count zero."""
         bn, bna = (batch_size, num_nodes), (batch_size, num_nodes, num_actions)
         return cls(
