@@ -159,3 +159,19 @@ def test_route_creates_missing_folders_and_leaves_no_temporary_file(tmp_path):
     assert main(["route", str(src), "--method", "nearest", "--out", str(out), "--quiet"]) == 0
     assert [p.name for p in out.parent.iterdir()] == ["routes.json"]
     assert json.loads(out.read_text())["instances"][0]["index"] == 0
+
+
+def test_route_bad_file_in_a_real_process(tmp_path):
+    """The installed command itself: a .npy renamed .npz exits 2 with one stderr line, no traceback."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "renamed.npz"
+    src.write_bytes(_npy_bytes())
+    proc = subprocess.run([sys.executable, "-m", "heurist.cli", "route", str(src), "--method",
+                           "nearest", "--out", str(tmp_path / "o.json")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"heurist route: error: {src}: is a single .npy array, not a .npz "
+                           "archive of the keys depot, locs, demand, capacity, speed, preference, "
+                           "allowed (write it with numpy.savez)\n")

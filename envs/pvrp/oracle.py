@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from numbers import Integral
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from heurist.envs.pvrp.decode import Decoded, decode_parallel, decode_sequential
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "CheckResult",
@@ -168,11 +171,23 @@ def _instances(instance) -> PVRPInstances:
     return PVRPInstances.from_tensordict(instance, source="PVRP oracle instance")
 
 
+def _numpy(x) -> np.ndarray:
+    """A tensor (any device) or array-like as numpy."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _tensor(x: np.ndarray):
+    # torch is imported on call: the route checks above serve the solvers, which need no torch
+    import torch
+
+    return torch.from_numpy(x)
+
+
 def decode_log(instance, actions, *, priorities=None) -> tuple[PVRPInstances, list[Decoded]]:
     """Replays every row of the log ``actions`` ([B, T, M] parallel, [B, T] sequential) with
     ``priorities`` [B, T, M] or None -> (the validated instances, one :class:`Decoded` per row)."""
     inst = _instances(instance)
-    acts = torch.as_tensor(actions).detach().cpu().numpy()
+    acts = _numpy(actions)
     if acts.ndim not in (2, 3) or acts.shape[0] != inst.S or (acts.ndim == 3
                                                               and acts.shape[2] != inst.M):
         raise ValueError(f"actions must be [B={inst.S}, T, M={inst.M}] (PVRP) or [B={inst.S}, T] "
@@ -183,7 +198,7 @@ def decode_log(instance, actions, *, priorities=None) -> tuple[PVRPInstances, li
             raise ValueError("a sequential log has no conflicts: priorities must be None")
         return inst, [decode_sequential(acts[i], inst.demand[i], inst.capacity[i], allowed[i])
                       for i in range(inst.S)]
-    prios = None if priorities is None else torch.as_tensor(priorities).detach().cpu().numpy()
+    prios = None if priorities is None else _numpy(priorities)
     if prios is not None and prios.shape != acts.shape:
         raise ValueError(f"priorities must have the actions' shape {list(acts.shape)}, "
                          f"got {list(prios.shape)}")
@@ -206,13 +221,13 @@ def check_solution(instance, actions, *, weights: Weights | None = None,
                    priorities=None) -> torch.Tensor:
     """bool [B]: each row's log takes only legal actions, reaches the end of the episode, and its
     routes pass :func:`check_routes`."""
-    return torch.from_numpy(~np.isnan(_judge(instance, actions, priorities, weights)))
+    return _tensor(~np.isnan(_judge(instance, actions, priorities, weights)))
 
 
 def evaluate(instance, actions, *, weights: Weights | None = None, priorities=None) -> torch.Tensor:
     """float64 [B]: the return of each row's log (minus the objective of its routes, = the summed
     step rewards); NaN for a row that :func:`check_solution` rejects."""
-    return torch.from_numpy(_judge(instance, actions, priorities, weights))
+    return _tensor(_judge(instance, actions, priorities, weights))
 
 
 def legal_actions(instance, actions, *, priorities=None) -> torch.Tensor:
@@ -225,6 +240,6 @@ def legal_actions(instance, actions, *, priorities=None) -> torch.Tensor:
         if dec.illegal >= 0:
             raise ValueError(f"row {i}: the action at step {dec.illegal} is illegal")
     legal = np.stack([dec.legal for dec in rows])  # [B, M, N + 1]
-    if torch.as_tensor(actions).ndim == 2:
+    if _numpy(actions).ndim == 2:
         legal = legal[np.arange(inst.S), [dec.current for dec in rows]]
-    return torch.from_numpy(legal)
+    return _tensor(legal)
