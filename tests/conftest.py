@@ -1,5 +1,11 @@
-"""Shared fixtures: the real data sets, shipped inside the package (``heurist.envs`` ``data/``)
-or under ``$HEURIST_DATA`` when that is set. Nothing skips for missing data: it always ships."""
+"""Shared fixtures and the suite's one rule on skips.
+
+The data sets ship inside the package (``heurist.envs`` ``data/``; ``$HEURIST_DATA`` overrides), so
+nothing skips for missing data. A skip is a failure unless the test is marked
+``@pytest.mark.optional`` (for something a reader may legitimately lack): a skipped test that was
+meant to run is a silent green. A whole module may never skip at import
+(``pytest.importorskip`` at module level): that is reported as a collection error.
+"""
 from pathlib import Path
 
 import pytest
@@ -15,3 +21,31 @@ def shared_data() -> Path:
     import os
 
     return Path(os.environ["HEURIST_DATA"]) if os.environ.get("HEURIST_DATA") else SHIPPED
+
+
+def _reason(report) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Turns the skip of a test not marked ``optional`` into a failure that says why."""
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and not hasattr(report, "wasxfail")
+            and item.get_closest_marker("optional") is None):
+        report.outcome = "failed"
+        report.longrepr = (f"skipped, but the test is not marked @pytest.mark.optional: "
+                           f"{_reason(report)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module that skips as a whole at import becomes a collection error."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped:
+        report.outcome = "failed"
+        report.longrepr = (f"{collector.nodeid} skipped at collection; skip single tests marked "
+                           f"@pytest.mark.optional instead: {_reason(report)}")

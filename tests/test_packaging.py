@@ -1,5 +1,6 @@
 """The package installs as the ``heurist`` namespace, with a computed package list and configs."""
 import importlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -34,12 +35,42 @@ def _folders_with_init(top: str) -> set[str]:
             for p in (ROOT / top).rglob("__init__.py") if "__pycache__" not in p.parts}
 
 
+# Generated at the top of a working tree; a wheel built there must not depend on them.
+_TOP_GENERATED = {".git", "build", "dist", "data", "outputs", "multirun", "wandb", "runs"}
+_CACHES = {"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache",
+           ".import_linter_cache"}
+
+
+def _ignore_generated(src: str, names: list[str]) -> set[str]:
+    top = Path(src) == ROOT
+    return {n for n in names if n in _CACHES or n.endswith(".egg-info")
+            or (top and n in _TOP_GENERATED)}
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel of a copy of the source tree, built entirely under a temporary folder (setuptools
+    builds in the source tree: a build/ left in the repo could be packed)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src, out = tmp / "src", tmp / "dist"
+    shutil.copytree(ROOT, src, symlinks=True, ignore=_ignore_generated)  # keeps src/heurist's links
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(out), str(ROOT)], check=True, capture_output=True)
+                    "-q", "-w", str(out), str(src)], check=True, capture_output=True)
     return zipfile.ZipFile(next(out.glob("heurist-*.whl")))
+
+
+def test_wheel_ships_data_licences_and_cli(wheel):
+    """The shipped data sets (every file of envs/data, MiniMalloc's LICENSE among them) and the
+    CLI package are in the wheel."""
+    names = set(wheel.namelist())
+    for path in ("heurist/envs/data/paging/brightkite/bk0.txt",
+                 "heurist/envs/data/malloc/minimalloc-challenging/LICENSE",
+                 "heurist/cli/__init__.py"):
+        assert path in names, path
+    shipped = {"heurist/envs/" + p.relative_to(ROOT / "envs").as_posix()
+               for p in (ROOT / "envs" / "data").rglob("*") if p.is_file()}
+    assert shipped - names == set()
+    assert len([n for n in shipped if n.endswith(".txt") and "/brightkite/" in n]) == 100
 
 
 def test_wheel_contains_every_subpackage(wheel):
