@@ -39,46 +39,52 @@ class NullStore:
 
 class ArrayStore:
     """A numpy array or torch tensor ``[B, ...]``, or a tuple / dict of them (nested), kept as
-    ``[B, N, ...]`` buffers of the same dtype and device as the root's."""
+    ``[B, N, ...]`` buffers of the same dtype and device as the root's. Each buffer is addressed as
+    ``[B * N, ...]`` so one gather or scatter is a single ``take`` / ``index_select`` /
+    ``index_copy_`` on flat row indices ``b * N + node``."""
 
     def __init__(self, root: Any, num_nodes: int):
         self._structure = root
-        self._leaves = _leaves(root)
-        if not self._leaves:
+        leaves = _leaves(root)
+        if not leaves:
             raise ValueError("ArrayStore needs at least one array in the root embedding")
-        batch = self._leaves[0].shape[0]
-        if any(leaf.shape[0] != batch for leaf in self._leaves):
+        batch = leaves[0].shape[0]
+        if any(leaf.shape[0] != batch for leaf in leaves):
             raise ValueError("every array of the root embedding must have the batch size "
                              f"{batch} as its first dimension")
-        self._buffers = [_empty_like(leaf, num_nodes) for leaf in self._leaves]
-        self._rows_np = np.arange(batch)
-        self._rows_t: Any = None
+        self._flat = [_empty_flat(leaf, batch * num_nodes) for leaf in leaves]
+        self._offsets = np.arange(batch, dtype=np.int64) * num_nodes
+        self._torch_index: dict[Any, Any] = {}
         self.scatter(np.zeros(batch, np.int64), root)
 
-    def _index(self, buf: Any, node: np.ndarray) -> tuple[Any, Any]:
-        if isinstance(buf, np.ndarray):
-            return self._rows_np, node
-        import torch  # only reached when the embedding is a tensor, so torch is loaded already
+    def _rows(self, node: np.ndarray) -> tuple[np.ndarray, dict[Any, Any]]:
+        """Flat row indices ``[B]`` for numpy buffers, and per device for torch buffers."""
+        flat = self._offsets + node
+        per_device: dict[Any, Any] = {}
+        for buf in self._flat:
+            if not isinstance(buf, np.ndarray) and buf.device not in per_device:
+                import torch  # only reached for tensor embeddings: torch is loaded already
 
-        if self._rows_t is None or self._rows_t.device != buf.device:
-            self._rows_t = torch.arange(len(self._rows_np), device=buf.device)
-        return self._rows_t, torch.from_numpy(node).to(buf.device)
+                per_device[buf.device] = torch.from_numpy(flat).to(buf.device)
+        return flat, per_device
 
     def gather(self, node: np.ndarray) -> Any:
-        out = []
-        for buf in self._buffers:
-            rows, cols = self._index(buf, node)
-            out.append(buf[rows, cols])
+        flat, per_device = self._rows(node)
+        out = [np.take(buf, flat, axis=0) if isinstance(buf, np.ndarray)
+               else buf.index_select(0, per_device[buf.device]) for buf in self._flat]
         return _rebuild(self._structure, iter(out))
 
     def scatter(self, node: np.ndarray, embedding: Any) -> None:
         leaves = _leaves(embedding)
-        if len(leaves) != len(self._buffers):
+        if len(leaves) != len(self._flat):
             raise ValueError("recurrent_fn returned an embedding with a different structure "
                              "from the root's")
-        for buf, leaf in zip(self._buffers, leaves):
-            rows, cols = self._index(buf, node)
-            buf[rows, cols] = leaf
+        flat, per_device = self._rows(node)
+        for buf, leaf in zip(self._flat, leaves, strict=True):
+            if isinstance(buf, np.ndarray):
+                buf[flat] = leaf
+            else:
+                buf.index_copy_(0, per_device[buf.device], leaf.to(buf.dtype))
 
 
 class ObjectStore:
@@ -135,8 +141,9 @@ def _rebuild(tree: Any, leaves: Any) -> Any:
     return next(leaves)
 
 
-def _empty_like(leaf: Any, num_nodes: int) -> Any:
-    shape = (leaf.shape[0], num_nodes) + tuple(leaf.shape[1:])
+def _empty_flat(leaf: Any, rows: int) -> Any:
+    """A zero buffer ``[rows, *leaf.shape[1:]]`` like ``leaf`` (dtype, and device for tensors)."""
+    shape = (rows, *leaf.shape[1:])
     if isinstance(leaf, np.ndarray):
         return np.zeros(shape, dtype=leaf.dtype)
     return leaf.new_zeros(shape)
