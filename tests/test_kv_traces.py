@@ -138,6 +138,20 @@ def test_group_aggregations(lm, code_sample, trace):
         record_trace(lm[0], short, agg="median")
 
 
+def test_failed_pass_removes_the_hooks_and_progress_records_the_same(lm, code_sample, trace):
+    """A pass that fails inside the model (a token id past the vocabulary) leaves no recording
+    hook on the shared model; with a progress bar the trace equals the one without."""
+    model = lm[0]
+    bad = Sample(np.array([1, 2, 10**6, 3]), 2, "bad ids")
+    with pytest.raises(IndexError):
+        record_trace(model, bad, layers=[0, 29])
+    for layer in (0, 29):
+        attn = model.model.layers[layer].self_attn
+        assert not attn._forward_hooks and not attn.k_proj._forward_hooks
+    shown = record_trace(model, code_sample, layers=LAYERS, progress=True)
+    assert np.array_equal(shown.attn, trace.attn) and np.array_equal(shown.key_norm, trace.key_norm)
+
+
 def test_greedy_mode_matches_generate(lm, code_sample):
     """Greedy recording writes the tokens transformers' generate picks greedily."""
     model = lm[0]

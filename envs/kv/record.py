@@ -78,17 +78,50 @@ def _aggregate(w: torch.Tensor, n_kv: int, agg: str) -> torch.Tensor:
     return g.sum(1)
 
 
-@torch.no_grad()
-def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode: str = "teacher",
-                 decode_chunk: int = 1, progress: bool = False) -> Trace:
-    """Runs prefill + decoding of ``sample`` on ``model`` (eager attention) and records the trace.
+class _Recorder:
+    """Forward hooks that copy each recorded layer's attention ``attn`` [L, H, T, T] (KV heads
+    aggregated by ``agg``) and key norms ``key_norm`` [L, H, T] into float32 buffers, at the query
+    positions of the pass running now (``cursor``). ``attach`` registers the hooks, ``detach``
+    removes them."""
 
-    ``layers``: indices of the layers whose attention is kept (``None``: all). Memory is
-    ``4 * L * H * T^2`` bytes for the dense buffer. ``meta`` of the result holds the wall time
-    of the prefill and of the decoding (``prefill_s``, ``decode_s``).
-    """
-    from transformers import DynamicCache
+    def __init__(self, model, layers: np.ndarray, T: int, agg: str) -> None:
+        cfg = model.config
+        self.model, self.agg, self.cursor = model, agg, 0
+        self.n_kv = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
+        self.layers = layers
+        self.attn = np.zeros((len(layers), self.n_kv, T, T), dtype=np.float32)
+        self.key_norm = np.zeros((len(layers), self.n_kv, T), dtype=np.float32)
+        self.handles: list = []
 
+    def _attn_hook(self, i: int):
+        def hook(_module, _args, out):
+            w = out[1]  # [1, Hq, q, k]
+            q0, q = self.cursor, w.shape[2]
+            self.attn[i, :, q0:q0 + q, :w.shape[3]] = _aggregate(w.float(), self.n_kv,
+                                                                  self.agg).numpy()
+        return hook
+
+    def _key_hook(self, i: int):
+        def hook(_module, _args, out):
+            k = out[0].float().reshape(out.shape[1], self.n_kv, self.head_dim)
+            self.key_norm[i, :, self.cursor:self.cursor + k.shape[0]] = k.norm(dim=-1).T.numpy()
+        return hook
+
+    def attach(self) -> None:
+        for i, layer in enumerate(self.layers.tolist()):
+            mod = self.model.model.layers[layer].self_attn
+            self.handles.append(mod.register_forward_hook(self._attn_hook(i)))
+            self.handles.append(mod.k_proj.register_forward_hook(self._key_hook(i)))
+
+    def detach(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+
+def _check_args(model, layers, agg: str, mode: str, decode_chunk: int) -> np.ndarray:
+    """Validates :func:`record_trace`'s arguments; returns the sorted recorded layers [L]."""
     if agg not in AGGREGATIONS:
         raise ValueError(f"agg must be one of {AGGREGATIONS}, got {agg!r}")
     if mode not in ("teacher", "greedy"):
@@ -98,70 +131,68 @@ def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode:
     cfg = model.config
     if getattr(cfg, "_attn_implementation", "eager") != "eager":
         raise ValueError("record_trace needs attn_implementation='eager' (attention weights)")
-    n_layers, n_kv = cfg.num_hidden_layers, cfg.num_key_value_heads
-    head_dim = getattr(cfg, "head_dim", cfg.hidden_size // cfg.num_attention_heads)
+    n_layers = cfg.num_hidden_layers
     layers = np.arange(n_layers) if layers is None else np.asarray(sorted(set(layers)), dtype=np.int64)
     if len(layers) == 0 or layers.min() < 0 or layers.max() >= n_layers:
         raise ValueError(f"layers must lie in [0, {n_layers}), got {layers.tolist()}")
-    ids = np.asarray(sample.ids, dtype=np.int64).copy()
-    T, P = len(ids), sample.n_prompt
-    attn = np.zeros((len(layers), n_kv, T, T), dtype=np.float32)
-    knorm = np.zeros((len(layers), n_kv, T), dtype=np.float32)
-    slot = {int(l): i for i, l in enumerate(layers)}
-    cursor = [0]  # first query position of the running forward pass
+    return layers
 
-    def attn_hook(i):
-        def hook(_module, _args, out):
-            w = out[1]
-            q0 = cursor[0]
-            q = w.shape[2]
-            attn[i, :, q0:q0 + q, :w.shape[3]] = _aggregate(w.float(), n_kv, agg).numpy()
-        return hook
 
-    def key_hook(i):
-        def hook(_module, _args, out):
-            q0 = cursor[0]
-            k = out[0].float().reshape(out.shape[1], n_kv, head_dim)
-            knorm[i, :, q0:q0 + k.shape[0]] = k.norm(dim=-1).T.numpy()
-        return hook
-
-    handles = []
-    for l, i in slot.items():
-        mod = model.model.layers[l].self_attn
-        handles.append(mod.register_forward_hook(attn_hook(i)))
-        handles.append(mod.k_proj.register_forward_hook(key_hook(i)))
-    step = 1 if mode == "greedy" else decode_chunk
-    bar = None
-    if progress:  # rich (typed, a dependency already) rather than tqdm (no type information)
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task(f"record {sample.source}", total=T)
-        bar.start()
+def _run(model, ids: np.ndarray, n_prompt: int, rec: _Recorder, *, step: int, greedy: bool,
+         progress=None) -> dict[str, float]:
+    """Prefills ``ids[:n_prompt]`` in one pass, then feeds the rest ``step`` tokens per pass
+    through the growing full cache (``greedy``: overwrites ``ids`` with the model's own argmax
+    tokens). ``progress(n)`` is told each pass's token count. Returns the wall times."""
     import time
 
+    from transformers import DynamicCache
+
     times = {"prefill_s": 0.0, "decode_s": 0.0}
+    cache, pos, T = DynamicCache(), 0, len(ids)
+    while pos < T:
+        t0 = time.perf_counter()
+        end = n_prompt if pos == 0 else min(pos + step, T)
+        rec.cursor = pos
+        x = torch.as_tensor(ids[pos:end]).unsqueeze(0)
+        # Only the last position's logits are ever read (greedy); skip the rest of the LM head.
+        out = model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        if greedy and end < T:
+            ids[end] = int(out.logits[0, -1].argmax())
+        times["prefill_s" if pos == 0 else "decode_s"] += time.perf_counter() - t0
+        if progress is not None:
+            progress(end - pos)
+        pos = end
+    return times
+
+
+@torch.no_grad()
+def record_trace(model, sample: Sample, *, layers=None, agg: str = "mean", mode: str = "teacher",
+                 decode_chunk: int = 1, progress: bool = False) -> Trace:
+    """Runs prefill + decoding of ``sample`` on ``model`` (eager attention) and records the trace.
+
+    ``layers``: indices of the layers whose attention is kept (``None``: all). Memory is
+    ``4 * L * H * T^2`` bytes for the dense buffer. ``meta`` of the result holds the wall time
+    of the prefill and of the decoding (``prefill_s``, ``decode_s``).
+    """
+    layers = _check_args(model, layers, agg, mode, decode_chunk)
+    ids = np.asarray(sample.ids, dtype=np.int64).copy()
+    step = 1 if mode == "greedy" else decode_chunk
+    rec = _Recorder(model, layers, len(ids), agg)
+    rec.attach()
     try:
-        cache = DynamicCache()
-        pos = 0
-        while pos < T:
-            t0 = time.perf_counter()
-            end = P if pos == 0 else min(pos + step, T)
-            cursor[0] = pos
-            x = torch.as_tensor(ids[pos:end]).unsqueeze(0)
-            # Only the last position's logits are ever read (greedy); skip the rest of the LM head.
-            out = model(input_ids=x, past_key_values=cache, use_cache=True, logits_to_keep=1)
-            cache = out.past_key_values
-            if mode == "greedy" and end < T:
-                ids[end] = int(out.logits[0, -1].argmax())
-            times["prefill_s" if pos == 0 else "decode_s"] += time.perf_counter() - t0
-            if bar is not None:
-                bar.update(task, advance=end - pos)
-            pos = end
-    finally:
-        for h in handles:
-            h.remove()
-        if bar is not None:
-            bar.stop()
-    return Trace(ids=ids, n_prompt=P, layers=layers, attn=attn, key_norm=knorm, agg=agg, mode=mode,
-                 source=sample.source, meta={**times, "decode_chunk": step})
+        if not progress:
+            times = _run(model, ids, sample.n_prompt, rec, step=step, greedy=mode == "greedy")
+        else:  # rich (typed, a dependency already) rather than tqdm (no type information)
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"record {sample.source}", total=len(ids))
+                times = _run(model, ids, sample.n_prompt, rec, step=step,
+                             greedy=mode == "greedy",
+                             progress=lambda n: bar.update(task, advance=n))
+    finally:  # a failed pass must not leave hooks on the shared model
+        rec.detach()
+    return Trace(ids=ids, n_prompt=sample.n_prompt, layers=layers, attn=rec.attn,
+                 key_norm=rec.key_norm, agg=agg, mode=mode, source=sample.source,
+                 meta={**times, "decode_chunk": step})
