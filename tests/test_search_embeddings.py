@@ -119,6 +119,7 @@ def test_user_store():
     ({"value": np.zeros(2)}, "value must be"),
     ({"invalid_actions": np.zeros((3, 2), bool)}, "invalid_actions must be"),
     ({"embedding": {1, 2}}, "cannot store an embedding of type set"),
+    ({"value": np.array([0.0, np.nan, 0.0])}, "root value is not finite"),
     ({"invalid_actions": np.array([[0, 0, 0], [1, 1, 1], [0, 1, 0]], bool)},
      r"root rows \[1\] have no legal action"),
 ])
@@ -134,6 +135,8 @@ def test_bad_root_raises(bad, match):
     ("prior_logits", np.zeros((3, A + 1)), "prior_logits must be"),
     ("reward", np.zeros((3, 1)), "reward must be"),
     ("invalid_actions", np.zeros((2, A), bool), "invalid_actions must be"),
+    ("value", np.array([0.0, np.inf, 0.0]), "non-finite value"),
+    ("prior_logits", np.full((3, A), np.nan), "NaN logits"),
 ])
 def test_bad_recurrent_output_raises(field, value, match):
     """A recurrent_fn returning a wrong shape is a ValueError naming the field."""
@@ -147,3 +150,25 @@ def test_bad_recurrent_output_raises(field, value, match):
 
     with pytest.raises(ValueError, match=match):
         run(broken, STATE0.copy())
+
+
+def test_half_precision_tensors_are_accepted():
+    """A model returning bfloat16 tensors (no numpy dtype) searches like its float64 twin when
+    its outputs are exactly representable."""
+
+    def model(dtype):
+        def recurrent_fn(params, rng, action, embedding):
+            b = len(action)
+            logits = torch.zeros(b, A, dtype=dtype)
+            logits[torch.arange(b), torch.from_numpy(action) % A] = 1.0
+            reward = torch.from_numpy((action == 1).astype(np.float64)).to(dtype)
+            return RecurrentOutput(reward=reward, discount=torch.full((b,), 0.5, dtype=dtype),
+                                   prior_logits=logits, value=torch.zeros(b, dtype=dtype)), \
+                embedding
+        return recurrent_fn
+
+    root = RootOutput(torch.zeros(2, A, dtype=torch.bfloat16), torch.zeros(2), ())
+    half = gumbel_muzero_policy((), 1, root, model(torch.bfloat16), 10)
+    full = gumbel_muzero_policy((), 1, root, model(torch.float64), 10)
+    assert np.array_equal(half.search_tree.children_visits, full.search_tree.children_visits)
+    assert np.array_equal(half.action_weights, full.action_weights)

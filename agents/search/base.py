@@ -22,7 +22,10 @@ __all__ = ["PolicyOutput", "RecurrentFn", "RecurrentOutput", "RootOutput", "to_n
 def to_numpy(x: Any, dtype: Any = np.float64) -> np.ndarray:
     """``x`` (numpy array, torch tensor on any device, or nested sequence) as a numpy array."""
     if hasattr(x, "detach"):  # a torch tensor: no torch import needed here
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype.is_floating_point and x.element_size() < 4:  # bfloat16/half: no numpy dtype
+            x = x.float()
+        x = x.numpy()
     return np.asarray(x, dtype=dtype)
 
 

@@ -26,6 +26,8 @@ def root_arrays(root: RootOutput) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     value = to_numpy(root.value)
     if value.shape != logits.shape[:1]:
         raise ValueError(f"root value must be [B] = {logits.shape[:1]}, got {value.shape}")
+    if np.isnan(logits).any() or not np.isfinite(value).all():
+        raise ValueError("root prior_logits contain NaN or the root value is not finite")
     if root.invalid_actions is None:
         invalid = np.zeros(logits.shape, np.bool_)
     else:
@@ -106,6 +108,9 @@ def _step_arrays(out: RecurrentOutput, batch: int, num_actions: int):
         if x.shape != (batch,):
             raise ValueError(f"recurrent_fn {name} must be [B] = ({batch},), got {x.shape}")
         arrays.append(x)
+    if np.isnan(logits).any() or not all(np.isfinite(x).all() for x in arrays):
+        raise ValueError("recurrent_fn returned NaN logits or a non-finite value, reward or "
+                         "discount")
     invalid = None
     if out.invalid_actions is not None:
         invalid = to_numpy(out.invalid_actions, np.bool_)
