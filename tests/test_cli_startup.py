@@ -5,6 +5,9 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import heurist.cli as cli
 
@@ -49,3 +52,19 @@ def test_python_dash_m_runs_the_cli():
                           text=True, check=False)
     assert proc.returncode == 0
     assert "simulate  replay paging traces through eviction policies" in proc.stdout
+
+
+DATA = Path(__file__).resolve().parents[1] / "envs" / "data"
+TORCH = ("torch", "torchrl", "tensordict")
+
+
+@pytest.mark.parametrize("argv", [
+    ["simulate", str(DATA / "paging" / "brightkite" / "bk0.txt"), "-k", "10", "--policy", "lru"],
+    ["plan", str(DATA / "malloc" / "minimalloc-challenging" / "input.12.csv"), "--method",
+     "greedy_size", "--out", "{out}"],
+], ids=["simulate", "plan"])
+def test_numeric_commands_import_no_torch(argv, tmp_path):
+    """``heurist simulate`` and ``heurist plan`` run without importing torch (seconds of start-up)."""
+    argv = [a.replace("{out}", str(tmp_path / "plan.csv")) for a in argv]
+    loaded = _modules_after(f"from heurist.cli import main; assert main({argv!r}) == 0")
+    assert sorted(m for m in TORCH if m in loaded) == []
