@@ -25,7 +25,7 @@ def replay(env: HeuristEnv, instance: TensorDictBase, actions: torch.Tensor,
     after the log, the summed rewards float64 [B])."""
     td = env.reset(instance=instance)
     B = td.batch_size[0]
-    reward = torch.zeros(B, dtype=torch.float64)
+    reward = torch.zeros(B, dtype=torch.float64, device=td.device)
     for t in range(actions.shape[1]):
         td["action"] = actions[:, t]
         if priorities is not None:
@@ -50,9 +50,10 @@ def beam_search(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
     big = torch.cat([instance] * width, 0)
     td = env.reset(instance=big)
     state = policy.init(td)
-    score = torch.full((width, B), float("-inf"), dtype=torch.float64)
+    dev = td.device
+    score = torch.full((width, B), float("-inf"), dtype=torch.float64, device=dev)
     score[0] = 0.0  # one live beam at first, so the first step does not pick duplicates
-    log = torch.zeros(width * B, 0, dtype=torch.int64)
+    log = torch.zeros(width * B, 0, dtype=torch.int64, device=dev)
     limit = _max_steps(td)
     while not bool(td["done"].all()):
         if log.shape[1] >= limit:
@@ -65,7 +66,7 @@ def beam_search(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
         dead = torch.isinf(top)
         idx = torch.where(dead, idx[:, :1], idx)
         parent, act = idx // n, idx % n  # [B, W]
-        rows = (parent.T * B + torch.arange(B)).reshape(-1)  # beam-major parent rows
+        rows = (parent.T * B + torch.arange(B, device=dev)).reshape(-1)  # beam-major parent rows
         score = top.T.contiguous()
         log = torch.cat([log[rows], act.T.reshape(-1, 1)], 1)
         state = state[rows]

@@ -74,6 +74,8 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
     td = env.reset(instance=instance)
     state = policy.init(td)
     B = td.batch_size[0]
+    if first is not None:
+        first = first.to(td.device)
     log, prios, logps = [], [], []
     reward = torch.zeros(B, dtype=torch.float64, device=td.device)
     limit = _max_steps(td)

@@ -55,7 +55,7 @@ def judge(env: HeuristEnv, instance: TensorDictBase, traj: Trajectory) -> torch.
     if not bool(ok.all()):
         bad = torch.nonzero(~ok).flatten()[:5].tolist()
         raise RuntimeError(f"rollout: the env oracle rejects decoded rows {bad}")
-    value = env.evaluate(instance, traj.actions, **kw).double()
+    value = env.evaluate(instance, traj.actions, **kw).double().cpu()
     gap = (traj.reward.double().cpu() - value).abs().max()
     if gap > REWARD_TOL * (1 + value.abs().max()):
         raise RuntimeError(f"rollout: summed rewards differ from the oracle by {float(gap):.3g}")
@@ -70,7 +70,7 @@ def _candidates(env, policy, base: TensorDictBase, strategy: str, *, n_samples: 
     if strategy == "sample":
         if n_samples < 1:
             raise ValueError(f"rollout: n_samples must be >= 1, got {n_samples}")
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator(device=env.device).manual_seed(seed)
         big = torch.cat([base] * n_samples, 0)
         return run_episode(env, policy, big, select=sampler(gen, temperature=temperature)), n_samples
     if strategy == "beam":
@@ -95,12 +95,12 @@ def rollout(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase, *,
                           beam_width=beam_width, seed=seed, temperature=temperature)
     K = k * (N_DIHEDRAL if augment else 1)
     orig = torch.cat([instance] * K, 0)
-    values = judge(env, orig, traj).view(K, B)
+    values = judge(env, orig, traj).view(K, B)  # on the CPU, where the oracle runs
     best = values.argmax(0)
-    rows = best * B + torch.arange(B)
+    rows = (best * B + torch.arange(B)).to(traj.actions.device)
     prios = None if traj.priorities is None else traj.priorities[rows]
     actions = traj.actions[rows]
-    value = env.evaluate(instance, actions, **_oracle_kwargs(prios)).double()
+    value = env.evaluate(instance, actions, **_oracle_kwargs(prios)).double().cpu()
     if not torch.equal(value, values[best, torch.arange(B)]):
         raise RuntimeError("rollout: the best candidates' values changed when re-judged")
     return Decoded(actions=actions, priorities=prios, value=value, objective=-value,
