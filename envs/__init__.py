@@ -39,7 +39,7 @@ for _name, (_target, _kwargs) in ENVS.items():
 
 def __getattr__(name: str) -> Any:
     if name in ("GymEnv", "HeuristEnv"):
-        import heurist.envs.common as common
+        from heurist.envs import common
 
         return getattr(common, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import heurist.cli as cli
+from heurist import cli
 
 HEAVY = ("torch", "torchrl", "tensordict", "numba", "numpy", "heurist.envs", "heurist.policies")
 

@@ -33,7 +33,7 @@ class GymEnv(gym.Env):
     """Runs the batched core with batch size 1. Not a second implementation: every step is the
     core's step."""
 
-    metadata: dict[str, Any] = {"render_modes": []}  # not a ClassVar: gym.Env declares it so
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012  (gym.Env: not a ClassVar)
 
     def __init__(self, core=None, *, env_name: str | None = None, **kwargs: Any) -> None:
         if core is None:
