@@ -16,24 +16,33 @@ from omegaconf import DictConfig, OmegaConf
 __all__ = ["check_command_line"]
 
 CONFIG_MODULE = "heurist.configs"
-# Flags after which Hydra does not run the job (help, config printing, completion) or reads the
-# configs from elsewhere: the command line is left to Hydra as it is.
-_HANDS_OFF = {"-h", "--help", "--hydra-help", "--version", "-i", "--info", "-c", "--cfg",
-              "-sc", "--shell-completion", "-cp", "--config-path", "-cn", "--config-name",
-              "-cd", "--config-dir", "--experimental-rerun"}
+# Flags after which Hydra runs nothing (help) or reads the configs from elsewhere: the command
+# line is left to Hydra as it is.
+_HANDS_OFF = {"-h", "--help", "--hydra-help", "--version", "-sc", "--shell-completion", "-cp",
+              "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+              "--experimental-rerun"}
+# Flags that print the config instead of running (checked all the same: a typo is a typo there
+# too), with the value each takes; and the flags of a run.
+_WITH_VALUE = {"-c", "--cfg", "-p", "--package"}
+_INFO = {"-i", "--info"}
+_INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
 _RUN_FLAGS = {"-m", "--multirun", "-r", "--run", "--resolve"}
 
 
 def _split_args(argv: Sequence[str]) -> tuple[list[str], bool] | None:
     """``(overrides, multirun)``; ``None`` when a flag hands the command line to Hydra."""
     overrides, multirun = [], False
-    for arg in argv:
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
         flag = arg.split("=", 1)[0]
         if flag in _HANDS_OFF:
             return None
-        if arg in _RUN_FLAGS:
+        if (arg in _WITH_VALUE and args) or (arg in _INFO and args and args[0] in _INFO_VALUES):
+            args.pop(0)  # the flag's value, not an override
+        elif arg in _RUN_FLAGS or arg in _INFO or flag in _WITH_VALUE | _INFO:
             multirun |= arg in ("-m", "--multirun")
-        elif arg.startswith("-") and "=" not in arg:
+        elif arg.startswith("-"):
             raise ValueError(f"unknown option {arg}; settings are Hydra overrides key=value "
                              f"(e.g. trainer.seed=1), see --help")
         else:

@@ -29,6 +29,8 @@ TRAIN_CASES = [
      "unknown experiment 'smok' in experiment=smok; valid: no_predictions, noisy20, smoke"),
     (["logger=tensorboard"],
      "unknown logger 'tensorboard' in logger=tensorboard; valid: csv, wandb"),
+    (["--cfg", "job", "experiment=smok"],
+     "unknown experiment 'smok' in experiment=smok; valid: no_predictions, noisy20, smoke"),
     (["-m", "experiment=smoke,smok"],
      "unknown experiment 'smok' in experiment=smoke,smok; valid: no_predictions, noisy20, smoke"),
     (["experiment=smoke,noisy20"], "experiment=smoke,noisy20: a sweep needs --multirun (-m)"),
@@ -84,9 +86,11 @@ def test_train_predictor_and_data_dir_errors(tmp_path):
 @pytest.mark.parametrize("argv", [[], ["experiment=smoke", "logger=csv", "trainer.seed=3"],
                                   ["-m", "trainer.seed=0,1", "experiment=smoke,noisy20"],
                                   ["hydra.run.dir=/tmp/somewhere", "env.predictor=none"],
-                                  ["--help"], ["--cfg", "job"]])
+                                  ["--help"], ["--cfg", "job"], ["--cfg=job", "trainer.seed=2"],
+                                  ["--info", "defaults", "experiment=smoke"], ["-cn", "other"]])
 def test_good_command_lines_pass(argv):
-    """Valid overrides, sweeps under -m, hydra.* keys and Hydra's own flags are accepted."""
+    """Valid overrides, sweeps under -m, hydra.* keys and Hydra's own flags are accepted (a
+    config read from elsewhere, -cn, is left to Hydra)."""
     check_command_line("train", argv, check_train_config)
 
 
