@@ -3,7 +3,8 @@
 The output is the input's ``id,lower,upper,size`` plus an ``offset`` column; in mapping mode a
 buffer left in slow memory has offset -1. Exit codes: 0 the plan is valid (and, in packing mode,
 fits the capacity); 1 a packing plan exceeds the capacity (the plan is still written) or a
-planner produced an invalid plan; 2 bad input.
+planner produced an invalid plan; 2 bad input (one line on stderr naming the flag, or the file
+and line; ``--out`` is checked before any work and an existing output is never touched).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import time
 __all__ = ["register", "run"]
 
 _LP_BOUND_MAX_BUFFERS = 5000  # the LP bound is quick up to a few thousand buffers
+MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is an int32
+MAX_WORKERS = 2**31 - 1
 
 
 def register(subparsers) -> None:
@@ -36,31 +39,45 @@ def register(subparsers) -> None:
     parser.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                         help="budget of cpsat in seconds; of skyline as 500,000 and of "
                         "minimalloc as 50,000 search nodes per second (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="solver seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help=f"solver seed in 0..{MAX_SEED} (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="cpsat workers (default 1)")
     parser.add_argument("--out", required=True, metavar="OUT.csv", help="where to write the plan")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Every flag that needs no file, before any work."""
+    if args.capacity is not None and not 0 <= args.capacity < 2**63:
+        raise ValueError(f"--capacity must be in 0..2^63-1, got {args.capacity}")
+    if not 0 < args.time_limit < math.inf:  # argparse's float() also takes "nan" and "inf"
+        raise ValueError(f"--time-limit must be finite and > 0, got {args.time_limit}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be in 0..{MAX_SEED} (CP-SAT seeds are 32-bit), "
+                         f"got {args.seed}")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ValueError(f"--workers must be in 1..{MAX_WORKERS}, got {args.workers}")
+
+
 def run(args: argparse.Namespace) -> int:
+    from heurist.cli.route import check_out_path
     from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
     from heurist.envs.malloc.peak import peak_live_bytes
     from heurist.envs.malloc.plan_check import check_plan
     from heurist.envs.malloc.plan_cost import evaluate_plan
     from heurist.policies.malloc.registry import plan
 
-    if args.capacity is not None and args.capacity < 0:
-        raise ValueError(f"--capacity must be >= 0, got {args.capacity}")
-    if not 0 < args.time_limit < math.inf:  # argparse's float() also takes "nan" and "inf"
-        raise ValueError(f"--time-limit must be finite and > 0, got {args.time_limit}")
+    _check_flags(args)
+    out = check_out_path(args.out, inputs=(args.input,), example="plan.csv")
     inst, _ = read_csv(args.input, capacity=args.capacity)
     t0 = time.perf_counter()
     offsets = plan(inst, args.method, mode=args.mode, time_limit=args.time_limit, seed=args.seed,
                    workers=args.workers)
     seconds = time.perf_counter() - t0
     check = check_plan(inst, offsets, mode=args.mode, enforce_capacity=args.mode == "mapping")
-    write_csv(args.out, inst, offsets)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(out, inst, offsets)
     lower = peak_live_bytes(inst)
     feasible = check.valid and check.peak <= inst.capacity
     result = {"input": str(args.input), "method": args.method, "mode": args.mode, "n": inst.n,

@@ -49,14 +49,14 @@ def register(subparsers) -> None:
 
 
 def check_out_path(out: str | Path, *, inputs: tuple[str | Path, ...] = (),
-                   flag: str = "--out") -> Path:
+                   flag: str = "--out", example: str = "routes.json") -> Path:
     """Refuses an output path that cannot be written, before any work: a directory, the input
     itself, a path below a file, or a folder without write permission -> ``ValueError`` naming
     ``flag``. Missing parent folders are fine (they are created when writing)."""
     path = Path(out)
     if path.is_dir():
         raise ValueError(f"{flag} {path}: is a directory; give a file path such as "
-                         f"{path / 'routes.json'}")
+                         f"{path / example}")
     for source in inputs:
         if Path(source).exists() and path.exists() and os.path.samefile(source, path):
             raise ValueError(f"{flag} {path}: is the input file {source}; choose another path")

@@ -114,3 +114,42 @@ def test_plan_skyline_fits_real_file(shared_data, tmp_path, capsys):
     rc, _, err = run_plan(capsys, shared_data / DIR / "A.1048576.csv", "--method", "skyline",
                           "--mode", "mapping", "--out", tmp_path / "b.csv")
     assert rc == 2 and "packing mode only" in err
+
+
+def test_plan_ids_with_commas_read_back(tmp_path, capsys):
+    """Ids holding commas and quotes are written with csv quoting: the plan reads back."""
+    src = tmp_path / "q.8.csv"
+    src.write_text('id,lower,upper,size\n"a,b",0,2,4\n"say ""hi""",1,3,4\nc,2,4,4\n')
+    rc, _, _ = run_plan(capsys, src, "--method", "greedy_size", "--out", tmp_path / "o.csv")
+    inst, offsets = read_csv(tmp_path / "o.csv", capacity=8)
+    assert rc == 0 and inst.labels == ("a,b", 'say "hi"', "c")
+    assert offsets.tolist() == [0, 4, 0]
+
+
+@pytest.mark.parametrize("body, out_name, msg", [
+    ("id,lower,upper,size\n0,0,2,4\n", "SELF", "is the input file"),
+    ("id,lower,upper,size\n0,0,2,4\n", "DIR", "is a directory; give a file path such as"),
+    ("id,lower,upper,size\n0,0,2,9223372036854775807\n1,0,2,1\n", "keep.csv",
+     ":3: the sizes so far sum to 9223372036854775808 >= 2^63"),
+    ("id,lower,upper,size\n0,0,2,4\n1,0,2,\udcff\n", "keep.csv", ":3: not UTF-8 text"),
+])
+def test_plan_bad_out_or_file_keeps_existing_output(tmp_path, capsys, body, out_name, msg):
+    """--out the input or a directory, an int64-overflowing file or a non-UTF-8 one: exit 2, one
+    line, and the existing output file is untouched."""
+    src = tmp_path / "in.8.csv"
+    src.write_bytes(body.encode("utf-8", errors="surrogateescape"))
+    (tmp_path / "DIR").mkdir()
+    keep = tmp_path / "keep.csv"
+    keep.write_text("old\n")
+    out = src if out_name == "SELF" else tmp_path / out_name
+    rc, _, err = run_plan(capsys, src, "--method", "msa", "--out", out)
+    assert rc == 2 and err.count("\n") == 1 and msg in err
+    assert keep.read_text() == "old\n" and src.read_bytes().startswith(b"id,lower")
+
+
+def test_plan_out_is_checked_before_reading_the_input(tmp_path, capsys):
+    """A bad --out is reported even when the input is missing: nothing is read or planned first."""
+    (tmp_path / "DIR").mkdir()
+    rc, _, err = run_plan(capsys, tmp_path / "missing.8.csv", "--method", "msa", "--out",
+                          tmp_path / "DIR")
+    assert rc == 2 and "--out" in err and "missing.8.csv" not in err

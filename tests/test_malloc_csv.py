@@ -81,6 +81,54 @@ def test_bad_input_names_file_and_line(tmp_path, body, match):
         read_csv(path)
 
 
+# Labels a MiniMalloc id may hold: commas, quotes and line breaks included (surrounding spaces are
+# dropped on reading, and all-digit labels read back as integer ids, so neither is generated).
+LABELS = st.text(alphabet='ab,"\' ;\n\r', min_size=1, max_size=6).filter(
+    lambda x: x == x.strip() and not x.isdigit())
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(LABELS, min_size=1, max_size=8, unique=True))
+def test_round_trip_of_quoted_labels(tmp_path, labels):
+    """Ids with commas, quotes or line breaks are written quoted and read back unchanged."""
+    n = len(labels)
+    inst = MallocInstance.from_intervals([4] * n, [0] * n, [2] * n, labels=tuple(labels),
+                                         memory=MemoryConfig(capacity=99))
+    write_csv(tmp_path / "q.99.csv", inst, np.arange(n) * 4)
+    back, offsets = read_csv(tmp_path / "q.99.csv")
+    assert back.labels == tuple(labels) and offsets.tolist() == (np.arange(n) * 4).tolist()
+
+
+@pytest.mark.parametrize("body, match", [
+    (b"id,lower,upper,size\n0,0,2,9223372036854775808\n",
+     r":2: column 'size' value 9223372036854775808 is out of range"),
+    (b"id,lower,upper,size\n0,0,2," + b"9" * 5000 + b"\n", r":2: column 'size' value 9{40} is out"),
+    (b"id,lower,upper,size\n0,0,2,9223372036854775807\n1,0,2,1\n",
+     r":3: the sizes so far sum to 9223372036854775808 >= 2\^63"),
+    (b"id,lower,upper,size\n0,0,16777217,4\n", r":2: upper 16777217 is beyond 16777216 op steps"),
+    (b"id,lower,upper,size\n0,0,2,4\n1,0,\xff2,4\n", r":3: not UTF-8 text \(byte 0xff at offset 32\)"),
+    (b"id,lower,upper,size\n" + b"x" * 200_000 + b",0,2,4\n",
+     r":2: malformed CSV \(field larger than field limit"),
+])
+def test_out_of_range_and_undecodable_files_name_file_and_line(tmp_path, body, match):
+    """Values beyond int64, size sums that would wrap, huge times and non-UTF-8 bytes name the
+    file and line instead of overflowing or failing later."""
+    path = tmp_path / "bad.16.csv"
+    path.write_bytes(body)
+    with pytest.raises(ValueError, match=rf"bad\.16\.csv{match}"):
+        read_csv(path)
+
+
+def test_directory_and_bom(tmp_path):
+    """A directory says so (not 'not found'); a UTF-8 byte-order mark before the header is fine."""
+    (tmp_path / "d.4.csv").mkdir()
+    with pytest.raises(ValueError, match=r"d\.4\.csv: is a directory"):
+        read_csv(tmp_path / "d.4.csv")
+    (tmp_path / "bom.4.csv").write_bytes(b"\xef\xbb\xbfid,lower,upper,size\n0,0,2,4\n")
+    assert read_csv(tmp_path / "bom.4.csv")[0].size.tolist() == [4]
+
+
 def test_capacity_sources(tmp_path):
     """--capacity beats the file name; no capacity anywhere is a clear error."""
     body = "id,lower,upper,size\n0,0,3,4\n"

@@ -98,6 +98,7 @@ def test_with_capacity_keeps_program():
     ("op_flops", [0.0, -1.0, 0.0], r"op_flops"),
     ("op_flops", [0.0, 1.0], r"op_flops has 2 ops"),
     ("use_op", [0, 1, 1], r"use_op has length 3"),
+    ("size", [2**62, 2**62], r"sizes sum to 9223372036854775808 >= 2\^63"),
 ])
 def test_instance_validation_names_the_field(field, value, match):
     """Bad instance fields raise ValueError naming the field (and the index)."""
@@ -112,6 +113,7 @@ def test_instance_validation_names_the_field(field, value, match):
     ({"capacity": -1}, "capacity"), ({"capacity": 10, "alignment": 0}, "alignment"),
     ({"capacity": 10, "bw_fast": 1.0, "bw_slow": 2.0}, "bw_fast"),
     ({"capacity": 10, "flops_per_s": 0.0}, "flops_per_s"), ({"capacity": 1.5}, "capacity"),
+    ({"capacity": 2**63}, r"capacity must be in 0..2\^63-1"),
 ])
 def test_memory_config_validation(kwargs, match):
     """Bad MemoryConfig constants raise ValueError naming the field."""

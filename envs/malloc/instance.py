@@ -51,8 +51,8 @@ class MemoryConfig:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"MemoryConfig.{name} must be an integer, got {value!r}")  # noqa: TRY004
             object.__setattr__(self, name, int(value))
-        if self.capacity < 0:
-            raise ValueError(f"MemoryConfig.capacity must be >= 0, got {self.capacity}")
+        if not 0 <= self.capacity < 2**63:
+            raise ValueError(f"MemoryConfig.capacity must be in 0..2^63-1, got {self.capacity}")
         if self.alignment < 1:
             raise ValueError(f"MemoryConfig.alignment must be >= 1, got {self.alignment}")
         for name in ("bw_fast", "bw_slow", "flops_per_s"):
@@ -131,6 +131,12 @@ class MallocInstance:
                 raise ValueError(f"MallocInstance.{name} has length {len(getattr(self, name))}, "
                                  f"use_buffer has {u}")
         _first_bad("size", self.size < 0, "is negative", self.size)
+        # Peaks and bounds are int64 sums of sizes: the total must not wrap (float64 screens,
+        # Python ints decide near the limit).
+        if n and float(self.size.sum(dtype=np.float64)) >= 2.0**62 and \
+                sum(self.size.tolist()) >= 2**63:
+            raise ValueError(f"MallocInstance.size: the sizes sum to {sum(self.size.tolist())} "
+                             f">= 2^63 (int64 sums of sizes would overflow)")
         _first_bad("start", self.start < 0, "is negative", self.start)
         _first_bad("end", self.end <= self.start, "is <= start", self.end)
         if n and len(np.unique(self.ids)) != n:

@@ -38,6 +38,7 @@ from heurist.policies.malloc.search_common import (
     SkylineResult,
     grow,
     memo_slot,
+    node_budget,
     prepare_search,
     section_index,
     span_max,
@@ -538,8 +539,8 @@ def minimalloc_plan(inst, *, mode, time_limit, seed, workers):
 
     if mode != "packing":
         raise ValueError("method 'minimalloc' plans packing mode only")
-    budget = max(1, int(time_limit * MINIMALLOC_NODES_PER_SECOND))
-    result = minimalloc_pack(inst, node_limit=budget)
+    result = minimalloc_pack(inst, node_limit=node_budget(time_limit,
+                                                          MINIMALLOC_NODES_PER_SECOND))
     if result.offsets is not None:
         return result.offsets
     plans = [greedy_size(inst), first_fit(inst)]

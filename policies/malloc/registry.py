@@ -15,6 +15,7 @@ from heurist.envs.malloc.instance import MallocInstance
 from heurist.envs.malloc.modes import check_plan_mode
 from heurist.policies.malloc.greedy import first_fit, greedy_size, msa
 from heurist.policies.malloc.minimalloc_search import minimalloc_plan
+from heurist.policies.malloc.search_common import node_budget
 from heurist.policies.malloc.shared_slots import executorch
 from heurist.policies.malloc.skyline_search import skyline_pack
 
@@ -47,7 +48,7 @@ what one core explores per second on MiniMalloc's A..K."""
 def _skyline(inst, *, mode, time_limit, seed, workers):
     if mode != "packing":
         raise ValueError("method 'skyline' plans packing mode only")
-    result = skyline_pack(inst, node_limit=max(1, int(time_limit * SKYLINE_NODES_PER_SECOND)))
+    result = skyline_pack(inst, node_limit=node_budget(time_limit, SKYLINE_NODES_PER_SECOND))
     if result.offsets is not None:
         return result.offsets
     # Nothing fits within the capacity (or the budget ran out): the lowest greedy packing.

@@ -12,8 +12,8 @@ from heurist.envs.malloc.instance import MallocInstance
 from heurist.envs.malloc.peak import peak_live_bytes
 from heurist.policies.malloc.geometry import address_unit
 
-__all__ = ["MEMO_PROBES", "SkylineResult", "grow", "memo_slot", "prepare_search", "section_index",
-           "span_max"]
+__all__ = ["MEMO_PROBES", "SkylineResult", "grow", "memo_slot", "node_budget", "prepare_search",
+           "section_index", "span_max"]
 
 MEMO_PROBES = 8
 """Linear probes of the memo table before a key gives up its place (then it may be forgotten)."""
@@ -28,6 +28,12 @@ class SkylineResult:
     offsets: np.ndarray | None
     status: str
     nodes: int
+
+
+def node_budget(time_limit: float, rate: int) -> int:
+    """A search's node budget for ``time_limit`` seconds at ``rate`` nodes/s: at least 1, at
+    most 2^62 (the searches count nodes in int64)."""
+    return int(min(max(1.0, time_limit * rate), 2.0**62))
 
 
 @njit(cache=True)
