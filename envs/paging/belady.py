@@ -110,7 +110,7 @@ def farthest_key_run(trace, request_keys, n_ids: int, k: int) -> tuple[np.ndarra
     _, state = farthest_state(request_keys, n_ids, k)
     miss = np.zeros(T, dtype=np.bool_)
     victims = np.full(T, -1, dtype=np.int64)
-    _simulate(trace, k, state, miss, victims)
+    _simulate(trace, k, state, miss, victims, 0)
     return miss, victims
 
 

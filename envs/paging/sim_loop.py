@@ -31,10 +31,11 @@ __all__ = ["HOOKS", "simulator_for"]
 HOOKS = ("_find", "_to_evict", "_evict", "_insert")
 
 
-def _simulate_loop(trace, k, state, miss, victims):
-    """Replays dense ``trace [T]`` with ``k`` slots; fills ``miss [T]`` and ``victims [T]``
-    (the page evicted at request ``t``, left as is when none)."""
-    occupancy = 0
+def _simulate_loop(trace, k, state, miss, victims, occupancy):
+    """Replays dense ``trace [T]`` with ``k`` slots of which ``occupancy`` are filled (0 for a
+    fresh cache; a streamed trace carries it from chunk to chunk); fills ``miss [T]`` and
+    ``victims [T]`` (the page evicted at request ``t``, left as is when none). Returns the
+    occupancy at the end."""
     for t in range(trace.size):
         page = trace[t]
         if _find(state, page, t):  # noqa: F821 - bound by simulator_for
@@ -47,6 +48,7 @@ def _simulate_loop(trace, k, state, miss, victims):
         else:
             occupancy += 1
         _insert(state, page, t)  # noqa: F821
+    return occupancy
 
 
 def _digest(*files: str) -> str:
@@ -58,7 +60,7 @@ def _digest(*files: str) -> str:
 
 def simulator_for(namespace: dict):
     """The simulator loop compiled with the hooks of ``namespace`` (a policy module's
-    ``globals()``): ``sim(trace [T], k, state, miss [T] bool, victims [T] int64)``.
+    ``globals()``): ``sim(trace [T], k, state, miss [T] bool, victims [T] int64, occupancy)``.
 
     numba's disk cache is keyed by the function's qualified name, and it does not see edits in
     called functions, so the name carries a digest of this file and of the policy's file: an

@@ -6,29 +6,47 @@ URLs) and can index arrays directly.
 
 Formats
 -------
-``lines``          one page id (any token without whitespace) per line; blank lines are skipped.
+``lines``          one page id (any token without whitespace) per line; blank lines are skipped,
+                   and so are lines starting with ``#`` (a comment or a header such as ``#id``),
+                   with a warning that counts them: they are never read as requests.
 ``csv``            one request per row; ``column`` picks the id column by header name or index.
                    Without a name, a first row is a header when one of its cells is not an
                    integer while the cell below is; a one-column file of non-integer ids cannot
                    show its header that way: name the column.
 ``oracle_general`` libCacheSim's binary ``oracleGeneral`` records, 24 bytes each, little endian:
                    ``uint32 clock_time, uint64 obj_id, uint32 obj_size, int64 next_access_vtime``
-                   (``-1`` = never requested again).
+                   (``-1`` = never requested again). Read through a memory map.
+
+Integer ids are relabelled in O(n) with a hash table (:mod:`heurist.envs.paging.relabel`), and
+one-id-per-line files of decimal ids are parsed in numba (:mod:`heurist.envs.paging.trace_read`).
 """
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from heurist.envs.paging.relabel import relabel
+from heurist.envs.paging.trace_read import (
+    NOT_INTEGER,
+    TWO_FIELDS,
+    check_next_access,
+    memmap_oracle_general,
+    parse_int_lines,
+)
+
 __all__ = [
     "FORMATS",
     "ORACLE_GENERAL_DTYPE",
+    "check_path",
+    "check_records",
     "dense_trace",
     "densify",
     "load_trace",
     "read_oracle_general",
+    "trace_format",
     "write_oracle_general",
 ]
 
@@ -47,6 +65,8 @@ def densify(ids) -> np.ndarray:
         raise ValueError(f"densify expects a 1-D sequence of ids, got shape {ids.shape}")
     if ids.size == 0:
         return np.zeros(0, dtype=np.int64)
+    if ids.dtype.kind in "iu" and ids.dtype.itemsize <= 8:
+        return relabel(ids.astype(np.int64, copy=False) if ids.dtype.kind == "i" else ids)[0]
     _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
     rank = np.empty(first.size, dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(first.size, dtype=np.int64)
@@ -66,11 +86,12 @@ def dense_trace(trace) -> tuple[np.ndarray, np.ndarray, int]:
     if trace.min() >= 0 and trace.max() < 2 * trace.size + 1024:
         n = int(trace.max()) + 1
         return np.ascontiguousarray(trace, dtype=np.int64), np.arange(n, dtype=np.int64), n
-    ids, inverse = np.unique(trace, return_inverse=True)
-    return inverse.reshape(-1).astype(np.int64), ids.astype(np.int64), int(ids.size)
+    dense, ids = relabel(trace.astype(np.int64, copy=False))
+    return dense, ids.view(np.int64), int(ids.size)
 
 
-def _format_of(path: Path, fmt: str | None) -> str:
+def trace_format(path: Path, fmt: str | None) -> str:
+    """The format of ``path``: ``fmt`` if given (validated), else by suffix."""
     if fmt is not None:
         if fmt not in FORMATS:
             raise ValueError(f"{path}: unknown trace format {fmt!r}; expected one of {FORMATS}")
@@ -83,18 +104,54 @@ def _format_of(path: Path, fmt: str | None) -> str:
     return "lines"
 
 
-def _load_lines(path: Path) -> list[str]:
+def _warn_comments(path: Path, count: int, first: int) -> None:
+    if count:
+        warnings.warn(f"{path}:{first}: skipped {count} line(s) starting with '#' (a header or "
+                      f"comment, not a page id)", UserWarning, stacklevel=3)
+
+
+def _load_lines_general(path: Path) -> list[str]:
+    """Any tokens as string ids (the fallback of the numba parser)."""
     ids = []
+    comments, first = 0, 0
     with path.open("r", encoding="utf-8", errors="strict") as handle:
         for lineno, line in enumerate(handle, 1):
             tokens = line.split()
             if not tokens:
                 continue
+            if tokens[0].startswith("#"):
+                comments += 1
+                first = first or lineno
+                continue
             if len(tokens) != 1:
                 raise ValueError(f"{path}:{lineno}: expected one page id per line, got "
                                  f"{len(tokens)} fields: {line.strip()[:60]!r}")
             ids.append(tokens[0])
+    _warn_comments(path, comments, first)
     return ids
+
+
+def _load_lines(path: Path) -> np.ndarray:
+    """Dense ids of a one-id-per-line file: decimal ids through the numba parser, anything else
+    as strings."""
+    values, status, line, comments, first = parse_int_lines(np.fromfile(path, dtype=np.uint8))
+    if status == TWO_FIELDS:
+        text = _line_text(path, line)
+        raise ValueError(f"{path}:{line}: expected one page id per line, got "
+                         f"{len(text.split())} fields: {text.strip()[:60]!r}")
+    if status == NOT_INTEGER:
+        ids = _load_lines_general(path)
+        return densify(np.asarray(ids, dtype=object).astype(str)) if ids else np.zeros(0, np.int64)
+    _warn_comments(path, comments, first)
+    return relabel(values)[0]
+
+
+def _line_text(path: Path, line: int) -> str:
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            if lineno == line:
+                return raw.decode("utf-8", errors="replace")
+    return ""
 
 
 def _is_int(text: str) -> bool:
@@ -144,21 +201,20 @@ def read_oracle_general(path) -> np.ndarray:
     of :data:`ORACLE_GENERAL_DTYPE`; a truncated last record or an inconsistent next-access field is a
     ``ValueError`` naming the record index."""
     path = Path(path)
-    raw = path.read_bytes()
-    size = ORACLE_GENERAL_DTYPE.itemsize
-    if len(raw) % size:
-        raise ValueError(f"{path}: record {len(raw) // size}: truncated oracleGeneral record "
-                         f"({len(raw) % size} of {size} bytes)")
-    records = np.frombuffer(raw, dtype=ORACLE_GENERAL_DTYPE)
-    nxt = records["next_access_vtime"]
-    index = np.arange(records.size, dtype=np.int64)
-    # libCacheSim writes -1 (or INT64_MAX) for "never"; any other value must lie in the future.
-    bad = (nxt != -1) & (nxt != np.iinfo(np.int64).max) & (nxt <= index)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{path}: record {first}: next_access_vtime {int(nxt[first])} does not lie "
-                         f"after the request itself")
+    records = memmap_oracle_general(path, ORACLE_GENERAL_DTYPE)
+    check_records(path, records)
     return records
+
+
+def check_records(path, records, offset: int = 0) -> None:
+    """``ValueError`` naming the first record (file index; ``records[0]`` is record ``offset``)
+    whose next-access field is neither "never" (-1 or INT64_MAX) nor in the future."""
+    nxt = records["next_access_vtime"]
+    first = int(check_next_access(nxt, offset)) if nxt.size else -1
+    if first >= 0:
+        raise ValueError(f"{path}: record {first}: next_access_vtime "
+                         f"{int(nxt[first - offset])} does not lie after the request itself; is "
+                         f"it an oracleGeneral trace? (--format)")
 
 
 def write_oracle_general(path, trace, *, obj_size: int = 1) -> Path:
@@ -183,26 +239,42 @@ def write_oracle_general(path, trace, *, obj_size: int = 1) -> Path:
     return path
 
 
+def check_path(path) -> Path:
+    """``path`` as a Path if it is a readable file; else ``FileNotFoundError`` (missing) or
+    ``ValueError`` (a directory, or not a regular file) naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, not a trace file")
+    if not path.exists():
+        raise FileNotFoundError(f"trace file not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file")
+    return path
+
+
 def load_trace(path, *, fmt: str | None = None, column: str | int | None = None) -> np.ndarray:
     """Loads the request sequence in ``path`` as int64 ``[T]`` with ids densified to ``0..n-1`` in
     order of first appearance. ``fmt`` is ``"lines"``, ``"csv"`` or ``"oracle_general"`` (``None``:
     by suffix: ``.csv`` -> csv, ``.bin``/``.oracleGeneral`` -> oracle_general, else lines).
     ``column`` (csv only) is a header name or a 0-based index (default 0)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"trace file not found: {path}")
-    kind = _format_of(path, fmt)
+    path = check_path(path)
+    kind = trace_format(path, fmt)
     if column is not None and kind != "csv":
-        raise ValueError(f"{path}: column= only applies to csv traces, not {kind}")
+        raise ValueError(f"{path}: a column only applies to csv traces, not {kind} (--column)")
     if kind == "oracle_general":
-        ids = read_oracle_general(path)["obj_id"]
+        records = read_oracle_general(path)
+        dense = relabel(records["obj_id"])[0] if records.size else np.zeros(0, np.int64)
     else:
         try:
-            ids = _load_lines(path) if kind == "lines" else _load_csv(path, column)
+            if kind == "lines":
+                dense = _load_lines(path)
+            else:
+                ids = _load_csv(path, column)
+                dense = (densify(np.asarray(ids, dtype=object).astype(str)) if ids
+                         else np.zeros(0, np.int64))
         except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: not a UTF-8 text trace ({exc.reason} at byte {exc.start}); "
-                             f"pass fmt='oracle_general' for binary traces") from None
-        ids = np.asarray(ids, dtype=object).astype(str) if ids else np.zeros(0, dtype=np.int64)
-    if len(ids) == 0:
+                             f"for a binary libCacheSim trace pass --format oracle_general") from None
+    if dense.size == 0:
         raise ValueError(f"{path}: empty trace (no requests)")
-    return densify(ids)
+    return dense

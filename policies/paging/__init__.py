@@ -4,7 +4,8 @@ that read next-arrival, discard or phase predictions (BlindOracle, Predictive Ma
 LNonMarker, Discard, Mark&Predict, Robust).
 
 ``simulate(trace, cache_size, policy, predictions=None, seed=0)`` returns a :class:`SimResult`;
-``list_policies()`` names every registered policy.
+``list_policies()`` names every registered policy; ``simulate_file(path, cache_size, policy)``
+streams a trace file of any length in chunks.
 """
 
 from heurist.policies.paging.arc import ARC
@@ -36,6 +37,7 @@ from heurist.policies.paging.random_evict import RandomEviction
 from heurist.policies.paging.robust import Robust
 from heurist.policies.paging.s3fifo import S3FIFO
 from heurist.policies.paging.simulate import simulate
+from heurist.policies.paging.stream import STREAMING, StreamResult, simulate_file
 
 __all__ = [
     "ARC",
@@ -46,6 +48,7 @@ __all__ = [
     "OPT",
     "REGISTRY",
     "S3FIFO",
+    "STREAMING",
     "BlindOracle",
     "Discard",
     "DiscardRandomized",
@@ -59,8 +62,10 @@ __all__ = [
     "RandomizedMarker",
     "Robust",
     "SimResult",
+    "StreamResult",
     "get_policy",
     "list_policies",
     "register_policy",
     "simulate",
+    "simulate_file",
 ]

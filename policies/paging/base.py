@@ -140,7 +140,7 @@ class PagingPolicy:
         simulate, state = self._state(trace, n_ids, k, predictions, seed)
         miss = np.zeros(trace.size, dtype=np.bool_)
         victims = np.full(trace.size, -1, dtype=np.int64)
-        simulate(trace, k, state, miss, victims)
+        simulate(trace, k, state, miss, victims, 0)
         return miss, victims
 
     def __repr__(self) -> str:
