@@ -26,9 +26,11 @@ ENVS: dict[str, tuple[str, dict[str, Any]]] = {
     "Malloc": ("heurist.envs.malloc.env:MallocEnv",
                {"mode": "mapping", "n_buffers": 12, "k": 4, "lookahead": 2, "n_bins": 4,
                 "undo": True, "max_undos": 3}),
-    "PVRP": ("heurist.envs.pvrp.env:PVRPEnv", {"n_clients": 8, "n_vehicles": 3}),
+    # capacity 10 against demands 1..9: a vehicle's load often equals a client's demand, so a mask
+    # that turns ``demand <= load`` into ``<`` fails the legal-actions check (at 40 it never did)
+    "PVRP": ("heurist.envs.pvrp.env:PVRPEnv", {"n_clients": 8, "n_vehicles": 3, "capacity": 10}),
     "PVRPSequential": ("heurist.envs.pvrp.env_sequential:PVRPSequentialEnv",
-                       {"n_clients": 8, "n_vehicles": 3, "variant": "zc"}),
+                       {"n_clients": 8, "n_vehicles": 3, "variant": "zc", "capacity": 10}),
     "Paging": ("heurist.envs.paging.env:PagingEnv",
                {"cache_size": 4, "trace_length": 48, "n_pages": 12}),
 }

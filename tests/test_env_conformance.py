@@ -58,3 +58,19 @@ def test_make_rejects_unknown_kwargs(env_entry):
     """make() raises on an unknown keyword argument."""
     with pytest.raises(TypeError, match="unknown argument"):
         make(env_entry[0].name, definitely_not_an_option=1)
+
+
+def test_pvrp_mask_turned_strict_is_caught(monkeypatch):
+    """PVRP's mask with ``demand <= load`` turned into ``<`` fails the legal-actions check."""
+    import heurist.envs.pvrp.env as pvrp_env
+
+    def strict_masks(avail, demand, load, pos):  # the mutation: a client whose demand equals
+        mask = (demand.unsqueeze(1) < load.unsqueeze(-1)) & avail  # the load left is refused
+        any_client = mask.any(-1)
+        mask[..., 0] = (pos != 0) | ~any_client
+        return mask, any_client
+
+    monkeypatch.setattr(pvrp_env, "vehicle_masks", strict_masks)
+    env = make("PVRP", backend="torch", **entry("PVRP").test_kwargs)
+    with pytest.raises(AssertionError, match=r"PVRPEnv: mask too strict at step 1, row 0"):
+        C.check_legal_actions_match_mask(env)

@@ -30,7 +30,7 @@ SLOT_FEATURES = ("rel_position", "log_age", "acc_attn", "window_attn", "key_norm
 GLOBAL_FEATURES = ("progress", "budget_fraction", "compress_phase", "cache_fill")
 
 
-@register("KVCache", test_kwargs={"max_len": 40, "budget": 8, "min_length": 24})
+@register("KVCache")  # declared, with its test_kwargs, in heurist.envs.ENVS
 class KVCacheEnv(HeuristEnv):
     """KV-cache eviction over attention traces.
 

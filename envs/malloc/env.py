@@ -38,8 +38,7 @@ def lowest_candidate_action(mask: torch.Tensor) -> torch.Tensor:
     return mask.to(torch.int8).argmax(-1)
 
 
-@register("Malloc", test_kwargs={"mode": "mapping", "n_buffers": 12, "k": 4, "lookahead": 2,
-                                 "n_bins": 4, "undo": True, "max_undos": 3})
+@register("Malloc")  # declared, with its test_kwargs, in heurist.envs.ENVS
 class MallocEnv(HeuristEnv):
     """mallocGame / MiniMalloc as a batched TorchRL env.
 

@@ -217,7 +217,7 @@ def _farthest_mask(slot_next, slot_page, done):
 
 
 # ---------------------------------------------------------------------------- the env
-@register("Paging", test_kwargs={"cache_size": 4, "trace_length": 48, "n_pages": 12})
+@register("Paging")  # declared, with its test_kwargs, in heurist.envs.ENVS
 class PagingEnv(HeuristEnv):
     """Cache eviction over a page-request trace; one decision per miss with a full cache.
 

@@ -176,7 +176,7 @@ def _compact_demand(demand: np.ndarray) -> np.ndarray:
     return demand
 
 
-@register("PVRP", test_kwargs={"n_clients": 8, "n_vehicles": 3})
+@register("PVRP")  # declared, with its test_kwargs, in heurist.envs.ENVS
 class PVRPEnv(HeuristEnv):
     """Profiled VRP (PVRP-P / PVRP-ZC), M vehicles acting in parallel.
 

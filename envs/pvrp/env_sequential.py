@@ -90,7 +90,7 @@ def sequential_kernel(action, cur, locs, demand, capacity, speed, pref_gain, ava
         new_cur[b] = k if nxt < 0 else nxt
 
 
-@register("PVRPSequential", test_kwargs={"n_clients": 8, "n_vehicles": 3, "variant": "zc"})
+@register("PVRPSequential")  # declared, with its test_kwargs, in heurist.envs.ENVS
 class PVRPSequentialEnv(PVRPEnv):
     """Profiled VRP with one vehicle acting per step (round robin over the active vehicles).
 
