@@ -1,20 +1,29 @@
 """Paging benchmarks: simulator speed against libCacheSim, and policy quality on BrightKite.
 
-Speed: the same 1e6-request Zipf trace (alpha 1, 1e5 ids) through heurist's simulator and through
-libCacheSim's C simulator (``libcachesim`` python package, GPL, imported only here) in this process,
-LRU and Belady/OPT at k = 1000 and 10000. The trace is written as a libCacheSim ``oracleGeneral``
-binary with the next-access field filled (libCacheSim's Belady reads it; without it the answer is
-silently wrong) and read back with heurist's loader. Miss counts must be identical (asserted).
+Speed, end to end from the same file to the same miss count: a 1e6-request Zipf trace (alpha 1,
+1e5 ids) is written twice, as a libCacheSim ``oracleGeneral`` binary (next-access field filled;
+libCacheSim's Belady reads it) and as one-id-per-line text. For LRU and OPT at k = 1,000 and
+10,000 each side is timed from the file name to the miss count: libCacheSim's
+``TraceReader`` + ``process_trace`` (the ``libcachesim`` python package, GPL, imported only here)
+against heurist's ``simulate(load_trace(path), k, policy)`` and its chunked
+``simulate_file(path, k, policy)``. The kernel alone (``simulate`` on the loaded array) is a second
+column. Miss counts are asserted identical, except libCacheSim's Belady on text, which has no
+next-access field and silently returns a wrong count (reported, not asserted).
+
+Kernels (``--kernels``): every policy's simulate on the in-memory trace at k = 1,000 and 10,000;
+``--baseline PKG`` times a second copy of the policies (e.g. an older commit's, importable as
+``PKG``) in the same process, side by side.
 
 Quality: misses / OPT summed over the 100 BrightKite traces at k = 10 for every policy, with
 noise sweeps for the predictors (lognormal sigma for next arrivals, bit-flip rate for the 1-bit
 predictions), plus a PNG plot.
 
-    python scripts/benchmark_paging.py [--quick] [--skip-speed] [--skip-quality]
+    python scripts/benchmark_paging.py [--quick] [--skip-speed] [--skip-quality] [--kernels]
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import sys
 import tempfile
@@ -23,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from heurist.envs.common.data import data_dir
 from heurist.envs.paging import (
+    CombinedPredictor,
     DiscardBits,
     NoisyNextArrival,
     PhaseBits,
@@ -32,10 +43,9 @@ from heurist.envs.paging import (
     load_trace,
     write_oracle_general,
 )
-from heurist.policies.paging import Robust, get_policy, list_policies, simulate
+from heurist.policies.paging import Robust, get_policy, list_policies, simulate, simulate_file
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "paging" / "brightkite"
 
 
 def time_best(fn, repeats: int) -> tuple[float, object]:
@@ -47,41 +57,69 @@ def time_best(fn, repeats: int) -> tuple[float, object]:
     return best, out
 
 
+def zipf_trace(args) -> np.ndarray:
+    n_req, n_ids = (200_000, 20_000) if args.quick else (1_000_000, 100_000)
+    return generators.zipf(n_req, n_pages=n_ids, alpha=1.0, rng=np.random.default_rng(args.seed))
+
+
 def speed(args) -> list[dict]:
     import libcachesim as lcs
 
-    n_req, n_ids = (200_000, 20_000) if args.quick else (1_000_000, 100_000)
-    trace = generators.zipf(n_req, n_pages=n_ids, alpha=1.0, rng=np.random.default_rng(args.seed))
+    trace = zipf_trace(args)
+    n_req = trace.size
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_oracle_general(Path(tmp) / "zipf.oracleGeneral.bin", trace)
-        loaded = load_trace(path)
-        assert np.array_equal(loaded, densify(trace)), "oracleGeneral round trip changed the trace"
+        files = {"oracleGeneral": (write_oracle_general(Path(tmp) / "zipf.oracleGeneral.bin",
+                                                        trace),
+                                   lcs.TraceType.ORACLE_GENERAL_TRACE),
+                 "text": (Path(tmp) / "zipf.txt", lcs.TraceType.PLAIN_TXT_TRACE)}
+        np.savetxt(files["text"][0], trace, fmt="%d")
+        loaded = load_trace(files["oracleGeneral"][0])
+        for path, _ in files.values():
+            assert np.array_equal(load_trace(path), densify(trace)), f"{path} round trip"
         n_objects = int(np.unique(trace).size)
         hashpower = math.ceil(math.log2(n_objects)) + 1
-        simulate(loaded[:1000], 10, "LRU")  # numba: load compiled kernels outside the timing
-        simulate(loaded[:1000], 10, "OPT")
-        for policy, lcs_cls in (("LRU", lcs.LRU), ("OPT", lcs.Belady)):
-            for k in (1000, 10000):
-                def run_lcs(k=k, lcs_cls=lcs_cls):
-                    reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE,
-                                             lcs.ReaderInitParam())
-                    cache = lcs_cls(cache_size=k, hashpower=hashpower)
-                    miss_ratio, _ = cache.process_trace(reader)
-                    return round(miss_ratio * n_req)
+        for policy in ("LRU", "OPT"):  # numba: load compiled kernels outside the timing
+            simulate(loaded[:1000], 10, policy)
+            simulate_file(files["oracleGeneral"][0], 10, policy)
+        print(f"{'format':13s} {'policy':6s} {'k':>6s} {'misses':>8s}  {'heurist e2e':>11s} "
+              f"{'stream e2e':>10s} {'kernel':>8s} {'libCacheSim':>11s}  e2e ratio", flush=True)
+        for fmt, (path, lcs_type) in files.items():
+            for policy, lcs_cls in (("LRU", lcs.LRU), ("OPT", lcs.Belady)):
+                for k in (1000, 10000):
+                    def run_lcs(k=k, lcs_cls=lcs_cls, path=path, lcs_type=lcs_type):
+                        reader = lcs.TraceReader(str(path), lcs_type, lcs.ReaderInitParam())
+                        miss_ratio, _ = lcs_cls(cache_size=k, hashpower=hashpower).process_trace(
+                            reader)
+                        return round(miss_ratio * n_req)
 
-                t_lcs, lcs_misses = time_best(run_lcs, args.repeats)
-                t_ours, ours = time_best(lambda k=k, p=policy: simulate(loaded, k, p), args.repeats)
-                assert ours.misses == lcs_misses, (policy, k, ours.misses, lcs_misses)
-                row = {"policy": policy, "k": k, "misses": ours.misses,
-                       "heurist_req_s": n_req / t_ours, "libcachesim_req_s": n_req / t_lcs,
-                       "ratio": t_lcs / t_ours}
-                rows.append(row)
-                print(f"{policy:4s} k={k:6d} misses={ours.misses:8d} (identical)  heurist "
-                      f"{row['heurist_req_s'] / 1e6:6.2f} M req/s  libCacheSim "
-                      f"{row['libcachesim_req_s'] / 1e6:6.2f} M req/s  ratio {row['ratio']:.2f}x",
-                      flush=True)
-        print("\nMiss counts of other policies, heurist vs libCacheSim (same trace):")
+                    def run_ours(k=k, policy=policy, path=path):
+                        return simulate(load_trace(path), k, policy).misses
+
+                    streams = policy != "OPT" or fmt == "oracleGeneral"
+                    t_lcs, theirs = time_best(run_lcs, args.repeats)
+                    t_e2e, ours = time_best(run_ours, args.repeats)
+                    t_stream, streamed = (time_best(
+                        lambda k=k, p=policy, f=path: simulate_file(f, k, p).misses, args.repeats)
+                        if streams else (math.nan, ours))
+                    t_kernel, _ = time_best(lambda k=k, p=policy: simulate(loaded, k, p),
+                                            args.repeats)
+                    assert ours == streamed, (fmt, policy, k, ours, streamed)
+                    wrong = fmt == "text" and policy == "OPT"  # no next-access field in text
+                    if not wrong:
+                        assert ours == theirs, (fmt, policy, k, ours, theirs)
+                    row = {"format": fmt, "policy": policy, "k": k, "misses": ours,
+                           "libcachesim_misses": theirs, "heurist_e2e_s": t_e2e,
+                           "stream_e2e_s": t_stream, "kernel_s": t_kernel,
+                           "libcachesim_s": t_lcs, "ratio": t_lcs / t_e2e}
+                    rows.append(row)
+                    note = (f"  (libCacheSim: {theirs} misses, wrong: text has no next access)"
+                            if wrong else "")
+                    print(f"{fmt:13s} {policy:6s} {k:6d} {ours:8d}  {t_e2e * 1e3:9.1f}ms "
+                          f"{t_stream * 1e3:8.1f}ms {t_kernel * 1e3:6.1f}ms "
+                          f"{t_lcs * 1e3:9.1f}ms  {row['ratio']:5.2f}x{note}", flush=True)
+        print("\nMiss counts of other policies, heurist vs libCacheSim (same oracleGeneral file):")
+        path = files["oracleGeneral"][0]
         for policy, lcs_cls in (("FIFO", lcs.FIFO), ("CLOCK", lcs.Clock), ("LFU", lcs.LFU),
                                 ("ARC", lcs.ARC), ("S3-FIFO", lcs.S3FIFO)):
             for k in (100, 1000, 10000):
@@ -95,8 +133,35 @@ def speed(args) -> list[dict]:
                       f"{'identical' if ours == theirs else f'{(ours - theirs) / theirs:+.2%}'}",
                       flush=True)
     print(f"\n{n_req} requests, {n_objects} distinct ids, hashpower {hashpower}, best of "
-          f"{args.repeats}")
+          f"{args.repeats}; e2e = from the file name to the miss count")
     return rows
+
+
+def kernels(args) -> None:
+    """Every policy's kernel on the in-memory Zipf trace (and a baseline copy's, if given)."""
+    trace = densify(zipf_trace(args))
+    predictor = CombinedPredictor(NoisyNextArrival(sigma=10), DiscardBits(flip_rate=0.1),
+                                  PhaseBits(flip_rate=0.1))
+    preds = predictor(trace, cache_size=1000, rng=np.random.default_rng(0))
+    sims = {"heurist": simulate}
+    if args.baseline:
+        sims["baseline"] = importlib.import_module(args.baseline).simulate
+    print(f"\n{'policy':18s} {'k':>6s} {'misses':>8s} " + " ".join(f"{n + ' M req/s':>18s}"
+                                                               for n in sims))
+    for name in list_policies():
+        for k in (1000, 10000):
+            speeds, counts = [], set()
+            for sim in sims.values():
+                sim(trace[:2000], 10, name, predictions=preds.__class__(
+                    next_arrival=preds.next_arrival[:2000], discard=preds.discard[:2000],
+                    phase=preds.phase[:2000]))
+                t, result = time_best(lambda s=sim, k=k, n=name: s(trace, k, n, predictions=preds),
+                                      args.repeats)
+                speeds.append(trace.size / t / 1e6)
+                counts.add(result.misses)
+            assert len(counts) == 1, (name, k, counts)
+            print(f"{name:18s} {k:6d} {counts.pop():8d} " + " ".join(f"{v:18.2f}" for v in speeds),
+                  flush=True)
 
 
 NEXT_ARRIVAL = ("BlindOracle", "PredictiveMarker", "LMarker", "LNonMarker", "Robust")
@@ -107,7 +172,7 @@ PHASE = ("Mark&Predict",)
 def quality(args) -> None:
     from rich.progress import track
 
-    files = sorted(Path(args.data).glob("*.txt"))
+    files = sorted(Path(args.data or data_dir("paging/brightkite")).glob("*.txt"))
     if not files:
         sys.exit(f"no BrightKite traces in {args.data}")
     if args.quick:
@@ -197,16 +262,22 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller trace, fewer sweep points")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats (best is kept)")
+    parser.add_argument("--kernels", action="store_true", help="time every policy's kernel")
+    parser.add_argument("--baseline", default=None, metavar="PKG", help="with --kernels: a module "
+                        "with another copy's simulate (e.g. an older commit's), timed alongside")
+    parser.add_argument("--repeats", type=int, default=5, help="timing repeats (best is kept)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds averaged for randomized rows")
     parser.add_argument("--seed", type=int, default=0, help="seed of the Zipf trace")
     parser.add_argument("--cache-size", type=int, default=10, help="k for the quality table")
-    parser.add_argument("--data", default=str(DATA), help="folder of BrightKite *.txt traces")
+    parser.add_argument("--data", default=None, help="folder of BrightKite *.txt traces "
+                        "(default: the shipped data set)")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "benchmarks" / "paging.png"),
                         help="PNG path for the quality plot ('' to skip)")
     args = parser.parse_args(argv)
     if not args.skip_speed:
         speed(args)
+    if args.kernels:
+        kernels(args)
     if not args.skip_quality:
         quality(args)
     return 0
