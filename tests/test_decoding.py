@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv, Weights
-from heurist.policies.decoding import (STRATEGIES, beam_search, greedy, replay, rollout,
-                                       run_episode)
+from heurist.policies.decoding import STRATEGIES, beam_search, greedy, replay, rollout, run_episode
 from heurist.policies.nets.routing import CAMP, AttentionModel, PointerNetwork, dihedral, dihedral8
 
 SMALL = {"dim": 32, "n_heads": 4, "n_layers": 2, "ff_dim": 64}

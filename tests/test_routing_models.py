@@ -12,10 +12,20 @@ from hypothesis import strategies as st
 from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv, Weights
 from heurist.envs.pvrp.oracle import decode_log
 from heurist.policies.decoding import replay, rollout, run_episode, sampler
-from heurist.policies.nets.routing import (CAMP, POMO, AttentionModel, MultiPointerDecoder,
-                                           PointerNetwork, ProfiledEmbedding, ProfileEncoder,
-                                           SymNCO, VehicleCommunication, conflict_priority,
-                                           invariance_loss, shared_baseline_loss)
+from heurist.policies.nets.routing import (
+    CAMP,
+    POMO,
+    AttentionModel,
+    MultiPointerDecoder,
+    PointerNetwork,
+    ProfiledEmbedding,
+    ProfileEncoder,
+    SymNCO,
+    VehicleCommunication,
+    conflict_priority,
+    invariance_loss,
+    shared_baseline_loss,
+)
 
 SMALL = {"dim": 32, "n_heads": 4, "n_layers": 2, "ff_dim": 64}
 

@@ -16,7 +16,7 @@ from tensordict import TensorDictBase
 from heurist.envs.common import HeuristEnv
 from heurist.policies.nets.routing.base import RoutingPolicy
 
-__all__ = ["Trajectory", "run_episode", "greedy", "sampler"]
+__all__ = ["Trajectory", "greedy", "run_episode", "sampler"]
 
 #: chooses actions from masked logits [B, *A, n] at step t -> [B, *A]
 Select = Callable[[torch.Tensor, int], torch.Tensor]

@@ -5,12 +5,19 @@
 from heurist.policies.nets.routing.attention_model import AttentionModel
 from heurist.policies.nets.routing.base import RoutingPolicy
 from heurist.policies.nets.routing.camp import CAMP
-from heurist.policies.nets.routing.camp_parts import (MultiPointerDecoder, ProfileEncoder,
-                                                      ProfiledEmbedding, VehicleCommunication,
-                                                      conflict_priority)
+from heurist.policies.nets.routing.camp_parts import (
+                                                      MultiPointerDecoder,
+                                                      ProfiledEmbedding,
+                                                      ProfileEncoder,
+                                                      VehicleCommunication,
+                                                      conflict_priority,
+)
 from heurist.policies.nets.routing.decoder import PointerDecoder, masked_logits
-from heurist.policies.nets.routing.embeddings import (ContextEmbedding, DynamicEmbedding,
-                                                      InitEmbedding)
+from heurist.policies.nets.routing.embeddings import (
+                                                      ContextEmbedding,
+                                                      DynamicEmbedding,
+                                                      InitEmbedding,
+)
 from heurist.policies.nets.routing.encoder import MHAEncoder, MHALayer, Norm
 from heurist.policies.nets.routing.pomo import POMO, shared_baseline_loss, start_actions
 from heurist.policies.nets.routing.ptrnet import PointerNetwork

@@ -12,8 +12,11 @@ from tensordict import TensorDict, TensorDictBase
 
 from heurist.policies.nets.routing.base import RoutingPolicy
 from heurist.policies.nets.routing.decoder import PointerDecoder
-from heurist.policies.nets.routing.embeddings import (ContextEmbedding, DynamicEmbedding,
-                                                      InitEmbedding)
+from heurist.policies.nets.routing.embeddings import (
+    ContextEmbedding,
+    DynamicEmbedding,
+    InitEmbedding,
+)
 from heurist.policies.nets.routing.encoder import MHAEncoder
 
 __all__ = ["AttentionModel"]

@@ -14,8 +14,8 @@ action except through the next observation, so a step can be replayed from the l
 from __future__ import annotations
 
 import torch
-from torch import nn
 from tensordict import TensorDict, TensorDictBase
+from torch import nn
 
 __all__ = ["RoutingPolicy"]
 
@@ -33,3 +33,8 @@ class RoutingPolicy(nn.Module):
     def step(self, td: TensorDictBase, state: TensorDict) -> tuple[torch.Tensor, TensorDict]:
         """Masked logits for the observation ``td`` [B] and the next state."""
         raise NotImplementedError
+
+    def priority(self, logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The parallel env's ``priority`` [B, M] for ``action`` [B, M] chosen from ``logits``
+        [B, M, N + 1] (multi-agent policies): each vehicle's log-probability of its choice."""
+        return logits.log_softmax(-1).gather(-1, action.unsqueeze(-1)).squeeze(-1).detach().float()

@@ -12,9 +12,13 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 
 from heurist.policies.nets.routing.base import RoutingPolicy
-from heurist.policies.nets.routing.camp_parts import (MultiPointerDecoder, ProfileEncoder,
-                                                      ProfiledEmbedding, VehicleCommunication,
-                                                      conflict_priority)
+from heurist.policies.nets.routing.camp_parts import (
+    MultiPointerDecoder,
+    ProfiledEmbedding,
+    ProfileEncoder,
+    VehicleCommunication,
+    conflict_priority,
+)
 
 __all__ = ["CAMP"]
 
@@ -46,7 +50,6 @@ class CAMP(RoutingPolicy):
         query = self.communication(td, state["nodes"])
         return self.decoder(td, query, (state["gk"], state["gv"], state["lk"])), state
 
-    @staticmethod
-    def priority(logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def priority(self, logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """The env's ``priority`` input for ``action`` [B, M] chosen from ``logits``."""
         return conflict_priority(logits, action)

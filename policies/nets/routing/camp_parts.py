@@ -6,13 +6,18 @@ Shapes: B instances, M vehicles, n = N + 1 nodes (depot first), H features.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from tensordict import TensorDictBase
+from torch import nn
 
 from heurist.policies.nets.routing.decoder import PointerDecoder
 from heurist.policies.nets.routing.encoder import MHALayer
-from heurist.policies.nets.routing.features import (NODE_DIM, VEHICLE_DIM, node_features,
-                                                    profile_features, vehicle_features)
+from heurist.policies.nets.routing.features import (
+    NODE_DIM,
+    VEHICLE_DIM,
+    node_features,
+    profile_features,
+    vehicle_features,
+)
 
 __all__ = ["MultiPointerDecoder", "ProfileEncoder", "ProfiledEmbedding", "VehicleCommunication",
            "conflict_priority"]

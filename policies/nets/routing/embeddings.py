@@ -11,12 +11,18 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 from tensordict import TensorDictBase
+from torch import nn
 
-from heurist.policies.nets.routing.features import (NODE_DIM, PROFILE_DIM, VEHICLE_DIM,
-                                                    acting_vehicle, node_features,
-                                                    profile_features, vehicle_features)
+from heurist.policies.nets.routing.features import (
+    NODE_DIM,
+    PROFILE_DIM,
+    VEHICLE_DIM,
+    acting_vehicle,
+    node_features,
+    profile_features,
+    vehicle_features,
+)
 
 __all__ = ["ContextEmbedding", "DynamicEmbedding", "InitEmbedding", "gather_rows"]
 

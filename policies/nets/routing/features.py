@@ -58,6 +58,6 @@ def vehicle_features(td: TensorDictBase) -> torch.Tensor:
 def acting_vehicle(td: TensorDictBase) -> torch.Tensor:
     """The vehicle that acts now ``[B]`` (``current_vehicle`` of the sequential env; 0 when the
     env has one vehicle and no such key)."""
-    if "current_vehicle" in td.keys():
+    if "current_vehicle" in td:
         return td["current_vehicle"]
     return torch.zeros(td.batch_size[0], dtype=torch.int64, device=td.device)

@@ -9,15 +9,21 @@ compatibilities are optionally clipped by ``C * tanh`` (Bello et al. 2017) and m
 from __future__ import annotations
 
 import torch
-from torch import nn
 from tensordict import TensorDict, TensorDictBase
+from torch import nn
 
 from heurist.policies.nets.routing.base import RoutingPolicy
 from heurist.policies.nets.routing.decoder import masked_logits
 from heurist.policies.nets.routing.embeddings import gather_rows
-from heurist.policies.nets.routing.features import (NODE_DIM, PROFILE_DIM, VEHICLE_DIM,
-                                                    acting_vehicle, node_features,
-                                                    profile_features, vehicle_features)
+from heurist.policies.nets.routing.features import (
+    NODE_DIM,
+    PROFILE_DIM,
+    VEHICLE_DIM,
+    acting_vehicle,
+    node_features,
+    profile_features,
+    vehicle_features,
+)
 
 __all__ = ["PointerNetwork"]
 

@@ -36,7 +36,7 @@ def dihedral8(instance: TensorDictBase, *, keys: tuple[str, ...] = ("depot", "lo
     for k in range(N_DIHEDRAL):
         c = instance.clone()
         for key in keys:
-            if key in c.keys():
+            if key in c:
                 c[key] = dihedral(c[key], k)
         copies.append(c)
     return torch.cat(copies, 0)

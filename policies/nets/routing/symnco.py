@@ -9,8 +9,8 @@ apart; :func:`invariance_loss` is the corrected sign, tested).
 from __future__ import annotations
 
 import torch
-from torch import nn
 from tensordict import TensorDictBase
+from torch import nn
 
 from heurist.policies.nets.routing.attention_model import AttentionModel
 
