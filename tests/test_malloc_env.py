@@ -246,4 +246,4 @@ def test_numba_candidates_equal_brute_force_at_every_step(alignment):
             multi += len(want) >= 2
         td["action"] = C.random_masked_action(td["action_mask"], gen)
         td = env.step(td)["next"]
-    assert checked >= 150 and multi >= 20
+    assert (checked, multi) == (210, 65)  # live states compared, of which with >= 2 candidates

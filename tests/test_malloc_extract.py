@@ -128,7 +128,8 @@ def test_tiny_llama_flops_match_the_architecture():
     mlp = 3 * 2 * S * h * inter
     rope = 2 * (hd // 2) * S  # rotary angles: inv_freq [hd/2, 1] @ positions [1, S]
     assert inst.op_flops.sum() == proj + attn + mlp + 2 * S * h * vocab + rope
-    assert inst.n > 0 and peak_live_bytes(inst) > 0
+    # buffers, ops and peak live bytes of this graph under torch 2.13's core ATen decompositions
+    assert (inst.n, inst.n_ops, peak_live_bytes(inst)) == (93, 78, 6016)
 
 
 def test_cache_roundtrip(tmp_path):
