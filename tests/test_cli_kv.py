@@ -67,8 +67,7 @@ def test_parity_command_reports_identical_sets(capsys):
 
 
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, capsys):
-    """A missing file, a too-short text, an unknown policy and a parity --tokens below 8 each exit
-    2 naming the problem; a text with enough bytes but too few tokens is caught after tokenizing."""
+    """Missing/short texts, an unknown policy and --tokens < 8 exit 2 naming the problem."""
     assert main(["kv", "evaluate", "--text", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt" in capsys.readouterr().err
     short = tmp_path / "short.txt"
@@ -116,8 +115,7 @@ def test_tokens_beyond_the_context_exit_2_with_one_line(capsys):
 
 
 def test_parity_needs_65_tokens_with_snapkv_and_runs_below_without(capsys):
-    """kv parity at --tokens 64 with the default policies (snapkv included) is refused naming
-    --tokens and the minimum 65; without snapkv 8 tokens run, every kept set equal to kvpress's."""
+    """snapkv under 65 tokens is refused in one line; without it 8-token parity is exact."""
     assert main(["kv", "parity", "--text", os.__file__, "--tokens", "64"]) == 2
     err = capsys.readouterr().err
     assert err == ("heurist kv: error: --tokens must be >= 65 for snapkv (kvpress's SnapKV needs "

@@ -129,8 +129,7 @@ def test_unusable_text_file_exits_2_naming_the_file(command, kind, bad_files, ca
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_arbitrary_text_paths_are_refused_cleanly(path, capsys):
-    """Random strings as --text (NUL bytes, huge names, odd characters) that are not readable
-    text files exit 2 with one line naming --text."""
+    """Random strings given as --text exit 2 with one line naming --text."""
     if os.path.isfile(path):  # hypothesis found a real file: not this test's subject
         return
     rc, err, out = _run(["kv", "evaluate", "--text", path, *BASE["evaluate"]], capsys)

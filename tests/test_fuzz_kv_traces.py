@@ -85,8 +85,7 @@ NAN = "attention or key norms hold NaN, inf or negative values"
     ("dense", "key_norm", (0, 2, 3), np.inf, NAN),
 ])
 def test_corrupt_values_are_refused(originals, tmp_path, fmt, key, index, value, message):
-    """A well-formed file whose values are out of range (a column past the row or out of the
-    sequence, a NaN residual, a negative weight, an infinite key norm) is refused, naming it."""
+    """Non-causal columns, NaN, inf or negative values are refused, naming the file."""
     path = tmp_path / "corrupt.safetensors"
     _rewrite(originals[fmt], path, lambda a: a[key].__setitem__(index, value))
     with pytest.raises(ValueError) as info:
@@ -124,8 +123,7 @@ def test_byte_flips(originals, tmp_path, fmt, edits):
      "attn_tril", "topk_cols", "topk_vals", "topk_resid"]),
        value=st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["dense", "topk", "[]"])))
 def test_rewritten_headers(originals, tmp_path, fmt, key, value):
-    """A header with a metadata value changed, or a tensor entry dropped or renamed, loads
-    cleanly or raises one ValueError line naming the file."""
+    """A changed metadata value or dropped/renamed tensor loads or fails in one line."""
     data = originals[fmt]
     n = struct.unpack("<Q", data[:8])[0]
     header = json.loads(data[8:8 + n])

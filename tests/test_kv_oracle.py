@@ -47,11 +47,11 @@ def test_legal_actions_equals_the_mask_along_random_rollouts(kw):
 
 
 def test_legal_actions_after_a_hand_log():
-    """Budget 2 tokens, 3 slots, 6 units: two no-op steps fill the cache to 3 units, then any
-    occupied slot; after the 5th step (episode over) and after an illegal prefix only 0."""
+    """Budget 2 of 6 units: no-op, then any slot, then only 0 when done or after an illegal log."""
     env = KVCacheEnv(max_len=6, budget=2, min_length=6)
     inst = env.generate(1, seed=0)
     assert int(inst["length"]) == 6 and env.n_slots == 3
+    # Steps 0-1 are no-ops (1, then 2 units cached); from step 2 the cache holds 3 > 2 units.
     rows = [env.legal_actions(inst, torch.tensor([log], dtype=torch.int64).reshape(1, -1))[0]
             .tolist() for log in ([], [0], [0, 0], [0, 0, 1], [0, 0, 1, 2], [0, 0, 1, 2, 0], [0, 1])]
     T, F = True, False

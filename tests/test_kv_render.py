@@ -33,8 +33,7 @@ def _uniform():
 
 
 def test_strip_and_heatmap_pixels_follow_the_kept_set(tmp_path):
-    """Strip pixels are exactly the kept/evicted colours per token; on the heatmap's last query row
-    (uniform attention 1/24) kept columns have magma's colour and evicted ones the veiled one."""
+    """Strip pixels take the kept/evicted colours; the heatmap veils just the evicted columns."""
     kept = np.zeros(T, dtype=bool)
     kept[[0, 1, 2, 3, 9, 16, 17, 18, 19, 20, 21, 22, 23]] = True
     path = tmp_path / "kv.png"
@@ -58,8 +57,7 @@ def test_bad_shapes_are_value_errors():
 
 
 def test_render_env_marks_the_cache_of_a_running_env(tmp_path):
-    """After 12 steps evicting the oldest non-sink unit (4 evictions, from step 8), the cache holds
-    tokens 0 and 5..12 (the budget of 8 plus the newest), and the strip shows exactly those."""
+    """After 12 steps evicting the oldest non-sink unit the strip marks the cache: 0 and 5..12."""
     env = KVCacheEnv(max_len=40, budget=8, min_length=24)
     td = env.reset(instance=env.generate(1, seed=0))
     with pytest.raises(ValueError):
@@ -73,6 +71,7 @@ def test_render_env_marks_the_cache_of_a_running_env(tmp_path):
             td["action"] = torch.zeros(1, dtype=torch.int64)
         td = env.step(td)["next"]
     kept = kept_tokens(env, 0)
+    # 4 evictions (steps 8..11, once 9 units exceed the budget of 8): the budget plus the newest.
     assert np.flatnonzero(kept).tolist() == [0, 5, 6, 7, 8, 9, 10, 11, 12]
     path = tmp_path / "env.png"
     fig = render_env(env, 0, path=path)

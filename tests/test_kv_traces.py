@@ -53,8 +53,7 @@ def test_sharegpt_first_conversation_is_known():
 
 
 def test_sharegpt_truncated_file_ends_cleanly():
-    """Every complete record of the truncated JSON is read (17671 of the 17672 the file starts;
-    counted independently from its pretty-printed layout) and the cut one is dropped."""
+    """All 17671 complete records of the truncated JSON are read; the cut one is dropped."""
     with open(X.sharegpt_path(), encoding="utf-8") as f:
         starts = sum(1 for line in f if line == "  {\n")
     with open(X.sharegpt_path(), encoding="utf-8") as f:
@@ -107,8 +106,7 @@ def test_trace_rows_are_causal_distributions(trace, code_sample):
 
 
 def test_trace_equals_transformers_full_forward(lm, trace, code_sample):
-    """Step-by-step decoding records exactly what one full forward with output_attentions gives
-    (query heads averaged per KV group), and the cache's post-RoPE key norms."""
+    """Decoding records what one full forward with output_attentions gives, and key norms."""
     model = lm[0]
     ids = torch.as_tensor(code_sample.ids)[None]
     with torch.no_grad():
@@ -139,8 +137,7 @@ def test_group_aggregations(lm, code_sample, trace):
 
 
 def test_failed_pass_removes_the_hooks_and_progress_records_the_same(lm, code_sample, trace):
-    """A pass that fails inside the model (a token id past the vocabulary) leaves no recording
-    hook on the shared model; with a progress bar the trace equals the one without."""
+    """A failed pass leaves the model's hooks as they were; a progress bar records the same."""
     model = lm[0]
 
     def hooks():  # transformers keeps its own output-capturing hooks: compare, not count
@@ -177,8 +174,7 @@ def test_tril_pack_round_trip():
 
 
 def test_dense_round_trip(trace, tmp_path):
-    """Dense fp16 storage reproduces attention to fp16 rounding and everything else exactly;
-    its size is the attention payload plus a small header."""
+    """Dense fp16 storage is exact to fp16 rounding; its size is payload plus a small header."""
     n = save_trace(tmp_path / "t.safetensors", trace)
     back = load_trace(tmp_path / "t.safetensors")
     np.testing.assert_allclose(back.attn, trace.attn, atol=5e-4)
@@ -218,8 +214,7 @@ def test_bad_trace_files_name_the_file(trace, tmp_path):
 
 # ---------------------------------------------------------------------------- env on real traces
 def test_env_on_real_trace_matches_oracle_and_full_cache(trace, tmp_path):
-    """On real attention: full cache gives recall 1 per step; a random eviction run equals the
-    oracle's replay; the trace file feeds the env through TraceSet."""
+    """Real attention: full cache recalls 1 per step; a random run equals the oracle replay."""
     save_trace(tmp_path / "t.safetensors", trace)
     full = KVCacheEnv(traces=tmp_path, max_len=40, budget=40)
     _, _, rews, _dones = C.masked_rollout(full, batch_size=2, seed=0)
@@ -235,8 +230,7 @@ def test_env_on_real_trace_matches_oracle_and_full_cache(trace, tmp_path):
 
 
 def test_per_layer_rows_from_a_real_trace(trace):
-    """TraceSet(per_layer=True) rows hold a layer's 3 KV heads; a full shared budget gives each
-    entry step a third of recall 1."""
+    """Per-layer rows hold a layer's 3 KV heads; a full shared budget pays 1/3 per entry step."""
     ts = TraceSet([trace], per_layer=True)
     inst = ts(2, np.random.default_rng(0))
     assert inst["attn"].shape == (2, 3, 40, 40) and inst["key_norm"].shape == (2, 3, 40)
