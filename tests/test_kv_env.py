@@ -64,8 +64,7 @@ def test_features_known_values():
 
 
 def test_compress_prefill_known_rewards():
-    """Compress with a 3-token prompt: prompt steps pay 0, the decode step keeps 0.8; the
-    compression step sees the prompt's last query (token 0 gets 0.5)."""
+    """Compress, 3-token prompt: prompt steps pay 0, decode keeps 0.8, token 0 sees 0.5."""
     env = KVCacheEnv(max_len=4, budget=2, prefill="compress")
     obs, rewards = _run(env, _instance(n_prompt=3), [0, 0, 1])
     assert rewards == pytest.approx([0.0, 0.0, 0.8], abs=1e-6)
@@ -194,8 +193,7 @@ def _layer_instance():
 
 
 def test_layer_budget_known_episode():
-    """Two heads sharing 2 entries: entries arrive head by head, each step pays half its head's
-    recall; the shared budget lets head 1 keep two tokens while head 0 keeps one."""
+    """Two heads share 2 entries: each step pays half its head's recall; head 1 keeps two."""
     env = KVCacheEnv(max_len=3, budget=1, budget_scope="layer", n_heads=2)
     assert env.n_slots == 3
     obs, rewards = _run(env, _layer_instance(), [0, 0, 1, 2])
@@ -209,8 +207,7 @@ def test_layer_budget_known_episode():
 @pytest.mark.parametrize("kw", [{"budget": 0.25}, {"budget": 0.3, "prefill": "compress"},
                                 {"budget": 8, "granularity": "block", "block_size": 4}])
 def test_layer_budget_rewards_equal_oracle(kw):
-    """Per-layer budget: per-step rewards equal the oracle's replay; the full budget gives a
-    layer-mean recall of 1 per unit."""
+    """Per-layer budget: rewards equal the oracle replay; a full budget recalls 1 per unit."""
     env = KVCacheEnv(max_len=40, min_length=20, budget_scope="layer", n_heads=3, **kw)
     inst = env.generate(3, seed=4)
     assert inst["attn"].shape == (3, 3, 40, 40)
@@ -255,8 +252,7 @@ def _unit_attn(a, T, g):
                                 {"budget": 8, "budget_scope": "layer", "granularity": "block",
                                      "block_size": 3}])
 def test_attention_features_match_direct_recomputation(kw):
-    """acc/window/current attention of every slot at every step equal sums recomputed from the
-    instance's attention (each slot's head, its latest query unit, or the prompt end)."""
+    """acc/window/current attention features equal sums recomputed from the instance."""
     env = KVCacheEnv(max_len=36, min_length=30, window=5, **kw)
     inst = env.generate(2, seed=9)
     obs, _acts, _rews, dones = C.masked_rollout(env, inst.clone(), seed=2)

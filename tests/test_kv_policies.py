@@ -82,8 +82,7 @@ def test_knorm_keeps_lowest_norm_keys():
 
 
 def test_tova_default_scores_each_group_and_kvpress_shares_one_set():
-    """TOVA keeps the newest token and, per KV head, the group's top last-row attention; the kvpress
-    parity mode keeps one layer-wide set."""
+    """TOVA keeps the newest and each group's top last-row attention; kvpress mode one set."""
     obs = _obs(t=16, seed=3)
     kept = make_policy("tova").select(obs, 5)
     row = group_mean(obs.attn[:, -1, :-1], 3)
