@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,8 @@ def save_instance(inst: MallocInstance, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # One temp file per process: two processes caching the same key never write into one file.
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez_compressed(tmp, name=np.asarray(inst.name),
-                        **{f: np.asarray(getattr(inst, f)) for f in _FIELDS})
+    arrays: dict[str, Any] = {f: np.asarray(getattr(inst, f)) for f in _FIELDS}
+    np.savez_compressed(tmp, name=np.asarray(inst.name), **arrays)
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache file
 
 

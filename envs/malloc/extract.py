@@ -88,7 +88,8 @@ def export_graph(model: nn.Module, args: tuple, *, mode: str = "inference") -> t
         fake_args = tuple(fake.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args)
         with fake:
             gm, _ = aot_export_module(wrapped, fake_args, trace_joint=True, output_loss_index=0,
-                                      decompositions=core_aten_decompositions())
+                                      decompositions=dict(core_aten_decompositions()))
+        assert isinstance(gm, torch.fx.GraphModule)  # a joint export returns the module
         return gm.graph
 
 

@@ -161,7 +161,7 @@ def graph_buffers(graph: torch.fx.Graph, *, inputs: str = "first_use") -> GraphB
                     if b is not None:
                         t = a.meta.get("val")
                         add_use(b, step, _nbytes(t) if isinstance(t, torch.Tensor) else size[b])
-            bufs = []
+            bufs: list[int | None] = []
             for i, t in enumerate(outs):
                 if t is None:
                     bufs.append(None)
