@@ -1,5 +1,6 @@
 """The Hydra configs load from the installed package (``pkg://heurist.configs``)."""
 from importlib import resources
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -41,12 +42,11 @@ def test_evaluate_config_and_every_yaml_parse():
     with initialize_config_module("heurist.configs", version_base="1.3"):
         cfg = compose("evaluate", overrides=["policy=/tmp/p.pt"])
     assert list(cfg.cache_sizes) == [5, 10, 20, 40] and cfg.policy == "/tmp/p.pt"
-    root = resources.files("heurist.configs")
-    yamls = [p for p in root.rglob("*.yaml")] if hasattr(root, "rglob") else []
-    if not yamls:
-        import pathlib
-
-        yamls = list(pathlib.Path(str(root)).rglob("*.yaml"))
-    assert len(yamls) >= 10
-    for path in yamls:
-        assert OmegaConf.load(path) is not None, path
+    root = Path(str(resources.files("heurist.configs")))
+    yamls = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.yaml"))
+    assert yamls == ["agent/slot_attention.yaml", "env/brightkite.yaml", "evaluate.yaml",
+                     "experiment/no_predictions.yaml", "experiment/noisy20.yaml",
+                     "experiment/smoke.yaml", "logger/csv.yaml", "logger/wandb.yaml",
+                     "train.yaml", "trainer/default.yaml"]
+    for name in yamls:
+        assert OmegaConf.load(root / name) is not None, name
