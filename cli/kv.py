@@ -157,10 +157,11 @@ def _load(threads: int = 0):
     return shared_model()
 
 
-def _evaluate(args) -> int:
+def _evaluate_inputs(args) -> tuple[list[str], list[float], list[int], str, int, str]:
+    """Every flag and the file checked, before torch, transformers and the model load:
+    ``(policies, budgets, seeds, text, tokens needed, what they are)``."""
     from heurist.policies.kv.registry import parse_budgets, parse_policies
 
-    # Every flag and the file are checked before torch, transformers and the model load.
     policies = parse_policies(args.policy)
     budgets = parse_budgets(args.budget)
     seeds = _seeds(args.seed)
@@ -174,10 +175,12 @@ def _evaluate(args) -> int:
     # The continuation and the greedy tokens both take positions after the context.
     extra, extra_flag = max((args.continuation, "--continuation"), (args.greedy, "--greedy"))
     _check_size(args.tokens, extra, extra_flag, args.continuation)
-    need = args.tokens + args.continuation + 1
-    why = "--tokens + --continuation + 1"
-    text = read_text(args.text, need, why)
+    need, why = args.tokens + args.continuation + 1, "--tokens + --continuation + 1"
+    return policies, budgets, seeds, read_text(args.text, need, why), need, why
 
+
+def _evaluate(args) -> int:
+    policies, budgets, seeds, text, need, why = _evaluate_inputs(args)
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
