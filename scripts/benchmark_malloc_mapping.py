@@ -3,7 +3,7 @@
     python scripts/benchmark_malloc_mapping.py [--models gpt2,smollm2,...]
         [--modes inference,training] [--batch 1] [--seq 128] [--fractions 0.1,0.25,0.5]
         [--cpsat-limit 5] [--bound-limit 10] [--big 60000] [--cached-only] [--out results.md]
-        [--minimalloc ../shared/data/malloc/minimalloc-challenging [--only-packing]]
+        [--minimalloc [DIR] [--only-packing]]
 
 For each zoo instance (``--batch``/``--seq``; cached by ``scripts/extract_zoo.py``) and capacity,
 the speedup ``T_all_slow / T_plan`` of each planner of ``heurist.policies.malloc`` (mapping mode)
@@ -123,15 +123,20 @@ def main(argv=None) -> None:
     ap.add_argument("--bound-limit", type=float, default=10.0)
     ap.add_argument("--big", type=int, default=60000)
     ap.add_argument("--cached-only", action="store_true")
-    ap.add_argument("--minimalloc", default=None,
-                    help="folder of MiniMalloc CSVs: also run the env's greedy packing on them")
+    ap.add_argument("--minimalloc", default=None, nargs="?", const="shipped",
+                    help="folder of MiniMalloc CSVs (no value: the shipped challenging set): also "
+                    "run the env's greedy packing on them")
     ap.add_argument("--only-packing", action="store_true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     con = Console()
     fracs = [float(x) for x in a.fractions.split(",")]
     if a.minimalloc:
-        packing = packing_table(a.minimalloc)
+        from heurist.envs.common.data import data_dir
+
+        folder = (data_dir("malloc/minimalloc-challenging") if a.minimalloc == "shipped"
+                  else a.minimalloc)
+        packing = packing_table(folder)
         con.print("\n".join(packing))
         if a.only_packing:
             if a.out:

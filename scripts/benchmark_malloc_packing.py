@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heurist.envs.common.data import data_dir
 from heurist.envs.malloc import read_csv
 from heurist.envs.malloc.synthetic import random_instance, zero_slack_instance
 from heurist.policies.malloc import (
@@ -35,8 +36,6 @@ from heurist.policies.malloc import (
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "malloc" / "minimalloc-challenging"
 
 
 def best_of(fn, repeats: int):
@@ -127,7 +126,8 @@ def packing_section(data: Path, cpsat_limit: float, workers: int, skip_cpsat: bo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="folder of A..K (default: the shipped malloc/minimalloc-challenging)")
     parser.add_argument("--cpsat-time-limit", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--skyline-nodes", type=int, default=2_000_000)
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{platform.python_version()}, numpy {np.__version__} -->"), ""]
     if not args.skip_timing:
         lines += timing_section(args.n, args.repeats)
-    lines += packing_section(args.data, args.cpsat_time_limit, args.workers, args.skip_cpsat,
+    lines += packing_section(args.data or data_dir("malloc/minimalloc-challenging"), args.cpsat_time_limit, args.workers, args.skip_cpsat,
                              args.skyline_nodes)
     print("\n".join(lines))
     return 0
