@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv, Weights
-from heurist.policies.decoding import STRATEGIES, beam_search, greedy, replay, rollout, run_episode
+from heurist.policies.decoding import (
+    STRATEGIES,
+    beam_search,
+    greedy,
+    replay,
+    rollout,
+    run_episode,
+    sampler,
+)
 from heurist.policies.nets.routing import CAMP, AttentionModel, PointerNetwork, dihedral, dihedral8
 
 SMALL = {"dim": 32, "n_heads": 4, "n_layers": 2, "ff_dim": 64}
@@ -167,3 +175,14 @@ def test_bad_strategy_and_multi_agent_beam_are_refused():
     env, policy, inst = setup("camp")
     with pytest.raises(ValueError, match="multi-agent"):
         rollout(env, policy, inst, strategy="beam")
+
+
+def test_sampler_draws_the_softmax_and_never_a_masked_action():
+    """Gumbel-max draws: 200k samples of logits [0, 1, -inf, 2] match softmax to 0.005 at
+    temperatures 1 and 2, and the masked action is never drawn."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, float("-inf"), 2.0]]).expand(200_000, 4)
+    for temperature in (1.0, 2.0):
+        counts = torch.bincount(sampler(gen, temperature=temperature)(logits, 0), minlength=4)
+        assert counts[2] == 0
+        assert torch.allclose(counts / 200_000, (logits[0] / temperature).softmax(-1), atol=0.005)
