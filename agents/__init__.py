@@ -1,5 +1,6 @@
-"""Learning the paging eviction policy: networks (``nets``), rollouts, imitation and REINFORCE
-updates, checkpoints, loggers, and the training and evaluation runs behind ``scripts/``.
+"""Everything that learns: rollouts, imitation and REINFORCE updates, checkpoints, loggers, the
+training and evaluation runs behind ``scripts/`` and the checks of their Hydra command lines. The
+learned policy's inference network and artifact format are run-time parts: ``heurist.policies``.
 
 Nothing is re-exported here: importing a submodule pulls in torch, so callers name the one they use.
 """
