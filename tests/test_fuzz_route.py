@@ -95,3 +95,37 @@ def test_load_npz_names_the_key_of_a_bad_array(tmp_path, data):
         msg = str(exc)
         assert msg.startswith(f"{src}: ") and "\n" not in msg
         assert "key '" in msg or "holds no arrays" in msg, msg
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(-2**70, 2**70) | st.integers(-2, 2**32 + 2),
+       time_limit=st.floats(max_value=0.0) | st.sampled_from([np.nan, np.inf, 1e-9, 0.05]),
+       weights=st.tuples(*[st.floats().filter(lambda x: x != -np.inf)] * 2),
+       limit=st.none() | st.integers(-2, 2**70), workers=st.integers(-3, 1),
+       method=st.sampled_from(["nearest", "pyvrp"]), minmax=st.booleans())
+def test_route_flags_are_solved_or_refused_cleanly(tmp_path, seed, time_limit, weights, limit,
+                                                    workers, method, minmax):
+    """Any numeric flag values: exit 0 with valid JSON, or exit 2 with one line naming a flag; the
+    output survives a refusal."""
+    src, out = tmp_path / "in.npz", tmp_path / "routes.json"
+    np.savez(src, **GOOD)
+    out.write_text("previous")
+    # "--flag=value", and negative weights in plain decimals: argparse reads a bare "-1e+16" as
+    # an option, not as a value (its own usage error, exit 2, before any of our checks); for the
+    # same reason no "-inf" is drawn
+    w = [f"{x:.30f}" if x < 0 else str(x) for x in weights]
+    argv = ["route", str(src), "--method", method, f"--seed={seed}", f"--time-limit={time_limit}",
+            "--weights", *w, f"--workers={workers}", "--out",
+            str(out), "--quiet", *(["--minmax"] if minmax else []),
+            *([f"--limit={limit}"] if limit is not None else [])]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(argv)
+    if rc == 0:
+        assert json.loads(out.read_text())["method"] == method
+        return
+    msg = err.getvalue()
+    assert rc == 2 and msg.count("\n") == 1 and "Traceback" not in msg, msg
+    assert msg.startswith("heurist route: error: --"), msg
+    assert out.read_text() == "previous"

@@ -241,6 +241,19 @@ def test_oracles_reject_unfinished_and_invalid_logs():
     assert any("served 2 times" in v for v in res.violations)
 
 
+def test_oracles_reject_an_illegal_step_even_with_valid_routes():
+    """A depot stay while clients are feasible (step 0) is illegal although the routes it decodes
+    to are the valid 2.13 solution: check_solution is False and evaluate NaN."""
+    inst = tiny()
+    env = env_for(inst)
+    acts = torch.tensor([[[0, 3], [1, 0], [2, 2], [0, 0]]])  # at step 2 v0 wins c2, v1 stays
+    dec = decode_parallel(acts[0].numpy(), *rules(inst))
+    assert dec.routes == [[[1, 2]], [[3]]] and dec.finished and dec.illegal == 0
+    assert oracle.check_routes(inst, dec.routes).objective == pytest.approx(2.13, abs=1e-12)
+    assert not env.check_solution(inst.to_tensordict(), acts).item()
+    assert torch.isnan(env.evaluate(inst.to_tensordict(), acts)).item()
+
+
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_bad_inputs_raise_value_error(backend):
     """Illegal actions, bad priorities, wrong-size instances and bad arguments raise ValueError."""

@@ -79,8 +79,11 @@ def load_npz(path: str | Path) -> PVRPInstances:
                                          "(object arrays are refused: loading them runs pickle)") \
                             from exc
                     raise ValueError(f"{path}: key '{key}': not a readable array ({_brief(exc)})") from exc
-                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                # zipfile raises NotImplementedError for an unsupported compression and
+                # RuntimeError for an "encrypted" member: flipped flag bits in a damaged file
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                        RuntimeError) as exc:
                     raise ValueError(f"{path}: key '{key}': damaged archive member ({_brief(exc)})") from exc
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
         raise ValueError(f"{path}: damaged .npz archive ({_brief(exc)})") from exc
     return PVRPInstances(**{k: arrays.get(k) for k in KEYS}, source=str(path))
