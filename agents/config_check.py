@@ -128,14 +128,14 @@ def check_evaluate_config(cfg: DictConfig) -> None:
 
     policy = OmegaConf.select(cfg, "policy", default=None)  # ??? (unset) selects as None
     if not policy:
-        raise ValueError("policy is not set: pass policy=outputs/train/<run>/policy.pt "
-                         "(an exported policy or a checkpoint.pt)")
+        raise ValueError("policy is not set: pass policy=outputs/train/<run>/policy "
+                         "(an exported policy folder or a checkpoint.pt)")
     path = Path(str(policy)).expanduser()
-    if path.is_dir():
-        raise ValueError(f"policy={policy}: is a directory; pass the policy.pt (or checkpoint.pt) "
-                         f"inside it")
-    if not path.is_file():
-        raise FileNotFoundError(f"policy={policy}: file not found")
+    if path.is_dir() and not (path / "manifest.json").is_file():
+        raise ValueError(f"policy={policy}: is a folder without manifest.json; pass the run's "
+                         f"policy folder (or its checkpoint.pt)")
+    if not path.exists():
+        raise FileNotFoundError(f"policy={policy}: not found")
     sizes = _get(cfg, "cache_sizes")
     if OmegaConf.is_list(sizes):
         sizes = list(sizes)

@@ -13,24 +13,29 @@ __all__ = ["load_any_policy", "plot_miss_ratio", "run_evaluation"]
 
 
 def load_any_policy(path):
-    """A td-policy from an exported policy (``policy.pt``) or a training checkpoint."""
+    """A td-policy from an exported policy artifact (a folder: ``weights.safetensors`` +
+    ``manifest.json``) or a training checkpoint (``checkpoint.pt``)."""
     from heurist.agents.policy import NetPolicy
     from heurist.policies.export import load_policy
 
     path = Path(path)
+    if path.is_dir():
+        return load_policy(path)
     if not path.is_file():
-        raise FileNotFoundError(f"policy file not found: {path}")
+        raise FileNotFoundError(f"policy not found: {path}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - load_policy gives the precise error
+    except Exception:  # noqa: BLE001 - any unreadable file is "not a checkpoint"
         blob = None
-    if isinstance(blob, dict) and "net" in blob and "config" in blob:  # a training checkpoint
-        from heurist.agents.trainer import build_net
+    if not (isinstance(blob, dict) and "net" in blob and "config" in blob):
+        raise ValueError(f"{path}: neither a policy artifact folder nor a training checkpoint "
+                         f"(a policy.pt from an older heurist: re-export its checkpoint.pt with "
+                         f"heurist export)")
+    from heurist.agents.trainer import build_net
 
-        net = build_net(OmegaConf.create(blob["config"]["agent"]))
-        net.load_state_dict(blob["net"])
-        return NetPolicy(net.eval())
-    return load_policy(path)
+    net = build_net(OmegaConf.create(blob["config"]["agent"]))
+    net.load_state_dict(blob["net"])
+    return NetPolicy(net.eval())
 
 
 def plot_miss_ratio(results: dict, sizes: list[int], requests: int, path) -> None:

@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from heurist.agents.checkpoint import load_checkpoint, save_checkpoint
-from heurist.agents.data import load_split, total_requests
+from heurist.agents.data import find_traces, load_split, total_requests
 from heurist.agents.evaluation import compare, results_table
 from heurist.agents.imitation import imitation_update
 from heurist.agents.loggers import make_logger
@@ -155,7 +155,7 @@ def train(cfg: DictConfig, *, console=None) -> dict:
 
     from heurist.envs.paging.env import PagingEnv
     from heurist.envs.paging.generator import PagingGenerator
-    from heurist.policies.export import export_policy
+    from heurist.policies.export import data_provenance, export_policy
 
     console = console or Console()
     tc, ec = cfg.trainer, cfg.env
@@ -196,10 +196,12 @@ def train(cfg: DictConfig, *, console=None) -> dict:
     if tc.evaluate:
         results.update(_evaluate_held_out(net, split, cfg, logger=logger, step=total,
                                           console=console))
-    if tc.export:
-        path = export_policy(net, run_dir / "policy.pt",
-                             metadata={"cache_size": k, "predictor": str(ec.predictor),
-                                       "seed": int(tc.seed), "iterations": total})
+    if tc.export:  # the artifact folder: weights.safetensors + manifest.json
+        path = export_policy(net, run_dir / "policy", replace=True,
+                             training=OmegaConf.to_container(cfg, resolve=True), metrics=results,
+                             provenance={"data": data_provenance(
+                                 find_traces(ec.data_dir)[0].parent, split["train_names"],
+                                 split["test_names"])})
         results["exported"] = str(path)
         console.print(f"exported policy: {path}")
     results["checkpoint"] = str(ckpt_path)

@@ -15,6 +15,8 @@ import sys
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
+    "export": "write a training checkpoint as a policy artifact (safetensors + JSON)",
+    "inspect": "print and check a policy artifact's manifest",
     "kv": "KV-cache eviction policies on SmolLM2-135M",
     "plan": "plan buffer offsets of a MiniMalloc CSV (packing or mapping)",
     "route": "solve PVRP instances (PyVRP, OR-Tools or a heuristic)",

@@ -141,25 +141,27 @@ def test_exported_policy_acts_like_the_module(tmp_path):
     """The exported file, loaded back, chooses the trained module's actions on env observations."""
     net = _net(2)
     roll, _ = _rollout(net, k=5, B=4, seed=3)
-    path = export_policy(net, tmp_path / "policy.pt", metadata={"note": "test"})
+    path = export_policy(net, tmp_path / "policy", metrics={"note": "test"})
     loaded = load_policy(path)
     td = {"slot_features": roll.slot_features, "request_features": roll.request_features,
           "action_mask": roll.action_mask}
     with torch.no_grad():
         want = net(roll.slot_features, roll.request_features, roll.action_mask).argmax(-1)
     assert torch.equal(loaded(td), want)
-    assert loaded.metadata == {"note": "test"}
+    assert loaded.manifest["metrics"] == {"note": "test"}
 
 
 def test_load_policy_rejects_foreign_files(tmp_path):
-    """A file that is not an exported policy raises ValueError naming the file."""
-    bad = tmp_path / "bad.pt"
-    torch.save({"format": "something-else"}, bad)
-    with pytest.raises(ValueError, match="bad.pt"):
+    """A folder that is not an exported policy raises ValueError naming it; a file (an old
+    policy.pt) is refused as not a folder."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ValueError, match="bad"):
         load_policy(bad)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="junk.pt"):
+    with pytest.raises(FileNotFoundError, match="junk.pt"):
         load_policy(junk)
 
 

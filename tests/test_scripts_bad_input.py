@@ -95,9 +95,10 @@ def test_good_command_lines_pass(argv):
 
 
 EVALUATE_CASES = [
-    ([], ("policy is not set: pass policy=outputs/train/<run>/policy.pt (an exported policy or a "
-         "checkpoint.pt)")),
-    (["policy=/"], "policy=/: is a directory; pass the policy.pt (or checkpoint.pt) inside it"),
+    ([], ("policy is not set: pass policy=outputs/train/<run>/policy (an exported policy folder "
+         "or a checkpoint.pt)")),
+    (["policy=/"], ("policy=/: is a folder without manifest.json; pass the run's policy folder "
+                    "(or its checkpoint.pt)")),
     (["policy={p}", "cache_sizes=[0,5]"], ("cache_sizes=[0, 5]: must be a non-empty list of "
                                           "integers >= 1, e.g. cache_sizes=[5,10,20,40]")),
     (["policy={p}", "cache_sizes=[]"], ("cache_sizes=[]: must be a non-empty list of integers "
@@ -147,7 +148,7 @@ def test_evaluate_script_exits_2_with_one_line(tmp_path):
     proc = _script("evaluate.py", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr == ("evaluate.py: error: policy is not set: pass policy=outputs/train/<run>/"
-                           "policy.pt (an exported policy or a checkpoint.pt)\n")
+                           "policy (an exported policy folder or a checkpoint.pt)\n")
     assert list(tmp_path.iterdir()) == []
 
 

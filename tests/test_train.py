@@ -37,7 +37,8 @@ def test_train_writes_checkpoint_and_is_deterministic(shared_data, tmp_path, ful
     res, run_dir = full_run
     wa = load_checkpoint(res["checkpoint"])
     assert wa["iteration"] == 4
-    assert (run_dir / "policy.pt").is_file()
+    assert sorted(p.name for p in (run_dir / "policy").iterdir()) == ["manifest.json",
+                                                                      "weights.safetensors"]
     rows = (run_dir / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 4
     assert json.loads((run_dir / "results.json").read_text())["iterations"] == 4
@@ -69,7 +70,7 @@ def test_evaluation_run_on_exported_policy(shared_data, tmp_path, full_run):
     data = shared_data / "paging" / "brightkite"
     out = tmp_path / "eval"
     with initialize_config_module("heurist.configs", version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"policy={full_run[1] / 'policy.pt'}",
+        cfg = compose("evaluate", overrides=[f"policy={full_run[1] / 'policy'}",
                                              f"env.data_dir={data}", "cache_sizes=[4]",
                                              "baselines=[LRU,OPT]"])
     res = run_evaluation(cfg, out, console=_quiet())

@@ -1,0 +1,52 @@
+"""The networks an artifact may name, by name: loading never imports a class the manifest names,
+it looks the name up here. Each entry also says which env the network reads and that env's
+feature layout today, so an artifact trained on another layout is refused."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+__all__ = ["NETWORKS", "NetworkEntry", "network_entry", "network_name"]
+
+
+@dataclass(frozen=True)
+class NetworkEntry:
+    """``build(**config)`` makes the network; ``features()`` is the installed env's layout
+    (feature group -> feature names) the network's inputs follow."""
+
+    env: str
+    build: Callable[..., nn.Module]
+    features: Callable[[], dict[str, list[str]]]
+
+
+def _slot_attention(**config) -> nn.Module:
+    from heurist.policies.nets import SlotAttentionPolicy
+
+    return SlotAttentionPolicy(**config)
+
+
+def _paging_features() -> dict[str, list[str]]:
+    from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
+
+    return {"slot_features": list(SLOT_FEATURES), "request_features": list(REQUEST_FEATURES)}
+
+
+NETWORKS: dict[str, NetworkEntry] = {
+    "SlotAttentionPolicy": NetworkEntry("Paging", _slot_attention, _paging_features),
+}
+
+
+def network_entry(name: str) -> NetworkEntry:
+    """The registered network ``name``; ``ValueError`` lists the known ones."""
+    if name not in NETWORKS:
+        raise ValueError(f"unknown network {name!r}: this heurist knows {sorted(NETWORKS)}")
+    return NETWORKS[name]
+
+
+def network_name(net: nn.Module) -> str:
+    """The registry name of ``net``'s class (``ValueError`` when it is not registered)."""
+    name = type(net).__name__
+    network_entry(name)
+    return name
