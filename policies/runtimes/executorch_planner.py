@@ -39,7 +39,8 @@ __all__ = ["HeuristMemoryPlanningPass", "heurist_algorithm", "memory_planning_pa
 def heurist_algorithm(method: str | Callable = "greedy_size", *, time_limit: float = 1.0):
     """An ExecuTorch memory-planning algorithm running heurist planner ``method`` (a registry
     name, packing mode) or a callable ``MallocInstance -> offsets int64 [N]``. Its ``__name__``
-    is ``heurist_<method>``: never ``"greedy"``, which is why the pass below verifies."""
+    is ``heurist_<method>``: never ``"greedy"``, which is why the pass below verifies. Each call
+    appends the instances it planned to ``algorithm.instances`` (for reports: sizes, bounds)."""
     if callable(method):
         run, name = method, getattr(method, "__name__", "custom")
     elif method in planner_names():
@@ -57,6 +58,7 @@ def heurist_algorithm(method: str | Callable = "greedy_size", *, time_limit: flo
         next_obj = 0
         for pool in pools_from_specs(specs, alignment):
             inst = pool.instance
+            algorithm.instances.append(inst)
             offsets = np.asarray(run(inst), dtype=np.int64) if inst.n else np.zeros(0, np.int64)
             verdict = check_plan(inst, offsets, mode="packing", enforce_capacity=False)
             if not verdict.valid:
@@ -74,6 +76,7 @@ def heurist_algorithm(method: str | Callable = "greedy_size", *, time_limit: flo
         return result
 
     algorithm.__name__ = algorithm.__qualname__ = f"heurist_{name}"
+    algorithm.instances = []
     return algorithm
 
 
