@@ -1,7 +1,7 @@
 """Paging env benchmark: TorchRL batched env throughput, and the learned policy's quality row.
 
     python scripts/benchmark_paging_env.py [--batch 1 64 1024] [--steps 300] \
-        [--policy outputs/train/<run>/policy.pt] [--data-dir ../shared/data/paging/brightkite]
+        [--policy outputs/train/<run>/policy] [--data-dir ../shared/data/paging/brightkite]
 
 Throughput: ``env.step`` (the public TorchRL path, spec checks included) with random legal
 actions on BrightKite traces (synthetic Zipf traces when the data is absent), k = 10, after a

@@ -1,8 +1,8 @@
 """Evaluate a trained eviction policy on the held-out BrightKite users (Hydra):
 
-    python scripts/evaluate.py policy=outputs/train/<run>/policy.pt [cache_sizes=[5,10,20,40]]
+    python scripts/evaluate.py policy=outputs/train/<run>/policy [cache_sizes=[5,10,20,40]]
 
-``policy`` is an exported policy (``policy.pt``) or a training checkpoint (``checkpoint.pt``).
+``policy`` is an exported policy folder (``policy/``) or a training checkpoint (``checkpoint.pt``).
 Prints a rich table (misses / OPT per policy and cache size) and writes ``evaluation.json``,
 ``evaluation.csv`` and ``miss_ratio.png`` (miss ratio vs cache size, one line per policy).
 

@@ -2,7 +2,7 @@
 
 Defaults: Belady imitation + REINFORCE on BrightKite's first 70 users (sorted file names), then
 evaluation on the 30 held-out users against the classical policies; writes ``checkpoint.pt``,
-``policy.pt`` (exported), ``results.json`` and ``metrics.csv`` under the run dir.
+``policy/`` (the exported artifact), ``results.json`` and ``metrics.csv`` under the run dir.
 
 Exit status: 0 done; 1 the learned policy did not beat LRU (``trainer.require_beats_lru``);
 2 bad input (an unknown experiment, group option or key, a value out of range, missing data),
