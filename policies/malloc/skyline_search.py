@@ -226,8 +226,9 @@ def _search(size, lo, hi, live_ptr, live_idx, cap, node_limit, stranded_check, f
                     return 1, nodes
                 if fail_first:
                     s = _fewest_candidates(s, lo, hi, live_ptr, live_idx, placed, floor, rem)
-                dead = stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap,
-                                                    floor, rem, placed, reach_of)
+                if stranded_check and _stranded(size, lo, hi, live_ptr, live_idx, cap, floor,
+                                                rem, placed, reach_of):
+                    dead = True
             if not dead:
                 f = floor[s]
                 start = top
