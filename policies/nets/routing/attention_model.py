@@ -34,8 +34,9 @@ class AttentionModel(RoutingPolicy):
         self.encoder = MHAEncoder(dim=dim, n_heads=n_heads, n_layers=n_layers, ff_dim=ff_dim,
                                   norm=norm)
         self.context = ContextEmbedding(dim=dim, graph=graph_context)
-        self.dynamic = DynamicEmbedding(dim=dim)
-        self.decoder = PointerDecoder(dim=dim, n_heads=n_heads, clip=clip)
+        self.dynamic = DynamicEmbedding()
+        self.decoder = PointerDecoder(dim=dim, n_heads=n_heads, clip=clip,
+                                      dynamic_dim=DynamicEmbedding.dim)
 
     def embed(self, td: TensorDictBase) -> torch.Tensor:
         """Encoded nodes ``[B, N + 1, H]`` (SymNCO projects these)."""
@@ -49,7 +50,6 @@ class AttentionModel(RoutingPolicy):
 
     def step(self, td: TensorDictBase, state: TensorDict) -> tuple[torch.Tensor, TensorDict]:
         query = self.context(td, state["nodes"], state["graph"])
-        dk, dv, dl = self.dynamic(td)
-        logits = self.decoder(query, state["gk"] + dk, state["gv"] + dv, state["lk"] + dl,
-                              td["action_mask"])
+        logits = self.decoder(query, (state["gk"], state["gv"], state["lk"]), td["action_mask"],
+                              dynamic=self.dynamic(td))
         return logits, state

@@ -99,16 +99,15 @@ class MultiPointerDecoder(nn.Module):
 
     def __init__(self, *, dim: int, n_heads: int = 8, clip: float = 10.0) -> None:
         super().__init__()
-        self.pointer = PointerDecoder(dim=dim, n_heads=n_heads, clip=clip)
-        self.dynamic = nn.Linear(2, 3 * dim, bias=False)
+        self.pointer = PointerDecoder(dim=dim, n_heads=n_heads, clip=clip, dynamic_dim=2)
 
     def precompute(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.pointer.precompute(nodes)
 
     def forward(self, td: TensorDictBase, query: torch.Tensor, keys) -> torch.Tensor:
-        dk, dv, dl = self.dynamic(profile_features(td)[..., _DYNAMIC]).chunk(3, -1)
-        gk, gv, lk = keys
-        return self.pointer(query, gk + dk, gv + dv, lk + dl, td["action_mask"])
+        """``keys`` from :meth:`precompute` of the encoded nodes [B, M, n, H]."""
+        return self.pointer(query, keys, td["action_mask"],
+                            dynamic=profile_features(td)[..., _DYNAMIC])
 
 
 def conflict_priority(logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

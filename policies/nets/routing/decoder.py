@@ -5,6 +5,12 @@ compatibilities clipped by ``C * tanh`` (Bello et al.; ``C = 10`` in AM) and mas
 action gets ``-inf``, so neither argmax nor sampling can ever pick it. Leading dims broadcast:
 AM's query is ``[B, H]`` against keys ``[B, N + 1, H]``; CAMP's is ``[B, M, H]`` against per-vehicle
 keys ``[B, M, N + 1, H]``.
+
+The dynamic embedding (RL4CO's: per-step deltas ``x W`` added to the glimpse keys, values and logit
+keys, ``x`` [..., n, F] the few per-step node features) is linear, so it is applied on the query
+side instead: ``q . (k + x W_k) = q . k + x (W_k q)``, and likewise for the values and logit keys.
+The result is the same, but no ``[..., n, H]`` key tensor is rebuilt at every step, and the keys
+are cached head-major so the per-step products need no copy (both were the bulk of CAMP's step).
 """
 from __future__ import annotations
 
@@ -22,32 +28,58 @@ def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class PointerDecoder(nn.Module):
-    """Keys from node embeddings once per episode (:meth:`precompute`), logits per step."""
+    """Keys from node embeddings once per episode (:meth:`precompute`), logits per step.
 
-    def __init__(self, *, dim: int, n_heads: int = 8, clip: float = 10.0) -> None:
+    ``dynamic_dim`` F: the width of the per-step node features the dynamic embedding projects
+    (0 = none)."""
+
+    def __init__(self, *, dim: int, n_heads: int = 8, clip: float = 10.0,
+                 dynamic_dim: int = 0) -> None:
         super().__init__()
         if dim % n_heads:
             raise ValueError(f"PointerDecoder: dim {dim} must be divisible by n_heads {n_heads}")
         if not clip > 0:
             raise ValueError(f"PointerDecoder: clip must be > 0, got {clip}")
-        self.n_heads, self.clip = n_heads, float(clip)
+        if dynamic_dim < 0:
+            raise ValueError(f"PointerDecoder: dynamic_dim must be >= 0, got {dynamic_dim}")
+        self.n_heads, self.clip, self.dim = n_heads, float(clip), dim
         self.keys = nn.Linear(dim, 3 * dim, bias=False)  # glimpse key, glimpse value, logit key
         self.out = nn.Linear(dim, dim, bias=False)
+        # the dynamic embedding: x [.., n, F] -> (glimpse key, glimpse value, logit key) deltas
+        self.dynamic = nn.Linear(dynamic_dim, 3 * dim, bias=False) if dynamic_dim else None
 
     def precompute(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``nodes`` [..., n, H] -> (glimpse key, glimpse value, logit key), each [..., n, H]."""
+        """``nodes`` [..., n, H] -> glimpse keys and values head-major [..., h, n, d] and the
+        logit keys transposed [..., H, n], all contiguous."""
+        h, d = self.n_heads, self.dim // self.n_heads
         gk, gv, lk = self.keys(nodes).chunk(3, -1)
-        return gk, gv, lk
+        heads = lambda x: x.unflatten(-1, (h, d)).transpose(-2, -3).contiguous()
+        return heads(gk), heads(gv), lk.transpose(-1, -2).contiguous()
 
-    def forward(self, query: torch.Tensor, gk: torch.Tensor, gv: torch.Tensor, lk: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        """``query`` [..., H], keys [..., n, H], ``mask`` [..., n] -> masked logits [..., n]."""
+    def forward(self, query: torch.Tensor, keys: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                mask: torch.Tensor, dynamic: torch.Tensor | None = None) -> torch.Tensor:
+        """``query`` [..., H], ``keys`` from :meth:`precompute`, ``mask`` [..., n], ``dynamic``
+        [..., n, F] (needs ``dynamic_dim = F``) -> masked logits [..., n]."""
+        gk, gv, lk = keys
         H = query.shape[-1]
         h, d = self.n_heads, H // self.n_heads
-        q = query.unflatten(-1, (h, d))  # [..., h, d]
-        k, v = gk.unflatten(-1, (h, d)), gv.unflatten(-1, (h, d))  # [..., n, h, d]
-        compat = torch.einsum("...hd,...nhd->...hn", q, k) / math.sqrt(d)
-        compat = masked_logits(compat, mask.unsqueeze(-2))
-        glimpse = torch.einsum("...hn,...nhd->...hd", compat.softmax(-1), v).flatten(-2)
-        logits = torch.einsum("...H,...nH->...n", self.out(glimpse), lk) / math.sqrt(H)
+        q = query.unflatten(-1, (h, d)).unsqueeze(-2)  # [..., h, 1, d]
+        compat = (q @ gk.transpose(-1, -2)).squeeze(-2)  # [..., h, n]
+        if dynamic is not None:
+            if self.dynamic is None:
+                raise ValueError("PointerDecoder: built with dynamic_dim=0, got dynamic features")
+            wk, wv, wl = self.dynamic.weight.chunk(3, 0)  # each [H, F]
+            F = dynamic.shape[-1]
+            uk = torch.einsum("...hd,hdf->...hf", q.squeeze(-2), wk.view(h, d, F))
+            compat = compat + uk @ dynamic.transpose(-1, -2)  # [..., h, n]
+        compat = masked_logits(compat / math.sqrt(d), mask.unsqueeze(-2))
+        attn = compat.softmax(-1)  # [..., h, n]
+        glimpse = (attn.unsqueeze(-2) @ gv).squeeze(-2)  # [..., h, d]
+        if dynamic is not None:
+            glimpse = glimpse + torch.einsum("...hf,hdf->...hd", attn @ dynamic, wv.view(h, d, F))
+        g = self.out(glimpse.flatten(-2))  # [..., H]
+        logits = (g.unsqueeze(-2) @ lk).squeeze(-2)  # [..., n]
+        if dynamic is not None:
+            logits = logits + (dynamic @ (g @ wl).unsqueeze(-1)).squeeze(-1)
+        logits = logits / math.sqrt(H)
         return masked_logits(self.clip * torch.tanh(logits), mask)

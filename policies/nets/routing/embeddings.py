@@ -4,9 +4,9 @@
   depot has its own projection: it is a different kind of node).
 * :class:`ContextEmbedding`: the decoder's query ``[B, H]`` from the acting vehicle (its node's
   embedding, its features) and, for AM, the graph embedding.
-* :class:`DynamicEmbedding`: per-step corrections ``[B, N + 1, H]`` of the glimpse keys, values and
-  logit keys from the acting vehicle's view of the nodes (preference, zone, load fit), so the keys
-  change with the vehicle without re-running the encoder.
+* :class:`DynamicEmbedding`: the acting vehicle's per-step view of the nodes (preference, zone,
+  load fit), whose projection corrects the glimpse keys, values and logit keys, so the keys change
+  with the vehicle without re-running the encoder.
 """
 from __future__ import annotations
 
@@ -67,13 +67,12 @@ class ContextEmbedding(nn.Module):
 
 
 class DynamicEmbedding(nn.Module):
-    """The acting vehicle's per-node view -> (glimpse key, glimpse value, logit key) deltas,
-    each ``[B, N + 1, H]``."""
+    """The acting vehicle's per-node view ``[B, N + 1, PROFILE_DIM]`` (preference, zone, demand
+    relative to its capacity, unserved, fits its load): the input of the dynamic embedding. Its
+    linear projection to (glimpse key, glimpse value, logit key) deltas lives in the
+    :class:`~.decoder.PointerDecoder` (``dynamic_dim``), which applies it on the query side."""
 
-    def __init__(self, *, dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Linear(PROFILE_DIM, 3 * dim, bias=False)
+    dim = PROFILE_DIM
 
-    def forward(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        view = gather_rows(profile_features(td), acting_vehicle(td))  # [B, N + 1, P]
-        return self.proj(view).chunk(3, -1)
+    def forward(self, td: TensorDictBase) -> torch.Tensor:
+        return gather_rows(profile_features(td), acting_vehicle(td))
