@@ -48,7 +48,7 @@ def export_artifact(net: nn.Module, out_dir, *, training: dict | None = None,
     manifest = {
         "format": {"name": FORMAT_NAME, "version": FORMAT_VERSION},
         "env": {"name": entry.env, "features": entry.features()},
-        "network": {"class": name, "config": plain(dict(net.config)),
+        "network": {"class": name, "config": plain(dict(net.config)),  # type: ignore[arg-type]
                     "parameters": int(sum(p.numel() for p in net.parameters()))},
         "weights": {"file": WEIGHTS, "sha256": sha256_hex(blob), "bytes": len(blob),
                     "tensors": len(state)},

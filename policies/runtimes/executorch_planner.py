@@ -32,38 +32,36 @@ from heurist.envs.malloc.oracle import check_plan
 from heurist.policies.malloc.registry import plan, planner_names
 from heurist.policies.runtimes.executorch_specs import overlap_groups, pools_from_specs
 
-__all__ = ["HeuristMemoryPlanningPass", "heurist_algorithm", "memory_planning_pass",
-           "verify_storage_reuse"]
+__all__ = ["HeuristAlgorithm", "HeuristMemoryPlanningPass", "heurist_algorithm",
+           "memory_planning_pass", "verify_storage_reuse"]
 
 
-def heurist_algorithm(method: str | Callable = "greedy_size", *, time_limit: float = 1.0):
-    """An ExecuTorch memory-planning algorithm running heurist planner ``method`` (a registry
-    name, packing mode) or a callable ``MallocInstance -> offsets int64 [N]``. Its ``__name__``
-    is ``heurist_<method>``: never ``"greedy"``, which is why the pass below verifies. Each call
-    appends the instances it planned to ``algorithm.instances`` (for reports: sizes, bounds)."""
-    if callable(method):
-        run, name = method, getattr(method, "__name__", "custom")
-    elif method in planner_names():
-        def run(inst):
-            return plan(inst, method, mode="packing", time_limit=time_limit)
-        name = method
-    else:
-        raise ValueError(f"unknown planner {method!r}: expected one of {planner_names()} "
-                         f"or a callable")
+class HeuristAlgorithm:
+    """An ExecuTorch memory-planning algorithm (see the module doc) running ``run``, a function
+    ``MallocInstance -> offsets int64 [N]``. ``__name__`` is ``heurist_<name>``: never
+    ``"greedy"``, which is why the pass below verifies. ``instances`` collects the instances
+    planned (for reports: sizes, lower bounds)."""
 
-    def algorithm(alignment, specs, graph_module, graph_signature, extra_padding=0):
+    def __init__(self, run: Callable, name: str) -> None:
+        self.run = run
+        self.name = name
+        self.__name__ = f"heurist_{name}"
+        self.instances: list = []
+
+    def __call__(self, alignment, specs, graph_module, graph_signature, extra_padding=0):
         result = MemoryAlgoResult({}, [])
         base = list(getattr(graph_module, "input_mem_buffer_sizes", None) or [])
         bufsizes = [0, 0]
         next_obj = 0
         for pool in pools_from_specs(specs, alignment):
             inst = pool.instance
-            algorithm.instances.append(inst)
-            offsets = np.asarray(run(inst), dtype=np.int64) if inst.n else np.zeros(0, np.int64)
+            self.instances.append(inst)
+            offsets = (np.asarray(self.run(inst), dtype=np.int64) if inst.n
+                       else np.zeros(0, np.int64))
             verdict = check_plan(inst, offsets, mode="packing", enforce_capacity=False)
-            if not verdict.valid:
-                raise ValueError(f"planner {name!r} gave an invalid plan for ExecuTorch memory "
-                                 f"{pool.mem_id}: {verdict.first.message}")
+            if verdict.first is not None:
+                raise ValueError(f"planner {self.name!r} gave an invalid plan for ExecuTorch "
+                                 f"memory {pool.mem_id}: {verdict.first.message}")
             start = base[pool.mem_id] if pool.mem_id < len(base) else 0
             groups = overlap_groups(offsets, inst.size) + next_obj
             next_obj = int(groups.max()) + 1 if inst.n else next_obj
@@ -75,9 +73,22 @@ def heurist_algorithm(method: str | Callable = "greedy_size", *, time_limit: flo
         result.bufsizes = bufsizes
         return result
 
-    algorithm.__name__ = algorithm.__qualname__ = f"heurist_{name}"
-    algorithm.instances = []
-    return algorithm
+
+def heurist_algorithm(method: str | Callable = "greedy_size", *,
+                      time_limit: float = 1.0) -> HeuristAlgorithm:
+    """The algorithm running heurist planner ``method``: a registry name (packing mode; exact
+    searches get ``time_limit`` seconds as a node budget) or a callable
+    ``MallocInstance -> offsets int64 [N]``."""
+    if callable(method):
+        return HeuristAlgorithm(method, getattr(method, "__name__", "custom"))
+    if method not in planner_names():
+        raise ValueError(f"unknown planner {method!r}: expected one of {planner_names()} "
+                         f"or a callable")
+
+    def run(inst):
+        return plan(inst, method, mode="packing", time_limit=time_limit)
+
+    return HeuristAlgorithm(run, method)
 
 
 def _place_aliases(aliases: list, spec_dict: dict) -> None:
