@@ -22,7 +22,7 @@ def _summary(m: dict) -> str:
     data = m["provenance"].get("data", {})
     lines = [f"format      {fmt['name']} v{fmt['version']}",
              f"env         {env['name']}",
-             *(f"  {group:<10}{', '.join(names)}" for group, names in env["features"].items()),
+             *(f"  {group}: {', '.join(names)}" for group, names in env["features"].items()),
              f"network     {net['class']} ({net['parameters']:,} parameters)",
              f"  config    {json.dumps(net['config'])}",
              f"weights     {w['file']} ({w['bytes']:,} bytes, {w['tensors']} tensors)",
