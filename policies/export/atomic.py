@@ -1,7 +1,8 @@
 """Atomic writes of plain-tensor files (a temporary file, then ``os.replace``).
 
-Lives with the artifact format because exported policies and training checkpoints are written the
-same way; ``heurist.agents.checkpoint`` builds on it.
+Training checkpoints use it (``heurist.agents.checkpoint`` builds on it). They are ``torch.save``
+files, read back with ``weights_only=True``. Exported policies are not: they are safetensors + JSON
+folders (``artifact.py``), which are read without any unpickler.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def save_tensors(path, state: dict) -> Path:
 
 
 def load_tensors(path) -> dict:
-    """Reads a file written by :func:`save_tensors` (plain tensors and builtins only, no pickle)."""
+    """Reads a file written by :func:`save_tensors` (plain tensors and builtins only, through
+    torch's restricted ``weights_only`` unpickler)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")

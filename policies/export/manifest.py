@@ -53,8 +53,8 @@ def read_manifest(folder) -> dict:
     missing. The weights' checksum is checked where they are read (``load_artifact``)."""
     folder = Path(folder)
     if not folder.is_dir():
-        hint = " (a policy artifact is a folder; re-export a policy.pt with heurist export)" \
-            if folder.is_file() else ""
+        hint = (" (a policy artifact is a folder: export the run's checkpoint.pt with heurist "
+                "export)") if folder.is_file() else ""
         raise FileNotFoundError(f"policy artifact folder not found: {folder}{hint}")
     path = folder / MANIFEST
     if not path.is_file():
