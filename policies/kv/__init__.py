@@ -1,5 +1,5 @@
 """KV-cache eviction baselines, the cache that applies them in real SmolLM2 generation, fidelity
-metrics against the full cache, and parity with kvpress.
+metrics against the full cache, parity with kvpress, and any policy as a kvpress press.
 
 One policy is one unit (:class:`KVPolicy`): it scores entries per (layer, KV head); choosing
 (:mod:`~heurist.policies.kv.select`) and evicting (:class:`PolicyCache`) are separate.
@@ -26,6 +26,7 @@ _HOME = {
     "POLICY_NAMES": "registry", "make_policy": "registry",
     "parse_budgets": "registry", "parse_policies": "registry", "policy_class": "registry",
     "Scissorhands": "scissorhands",
+    "PolicyPress": "press", "kvpress_fidelity": "press", "policy_press": "press",
     "complement": "select", "keep_top": "select", "n_kept": "select", "victims": "select",
     "SnapKV": "snapkv", "StreamingLLM": "streaming", "TOVA": "tova",
 }
@@ -46,6 +47,7 @@ __all__ = [
     "LayerObservation",
     "ObservedAttention",
     "PolicyCache",
+    "PolicyPress",
     "RandomPolicy",
     "Reference",
     "Scissorhands",
@@ -58,12 +60,14 @@ __all__ = [
     "group_mean",
     "keep_top",
     "kl_divergence",
+    "kvpress_fidelity",
     "make_policy",
     "n_kept",
     "parse_budgets",
     "parse_policies",
     "perplexity",
     "policy_class",
+    "policy_press",
     "prefill_recall",
     "reference_run",
     "run_policy",
