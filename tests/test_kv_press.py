@@ -1,16 +1,30 @@
 """heurist KV policies inside kvpress (PolicyPress, a kvpress ScorerPress) on the real SmolLM2:
 the sets kvpress's own compress keeps equal our policies' per (layer, KV head); fidelity measured
-through kvpress equals ``heurist kv evaluate --parity kvpress``; kvpress's pipeline runs the press.
+through kvpress equals ``heurist kv evaluate --parity kvpress``; kvpress's pipeline runs the press;
+the decode-time press (kvpress's PrefillDecodingPress + our DecodingPress) is bitwise heurist's
+``--mode decode``.
 128 context tokens of Python's os.py, 16 teacher-forced, 8 greedy."""
 import os
 
 import pytest
 import torch
+from transformers import DynamicCache
 
-from heurist.policies.kv import KVPolicy, evaluate_text, make_policy, n_kept, reference_run
+from heurist.policies.kv import (
+    KVPolicy,
+    PolicyCache,
+    evaluate_text,
+    make_policy,
+    n_kept,
+    reference_run,
+    run_policy,
+)
+from heurist.policies.kv.fidelity import _greedy
+from heurist.policies.kv.metrics import kl_divergence
 from heurist.policies.kv.parity import kvpress_kept, prefill_observations, same_sets
 from heurist.policies.kv.press import (
     PolicyPress,
+    decode_press,
     kvpress_fidelity,
     kvpress_greedy,
     kvpress_pipeline,
@@ -129,3 +143,52 @@ def test_kvpress_pipeline_runs_the_press(setup):
     assert answer == tok.decode(toks, skip_special_tokens=True)
     assert full == tok.decode(ref.greedy, skip_special_tokens=True)
     assert answer != full
+
+
+DECODE_CASES = ["h2o", "tova", "streaming", "scissorhands", "knorm", "random"]
+
+
+@pytest.mark.parametrize("name", DECODE_CASES)
+def test_decode_press_equals_heurist_decode_mode(setup, name):
+    """kvpress's PrefillDecodingPress with our decode press, teacher-forced C tokens at 25 %, gives
+    bitwise the KL of `heurist kv evaluate --mode decode` and ends with the same kept positions."""
+    model, _, ids, _, ref = setup
+    n = n_kept(T, 0.25)
+    press = decode_press(name, 0.25, T)
+    cache = DynamicCache(config=model.config)
+    rows = []
+    with torch.inference_mode(), press(model):
+        model.model(input_ids=ids[None, :T], past_key_values=cache)
+        for i in range(C):
+            out = model(ref.inputs[None, i:i + 1], past_key_values=cache,
+                        position_ids=torch.tensor([[T + i]]))
+            rows.append(out.logits[0, -1])
+    theirs = [press.prefilling_press.tracker[i]["positions"] for i in range(30)]
+    policy = make_policy(name)
+    ours = PolicyCache.from_prefill(model.config, policy, ref.keys, ref.values, ref.observations,
+                                    [policy.select(o, n) for o in ref.observations], capacity=n,
+                                    decode_evict=True)
+    with torch.inference_mode():
+        for i in range(C):
+            out = model(ref.inputs[None, i:i + 1], past_key_values=ours,
+                        position_ids=torch.tensor([[T + i]]), output_attentions=True)
+            ours.after_step(out.attentions)
+    assert all(lay.keys.shape == (1, 3, n, 64) for lay in cache.layers)
+    assert same_sets([p.sort(-1).values for p in theirs],
+                     [p.sort(-1).values for p in ours.positions]) == 1.0
+    r = run_policy(model, ref, policy, 0.25, mode="decode", greedy=False)
+    assert kl_divergence(ref.logits, torch.stack(rows)) == r.kl
+
+
+def test_pipeline_runs_the_decode_press(setup):
+    """kvpress's pipeline with our decode press answers with heurist's decode-mode greedy tokens."""
+    model, tok, ids, _, ref = setup
+    n = n_kept(T, 0.1)
+    policy = make_policy("h2o")
+    kept = [policy.select(o, n) for o in ref.observations]
+    ours = _greedy(model, ref, policy, kept, n, "decode", True, G)
+    pipe = kvpress_pipeline(model, tok)
+    inputs = {"context_ids": ids[None, :T], "questions_ids": [ref.first[None]]}
+    answer, = pipe._forward(inputs, press=decode_press("h2o", 0.1, T), max_new_tokens=G)
+    assert answer == tok.decode(ours, skip_special_tokens=True)
+    assert not torch.equal(ours, ref.greedy)
