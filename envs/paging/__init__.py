@@ -52,4 +52,3 @@ __all__ = [
     "read_oracle_general",
     "write_oracle_general",
 ]
-from heurist.envs.paging.env import PagingEnv  # noqa: F401  (registers "Paging")

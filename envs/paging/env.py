@@ -17,6 +17,7 @@ from torchrl.data import Binary, Categorical, Composite, Unbounded
 from heurist.envs.common import HeuristEnv, register
 from heurist.envs.paging.generator import PagingGenerator, validate_instance
 from heurist.envs.paging.predictions import next_arrivals_dense
+from heurist.envs.paging.state import PagingState
 
 __all__ = ["REQUEST_FEATURES", "SLOT_FEATURES", "PagingEnv"]
 
@@ -264,84 +265,64 @@ class PagingEnv(HeuristEnv):
     # ------------------------------------------------------------------ episode
     def _reset_instance(self, instance: TensorDictBase) -> TensorDictBase:
         arr = validate_instance(instance)
-        B, T = arr["trace"].shape
-        k = self.cache_size
-        n_pages = int(arr["trace"].max()) + 1 if T else 1
-        st = {
-            **arr,
-            "true_next": _true_next(arr["trace"], arr["length"]),
-            "slot_page": np.full((B, k), -1, dtype=np.int64),
-            "slot_last": np.zeros((B, k), dtype=np.int64),
-            "slot_pred": np.zeros((B, k), dtype=np.float64),
-            "slot_disc": np.zeros((B, k), dtype=np.uint8),
-            "slot_phase": np.zeros((B, k), dtype=np.uint8),
-            "slot_next": np.zeros((B, k), dtype=np.int64),
-            "slot_mark": np.zeros((B, k), dtype=np.uint8),
-            "slot_hits": np.zeros((B, k), dtype=np.int64),
-            "where": np.full((B, n_pages), -1, dtype=np.int64),
-            "count": np.zeros((B, n_pages), dtype=np.int64),
-            "last_seen": np.full((B, n_pages), -1, dtype=np.int64),
-            "n_used": np.zeros(B, dtype=np.int64),
-            "t": np.zeros(B, dtype=np.int64),
-            "done": np.zeros(B, dtype=np.uint8),
-            "acc": np.zeros(B, dtype=np.float64),
-        }
+        B = arr["trace"].shape[0]
+        st = PagingState.empty(arr, _true_next(arr["trace"], arr["length"]),
+                               cache_size=self.cache_size)
         self.state = st
         self._advance(np.arange(B, dtype=np.int64))
         # Misses served before the first decision are paid with the first step's reward; a row
         # that ends without any decision pays nothing (README: the no-decision corner case).
-        st["total"] = st["acc"].copy()
-        st["carry"] = np.where(st["done"] == 1, 0.0, st["acc"])
-        st["acc"][:] = 0.0
-        st["decided"] = np.zeros(B, dtype=np.int64)
+        st.total[:] = st.acc
+        st.carry[:] = np.where(st.done == 1, 0.0, st.acc)
+        st.acc[:] = 0.0
         return self._observe(None)
 
     def _advance(self, rows: np.ndarray) -> None:
         s = self.state
-        _advance(rows, s["trace"], s["length"], s["cost"], s["pred"], s["disc"], s["phase"],
-                 s["true_next"], self.cache_size, s["slot_page"], s["slot_last"], s["slot_pred"],
-                 s["slot_disc"], s["slot_phase"], s["slot_next"], s["slot_mark"], s["slot_hits"],
-                 s["where"], s["count"], s["last_seen"], s["n_used"], s["t"], s["done"], s["acc"])
+        _advance(rows, s.trace, s.length, s.cost, s.pred, s.disc, s.phase,
+                 s.true_next, self.cache_size, s.slot_page, s.slot_last, s.slot_pred,
+                 s.slot_disc, s.slot_phase, s.slot_next, s.slot_mark, s.slot_hits,
+                 s.where, s.count, s.last_seen, s.n_used, s.t, s.done, s.acc)
 
     def _step_batch(self, tensordict: TensorDictBase) -> TensorDictBase:
         s = self.state
         if s is None:
             raise RuntimeError("PagingEnv.step before reset")
         actions = tensordict[self.action_key].reshape(-1).to(torch.int64).cpu().numpy()
-        B = s["trace"].shape[0]
+        B = s.trace.shape[0]
         if actions.shape[0] != B:
             raise ValueError(f"action batch {actions.shape[0]} != episode batch {B}")
-        rows = np.flatnonzero(s["done"] == 0).astype(np.int64)
+        rows = np.flatnonzero(s.done == 0).astype(np.int64)
         bad = rows[(actions[rows] < 0) | (actions[rows] >= self.cache_size)]
         if bad.size:
             raise ValueError(f"action of row {int(bad[0])} is {int(actions[bad[0]])}, outside "
                              f"[0, {self.cache_size})")
-        s["acc"][:] = 0.0
-        s["decided"][rows] += 1
-        _evict_insert(rows, actions, s["trace"], s["cost"], s["pred"], s["disc"], s["phase"],
-                      s["true_next"], s["slot_page"], s["slot_last"], s["slot_pred"],
-                      s["slot_disc"], s["slot_phase"], s["slot_next"], s["slot_mark"],
-                      s["slot_hits"], s["where"], s["count"], s["last_seen"], s["t"], s["acc"])
+        s.acc[:] = 0.0
+        s.decided[rows] += 1
+        _evict_insert(rows, actions, s.trace, s.cost, s.pred, s.disc, s.phase,
+                      s.true_next, s.slot_page, s.slot_last, s.slot_pred,
+                      s.slot_disc, s.slot_phase, s.slot_next, s.slot_mark,
+                      s.slot_hits, s.where, s.count, s.last_seen, s.t, s.acc)
         self._advance(rows)
-        s["total"][rows] += s["acc"][rows]
-        s["acc"][rows] += s["carry"][rows]
-        s["carry"][rows] = 0.0
-        reward = torch.from_numpy(-s["acc"]).to(torch.float32).reshape(B, 1)
+        s.total[rows] += s.acc[rows]
+        s.acc[rows] += s.carry[rows]
+        s.carry[rows] = 0.0
+        reward = torch.from_numpy(-s.acc).to(torch.float32).reshape(B, 1)
         return self._observe(reward)
 
     def _observe(self, reward: torch.Tensor | None) -> TensorDict:
         s = self.state
-        B = s["trace"].shape[0]
+        B = s.trace.shape[0]
         k = self.cache_size
         slot_feat = np.empty((B, k, _F), dtype=np.float32)
         req_feat = np.empty((B, _F2), dtype=np.float32)
         mask = np.empty((B, k), dtype=np.bool_)
-        _features(s["trace"], s["length"], s["pred"], s["disc"], s["phase"], s["has_pred"], k,
-                  s["slot_page"], s["slot_last"], s["slot_pred"], s["slot_disc"], s["slot_phase"],
-                  s["slot_mark"], s["slot_hits"], s["count"], s["last_seen"], s["t"], s["done"],
+        _features(s.trace, s.length, s.pred, s.disc, s.phase, s.has_pred, k,
+                  s.slot_page, s.slot_last, s.slot_pred, s.slot_disc, s.slot_phase,
+                  s.slot_mark, s.slot_hits, s.count, s.last_seen, s.t, s.done,
                   slot_feat,
                   req_feat, mask)
-        done = torch.from_numpy(s["done"].astype(np.bool_)).reshape(B, 1)
+        done = torch.from_numpy(s.done.astype(np.bool_)).reshape(B, 1)
         out = {"slot_features": torch.from_numpy(slot_feat),
                "request_features": torch.from_numpy(req_feat),
                "action_mask": torch.from_numpy(mask), "done": done, "terminated": done.clone()}
@@ -357,19 +338,19 @@ class PagingEnv(HeuristEnv):
         """
         s = self.state
         # The first Belady-optimal slot (argmax returns the first True).
-        return torch.from_numpy(_farthest_mask(s["slot_next"], s["slot_page"], s["done"])
+        return torch.from_numpy(_farthest_mask(s.slot_next, s.slot_page, s.done)
                                 .argmax(1).astype(np.int64))
 
     def opt_mask(self) -> torch.Tensor:
         """Every Belady-optimal slot of the pending decision -> bool [B, k] (a teacher, like
         :meth:`opt_action`; several slots when pages are never requested again)."""
         s = self.state
-        return torch.from_numpy(_farthest_mask(s["slot_next"], s["slot_page"], s["done"]))
+        return torch.from_numpy(_farthest_mask(s.slot_next, s.slot_page, s.done))
 
     def misses(self) -> torch.Tensor:
         """Cost of all misses served so far per row -> float64 [B] (including the no-decision
         rows, whose rewards are zero)."""
-        return torch.from_numpy(self.state["total"].copy())
+        return torch.from_numpy(self.state.total.copy())
 
     # ------------------------------------------------------------------ oracles
     def check_solution(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
@@ -383,3 +364,10 @@ class PagingEnv(HeuristEnv):
         from heurist.envs.paging.oracle import evaluate
 
         return evaluate(instance, actions, cache_size=self.cache_size)
+
+    def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
+        """The legal evictions after a log prefix [B, t] -> bool [B, k] (``oracle.legal_actions``,
+        a plain Python replay, independent of the kernels and their mask)."""
+        from heurist.envs.paging.oracle import legal_actions
+
+        return legal_actions(instance, actions, cache_size=self.cache_size)

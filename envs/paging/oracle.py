@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tensordict import TensorDictBase
 
-__all__ = ["check_solution", "evaluate", "miss_cost", "replay"]
+__all__ = ["check_solution", "evaluate", "legal_actions", "legal_after", "miss_cost", "replay"]
 
 
 def replay(trace, actions, *, cache_size: int, cost=None) -> tuple[bool, float, int]:
@@ -21,6 +21,14 @@ def replay(trace, actions, *, cache_size: int, cost=None) -> tuple[bool, float, 
     Returns ``(valid, miss_cost, decisions)``; ``valid`` is False when an action is outside
     ``[0, cache_size)`` or the log is shorter than the number of decisions.
     """
+    valid, missed, decisions, _ = _serve(trace, actions, cache_size, cost, pause=False)
+    return valid, missed, decisions
+
+
+def _serve(trace, actions, cache_size, cost, *, pause: bool):
+    """The replay loop. With ``pause``, stops at the first decision the log does not cover and
+    returns the slots then (``None`` if the trace ends first); without it, such a decision makes
+    the log invalid. -> ``(valid, miss_cost, decisions, slots or None)``."""
     k = int(cache_size)
     slots: list = [None] * k
     pos: dict = {}
@@ -36,15 +44,25 @@ def replay(trace, actions, *, cache_size: int, cost=None) -> tuple[bool, float, 
             used += 1
         else:
             if decisions >= len(acts):
-                return False, missed, decisions
+                return pause, missed, decisions, slots if pause else None
             slot = acts[decisions]
             decisions += 1
             if not 0 <= slot < k:
-                return False, missed, decisions
+                return False, missed, decisions, None
             del pos[slots[slot]]
         slots[slot] = page
         pos[page] = slot
-    return True, missed, decisions
+    return True, missed, decisions, None
+
+
+def legal_after(trace, actions, *, cache_size: int) -> list[bool]:
+    """The legal evictions [k] of the decision that follows the log prefix ``actions``: the
+    occupied slots (all of them, at a miss with a full cache). A trace that ends first allows
+    only slot 0, the env's convention for done rows."""
+    _, _, _, slots = _serve(trace, actions, cache_size, None, pause=True)
+    if slots is None:
+        return [j == 0 for j in range(int(cache_size))]
+    return [page is not None for page in slots]
 
 
 def _rows(instance: TensorDictBase, actions: torch.Tensor):
@@ -90,3 +108,18 @@ def miss_cost(instance: TensorDictBase, actions: torch.Tensor, *,
             raise ValueError(f"row {b}: invalid action log at decision {decisions}")
         out.append(missed)
     return torch.tensor(out, dtype=torch.float64)
+
+
+def legal_actions(instance: TensorDictBase, actions: torch.Tensor, *,
+                  cache_size: int) -> torch.Tensor:
+    """bool [B, k]: the legal evictions after each row's log prefix ``actions`` [B, t] (``t``
+    may be 0), replayed from the instance alone."""
+    B = instance.batch_size[0]
+    log = torch.as_tensor(actions)
+    acts = log.reshape(B, -1).cpu().numpy() if log.numel() else np.zeros((B, 0), np.int64)
+    trace = instance["trace"].cpu().numpy()
+    length = (instance["length"].cpu().numpy() if "length" in instance
+              else np.full(B, trace.shape[1]))
+    rows = [legal_after(trace[b, :int(length[b])], acts[b], cache_size=cache_size)
+            for b in range(B)]
+    return torch.tensor(rows, dtype=torch.bool).reshape(B, int(cache_size))
