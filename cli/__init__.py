@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -27,10 +28,12 @@ COMMANDS: dict[str, str] = {
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``heurist`` parser. With ``command`` given (or ``""`` for none), only that sub-command's
     module is imported and the others are listed by name and help; ``None`` imports them all."""
-    parser = argparse.ArgumentParser(
+    from heurist.cli.common import OneLineParser
+
+    parser = OneLineParser(
         prog="heurist", description="Resource decisions of ML systems: simulate, plan, route, "
         "evaluate KV-cache policies.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, help_line in COMMANDS.items():
         if command is None or name == command:
             importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -48,10 +51,22 @@ def _command(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command(argv))
+    command = _command(argv)
+    # A warning (e.g. a skipped '#' header line) is one line too, not Python's file:line + source.
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_, **__: (
+        f"heurist{' ' + command if command else ''}: warning: {message}\n")
+    try:
+        return _run(build_parser(command), argv)
+    finally:
+        warnings.formatwarning = previous
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
+    if not getattr(args, "func", None):  # "heurist" or "heurist kv" alone
+        where = f"heurist {args.command}" if args.command else "heurist"
+        print(f"{where}: error: name a command; see '{where} --help'", file=sys.stderr)
         return 2
     try:
         return int(args.func(args) or 0)

@@ -8,12 +8,13 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import sys
 from pathlib import Path
+
+from heurist.cli.common import OneLineParser
 
 __all__ = ["MAX_CONTEXT", "attention_bytes", "read_text", "register", "tokenize"]
 
@@ -27,13 +28,6 @@ ATTENTION_MAPS = 30 * 9
 #: kvpress's SnapKVPress asserts more context tokens than its 64-token observation window.
 SNAPKV_WINDOW = 64
 MIN_TOKENS = 8
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors as one line on stderr (no usage block), exit 2, like every other error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def read_text(path: str, need: int, why: str) -> str:
@@ -252,7 +246,7 @@ def register(subparsers) -> None:
     kv = subparsers.add_parser("kv", help="KV-cache eviction policies on SmolLM2-135M",
                                description=__doc__.split("\n\n")[0])
     sub = kv.add_subparsers(dest="kv_command", metavar="KV_COMMAND", required=True,
-                            parser_class=_OneLineParser)
+                            parser_class=OneLineParser)
     ev = sub.add_parser("evaluate", help="fidelity of eviction policies against the full cache")
     ev.add_argument("--text", required=True, help="UTF-8 text file")
     ev.add_argument("--tokens", type=int, default=512,

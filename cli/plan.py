@@ -61,7 +61,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heurist.cli.route import check_out_path
+    from heurist.cli.common import check_out_path
     from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
     from heurist.envs.malloc.peak import peak_live_bytes
     from heurist.envs.malloc.plan_check import check_plan

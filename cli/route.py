@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
 
-__all__ = ["check_out_path", "register", "run"]
+from heurist.cli.common import check_out_path, write_atomic
+
+__all__ = ["register", "run"]
 
 METHODS = ("pyvrp", "ortools", "nearest", "insertion", "random", "pyvrp-reload", "ortools-reload")
 
@@ -46,41 +45,6 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="ROUTES.json", help="output file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
-
-
-def check_out_path(out: str | Path, *, inputs: tuple[str | Path, ...] = (),
-                   flag: str = "--out", example: str = "routes.json") -> Path:
-    """Refuses an output path that cannot be written, before any work: a directory, the input
-    itself, a path below a file, or a folder without write permission -> ``ValueError`` naming
-    ``flag``. Missing parent folders are fine (they are created when writing)."""
-    path = Path(out)
-    if path.is_dir():
-        raise ValueError(f"{flag} {path}: is a directory; give a file path such as "
-                         f"{path / example}")
-    for source in inputs:
-        if Path(source).exists() and path.exists() and os.path.samefile(source, path):
-            raise ValueError(f"{flag} {path}: is the input file {source}; choose another path")
-    parent = path.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ValueError(f"{flag} {path}: not writable (permission denied)")
-    return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _check_flags(args: argparse.Namespace):
@@ -132,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         "instances": [{"index": r.index, "objective": r.objective, "seconds": r.seconds,
                        "routes": r.routes} for r in records],
     }
-    _write_atomic(path, json.dumps(out, allow_nan=False))
+    write_atomic(path, json.dumps(out, allow_nan=False))
     mean = sum(r.objective for r in records) / len(records)
     secs = sum(r.seconds for r in records) / len(records)
     print(f"{args.method}: {len(records)} instances, mean objective {mean:.4f}, "

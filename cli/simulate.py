@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     parser.add_argument("traces", nargs="+", metavar="TRACE", help="request sequence file(s)")
     parser.add_argument("--cache-size", "-k", type=int, required=True, metavar="K")
     parser.add_argument("--policy", default="opt,lru", help="comma-separated policy names, or 'all' "
-                        "(without --predictor, 'all' skips the policies that need predictions)")
+                        "('all' skips the policies that need predictions --predictor does not give)")
     parser.add_argument("--predictor", default=None, help="exact | noisy:SIGMA | discard:FLIP | "
                         "phase:FLIP, '+'-joined to combine (e.g. noisy:5+discard:0.1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of predictors and randomized "
@@ -29,12 +29,22 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _policies(spec: str, have_predictor: bool) -> list[str]:
+def _provided(predictor) -> set[str]:
+    """The prediction fields ``predictor`` fills (asked on a one-request trace: cheap)."""
+    import numpy as np
+
+    if predictor is None:
+        return set()
+    pred = predictor(np.zeros(1, dtype=np.int64), cache_size=1, rng=np.random.default_rng(0))
+    return {f for f in ("next_arrival", "discard", "phase") if getattr(pred, f) is not None}
+
+
+def _policies(spec: str, provided: set[str]) -> list[str]:
     from heurist.policies.paging import get_policy, list_policies
 
     if spec.strip().lower() == "all":
         names = list_policies()
-        return [n for n in names if have_predictor or not get_policy(n).needs]
+        return [n for n in names if set(get_policy(n).needs) <= provided]
     names = [name.strip() for name in spec.split(",") if name.strip()]
     if not names:
         raise ValueError(f"--policy: no policy given; valid: {', '.join(list_policies())}")
@@ -46,18 +56,20 @@ def run(args: argparse.Namespace) -> int:
 
     from heurist.envs.paging import load_trace, make_predictor
     from heurist.policies.paging import simulate
+    from heurist.policies.paging.base import slots_needed
 
     if args.cache_size < 1:
         raise ValueError(f"--cache-size must be >= 1, got {args.cache_size}")
     predictor = make_predictor(args.predictor) if args.predictor else None
-    names = _policies(args.policy, predictor is not None)
+    names = _policies(args.policy, _provided(predictor))
     column = args.column
     if column is not None and column.isdigit():
         column = int(column)
     rows = []
     for path in args.traces:
         trace = load_trace(path, fmt=args.fmt, column=column)
-        predictions = (predictor(trace, cache_size=args.cache_size,
+        # the predictor simulates a cache too: at most one slot per distinct page (slots_needed)
+        predictions = (predictor(trace, cache_size=slots_needed(args.cache_size, np.unique(trace).size),
                                  rng=np.random.default_rng(args.seed)) if predictor else None)
         for name in names:
             result = simulate(trace, args.cache_size, name, predictions=predictions, seed=args.seed)

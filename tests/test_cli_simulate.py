@@ -71,3 +71,28 @@ def test_errors_exit_2_with_message(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["simulate", str(path), "-k", "2", "--predictor", "psychic"]) == 2
     assert "bad predictor" in capsys.readouterr().err
+
+
+def test_huge_cache_needs_no_memory_and_counts_compulsory_misses(tmp_path, capsys):
+    """-k 2**70 runs every policy (predictive ones too) with one miss per distinct page, exactly
+    as at k = #pages, instead of allocating 2**70 slots."""
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(str(i % 7) for i in range(50)) + "\n")
+    base = ["simulate", str(path), "--policy", "all", "--predictor", "exact+discard:0+phase:0",
+            "--json"]
+    huge = run_json(capsys, [*base, "-k", str(2**70)])
+    exact = run_json(capsys, [*base, "-k", "7"])
+    assert len(huge) == 18 and {r["misses"] for r in huge} == {7}
+    assert [r["misses"] for r in huge] == [r["misses"] for r in exact]
+    assert {r["cache_size"] for r in huge} == {2**70}
+
+
+def test_all_with_a_predictor_runs_the_policies_it_can_feed(tmp_path, capsys):
+    """'all' with next-arrival predictions only skips the discard- and phase-bit policies."""
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(str(i % 5) for i in range(40)) + "\n")
+    rows = run_json(capsys, ["simulate", str(path), "-k", "3", "--policy", "all",
+                             "--predictor", "exact", "--json"])
+    names = {r["policy"] for r in rows}
+    assert "BlindOracle" in names and "Discard" not in names and "Mark&Predict" not in names
+    assert len(names) == 15

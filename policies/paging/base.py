@@ -30,9 +30,18 @@ __all__ = [
     "list_policies",
     "register_policy",
     "seed_numba",
+    "slots_needed",
 ]
 
 REGISTRY: dict[str, type[PagingPolicy]] = {}
+
+
+def slots_needed(cache_size: int, n_ids: int) -> int:
+    """The cache size a simulation allocates: at most one slot per distinct page. A cache with at
+    least as many slots as the trace has pages never evicts, so every policy (and every predictor
+    that simulates a cache) behaves the same there as with exactly ``n_ids`` slots; allocating
+    ``cache_size`` slots would only run out of memory for a huge ``--cache-size``."""
+    return max(1, min(int(cache_size), int(n_ids)))
 
 
 def canonical_name(name: str) -> str:

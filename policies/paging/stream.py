@@ -15,7 +15,7 @@ import numpy as np
 from heurist.envs.paging.belady import farthest_state
 from heurist.envs.paging.relabel import IdTable
 from heurist.envs.paging.trace_stream import count_requests, iter_chunks
-from heurist.policies.paging.base import canonical_name, get_policy
+from heurist.policies.paging.base import canonical_name, get_policy, slots_needed
 
 __all__ = ["STREAMING", "StreamResult", "simulate_file"]
 
@@ -54,6 +54,7 @@ def simulate_file(path, cache_size: int, policy, *, fmt: str | None = None,
     n_ids = table.n
     if n_ids == 0:
         raise ValueError(f"{path}: empty trace (no requests)")
+    k = slots_needed(k, n_ids)
     if canonical_name(policy.name) == "opt":
         simulate, state = farthest_state(np.zeros(0, dtype=np.int64), n_ids, k)
     else:
