@@ -1,16 +1,18 @@
 """Paging env benchmark: TorchRL batched env throughput, and the learned policy's quality row.
 
     python scripts/benchmark_paging_env.py [--batch 1 64 1024] [--steps 300] \
-        [--policy outputs/train/<run>/policy] [--data-dir ../shared/data/paging/brightkite]
+        [--policy outputs/train/<run>/policy] [--data-dir DIR]
 
 Throughput: ``env.step`` (the public TorchRL path, spec checks included) with random legal
-actions on BrightKite traces (synthetic Zipf traces when the data is absent), k = 10, after a
+actions on the BrightKite training users (the shipped data set unless ``--data-dir`` names
+another folder; ``--data-dir synthetic`` uses Zipf traces instead), k = 10, after a
 warm-up. Reports batched steps/s and env-steps/s (= decisions of not-done rows per second).
 Quality: misses / OPT at k = 10 on the 30 held-out users for the learned policy and baselines.
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -23,12 +25,26 @@ from heurist.envs.paging.env import PagingEnv
 from heurist.envs.paging.generator import PagingGenerator
 
 
-def _traces(data_dir: Path | None):
-    if data_dir is not None and data_dir.is_dir():
-        from heurist.agents.data import load_split
+def _folder(folder: str | None) -> Path | None:
+    """The BrightKite folder (None for synthetic traces); exit 2 with one line if it is not one."""
+    if folder == "synthetic":
+        return None
+    from heurist.envs.common.data import data_dir
 
-        return load_split(data_dir)["train"], "BrightKite training users"
-    return None, "synthetic Zipf traces (2100 requests, 500 pages, alpha 0.8)"
+    path = Path(folder) if folder else data_dir("paging/brightkite")
+    if not path.is_dir():
+        print(f"benchmark_paging_env.py: error: --data-dir {path}: not a folder of BrightKite "
+              "traces (omit it for the shipped set)", file=sys.stderr)
+        raise SystemExit(2)
+    return path
+
+
+def _traces(path: Path | None):
+    if path is None:
+        return None, "synthetic Zipf traces (2100 requests, 500 pages, alpha 0.8)"
+    from heurist.agents.data import load_split
+
+    return load_split(path)["train"], "BrightKite training users"
 
 
 def throughput(B: int, *, steps: int, traces, seed: int = 0) -> dict:
@@ -60,12 +76,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 64, 1024])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data/paging/brightkite"))
+    ap.add_argument("--data-dir", default=None, help="folder of BrightKite traces (default: the "
+                    "shipped set), or 'synthetic'")
     ap.add_argument("--policy", type=Path, default=None, help="exported policy for the quality row")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     console = Console()
-    traces, source = _traces(args.data_dir)
+    folder = _folder(args.data_dir)
+    traces, source = _traces(folder)
     table = Table(title=f"PagingEnv throughput (k = 10, {source}, {args.threads} thread)")
     for col in ("B", "step calls", "seconds", "calls/s", "env-steps/s"):
         table.add_column(col, justify="right")
@@ -79,7 +97,7 @@ def main(argv=None) -> int:
         from heurist.agents.evaluation import compare, results_table
         from heurist.policies.export import load_policy
 
-        split = load_split(args.data_dir)
+        split = load_split(folder or _folder(None))
         per = compare({"Learned": load_policy(args.policy)}, split["test"], cache_size=10,
                       predictor="noisy:10", seed=12345)
         console.print(results_table(per, requests=total_requests(split["test"]),
