@@ -89,9 +89,12 @@ def test_wheel_ships_hydra_configs(wheel):
     assert not missing, f"configs missing from the wheel: {missing}"
 
 
-def test_gym_ids_exist_after_importing_heurist_envs():
-    """``gymnasium.make("heurist/<Name>-v0")`` works right after ``import heurist.envs`` (README)."""
-    code = ("import gymnasium, heurist.envs; gymnasium.make('heurist/Paging-v0', cache_size=4); "
+@pytest.mark.parametrize("imports", ["gymnasium, heurist.envs", "heurist.envs, gymnasium"])
+def test_gym_ids_exist_after_importing_heurist_envs(imports):
+    """``gymnasium.make("heurist/<Name>-v0")`` works right after ``import heurist.envs`` (README),
+    whether gymnasium was imported before or after (then through the import hook)."""
+    code = (f"import sys, {imports}; "
+            "gymnasium.make('heurist/Paging-v0', cache_size=4); "
             "print(sorted(i for i in gymnasium.registry if i.startswith('heurist/')))")
     proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
