@@ -7,6 +7,7 @@ config; ``results.json`` beside it, when present, gives the metrics and the trai
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 __all__ = ["register", "run"]
@@ -42,15 +43,20 @@ def _read_checkpoint(path: Path) -> dict:
         raise ValueError(f"{path}: is a directory; give the run's checkpoint.pt")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    hint = "pass the checkpoint.pt that scripts/train.py writes"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip; torch's own message is about pickle
+        raise ValueError(f"{path}: not a heurist training checkpoint (not a torch.save file); "
+                         f"{hint}")
     try:  # a training checkpoint: plain tensors and builtins (weights_only, no code)
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is "not a checkpoint"
-        raise ValueError(f"{path}: not a heurist training checkpoint "
-                         f"({str(exc).splitlines()[0][:120]})") from None
+    except Exception:  # noqa: BLE001 - any unreadable file is "not a checkpoint"
+        raise ValueError(f"{path}: not a heurist training checkpoint (unreadable, or it holds "
+                         f"objects other than tensors and builtins, which heurist never "
+                         f"unpickles); {hint}") from None
     if not (isinstance(blob, dict) and {"net", "config"} <= set(blob)
             and isinstance(blob["config"], dict) and "agent" in blob["config"]):
         raise ValueError(f"{path}: not a heurist training checkpoint (no 'net' and 'config'; "
-                         f"pass the checkpoint.pt that scripts/train.py writes)")
+                         f"{hint})")
     return blob
 
 
