@@ -371,3 +371,12 @@ class PagingEnv(HeuristEnv):
         from heurist.envs.paging.oracle import legal_actions
 
         return legal_actions(instance, actions, cache_size=self.cache_size)
+
+    # ------------------------------------------------------------------ snapshot / restore
+    #: the evolving part of ``PagingState`` (the trace and its predictions stay fixed)
+    snapshot_fields = ("slot_page", "slot_last", "slot_pred", "slot_disc", "slot_phase",
+                       "slot_next", "slot_mark", "slot_hits", "where", "count", "last_seen",
+                       "n_used", "t", "done", "acc", "total", "carry", "decided")
+
+    def _restored_td(self) -> TensorDict:
+        return self._observe(None)
