@@ -11,9 +11,15 @@ A heurist env is a batched TorchRL :class:`~torchrl.envs.EnvBase` (``batch_locke
 * ``check_solution`` and ``evaluate`` recompute validity and the return from the instance and the
   action log alone, without the step code. The action log is ``[B, T, *action_shape]``: the actions
   of all steps of one rollout; steps after a row's episode ended are ignored.
+* ``snapshot()`` copies the episodes' evolving state (a dict of arrays or tensors, each ``[B, ...]``,
+  so rows can be taken and stored by indexing); ``restore(snap)`` puts it back and returns the
+  observation TensorDict [B] of that point. The instance is not part of a snapshot: restore into
+  the env that holds the same instances (the same reset). Search with the true simulator
+  (AlphaZero mode) keeps one snapshot per tree node.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -36,6 +42,9 @@ class HeuristEnv(EnvBase):
 
     name: ClassVar[str] = ""
     batch_locked = False
+    #: the fields of ``self.state`` that steps change (the rest is fixed by the instance); what
+    #: ``snapshot`` copies and ``restore`` puts back
+    snapshot_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, generator: Callable[..., TensorDictBase] | None = None,
                  seed: int = 0, device: str | torch.device = "cpu") -> None:
@@ -112,6 +121,41 @@ class HeuristEnv(EnvBase):
         move the mask forbids is as wrong as an illegal one it allows)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ snapshot / restore
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of every row's evolving state: ``{field: array or tensor [B, ...]}`` for the
+        fields in ``snapshot_fields``, independent of later steps (AlphaZero-mode search)."""
+        if self.state is None:
+            raise RuntimeError(f"{type(self).__name__}.snapshot before reset")
+        if not self.snapshot_fields:
+            raise NotImplementedError(f"{type(self).__name__} declares no snapshot_fields")
+        return {f: _copy(getattr(self.state, f)) for f in self.snapshot_fields}
+
+    def restore(self, snapshot: dict[str, Any]) -> TensorDictBase:
+        """Puts the evolving state of ``snapshot`` (from ``snapshot()``, or rows of snapshots
+        stacked back to the batch) into the env and returns the observation TensorDict [B] at
+        that point, with ``done`` but no ``reward``. The env must hold the instances the snapshot
+        was taken on; stepping after a restore replays exactly what followed the snapshot."""
+        if self.state is None:
+            raise RuntimeError(f"{type(self).__name__}.restore before reset")
+        missing = set(self.snapshot_fields) - set(snapshot)
+        if missing:
+            raise ValueError(f"{type(self).__name__}.restore: snapshot lacks {sorted(missing)}")
+        for f in self.snapshot_fields:
+            old, new = getattr(self.state, f), snapshot[f]
+            if getattr(old, "shape", None) != getattr(new, "shape", None):
+                raise ValueError(f"{type(self).__name__}.restore: {f} has shape "
+                                 f"{tuple(new.shape)}, the env holds {tuple(old.shape)}")
+            # a fresh copy: a step after this restore must not write into the caller's snapshot
+            setattr(self.state, f, _copy(new))
+        out = self._restored_td()
+        return out.squeeze(0) if getattr(self, "_unbatched", False) else out
+
+    def _restored_td(self) -> TensorDictBase:
+        """The observation TensorDict [B] (observation keys, ``done``, ``terminated``) of the
+        current state, without stepping; called by ``restore``."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ helpers
     @property
     def action_shape(self) -> torch.Size:
@@ -125,6 +169,15 @@ class HeuristEnv(EnvBase):
     def _done_td(self, done: torch.Tensor) -> dict[str, torch.Tensor]:
         done = done.reshape(-1, 1).to(torch.bool)
         return {"done": done, "terminated": done.clone()}
+
+
+def _copy(x: Any) -> Any:
+    """An independent copy of a numpy array or torch tensor (``copy.deepcopy`` otherwise)."""
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, torch.Tensor):
+        return x.clone()
+    return copy.deepcopy(x)
 
 
 def as_tensordict(data: dict[str, Any], batch: int) -> TensorDict:
