@@ -89,7 +89,10 @@ def test_wheel_ships_hydra_configs(wheel):
     assert not missing, f"configs missing from the wheel: {missing}"
 
 
-@pytest.mark.parametrize("imports", ["gymnasium, heurist.envs", "heurist.envs, gymnasium"])
+@pytest.mark.parametrize("imports", [
+    "gymnasium, heurist.envs", "heurist.envs, gymnasium",
+    # torchrl asks find_spec("gymnasium") first, which imports nothing
+    "heurist.envs, importlib.util; importlib.util.find_spec('gymnasium'); import gymnasium"])
 def test_gym_ids_exist_after_importing_heurist_envs(imports):
     """``gymnasium.make("heurist/<Name>-v0")`` works right after ``import heurist.envs`` (README),
     whether gymnasium was imported before or after (then through the import hook)."""

@@ -110,8 +110,10 @@ def _register_gym(e: EnvEntry) -> None:
 
 
 class _AfterGymnasiumImport(importlib.abc.MetaPathFinder):
-    """A one-shot import hook: finds ``gymnasium`` through the normal finders and, once its
-    package has run, registers every declared env's Gym id."""
+    """An import hook: finds ``gymnasium`` through the other finders and, once its package has
+    run, registers every declared env's Gym id and removes itself. It stays until gymnasium is
+    really imported: ``importlib.util.find_spec("gymnasium")`` (torchrl asks that) imports
+    nothing and must not use it up."""
 
     @classmethod
     def install(cls) -> None:
@@ -121,14 +123,22 @@ class _AfterGymnasiumImport(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "gymnasium":
             return None
-        sys.meta_path.remove(self)  # one shot; also keeps find_spec below from finding us again
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         run = spec.loader.exec_module
 
         def exec_module(module):
             run(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             for e in list(_REGISTRY.values()):
                 _register_gym(e)
 
