@@ -281,3 +281,10 @@ class KVCacheEnv(HeuristEnv):
     def _oracle_kwargs(self) -> dict:
         return {"budget": self.budget, "unit": self.unit, "n_slots": self.n_slots,
                 "compress": self.prefill == "compress", "layer": self.budget_scope == "layer"}
+
+    # ------------------------------------------------------------------ snapshot / restore
+    #: the evolving part of ``KVState`` (the unit attention and its prompt statistics stay fixed)
+    snapshot_fields = ("slot", "head", "acc", "win", "v", "h", "done")
+
+    def _restored_td(self) -> TensorDict:
+        return self._observe(None)

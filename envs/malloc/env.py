@@ -202,3 +202,30 @@ class MallocEnv(HeuristEnv):
         """The legal actions after a log prefix -> bool [B, n_actions] (``oracle.legal_actions``,
         a plain-numpy replay, independent of the step code and its mask)."""
         return oracle.legal_actions(instance, actions, **self._rules())
+
+    # ------------------------------------------------------------------ snapshot / restore
+    #: the evolving part of ``MallocState``; ``stamp``/``ctr`` (a gather's dedup marks, only ever
+    #: compared with a larger new ``ctr``) and the ``g_*`` scratch need no copy
+    snapshot_fields = ("off", "pos", "peak", "op_fast", "op_slow", "peak_stack", "reward_stack",
+                       "saved", "undos_left", "done", "failed", "head", "pool_buf", "pool_next",
+                       "pool_top", "cand_off", "cand_gap", "n_cand", "mask", "buf_feat",
+                       "cand_feat", "occ", "sky", "prog", "reward")
+
+    def _restored_td(self) -> TensorDict:
+        return self._td(with_reward=False)
+
+    def greedy_rollout(self) -> np.ndarray:
+        """Plays the greedy policy from the *current* state of every row to its end (in one
+        numba call, as ``greedy_episode``); returns the return collected from here, ``float64
+        [B]``. The state is then the end of those episodes (``snapshot``/``restore`` around it to
+        use it as a search's leaf evaluation)."""
+        s = self.state
+        returns = np.zeros(s.done.shape[0], np.float64)
+        greedy_rows(self.mapping, self.undo, self.k, s.size, s.start, s.end, s.order, s.n_valid,
+                    s.pos, s.off, s.cap, s.align, s.n_steps, s.saving, s.ptr, s.u_op, s.u_bytes,
+                    s.comp, s.op_fast, s.op_slow, s.bwf, s.bws, s.t_slow, s.total_bytes, s.peak,
+                    s.peak_stack, s.reward_stack, s.saved, s.undos_left, self.max_undos, s.done,
+                    s.failed, s.bs, s.head, s.pool_buf, s.pool_next, s.pool_top, s.stamp, s.ctr,
+                    s.g_off, s.g_top, s.g_start, s.g_end, s.cand_off, s.cand_gap, s.n_cand,
+                    s.mask, s.buf_feat, s.cand_feat, s.occ, s.sky, s.prog, s.reward, returns)
+        return returns

@@ -441,3 +441,26 @@ class PVRPEnv(HeuristEnv):
         """The legal moves after the log prefix [B, t, M], recomputed by the oracle without the
         step code or ``masks.py`` -> bool [B, M, N + 1]."""
         return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities)
+
+    # ------------------------------------------------------------------ snapshot / restore
+    #: the evolving part of ``PVRPState`` (``current`` is added by the sequential env)
+    snapshot_fields: tuple[str, ...] = ("pos", "load", "time", "served", "avail", "mask",
+                                        "any_client")
+
+    def restore(self, snapshot: dict) -> TensorDictBase:
+        avail = self.state.avail
+        out = super().restore(snapshot)
+        # the numba kernel reads ``avail`` through a numpy view made at reset (``static_np``):
+        # copy into that tensor rather than replace it
+        avail.copy_(self.state.avail)
+        self.state.avail = avail
+        return out
+
+    def _done(self, s: PVRPState) -> torch.Tensor:
+        """Episode over -> bool [B]: every client served and every vehicle home."""
+        return s.served[:, 1:].all(-1) & (s.pos == 0).all(-1)
+
+    def _restored_td(self) -> TensorDict:
+        s = self.state
+        return TensorDict({**self._observe(s), **self._done_td(self._done(s))},
+                          batch_size=[s.pos.shape[0]], device=self.device)

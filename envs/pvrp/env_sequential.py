@@ -215,3 +215,15 @@ class PVRPSequentialEnv(PVRPEnv):
         """The acting vehicle's legal moves after the log prefix [B, t], recomputed by the oracle
         (round robin included) without the step code or ``masks.py`` -> bool [B, N + 1]."""
         return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities)
+
+    # ------------------------------------------------------------------ snapshot / restore
+    snapshot_fields = (*PVRPEnv.snapshot_fields, "current")
+
+    def _done(self, s: PVRPState) -> torch.Tensor:
+        """Episode over -> bool [B]: no vehicle has a move left."""
+        return ~active_vehicles(s.pos, s.any_client).any(-1)
+
+    def _restored_td(self) -> TensorDict:
+        s = self.state
+        return TensorDict({**self._observe_seq(s, s.current), **self._done_td(self._done(s))},
+                          batch_size=[s.pos.shape[0]], device=self.device)
