@@ -26,6 +26,7 @@ setup(
     packages=packages,
     package_dir={"": "src"},
     package_data={"heurist": ["py.typed"], "heurist.configs": ["*.yaml", "**/*.yaml"],
-                  "heurist.envs": ["data/**/*"], "": ["*.md"]},
+                  "heurist.envs": ["data/**/*"], "heurist.policies": ["artifacts/**/*"],
+                  "": ["*.md"]},
     include_package_data=True,
 )
