@@ -1,0 +1,206 @@
+"""A learned KV-cache eviction policy: a small network scores each cached entry from what is known
+at eviction time, trained to imitate the future-attention oracle (``agents/kv_scorer``).
+
+Features (:data:`FEATURES`) per (layer, KV head, entry), from the GQA-group mean attention ``A``
+(kvpress's aggregation) with every weight taken RELATIVE TO UNIFORM, ``a = A * (visible keys)``,
+so the numbers mean the same at 512 and 2,048 tokens:
+
+* observed attention: log mean, log std and log max of ``a`` over the queries that saw the entry,
+  the last query's ``a`` (TOVA), two exponentially weighted means (decay 1/2 and 31/32: a recent
+  window), and the weighted rate of queries for which ``a >= 1`` (Scissorhands' persistence);
+* the key's log L2 norm (values are not observed by the policy interface, so no value norm);
+* position: relative position ``pos / now``, log recency ``log(now - pos)`` capped at
+  :data:`MAX_LOG_RECENCY` (trained at 512), and whether the entry is token 0 (the sink);
+* the same head's z-scores of log mean, slow mean and key norm (scale-free within a head);
+* layer and KV head identity: embeddings inside the network.
+
+Both forms compute the same statistics: prefill from the ``[Hq, T, T]`` attention, decode by
+running sums (the policy's decode statistics), so a decoded query updates them exactly as one more
+prefill query would. ``sink`` first positions are always kept (score above any network output).
+"""
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from heurist.policies.kv.base import KVPolicy
+from heurist.policies.kv.observation import DecodeStep, LayerObservation, group_mean
+
+__all__ = ["DEFAULT_ARTIFACT", "FEATURES", "MAX_LOG_RECENCY", "KVScorer", "LearnedScorer",
+           "decode_features", "load_scorer", "observe_step", "prefill_features", "prefill_stats"]
+
+FEATURES = ("log_mean", "log_std", "log_max", "log_last", "log_ema_fast", "log_ema_slow",
+            "hit_rate", "log_key_norm", "rel_pos", "log_recency", "is_sink", "z_log_mean",
+            "z_log_ema_slow", "z_log_key_norm")
+STATS = ("sum", "sumsq", "n", "max", "last", "ema_f", "w_f", "ema_s", "w_s", "hit_s")
+#: Decays of the fast and slow exponentially weighted means (per query).
+FAST, SLOW = 0.5, 31.0 / 32.0
+#: Recency is capped at the training context (512): longer contexts see no unseen value.
+MAX_LOG_RECENCY = math.log(512.0)
+_EPS = 1e-4
+_SINK_BONUS = 1e6
+DEFAULT_ARTIFACT = Path(__file__).resolve().parent.parent / "artifacts" / "kv_scorer"
+
+
+def prefill_stats(attn: torch.Tensor, n_kv_heads: int) -> dict[str, torch.Tensor]:
+    """Running statistics after ``T`` causal queries: ``attn [Hq, T, T]`` -> each ``[Hkv, T]``."""
+    a = group_mean(attn.float(), n_kv_heads)  # [Hkv, T, T]
+    t = a.shape[-1]
+    a = a * torch.arange(1, t + 1, dtype=a.dtype)[None, :, None]  # relative to uniform
+    causal = torch.ones(t, t, dtype=torch.bool).tril()  # [q, j]: query q sees key j
+    age = torch.arange(t - 1, -1, -1, dtype=torch.float64)  # queries after q
+
+    def ema(decay: float):
+        w = (decay ** age).to(a.dtype)  # [T] weight of query q now
+        return (a * w[None, :, None]).sum(1), (causal * w[:, None]).sum(0).expand_as(a[:, 0])
+
+    ema_f, w_f = ema(FAST)
+    ema_s, w_s = ema(SLOW)
+    hit_w = ((a >= 1.0) & causal).to(a.dtype) * (SLOW ** age).to(a.dtype)[None, :, None]
+    n = causal.sum(0).to(a.dtype).expand_as(a[:, 0])
+    return {"sum": a.sum(1), "sumsq": (a * a).sum(1), "n": n.clone(), "max": a.amax(1),
+            "last": a[:, -1].clone(), "ema_f": ema_f, "w_f": w_f.clone(), "ema_s": ema_s,
+            "w_s": w_s.clone(), "hit_s": hit_w.sum(1)}
+
+
+def observe_step(stats: dict[str, torch.Tensor], attn: torch.Tensor, n_kv_heads: int) -> None:
+    """One more query: ``attn [Hq, Tk]`` over the cache (new entry's zero column already there)."""
+    a = group_mean(attn.float(), n_kv_heads) * attn.shape[-1]
+    stats["sum"] += a
+    stats["sumsq"] += a * a
+    stats["n"] += 1.0
+    stats["max"] = torch.maximum(stats["max"], a)
+    stats["last"] = a
+    for e, w, d in (("ema_f", "w_f", FAST), ("ema_s", "w_s", SLOW)):
+        stats[e] = stats[e] * d + a
+        stats[w] = stats[w] * d + 1.0
+    stats["hit_s"] = stats["hit_s"] * SLOW + (a >= 1.0).to(a.dtype)
+
+
+def _log(x: torch.Tensor) -> torch.Tensor:
+    return torch.log(x + _EPS)
+
+
+def _z(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True, unbiased=False) + 1e-3)
+
+
+def decode_features(stats: dict[str, torch.Tensor], keys: torch.Tensor,
+                    positions: torch.Tensor, now: int) -> torch.Tensor:
+    """``[Hkv, Tk, F]`` features from the statistics, ``keys [Hkv, Tk, D]`` and real
+    ``positions [Hkv, Tk]``; ``now`` is the number of tokens seen so far."""
+    n = stats["n"].clamp(min=1.0)
+    mean = stats["sum"] / n
+    var = (stats["sumsq"] / n - mean * mean).clamp(min=0.0)
+    log_mean = _log(mean)
+    log_slow = _log(stats["ema_s"] / stats["w_s"].clamp(min=1e-30))
+    log_knorm = torch.log(torch.linalg.vector_norm(keys.float(), dim=-1) + _EPS)
+    pos = positions.to(mean.dtype)
+    cols = [log_mean, _log(var.sqrt()), _log(stats["max"]), _log(stats["last"]),
+            _log(stats["ema_f"] / stats["w_f"].clamp(min=1e-30)), log_slow,
+            stats["hit_s"] / stats["w_s"].clamp(min=1e-30), log_knorm, pos / now,
+            torch.log((now - pos).clamp(min=1.0)).clamp(max=MAX_LOG_RECENCY),
+            (positions == 0).to(mean.dtype), _z(log_mean), _z(log_slow), _z(log_knorm)]
+    return torch.stack(cols, dim=-1)
+
+
+def prefill_features(obs: LayerObservation) -> torch.Tensor:
+    """``[Hkv, T, F]`` features of the context entries after the prefill."""
+    t = obs.n_tokens
+    stats = prefill_stats(obs.attn, obs.n_kv_heads)
+    return decode_features(stats, obs.keys, torch.arange(t).expand(obs.n_kv_heads, -1), t)
+
+
+class KVScorer(nn.Module):
+    """Per-entry MLP over :data:`FEATURES` plus layer and (layer, KV head) embeddings, shared by
+    every layer and head: ``x [Hkv, T, F]`` -> keep-scores ``[Hkv, T]``."""
+
+    def __init__(self, *, n_features: int = len(FEATURES), n_layers: int = 30,
+                 n_kv_heads: int = 3, hidden: int = 64, embed: int = 8) -> None:
+        super().__init__()
+        if min(n_features, n_layers, n_kv_heads, hidden, embed) < 1:
+            raise ValueError("every KVScorer size must be >= 1")
+        self.config = {"n_features": n_features, "n_layers": n_layers, "n_kv_heads": n_kv_heads,
+                       "hidden": hidden, "embed": embed}
+        self.n_kv_heads = n_kv_heads
+        # Input normalisation, set from the training data (saved with the weights).
+        self.register_buffer("mu", torch.zeros(n_features))
+        self.register_buffer("sd", torch.ones(n_features))
+        self.layer_emb = nn.Embedding(n_layers, embed)
+        self.head_emb = nn.Embedding(n_layers * n_kv_heads, embed)
+        self.mlp = nn.Sequential(nn.Linear(n_features + 2 * embed, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Inputs are standardised by these ``[F]`` statistics of the training features."""
+        self.mu.copy_(mean)
+        self.sd.copy_(std.clamp(min=1e-3))
+
+    def forward(self, x: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """``x [B, Hkv, T, F]``, ``layer [B]`` (long) -> ``[B, Hkv, T]``."""
+        _, h, t, _ = x.shape
+        x = (x - self.mu) / self.sd
+        heads = layer[:, None] * self.n_kv_heads + torch.arange(h, device=x.device)[None]
+        emb = torch.cat([self.layer_emb(layer)[:, None, :].expand(-1, h, -1),
+                         self.head_emb(heads)], dim=-1)  # [B, Hkv, 2E]
+        z = torch.cat([x, emb[:, :, None, :].expand(-1, -1, t, -1)], dim=-1)
+        return self.mlp(z).squeeze(-1)
+
+
+@functools.lru_cache(maxsize=4)
+def load_scorer(folder: str) -> tuple[KVScorer, dict]:
+    """The checked artifact at ``folder`` (one load per process and folder)."""
+    from heurist.policies.export.artifact import load_network
+
+    net, manifest = load_network(folder)
+    if not isinstance(net, KVScorer):  # the CLI maps ValueError to exit 2
+        raise ValueError(f"{folder}: holds a {type(net).__name__}, not a KVScorer")  # noqa: TRY004
+    return net, manifest
+
+
+class LearnedScorer(KVPolicy):
+    """Keeps the entries the trained :class:`KVScorer` scores highest (both forms).
+
+    artifact: policy artifact folder (default: the one shipped, :data:`DEFAULT_ARTIFACT`).
+    net: a network to use instead of an artifact (training and tests).
+    sink: the first ``sink`` positions are always kept (0: none).
+    """
+
+    name = "learned"
+
+    def __init__(self, *, artifact=None, net: KVScorer | None = None, sink: int = 1,
+                 parity: str = "heurist") -> None:
+        super().__init__(parity=parity)
+        if sink < 0:
+            raise ValueError(f"sink must be >= 0, got {sink}")
+        self.sink = sink
+        if net is None:
+            folder = Path(artifact) if artifact is not None else DEFAULT_ARTIFACT
+            net, _ = load_scorer(str(folder.resolve()))
+        self.net = net.eval()
+
+    def _score(self, feats: torch.Tensor, layer: int, positions: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            s = self.net(feats[None], torch.tensor([layer]))[0].to(torch.float64)
+        if self.sink:
+            s = s + _SINK_BONUS * (positions < self.sink).to(s.dtype)
+        return s
+
+    def prefill_scores(self, obs: LayerObservation, n_kept: int) -> torch.Tensor:
+        pos = torch.arange(obs.n_tokens).expand(obs.n_kv_heads, -1)
+        return self._score(prefill_features(obs), obs.layer, pos)
+
+    def prefill_stats(self, obs: LayerObservation) -> dict[str, torch.Tensor]:
+        return prefill_stats(obs.attn, obs.n_kv_heads)
+
+    def observe(self, stats: dict[str, torch.Tensor], step: DecodeStep) -> None:
+        observe_step(stats, step.attn, step.n_kv_heads)
+
+    def decode_scores(self, stats: dict[str, torch.Tensor], step: DecodeStep) -> torch.Tensor:
+        now = int(step.positions.max()) + 1
+        feats = decode_features(stats, step.keys, step.positions, now)
+        return self._score(feats, step.layer, step.positions)
