@@ -33,8 +33,22 @@ def _paging_features() -> dict[str, list[str]]:
     return {"slot_features": list(SLOT_FEATURES), "request_features": list(REQUEST_FEATURES)}
 
 
+def _kv_scorer(**config) -> nn.Module:
+    from heurist.policies.kv.learned import KVScorer
+
+    return KVScorer(**config)
+
+
+def _kv_features() -> dict[str, list[str]]:
+    from heurist.policies.kv.learned import FEATURES
+
+    return {"token_features": list(FEATURES)}
+
+
 NETWORKS: dict[str, NetworkEntry] = {
     "SlotAttentionPolicy": NetworkEntry("Paging", _slot_attention, _paging_features),
+    # the learned KV-cache eviction scorer (one entry's features per cached token)
+    "KVScorer": NetworkEntry("KVCache", _kv_scorer, _kv_features),
 }
 
 
