@@ -33,22 +33,22 @@ def _paging_features() -> dict[str, list[str]]:
     return {"slot_features": list(SLOT_FEATURES), "request_features": list(REQUEST_FEATURES)}
 
 
-def _kv_scorer(**config) -> nn.Module:
-    from heurist.policies.kv.learned import KVScorer
+def _paging_predictor(**config) -> nn.Module:
+    from heurist.policies.paging.learned_predictor import PagingPredictorNet
 
-    return KVScorer(**config)
+    return PagingPredictorNet(**config)
 
 
-def _kv_features() -> dict[str, list[str]]:
-    from heurist.policies.kv.learned import FEATURES
+def _paging_predictor_features() -> dict[str, list[str]]:
+    from heurist.policies.paging.learned_predictor import feature_layout
 
-    return {"token_features": list(FEATURES)}
+    return feature_layout()
 
 
 NETWORKS: dict[str, NetworkEntry] = {
     "SlotAttentionPolicy": NetworkEntry("Paging", _slot_attention, _paging_features),
-    # the learned KV-cache eviction scorer (one entry's features per cached token)
-    "KVScorer": NetworkEntry("KVCache", _kv_scorer, _kv_features),
+    # the learned next-arrival / discard / phase predictor (issue 11)
+    "PagingPredictorNet": NetworkEntry("Paging", _paging_predictor, _paging_predictor_features),
 }
 
 
