@@ -45,10 +45,24 @@ def _paging_predictor_features() -> dict[str, list[str]]:
     return feature_layout()
 
 
+def _kv_scorer(**config) -> nn.Module:
+    from heurist.policies.kv.learned import KVScorer
+
+    return KVScorer(**config)
+
+
+def _kv_features() -> dict[str, list[str]]:
+    from heurist.policies.kv.learned import FEATURES
+
+    return {"token_features": list(FEATURES)}
+
+
 NETWORKS: dict[str, NetworkEntry] = {
     "SlotAttentionPolicy": NetworkEntry("Paging", _slot_attention, _paging_features),
     # the learned next-arrival / discard / phase predictor (issue 11)
     "PagingPredictorNet": NetworkEntry("Paging", _paging_predictor, _paging_predictor_features),
+    # the learned KV-cache eviction scorer (one entry's features per cached token)
+    "KVScorer": NetworkEntry("KVCache", _kv_scorer, _kv_features),
 }
 
 
