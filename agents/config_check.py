@@ -99,9 +99,72 @@ def _check_data(cfg: DictConfig) -> None:
     _int(cfg, "env.n_train", 1, n_files - 1)
 
 
+_ROUTING_INTS = (
+    ("env.n_clients", 1), ("env.n_vehicles", 1), ("env.test_size", 1), ("env.val_size", 1),
+    ("trainer.imitation_iters", 0), ("trainer.reinforce_iters", 0), ("trainer.batch_size", 1),
+    ("trainer.n_samples", 1), ("trainer.val_every", 1), ("trainer.baseline_every", 1),
+    ("trainer.ckpt_every", 1), ("trainer.threads", 1), ("agent.dim", 1),
+)
+_ROUTING_BOOLS = ("trainer.resume", "trainer.evaluate", "trainer.export", "trainer.amp",
+                  "trainer.compile", "trainer.require_beats_classical", "agent.multistart")
+
+
+def _check_routing(cfg: DictConfig) -> None:
+    """The routing task's values (``env.kind=routing``)."""
+    from heurist.agents.baselines import BASELINES
+    from heurist.agents.routing_task import AGENTS, decode_spec
+    from heurist.envs.pvrp import PREFERENCES, VARIANTS, ZONES
+
+    for key, low in _ROUTING_INTS:
+        _int(cfg, key, low)
+    for key in ("trainer.seed", "env.test_seed", "env.val_seed"):
+        _int(cfg, key, 0, _MAX_SEED)
+    for key in ("agent.lr", "agent.critic_lr", "trainer.max_grad_norm", "env.capacity",
+                "env.speed"):
+        _positive_float(cfg, key)
+    for key in ("env.w_time", "env.w_pref"):
+        value = _get(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0):
+            raise ValueError(f"{key}={value}: must be a finite number >= 0")
+    for key in _ROUTING_BOOLS:
+        _bool(cfg, key)
+    _choice(cfg, "env.variant", VARIANTS)
+    _choice(cfg, "env.preference", PREFERENCES)
+    _choice(cfg, "env.zones", ZONES)
+    _choice(cfg, "agent.name", tuple(AGENTS))
+    _choice(cfg, "agent.baseline", BASELINES)
+    _choice(cfg, "trainer.device", ("cpu", "cuda"))
+    if _get(cfg, "agent.name") != "ptrnet" and _get(cfg, "agent.dim") % _get(cfg, "agent.n_heads"):
+        raise ValueError(f"agent.dim={cfg.agent.dim}: must be a multiple of "
+                         f"agent.n_heads={cfg.agent.n_heads}")
+    if _get(cfg, "agent.baseline") == "shared" and _get(cfg, "trainer.n_samples") < 2 and not (
+            _get(cfg, "agent.multistart") or _get(cfg, "agent.name") == "symnco"):
+        raise ValueError("trainer.n_samples=1: the shared baseline needs >= 2 rollouts per "
+                         "instance (or agent.multistart=true)")
+    if _get(cfg, "env.capacity") < 9:
+        raise ValueError(f"env.capacity={cfg.env.capacity}: must be >= 9 (the largest demand)")
+    for name in _get(cfg, "trainer.decode"):
+        try:
+            decode_spec(name)
+        except ValueError as exc:
+            raise ValueError(f"trainer.decode: {exc}") from None
+    stop_after = _get(cfg, "trainer.stop_after")
+    if stop_after is not None:
+        _int(cfg, "trainer.stop_after", 0)
+    _choice(cfg, "logger.kind", _LOGGER_KINDS)
+    _choice(cfg, "logger.mode", _WANDB_MODES)
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Every value ``scripts/train.py`` reads is of the right type and range (``ValueError``,
     or ``FileNotFoundError`` for the trace folder, with a one-line message)."""
+    kind = OmegaConf.select(cfg, "env.kind", default="paging")
+    if kind == "routing":
+        _check_routing(cfg)
+        return
+    if kind != "paging":
+        raise ValueError(f"env.kind={kind}: must be paging or routing")
     for key, low in _TRAIN_INTS:
         _int(cfg, key, low)
     _int(cfg, "trainer.seed", 0, _MAX_SEED)

@@ -1,10 +1,15 @@
-"""Train the paging eviction policy (Hydra): ``python scripts/train.py [overrides]``.
+"""Train a policy (Hydra): ``python scripts/train.py [overrides]``.
 
-Defaults: Belady imitation + REINFORCE on BrightKite's first 70 users (sorted file names), then
+Routing: ``python scripts/train.py experiment=camp_pvrp_p_n20_m3`` (or ``am_``/``pomo_``...; see
+``configs/experiment/``): REINFORCE on PVRP, the held-out test set against the classical
+constructors, the exported artifact under ``<run_dir>/policy``.
+
+Defaults (paging): Belady imitation + REINFORCE on BrightKite's first 70 users (sorted file names), then
 evaluation on the 30 held-out users against the classical policies; writes ``checkpoint.pt``,
 ``policy/`` (the exported artifact), ``results.json`` and ``metrics.csv`` under the run dir.
 
-Exit status: 0 done; 1 the learned policy did not beat LRU (``trainer.require_beats_lru``);
+Exit status: 0 done; 1 the learned policy did not beat LRU (``trainer.require_beats_lru``) or the
+best classical constructor (``trainer.require_beats_classical``, routing);
 2 bad input (an unknown experiment, group option or key, a value out of range, missing data),
 reported as one line on stderr before any work, with no run folder left behind.
 """
@@ -33,7 +38,11 @@ def main(cfg: DictConfig) -> int:
     except (FileNotFoundError, ValueError) as exc:
         discard_unused_run_dir(hydra_dir, job_name=HydraConfig.get().job.name)
         fail(PROG, exc)
-    if cfg.trainer.evaluate and cfg.trainer.require_beats_lru and not results["beats_lru"]:
+    if cfg.trainer.evaluate and cfg.trainer.get("require_beats_lru", False) and not results.get(
+            "beats_lru", True):
+        sys.exit(1)
+    if cfg.trainer.evaluate and cfg.trainer.get("require_beats_classical", False) and not \
+            results.get("beats_classical", True):
         sys.exit(1)
     return 0
 

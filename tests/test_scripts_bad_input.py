@@ -13,6 +13,10 @@ from heurist.agents.entry import discard_unused_run_dir
 from heurist.agents.overrides import check_command_line
 from heurist.envs.common.data import data_dir
 
+# the experiment options the error lists: every packaged configs/experiment/*.yaml, sorted
+EXPERIMENTS = ", ".join(sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs"
+                                                 / "experiment").glob("*.yaml")))
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER_KEYS = ("seed, imitation_iters, imitation_batch, imitation_epochs, minibatch, "
                 "reinforce_iters, reinforce_batch, n_samples, chunk, max_grad_norm, ckpt_every, "
@@ -26,13 +30,13 @@ def _script(name, *args, cwd):
 
 TRAIN_CASES = [
     (["experiment=smok"],
-     "unknown experiment 'smok' in experiment=smok; valid: no_predictions, noisy20, smoke"),
+     f"unknown experiment 'smok' in experiment=smok; valid: {EXPERIMENTS}"),
     (["logger=tensorboard"],
      "unknown logger 'tensorboard' in logger=tensorboard; valid: csv, wandb"),
     (["--cfg", "job", "experiment=smok"],
-     "unknown experiment 'smok' in experiment=smok; valid: no_predictions, noisy20, smoke"),
+     f"unknown experiment 'smok' in experiment=smok; valid: {EXPERIMENTS}"),
     (["-m", "experiment=smoke,smok"],
-     "unknown experiment 'smok' in experiment=smoke,smok; valid: no_predictions, noisy20, smoke"),
+     f"unknown experiment 'smok' in experiment=smoke,smok; valid: {EXPERIMENTS}"),
     (["experiment=smoke,noisy20"], "experiment=smoke,noisy20: a sweep needs --multirun (-m)"),
     (["trainer.epochs=3"], (f"unknown key 'epochs' under trainer in trainer.epochs=3; valid: "
                            f"{TRAINER_KEYS}")),
@@ -130,7 +134,7 @@ def test_evaluate_unknown_baseline_lists_the_valid_ones(tmp_path):
 
 @pytest.mark.parametrize("args,line", [
     (["experiment=smok"], ("train.py: error: unknown experiment 'smok' in experiment=smok; valid: "
-                          "no_predictions, noisy20, smoke")),
+                          f"{EXPERIMENTS}")),
     (["trainer.reinforce_iters=-1"],
      "train.py: error: trainer.reinforce_iters=-1: must be an integer >= 0"),
     (["trainer.epochs=3"], (f"train.py: error: unknown key 'epochs' under trainer in "

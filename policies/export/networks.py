@@ -45,6 +45,21 @@ def _paging_predictor_features() -> dict[str, list[str]]:
     return feature_layout()
 
 
+def _routing(cls_name: str) -> Callable[..., nn.Module]:
+    def build(**config) -> nn.Module:
+        from heurist.policies.nets import routing
+
+        return getattr(routing, cls_name)(**config)
+
+    return build
+
+
+def _routing_features() -> dict[str, list[str]]:
+    from heurist.policies.nets.routing.features import FEATURES
+
+    return {k: list(v) for k, v in FEATURES.items()}
+
+
 def _kv_scorer(**config) -> nn.Module:
     from heurist.policies.kv.learned import KVScorer
 
@@ -63,6 +78,13 @@ NETWORKS: dict[str, NetworkEntry] = {
     "PagingPredictorNet": NetworkEntry("Paging", _paging_predictor, _paging_predictor_features),
     # the learned KV-cache eviction scorer (one entry's features per cached token)
     "KVScorer": NetworkEntry("KVCache", _kv_scorer, _kv_features),
+    # the routing models: CAMP acts in the parallel env, the single-agent ones in the sequential
+    "CAMP": NetworkEntry("PVRP", _routing("CAMP"), _routing_features),
+    "AttentionModel": NetworkEntry("PVRPSequential", _routing("AttentionModel"), _routing_features),
+    "POMO": NetworkEntry("PVRPSequential", _routing("POMO"), _routing_features),
+    "SymNCO": NetworkEntry("PVRPSequential", _routing("SymNCO"), _routing_features),
+    "PointerNetwork": NetworkEntry("PVRPSequential", _routing("PointerNetwork"),
+                                   _routing_features),
 }
 
 

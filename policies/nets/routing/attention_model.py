@@ -30,6 +30,9 @@ class AttentionModel(RoutingPolicy):
     def __init__(self, *, dim: int = 128, n_heads: int = 8, n_layers: int = 3, ff_dim: int = 512,
                  norm: str = "batch", clip: float = 10.0, graph_context: bool = True) -> None:
         super().__init__()
+        self.config = {"dim": int(dim), "n_heads": int(n_heads), "n_layers": int(n_layers),
+                       "ff_dim": int(ff_dim), "norm": str(norm), "clip": float(clip),
+                       "graph_context": bool(graph_context)}  # the artifact manifest's record
         self.init_embedding = InitEmbedding(dim=dim)
         self.encoder = MHAEncoder(dim=dim, n_heads=n_heads, n_layers=n_layers, ff_dim=ff_dim,
                                   norm=norm)

@@ -34,6 +34,9 @@ class CAMP(RoutingPolicy):
                  comm_layers: int = 1, ff_dim: int = 512, norm: str = "layer",
                  clip: float = 10.0) -> None:
         super().__init__()
+        self.config = {"dim": int(dim), "n_heads": int(n_heads), "n_layers": int(n_layers),
+                       "comm_layers": int(comm_layers), "ff_dim": int(ff_dim), "norm": str(norm),
+                       "clip": float(clip)}  # the artifact manifest's record
         self.embedding = ProfiledEmbedding(dim=dim)
         self.encoder = ProfileEncoder(dim=dim, n_heads=n_heads, n_layers=n_layers, ff_dim=ff_dim,
                                       norm=norm)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from tensordict import TensorDictBase
 
-__all__ = ["NODE_DIM", "PROFILE_DIM", "VEHICLE_DIM", "acting_vehicle", "node_features",
+__all__ = ["FEATURES", "NODE_DIM", "PROFILE_DIM", "VEHICLE_DIM", "acting_vehicle", "node_features",
            "profile_features", "vehicle_features"]
 
 #: per-node static features: x, y, demand / mean capacity
@@ -19,6 +19,14 @@ NODE_DIM = 3
 PROFILE_DIM = 5
 #: per-vehicle features: load / capacity, time / sqrt(2), speed, at depot, capacity / mean capacity
 VEHICLE_DIM = 5
+
+#: the feature layout by name (what an artifact's manifest records and checks on load)
+FEATURES = {
+    "node_features": ["x", "y", "demand/mean_capacity"],
+    "profile_features": ["preference", "allowed", "demand/capacity", "unserved", "fits_load"],
+    "vehicle_features": ["load/capacity", "time/sqrt2", "speed", "at_depot",
+                         "capacity/mean_capacity"],
+}
 
 _SCALE = 2.0 ** 0.5
 

@@ -38,6 +38,7 @@ class PointerNetwork(RoutingPolicy):
         if clip is not None and not clip > 0:
             raise ValueError(f"PointerNetwork: clip must be > 0 or None, got {clip}")
         self.clip = clip
+        self.config = {"dim": int(dim), "clip": None if clip is None else float(clip)}
         self.embed = nn.Linear(NODE_DIM, dim)
         self.encoder = nn.LSTM(dim, dim, batch_first=True)
         self.dec_in = nn.Linear(dim + VEHICLE_DIM, dim)

@@ -1,0 +1,129 @@
+"""The paging task of the trainer: Belady imitation warm start (DAgger), then REINFORCE with a
+shared baseline, on BrightKite training users; held-out evaluation against the classical
+policies; the exported eviction policy."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from heurist.agents.data import find_traces, load_split, total_requests
+from heurist.agents.evaluation import compare, results_table
+from heurist.agents.imitation import imitation_update
+from heurist.agents.policy import NetPolicy
+from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
+from heurist.agents.rollout import collect
+
+__all__ = ["PagingTask", "build_paging_net"]
+
+
+def build_paging_net(agent_cfg):
+    """The slot-attention network of ``agent`` config (feature sizes come from the env)."""
+    from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
+    from heurist.policies.nets import SlotAttentionPolicy
+
+    return SlotAttentionPolicy(slot_dim=len(SLOT_FEATURES), request_dim=len(REQUEST_FEATURES),
+                               embed_dim=agent_cfg.embed_dim, n_heads=agent_cfg.n_heads,
+                               n_layers=agent_cfg.n_layers, ff_dim=agent_cfg.ff_dim,
+                               clip=agent_cfg.clip)
+
+
+def _no_decisions(roll) -> dict:
+    """Metrics of a batch of windows in which no eviction was needed: nothing to learn from."""
+    return {"train/misses": float(roll.misses.mean()), "train/decisions": 0}
+
+
+class PagingTask:
+    """What the trainer asks of a paging run (see :mod:`heurist.agents.trainer`)."""
+
+    def __init__(self, cfg: DictConfig, *, console) -> None:
+        from heurist.envs.paging.env import PagingEnv
+        from heurist.envs.paging.generator import PagingGenerator
+
+        self.cfg, self.console = cfg, console
+        ec, tc = cfg.env, cfg.trainer
+        self.split = load_split(ec.data_dir, n_train=ec.n_train)
+        self.k = int(ec.cache_size)
+        self.gen_fn = PagingGenerator(traces=self.split["train"], length=ec.train_window,
+                                      predictor=ec.predictor, cache_size=self.k)
+        self.env = PagingEnv(cache_size=self.k)
+        self.n_imit = int(tc.imitation_iters)
+        self.total = self.n_imit + int(tc.reinforce_iters)
+
+    def build_net(self):
+        return build_paging_net(self.cfg.agent)
+
+    def setup(self, net) -> None:
+        pass
+
+    def lr(self, it: int) -> float:
+        ac = self.cfg.agent
+        return float(ac.lr if it < self.n_imit else ac.reinforce_lr)
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def iteration(self, net, opt, it: int, *, seed: int, tgen: torch.Generator) -> dict:
+        tc = self.cfg.trainer
+        if it < self.n_imit:
+            inst = self.gen_fn(tc.imitation_batch, np.random.default_rng(seed))
+            # DAgger: the first pass follows Belady, later ones the (sampling) policy, labelled
+            # by Belady.
+            roll = collect(self.env, inst, NetPolicy(net, sample=True, generator=tgen),
+                           teacher=True, follow_teacher=(it == 0))
+            if roll.actions is None:
+                return _no_decisions(roll)
+            loss = imitation_update(net, opt, roll, batch_size=tc.minibatch,
+                                    epochs=tc.imitation_epochs, generator=tgen,
+                                    max_grad_norm=tc.max_grad_norm)
+            return {"loss/imitation": loss, "train/misses": float(roll.misses.mean()),
+                    "train/decisions": int(roll.actions.shape[0])}
+        n = int(tc.n_samples)
+        inst = self.gen_fn(tc.reinforce_batch, np.random.default_rng(seed))
+        inst = inst[torch.arange(inst.batch_size[0]).repeat_interleave(n)]
+        roll = collect(self.env, inst, NetPolicy(net, sample=True, generator=tgen))
+        if roll.actions is None:
+            return _no_decisions(roll)
+        adv = shared_baseline_advantage(-roll.misses, n)
+        loss = reinforce_update(net, opt, roll, adv, chunk=tc.chunk,
+                                max_grad_norm=tc.max_grad_norm)
+        return {"loss/reinforce": loss, "train/misses": float(roll.misses.mean()),
+                "train/decisions": int(roll.actions.shape[0])}
+
+    def describe(self) -> dict:
+        return {"cache_size": self.k, "predictor": str(self.cfg.env.predictor),
+                "train_users": self.split["train_names"], "test_users": self.split["test_names"]}
+
+    def evaluate(self, net, *, logger, step: int) -> dict:
+        """The learned policy against the baselines on the held-out users; prints the table and
+        the verdict, returns the results entries."""
+        ec, split, console = self.cfg.env, self.split, self.console
+        net.eval()
+        per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=self.k,
+                      predictor=ec.predictor, seed=int(ec.eval_seed))
+        requests = total_requests(split["test"])
+        console.print(results_table(per, requests=requests,
+                                    title=f"held-out BrightKite users ({len(split['test'])}), "
+                                          f"k = {self.k}, predictor {ec.predictor}"))
+        totals = {name: float(v.sum()) for name, v in per.items()}
+        beats = totals["Learned"] < totals["LRU"]
+        verdict = "[green]PASS" if beats else "[red]FAIL"
+        console.print(f"{verdict}[/]: learned {totals['Learned']:,.0f} misses vs LRU "
+                      f"{totals['LRU']:,.0f} on the held-out users")
+        logger.log({f"test/{n}": v for n, v in totals.items()}, step=step)
+        return {"misses": totals, "requests": requests,
+                "learned_over_opt": totals["Learned"] / totals["OPT"], "beats_lru": beats}
+
+    def export(self, net, folder, *, results: dict):
+        from heurist.policies.export import data_provenance, export_policy
+
+        ec, split = self.cfg.env, self.split
+        return export_policy(net, folder, replace=True,
+                             training=OmegaConf.to_container(self.cfg, resolve=True),
+                             metrics=results,
+                             provenance={"data": data_provenance(
+                                 find_traces(ec.data_dir)[0].parent, split["train_names"],
+                                 split["test_names"])})

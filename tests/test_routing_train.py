@@ -1,0 +1,188 @@
+"""The env-agnostic trainer on the routing task: a smoke run through the Hydra configs (checkpoint,
+bit-identical resume, held-out table, exported artifact), every agent and baseline for a few
+iterations, REINFORCE reaching the brute-force optimum of a fixed tiny TSP, and the learned policy
+as a ``heurist route`` method."""
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from rich.console import Console
+
+from heurist.agents.checkpoint import load_checkpoint
+from heurist.agents.config_check import check_train_config
+from heurist.agents.trainer import train
+
+
+def _cfg(run_dir, *extra):
+    with initialize_config_module("heurist.configs", version_base="1.3"):
+        return compose("train", overrides=["experiment=routing_smoke",
+                                           f"trainer.run_dir={run_dir}", *extra])
+
+
+def _quiet():
+    return Console(quiet=True)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: torch's thread pool only adds contention on the shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("routing")
+    torch.set_num_threads(1)
+    return train(_cfg(run_dir), console=_quiet()), run_dir
+
+
+def test_smoke_run_writes_everything_and_checks_every_solution(smoke_run):
+    """4 iterations: checkpoint, 4 metric rows + the test row, the artifact, a results table in
+    which every learned objective is the mean of check_routes objectives."""
+    res, run_dir = smoke_run
+    assert load_checkpoint(res["checkpoint"])["iteration"] == 4
+    assert sorted(p.name for p in (run_dir / "policy").iterdir()) == ["manifest.json",
+                                                                      "weights.safetensors"]
+    rows = (run_dir / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4 + 1
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert set(saved["test"]) == {"insertion", "nearest", "camp/greedy", "camp/aug8"}
+    assert saved["test_seed"] == 20250901 and saved["test_size"] == 8
+    # aug8 keeps the best of 8 copies, the identity copy included: never worse than greedy
+    assert saved["test"]["camp/aug8"]["objective"] <= saved["test"]["camp/greedy"]["objective"]
+
+
+def test_resume_is_bit_identical(smoke_run, tmp_path):
+    """Stopping after 2 iterations and resuming gives the uninterrupted run's exact weights."""
+    full = load_checkpoint(smoke_run[0]["checkpoint"])
+    off = ["trainer.evaluate=false", "trainer.export=false"]
+    part = train(_cfg(tmp_path, "trainer.stop_after=2", *off), console=_quiet())
+    assert part["stopped_at"] == 2
+    done = train(_cfg(tmp_path, "trainer.resume=true", *off), console=_quiet())
+    resumed = load_checkpoint(done["checkpoint"])
+    assert resumed["iteration"] == 4
+    assert all(torch.equal(full["net"][k], resumed["net"][k]) for k in full["net"])
+
+
+@pytest.mark.parametrize("agent,baseline", [("am", "rollout"), ("pomo", "shared"),
+                                            ("symnco", "shared"), ("ptrnet", "critic"),
+                                            ("camp", "critic"), ("camp", "rollout")])
+def test_every_agent_and_baseline_trains(tmp_path, agent, baseline):
+    """Two iterations of each agent with its baseline; the baseline's state is checkpointed and a
+    resumed run continues from it bit for bit."""
+    extra = [f"agent={agent}", f"agent.baseline={baseline}", "agent.dim=16", "agent.n_heads=2",
+             "trainer.reinforce_iters=2", "trainer.baseline_every=1", "trainer.evaluate=false",
+             "trainer.export=false"]
+    if agent != "ptrnet":
+        extra += ["agent.n_layers=1", "agent.ff_dim=32"]
+    cfg = _cfg(tmp_path / "a", *extra)
+    check_train_config(cfg)
+    res = train(cfg, console=_quiet())
+    ckpt = load_checkpoint(res["checkpoint"])
+    assert ckpt["iteration"] == 2
+    assert ("task" in ckpt) == (baseline != "shared")
+    train(_cfg(tmp_path / "b", *extra, "trainer.stop_after=1"), console=_quiet())
+    again = load_checkpoint(train(_cfg(tmp_path / "b", *extra, "trainer.resume=true"),
+                                  console=_quiet())["checkpoint"])
+    assert all(torch.equal(ckpt["net"][k], again["net"][k]) for k in ckpt["net"])
+
+
+def test_reinforce_reaches_the_brute_force_optimum_of_a_tiny_tsp():
+    """REINFORCE with the shared baseline on one fixed 5-client TSP: the greedy tour after 40
+    iterations is the optimum over all 5! tours."""
+    from heurist.agents.baselines import SharedBaseline, policy_loss
+    from heurist.envs.pvrp import PVRPSequentialEnv, Weights, generate
+    from heurist.policies.decoding import rollout, run_episode, sampler
+    from heurist.policies.nets.routing import AttentionModel
+
+    inst = generate(1, n_clients=5, n_vehicles=1, capacity=1000, rng=3)
+    xy = inst.coords(0)
+    best = min(sum(np.linalg.norm(xy[a] - xy[b]) for a, b in zip((0, *p), (*p, 0)))
+               for p in itertools.permutations(range(1, 6)))
+    env = PVRPSequentialEnv(n_clients=5, n_vehicles=1, capacity=1000,
+                            weights=Weights(w_time=1.0, w_pref=0.0))
+    td = inst.to_tensordict()
+    torch.manual_seed(0)
+    net = AttentionModel(dim=32, n_heads=4, n_layers=1, ff_dim=64, norm="instance")
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    first = None
+    for _ in range(40):
+        traj = run_episode(env, net, torch.cat([td] * 16, 0), select=sampler(gen))
+        ret = traj.reward.float().view(16, 1).T
+        loss = policy_loss(SharedBaseline().advantage(ret, None, td, env), traj.logp.view(16, 1).T)
+        first = float(-ret.mean()) if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    d = rollout(env, net.eval(), td)
+    assert float(d.objective[0]) == pytest.approx(best, abs=1e-5)
+    assert first > best + 0.05  # the untrained sampler was clearly worse
+
+
+def test_learned_policy_as_a_route_method(smoke_run, tmp_path, capsys):
+    """heurist route --method policy:FOLDER writes routes that pass check_routes with the written
+    objective = evaluate_routes; aug8 is never worse than greedy on any instance."""
+    from heurist.cli import main
+    from heurist.envs.pvrp import Weights, generate, save_npz
+    from heurist.policies.pvrp import check_routes, evaluate_routes
+
+    inst = generate(3, n_clients=6, n_vehicles=2, capacity=15, rng=11)
+    src = save_npz(tmp_path / "in.npz", inst)
+    objs = {}
+    for decode in ("greedy", "aug8"):
+        out = tmp_path / f"{decode}.json"
+        assert main(["route", str(src), "--method", f"policy:{smoke_run[1] / 'policy'}",
+                     "--decode", decode, "--out", str(out), "--quiet"]) == 0
+        data = json.loads(out.read_text())
+        for r in data["instances"]:
+            assert check_routes(inst[r["index"]], r["routes"], weights=Weights()).ok
+            assert r["objective"] == pytest.approx(evaluate_routes(inst[r["index"]], r["routes"]),
+                                                   abs=1e-12)
+        objs[decode] = [r["objective"] for r in data["instances"]]
+    assert all(a <= g + 1e-9 for a, g in zip(objs["aug8"], objs["greedy"]))
+
+
+def test_learned_policy_refusals_exit_2_with_one_line(smoke_run, tmp_path, capsys):
+    """ZC instances for a P policy, an unknown policy name and a bad --decode: exit 2, one line,
+    no output file."""
+    from heurist.cli import main
+    from heurist.envs.pvrp import generate, save_npz
+
+    zc = save_npz(tmp_path / "zc.npz", generate(2, n_clients=6, n_vehicles=2, variant="zc",
+                                                capacity=15, rng=1))
+    out = tmp_path / "o.json"
+    policy = f"policy:{smoke_run[1] / 'policy'}"
+    cases = [([str(zc), "--method", policy], "trained on PVRP-P"),
+             ([str(zc), "--method", "policy:no-such-policy"], "no-such-policy"),
+             ([str(zc), "--method", policy, "--decode", "sample:0"], "sample:N"),
+             ([str(zc), "--method", "nearest", "--decode", "aug8"], "only for learned")]
+    for argv, message in cases:
+        capsys.readouterr()
+        assert main(["route", *argv, "--out", str(out), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+        assert not out.exists()
+
+
+def test_every_routing_experiment_composes_and_passes_the_checks():
+    """Each routing experiment composes and passes check_train_config (the budget in it too)."""
+    names = ["camp_pvrp_p_n20_m3", "camp_pvrp_zc_n20_m3", "am_pvrp_p_n20_m3",
+             "pomo_pvrp_p_n20_m3", "am_tsp20", "am_cvrp20", "pomo_cvrp20", "routing_smoke"]
+    with initialize_config_module("heurist.configs", version_base="1.3"):
+        for name in names:
+            cfg = compose("train", overrides=[f"experiment={name}"])
+            check_train_config(cfg)
+            assert cfg.env.kind == "routing", name
+        for agent, env in zip(("camp", "am", "pomo", "symnco", "ptrnet"),
+                              ("pvrp_zc", "tsp", "cvrp", "pvrp_p", "pvrp_zc")):
+            check_train_config(compose("train", overrides=[f"env={env}", f"agent={agent}",
+                                                           "trainer=routing"]))
