@@ -22,6 +22,18 @@ at least the least ``e + size`` of those.
 independent: they are solved one after another (each from the current ``L``), and one that fails
 fails the node that split them.
 
+**Dominance** (MiniMalloc's gap check). Among all packings take one with the least sum of
+offsets: listed canonically, no unplaced buffer ``b`` ever has ``off_b + size_b <= o`` for the
+next offset ``o`` (it could drop to its skyline, under every later buffer, lowering the sum). So
+no child is tried at or above ``min (off_b + size_b)`` over the active buffers. **Hatless**: a
+buffer live with no other unplaced buffer keeps its skyline for good and, in that packing, sits
+exactly there, so no child after it in (offset, rank) order is tried (MiniMalloc breaks after a
+failed hatless child; this cuts the same branches before they are tried). **Monotonic floor**
+(``e_b >= L``) and **unallocated floor** (a section's floor is its lowest ``e_b``) are the
+section inference above; **dynamic ordering** tries children by (offset, rank) rather than by
+rank. Each rule can be switched off (``rules=``) to measure what it buys; every combination is
+complete.
+
 **Memo.** A state whose subtree was exhausted (placed set, skyline, ``L``, last rank) is hashed
 (64 bits) and not searched again; a collision could wrongly prune (probability ~2**-64 per
 lookup). Everything else is exhaustive, so ``infeasible`` is a proof; ``feasible`` packings are
@@ -44,7 +56,19 @@ from heurist.policies.malloc.search_common import (
     span_max,
 )
 
-__all__ = ["MINIMALLOC_NODES_PER_SECOND", "minimalloc_pack", "minimalloc_plan"]
+__all__ = ["MINIMALLOC_NODES_PER_SECOND", "MINIMALLOC_ORDERS", "RULES", "minimalloc_pack",
+           "minimalloc_plan"]
+
+RULES = ("dominance", "hatless", "monotonic", "unallocated", "dynamic", "decompose", "memo")
+"""The search rules ``minimalloc_pack(rules=...)`` can switch off one by one (ablation; each
+keeps the search complete): see the module doc. All are on by default."""
+_DOMINANCE, _HATLESS, _MONOTONIC, _UNALLOCATED, _DYNAMIC, _DECOMPOSE, _MEMO = (
+    1 << i for i in range(len(RULES)))
+
+MINIMALLOC_ORDERS = ("TLA", "AW", "Tla", "LAT", "TAL")
+"""The default static-order portfolio (see ``_ranks``): MiniMalloc's TWA, WAT and TAW (its ``W``
+is the lifespan's length, our ``L``), area then size, and TWA with lifespans counted in
+sections. Chosen on A..K: each of A-H, J, K is packed by one of them in at most 51,000 nodes."""
 
 MINIMALLOC_NODES_PER_SECOND = 50_000
 """``minimalloc_plan`` turns ``time_limit`` into this many nodes per second (deterministic;
@@ -93,7 +117,7 @@ def _undo(b, d, size, lo, hi, floor, rem, placed, save, save_ptr, zob, lin, h_se
 @njit(cache=True, inline="always")
 def _skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, L, cap):
     """``off[b]`` := the skyline over ``b``'s span, for every active buffer; False as soon as
-    one cannot fit even at ``max(off, L)``."""
+    one cannot fit even at ``max(off, L)`` (``L`` = 0 without the monotonic floor)."""
     for b in range(len(size)):
         if placed[b] or lo[b] < A0 or hi[b] > A1:
             continue
@@ -105,12 +129,18 @@ def _skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, L, cap):
 
 @njit(cache=True, inline="always")
 def _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off, ev, best1, best2,
-                 id1, A0, A1, L, last, cap):
+                 id1, A0, A1, L, last, cap, rules):
     """``ev[b]`` := the lowest offset each active buffer can still take. At its skyline when
     that is above ``L`` (or at ``L`` with a rank above the last one's: ties go in rank order);
     else it can only rest on an unplaced buffer live with it: the least ``e + size`` of those
     (per section the two least, so a buffer never rests on itself). False when one cannot fit."""
     big = np.int64(4 * cap + 4)
+    if not rules & _MONOTONIC:
+        # Without the monotonic floor nothing is known beyond the skyline.
+        for b in range(len(size)):
+            if not placed[b] and lo[b] >= A0 and hi[b] <= A1:
+                ev[b] = off[b]
+        return True
     for k in range(A0, A1):
         best1[k] = big
         best2[k] = big
@@ -145,11 +175,19 @@ def _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off, ev, b
 
 
 @njit(cache=True, inline="always")
-def _section_slack(live_ptr, live_idx, placed, rem, ev, slack, A0, A1, cap):
+def _section_slack(live_ptr, live_idx, placed, rem, ev, floor, slack, A0, A1, L, cap, rules):
     """``slack[k]`` := ``C - (lowest reachable height + unplaced bytes)`` of each busy active
-    section; False as soon as one is negative (the unplaced bytes cannot fit)."""
+    section; False as soon as one is negative (the unplaced bytes cannot fit). The lowest
+    height is the least ``e_b`` of the section's unplaced buffers (unallocated floor), else the
+    section's own floor (raised to ``L`` by the monotonic floor)."""
     for k in range(A0, A1):
         if rem[k] == 0:
+            continue
+        if not rules & _UNALLOCATED:
+            low = max(floor[k], L) if rules & _MONOTONIC else floor[k]
+            slack[k] = cap - low - rem[k]
+            if slack[k] < 0:
+                return False
             continue
         low = cap
         for p in range(live_ptr[k], live_ptr[k + 1]):
@@ -232,15 +270,38 @@ def _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d, h_ctx, mul):
 
 @njit(cache=True, inline="always")
 def _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1, L, last, cap,
-                keys, cand, top):
+                rules, keys, cand, top):
     """Appends the node's children to ``cand`` from ``top``: active buffers whose skyline offset
     lies in ``[L, C - max rem]`` (at ``L`` only ranks above the last's; identical buffers in rank
-    order), by (offset, rank). Returns their count; ``cand`` must have room for ``N`` more."""
+    order), by (offset, rank) (by rank alone without dynamic ordering). Returns their count;
+    ``cand`` must have room for ``N`` more.
+
+    Dominance: no child at or above ``min (off_b + size_b)`` over the active buffers (the
+    lowest top an unplaced buffer could have): it would leave a gap that buffer fits in.
+    Hatless: a buffer live with no other unplaced one keeps its skyline for good, so it goes at
+    exactly ``off_b``: no child after it in (offset, rank) order."""
     n = len(size)
     max_rem = 0
     for k in range(A0, A1):
         max_rem = max(max_rem, rem[k])
     hi_off = cap - max_rem
+    hat_key = np.int64(-1)
+    if rules & (_DOMINANCE | _HATLESS):
+        for b in range(n):
+            if placed[b] or lo[b] < A0 or hi[b] > A1:
+                continue
+            if rules & _DOMINANCE:
+                hi_off = min(hi_off, off[b] + size[b] - 1)
+            if rules & _HATLESS:
+                alone = True
+                for k in range(lo[b], hi[b]):
+                    if rem[k] != size[b]:  # sizes are > 0: another unplaced buffer is live
+                        alone = False
+                        break
+                if alone:
+                    kb = off[b] * (n + 1) + rank[b]
+                    if hat_key < 0 or kb < hat_key:
+                        hat_key = kb
     m = 0
     last_rank = rank[last] if last >= 0 else -1
     for b in range(n):
@@ -253,17 +314,21 @@ def _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1
             continue
         if prev_same[b] >= 0 and not placed[prev_same[b]]:
             continue
-        keys[m] = o * (n + 1) + rank[b]
+        kb = o * (n + 1) + rank[b]
+        if hat_key >= 0 and kb > hat_key:
+            continue
+        keys[m] = kb if rules & _DYNAMIC else rank[b]
         m += 1
     srt = np.sort(keys[:m])
     for i in range(m):
-        cand[top + i] = by_rank[srt[i] % (n + 1)]
+        r = srt[i] % (n + 1) if rules & _DYNAMIC else srt[i]
+        cand[top + i] = by_rank[r]
     return m
 
 
 @njit(cache=True)
 def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, node_limit,
-            memo_bits, decompose, out):
+            memo_bits, rules, out):
     """Depth-first search; returns ``(status, nodes)``: 1 packed (offsets in ``out``), 0 proven
     infeasible, -1 node limit. Iterative: depth ``d`` keeps its node's context in the ``*_at``
     arrays, its candidates in ``cand[c_start[d]:c_end[d]]``."""
@@ -371,12 +436,13 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                 last = -1
                 fail_jump[d] = pend[ptop, 3]
                 h_ctx ^= A0 * mul[0] + A1 * mul[1] + L * mul[2]
-            alive = (_skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, L, cap)
+            l_eff = L if rules & _MONOTONIC else 0
+            alive = (_skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, l_eff, cap)
                      and _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off,
-                                      ev, best1, best2, id1, A0, A1, L, last, cap)
-                     and _section_slack(live_ptr, live_idx, placed, rem, ev, slack, A0, A1,
-                                        cap))
-            if alive and decompose:
+                                      ev, best1, best2, id1, A0, A1, L, last, cap, rules)
+                     and _section_slack(live_ptr, live_idx, placed, rem, ev, floor, slack, A0,
+                                        A1, l_eff, cap, rules))
+            if alive and rules & _DECOMPOSE:
                 _mark_crossings(lo, hi, placed, cross, A0, A1)
                 best_s, best_e, n_comp = _tightest_component(rem, slack, cross, A0, A1, cap)
                 if n_comp > 1:
@@ -387,13 +453,14 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
             if alive:
                 key = (h_set ^ h_floor ^ (L * mul[3]) ^ zlast[last + 1] ^ h_ctx
                        ^ (A0 * mul[4] + A1 * mul[5])) | 1
-                key_at[d] = key
-                alive = memo[memo_slot(memo, mask, key)] != key
+                if rules & _MEMO:
+                    key_at[d] = key
+                    alive = memo[memo_slot(memo, mask, key)] != key
             if alive:
                 while top + n > len(cand):
                     cand = grow(cand, 0)
                 m = _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1,
-                                L, last, cap, keys, cand, top)
+                                L, last, cap, rules, keys, cand, top)
                 c_end[d] = top + m
                 top += m
         # Try the next candidate at depth d (undoing the previous one).
@@ -455,9 +522,12 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
             c_pos[d] = c_end[d]
 
 
-def _ranks(size, t0, t1, order):
+def _ranks(size, t0, t1, length, order):
     """Static buffer ranks (0 = first): ``order`` is a string over ``T`` (highest section
-    total over the span), ``W`` (size), ``A`` (area), ``L`` (length), all descending."""
+    total over the span), ``W`` (size), ``A`` (area: size x lifespan), ``L`` (lifespan length),
+    all descending, lifespans in the instance's own time steps; ``a``/``l``: the same with
+    lifespans counted in sections; ``S``/``E`` (first/last section, ascending); the last ties
+    are broken by index."""
     n = len(size)
     n_sec = int(t1.max())
     diff = np.zeros(n_sec + 1, dtype=np.int64)
@@ -465,29 +535,37 @@ def _ranks(size, t0, t1, order):
     np.subtract.at(diff, t1, size)
     total = np.cumsum(diff)[:n_sec]
     press = np.array([total[a:b].max() for a, b in zip(t0, t1)], dtype=np.int64)
-    cols = {"T": -press, "W": -size, "A": -size * (t1 - t0), "L": -(t1 - t0)}
-    keys = [np.arange(n), t1, t0] + [cols[c] for c in reversed(order)]
-    perm = np.lexsort(keys)
+    span = t1 - t0
+    cols = {"T": -press, "W": -size, "A": -size * length, "L": -length, "a": -size * span,
+            "l": -span, "S": t0, "E": t1}
+    perm = np.lexsort([np.arange(n)] + [cols[c] for c in reversed(order)])
     rank = np.empty(n, dtype=np.int64)
     rank[perm] = np.arange(n)
     return rank, perm.astype(np.int64)
 
 
 def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
-                    node_limit: int = 1_000_000, order: str | tuple[str, ...] = ("AW", "LA"),
-                    memo_bits: int = 20, decompose: bool = True,
-                    first_budget: int = 20_000) -> SkylineResult:
+                    node_limit: int = 1_000_000, order: str | tuple[str, ...] = MINIMALLOC_ORDERS,
+                    memo_bits: int = 20, rules: tuple[str, ...] = RULES,
+                    first_budget: int | None = None) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) in at most
     ``node_limit`` nodes in all. ``order``: static ranking (see ``_ranks``), or several, run
-    in turn with budgets ``first_budget``, then doubled each round, until one decides
-    (a portfolio: each run is complete, so any ``infeasible`` is a proof). Sizes must be
-    multiples of the alignment (``ValueError`` otherwise)."""
+    in turn with budgets ``first_budget`` (default ``2 N``), then doubled each round, until one
+    decides (a portfolio: each run is complete, so any ``infeasible`` is a proof). ``rules``:
+    the search rules switched on (``RULES``; fewer for ablation, each keeps it complete). Sizes
+    must be multiples of the alignment (``ValueError`` otherwise)."""
     orders = (order,) if isinstance(order, str) else tuple(order)
+    if first_budget is None:
+        first_budget = max(2 * inst.n, 1)
     if node_limit < 1 or first_budget < 1:
         raise ValueError(f"node_limit and first_budget must be >= 1, got {node_limit}, "
                          f"{first_budget}")
-    if not orders or any(not o or set(o) - set("TWAL") for o in orders):
-        raise ValueError(f"order must be over 'TWAL', got {order!r}")
+    if not orders or any(not o or set(o) - set("TWALalSE") for o in orders):
+        raise ValueError(f"order must be over 'TWALalSE', got {order!r}")
+    unknown = set(rules) - set(RULES)
+    if isinstance(rules, str) or unknown:
+        raise ValueError(f"rules must be a tuple of {RULES}, got {rules!r}")
+    mask = sum(1 << RULES.index(r) for r in set(rules))
     cap, unit, settled = prepare_search(inst, capacity, memo_bits, "minimalloc")
     if settled is not None:
         return settled
@@ -495,6 +573,7 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)
     size = (inst.size // unit).astype(np.int64)
+    length = (inst.end - inst.start).astype(np.int64)
     used = 0
     per = node_limit if len(orders) == 1 else first_budget
     while True:
@@ -502,8 +581,8 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
             budget = min(per, node_limit - used)
             if budget < 1:
                 return SkylineResult(None, "unknown", used)
-            status, nodes, out = _run(size, t0, t1, o, cap // unit, budget, memo_bits,
-                                      decompose)
+            status, nodes, out = _run(size, t0, t1, length, o, cap // unit, budget, memo_bits,
+                                      mask)
             used += nodes
             if status == 1:
                 return SkylineResult(out * unit, "feasible", used)
@@ -512,10 +591,10 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
         per *= 2
 
 
-def _run(size, t0, t1, order, cap, node_limit, memo_bits, decompose):
+def _run(size, t0, t1, length, order, cap, node_limit, memo_bits, rules):
     n = len(size)
     n_sec = int(t1.max())
-    rank, by_rank = _ranks(size, t0, t1, order)
+    rank, by_rank = _ranks(size, t0, t1, length, order)
     # Identical buffers (size and span) are placed in rank order.
     prev_same = np.full(n, -1, dtype=np.int64)
     seen: dict[tuple[int, int, int], int] = {}
@@ -527,8 +606,8 @@ def _run(size, t0, t1, order, cap, node_limit, memo_bits, decompose):
     live_ptr, live_idx = section_index(t0, t1, by_rank, n_sec)
     out = np.zeros(n, dtype=np.int64)
     status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same,
-                            np.int64(cap), np.int64(node_limit), int(memo_bits),
-                            bool(decompose), out)
+                            np.int64(cap), np.int64(node_limit), int(memo_bits), np.int64(rules),
+                            out)
     return status, int(nodes), out
 
 
