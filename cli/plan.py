@@ -5,6 +5,14 @@ buffer left in slow memory has offset -1. Exit codes: 0 the plan is valid (and, 
 fits the capacity); 1 a packing plan exceeds the capacity (the plan is still written) or a
 planner produced an invalid plan; 2 bad input (one line on stderr naming the flag, or the file
 and line; ``--out`` is checked before any work and an existing output is never touched).
+
+``--json`` reports ``status``: ``packed`` (the plan fits the capacity), ``infeasible`` (proved:
+peak live bytes exceed the capacity, or an exact search completed without a packing) or
+``budget`` (nothing fits within the budget, nothing proved); ``nodes`` (exact searches' nodes,
+else null) and ``seconds`` (wall). ``--minimize`` (``minimalloc``, packing): the smallest
+capacity the search packs in, from the best greedy peak down to peak live bytes, in a
+``minimize`` object (``capacity``, ``lower_bound``, ``optimal``: proved, ``greedy``, ``probes``);
+the plan written is that packing and the exit code compares its peak with the capacity as usual.
 """
 from __future__ import annotations
 
@@ -43,7 +51,13 @@ def register(subparsers) -> None:
                         help=f"solver seed in 0..{MAX_SEED} (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="cpsat workers (default 1)")
     parser.add_argument("--out", required=True, metavar="OUT.csv", help="where to write the plan")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--minimize", action="store_true",
+                        help="minimalloc, packing: find the smallest capacity it packs in "
+                        "(greedy peak down to peak live bytes; proved optimal if the search "
+                        "completes)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON (with status packed/infeasible/budget, "
+                        "search nodes and wall seconds)")
     parser.set_defaults(func=run)
 
 
@@ -58,6 +72,47 @@ def _check_flags(args: argparse.Namespace) -> None:
                          f"got {args.seed}")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ValueError(f"--workers must be in 1..{MAX_WORKERS}, got {args.workers}")
+    if getattr(args, "minimize", False) and (args.method != "minimalloc"
+                                             or args.mode != "packing"):
+        raise ValueError(f"--minimize needs --method minimalloc and --mode packing, got "
+                         f"--method {args.method} --mode {args.mode}")
+
+
+def _solve(inst, args):
+    """``(offsets, status, nodes, minimize)``: the plan, the search's own status (``None`` for
+    planners that prove nothing), its nodes (``None`` likewise) and the ``--minimize`` report."""
+    from heurist.policies.malloc.registry import SKYLINE_NODES_PER_SECOND, plan
+    from heurist.policies.malloc.search_common import node_budget
+
+    exact = args.mode == "packing" and args.method in ("minimalloc", "skyline")
+    if not exact:
+        offsets = plan(inst, args.method, mode=args.mode, time_limit=args.time_limit,
+                       seed=args.seed, workers=args.workers)
+        return offsets, None, None, None
+    from heurist.policies.malloc.minimalloc_search import (
+        MINIMALLOC_NODES_PER_SECOND,
+        minimalloc_pack,
+    )
+    from heurist.policies.malloc.minimize import lowest_greedy, minimize_capacity
+    from heurist.policies.malloc.skyline_search import skyline_pack
+
+    if args.method == "minimalloc":
+        budget = node_budget(args.time_limit, MINIMALLOC_NODES_PER_SECOND)
+        if args.minimize:
+            m = minimize_capacity(inst, node_limit=budget)
+            report = {"capacity": m.capacity, "lower_bound": m.lower_bound,
+                      "optimal": m.optimal, "greedy": m.greedy,
+                      "probes": [{"capacity": c, "status": st, "nodes": k}
+                                 for c, st, k in m.probes]}
+            proved = m.lower_bound > inst.capacity
+            return m.offsets, "infeasible" if proved else None, m.nodes, report
+        result = minimalloc_pack(inst, node_limit=budget)
+    else:
+        result = skyline_pack(inst, node_limit=node_budget(args.time_limit,
+                                                           SKYLINE_NODES_PER_SECOND))
+    offsets = result.offsets if result.offsets is not None else lowest_greedy(inst)
+    status = {"feasible": "packed", "infeasible": "infeasible"}.get(result.status, "budget")
+    return offsets, status, result.nodes, None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,23 +121,28 @@ def run(args: argparse.Namespace) -> int:
     from heurist.envs.malloc.peak import peak_live_bytes
     from heurist.envs.malloc.plan_check import check_plan
     from heurist.envs.malloc.plan_cost import evaluate_plan
-    from heurist.policies.malloc.registry import plan
 
     _check_flags(args)
     out = check_out_path(args.out, inputs=(args.input,), example="plan.csv")
     inst, _ = read_csv(args.input, capacity=args.capacity)
     t0 = time.perf_counter()
-    offsets = plan(inst, args.method, mode=args.mode, time_limit=args.time_limit, seed=args.seed,
-                   workers=args.workers)
+    offsets, status, nodes, minimize = _solve(inst, args)
     seconds = time.perf_counter() - t0
     check = check_plan(inst, offsets, mode=args.mode, enforce_capacity=args.mode == "mapping")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(out, inst, offsets)
     lower = peak_live_bytes(inst)
     feasible = check.valid and check.peak <= inst.capacity
+    if feasible:
+        status = "packed"
+    elif status != "infeasible":
+        status = "infeasible" if lower > inst.capacity else "budget"
     result = {"input": str(args.input), "method": args.method, "mode": args.mode, "n": inst.n,
               "peak": check.peak, "capacity": inst.capacity, "lower_bound": lower,
-              "feasible": feasible, "seconds": round(seconds, 6), "out": str(args.out)}
+              "feasible": feasible, "status": status, "nodes": nodes,
+              "seconds": round(seconds, 6), "out": str(args.out)}
+    if minimize is not None:
+        result["minimize"] = minimize
     if args.mode == "mapping":
         ev = evaluate_plan(inst, offsets)
         result.update(time=ev.time, time_all_slow=ev.time_all_slow,
@@ -98,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         extra = (f", speedup {result['speedup']:.4f}x ({result['n_fast']}/{inst.n} fast)"
                  if args.mode == "mapping" else "")
+        if minimize is not None:
+            extra += (f", minimum capacity {minimize['capacity']} "
+                      f"({'optimal' if minimize['optimal'] else 'not proved'}, lower bound "
+                      f"{minimize['lower_bound']}, greedy {minimize['greedy']})")
         print(f"{args.method} ({args.mode}): peak {check.peak} / capacity {inst.capacity} "
               f"(lower bound {lower}){extra} in {seconds:.3f} s -> {args.out}")
     if not check.valid:
