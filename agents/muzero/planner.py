@@ -121,7 +121,8 @@ def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 
             raise AssertionError(f"plan_mapping: invalid plan on {inst.name}")
         ev = evaluate_plan(inst, p)
         saved = (ev.time_all_slow - ev.time) / ev.time_all_slow
-        if abs(saved - ep.returns[i]) > 1e-6 or abs(saved - ev_env[i]) > 1e-6:
+        # the step rewards are float32: their sum agrees to float32 precision only
+        if abs(saved - ev_env[i]) > 1e-9 or abs(saved - ep.returns[i]) > 1e-4:
             raise AssertionError(f"plan_mapping: {inst.name}: search return {ep.returns[i]}, "
                                  f"oracle evaluate {ev_env[i]}, evaluate_plan {saved}")
         out.append(MappingResult(p, float(ev.speedup), float(saved)))

@@ -1,0 +1,140 @@
+"""mallocMuZero (AlphaZero mode) on the zoo's real graphs: search vs XLA-like MSA and the 0/1 bound.
+
+    python scripts/benchmark_muzero.py [--models vit,resnet50,...] [--modes inference]
+        [--fractions 0.1,0.25] [--simulations 16] [--order msa] [--k 8]
+        [--bound-limit 10] [--cpsat-limit 5] [--seed 0] [--out results.md]
+
+Every (model, C) row is planned in one batch by Gumbel MuZero search over the Malloc env's true
+simulator (uniform prior over the legal actions, leaf value = the env's greedy rollout; no trained
+network), deterministic (``gumbel_scale=0``). Each plan is checked by ``check_plan`` and its speedup
+recomputed by ``evaluate_plan``; the classical planners (``msa``: XLA-like memory-space
+assignment, ``greedy_size``), CP-SAT and the env's greedy episodes run on the same instances, and
+``bound`` is the 0/1 upper bound (``mip_saving_bound``; ``*``: not proven optimal in the limit).
+``closed`` is the share of the best classical planner's gap to the bound that search closes.
+The split (train: gpt2, bert, resnet50; held out: vit, mobilenet_v2, smollm2) is recorded for the
+learned-prior runs; the rollout planner here trains nothing, so every row is unseen by it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+
+from heurist.agents.muzero import plan_mapping
+from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance
+from heurist.envs.malloc.env import MallocEnv
+from heurist.envs.malloc.generator import pad_instances
+from heurist.envs.malloc.instance import SLOW
+from heurist.envs.malloc.oracle import peak_live_bytes
+from heurist.policies.malloc import check_plan, evaluate_plan, mip_saving_bound, plan
+
+__all__ = ["HELD_OUT", "TRAIN", "main"]
+
+TRAIN = ("gpt2", "bert", "resnet50")
+HELD_OUT = ("vit", "mobilenet_v2", "smollm2")
+CLASSICAL = ("msa", "greedy_size", "first_fit")
+
+
+def _speedup(inst, p) -> float:
+    if not check_plan(inst, p, mode="mapping").valid:
+        raise AssertionError(f"an invalid plan on {inst.name}")
+    return float(evaluate_plan(inst, p).speedup)
+
+
+def _env_greedy(inst, order: str, k: int) -> float:
+    env = MallocEnv(mode="mapping", order=order, k=k)
+    env.greedy_episode(pad_instances([inst]))
+    p = env.plans()[0, :inst.n]
+    return _speedup(inst, np.where(p >= 0, p, SLOW))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default=",".join(TRAIN + HELD_OUT))
+    ap.add_argument("--modes", default="inference")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--fractions", default="0.1,0.25")
+    ap.add_argument("--simulations", type=int, default=16)
+    ap.add_argument("--order", default="msa", choices=("start", "size", "msa"))
+    ap.add_argument("--k", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bound-limit", type=float, default=10.0)
+    ap.add_argument("--cpsat-limit", type=float, default=5.0)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    try:
+        fracs = [float(x) for x in a.fractions.split(",")]
+    except ValueError:
+        print(f"--fractions: not a list of numbers: {a.fractions!r}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if a.simulations < 1:
+        print(f"--simulations: must be >= 1, got {a.simulations}", file=sys.stderr)
+        raise SystemExit(2)
+    con = Console(stderr=True)
+    insts = []
+    for m in a.models.split(","):
+        for mode in a.modes.split(","):
+            key = cache_key(m, batch=a.batch, seq=a.seq, mode=mode, n_layers=None,
+                            inputs="first_use")
+            path = cache_dir() / f"{key}.npz"
+            if not path.exists():
+                print(f"--models: {m} {mode} is not extracted ({path}); run "
+                      "scripts/extract_zoo.py first", file=sys.stderr)
+                raise SystemExit(2)
+            inst = load_instance(path)
+            peak = peak_live_bytes(inst)
+            insts += [(m, f, inst.with_capacity(int(peak * f))) for f in fracs]
+    rows = [x for _, _, x in insts]
+    t0 = time.perf_counter()
+    with Progress(console=con) as prog:
+        task = prog.add_task("search", total=max(x.n for x in rows))
+        res, ep = plan_mapping(rows, num_simulations=a.simulations, seed=a.seed, k=a.k,
+                               order=a.order,
+                               progress=lambda t: prog.update(task, completed=t))
+    search_s = time.perf_counter() - t0
+    cols = [*CLASSICAL, "env/start", "env/msa", "cpsat", "search", "bound", "closed"]
+    lines = ["| program | split | N | C/peak | " + " | ".join(cols) + " |",
+             "|---|---|---|---|" + "---|" * len(cols)]
+    closed_all = []
+    for (m, f, inst), r in zip(insts, res):
+        sp = {name: _speedup(inst, plan(inst, name, mode="mapping")) for name in CLASSICAL}
+        sp["env/start"] = _env_greedy(inst, "start", a.k)
+        sp["env/msa"] = _env_greedy(inst, "msa", a.k)
+        sp["cpsat"] = _speedup(inst, plan(inst, "cpsat", mode="mapping",
+                                          time_limit=a.cpsat_limit, seed=0, workers=1))
+        sp["search"] = r.speedup
+        b = mip_saving_bound(inst, time_limit=a.bound_limit)
+        t_slow = evaluate_plan(inst, r.plan).time_all_slow
+        bound = t_slow / b.time if b.time > 0 else float("inf")
+        best = max(sp[c] for c in (*CLASSICAL, "env/start", "env/msa"))
+        # savings as fractions of T_slow: the gap is the bound's saving minus the best's
+        save = lambda s: 1.0 - 1.0 / s
+        gap = save(bound) - save(best)
+        closed = (save(sp["search"]) - save(best)) / gap if gap > 1e-12 else float("nan")
+        if gap > 1e-12:
+            closed_all.append(closed)
+        split = "train" if m in TRAIN else "held-out"
+        lines.append(f"| {inst.name.split('-first_use')[0]} | {split} | {inst.n} | {f:.2f} | "
+                     + " | ".join(f"{sp[c]:.3f}" for c in cols[:-2])
+                     + f" | {bound:.3f}{'' if b.optimal else '*'} | "
+                     + ("-" if np.isnan(closed) else f"{100 * closed:.0f}%") + " |")
+        con.print(lines[-1])
+    summary = (f"\nsearch: Gumbel MuZero, {a.simulations} simulations per decision, order "
+               f"{a.order}, k {a.k}, uniform prior, greedy-rollout value; {len(rows)} rows in "
+               f"one batch, {ep.env_steps} simulated env steps, {search_s:.0f} s wall; mean "
+               f"gap closed {100 * np.mean(closed_all) if closed_all else float('nan'):.0f}% "
+               f"over {len(closed_all)} rows with a gap")
+    lines.append(summary)
+    print("\n".join(lines))
+    if a.out:
+        with open(a.out, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
