@@ -16,9 +16,13 @@ def register(subparsers) -> None:
     parser.add_argument("traces", nargs="+", metavar="TRACE", help="request sequence file(s)")
     parser.add_argument("--cache-size", "-k", type=int, required=True, metavar="K")
     parser.add_argument("--policy", default="opt,lru", help="comma-separated policy names, or 'all' "
-                        "('all' skips the policies that need predictions --predictor does not give)")
+                        "('all' skips the policies that need predictions --predictor does not give, "
+                        "and the learned ones); 'learned' is the shipped slot-attention policy, "
+                        "'learned:DIR' an exported one; 'learnedftp' follows the learned predictor")
     parser.add_argument("--predictor", default=None, help="exact | noisy:SIGMA | discard:FLIP | "
-                        "phase:FLIP, '+'-joined to combine (e.g. noisy:5+discard:0.1)")
+                        "phase:FLIP, '+'-joined to combine (e.g. noisy:5+discard:0.1); learned "
+                        "(the shipped learned predictor: next arrivals, discard and phase bits) or "
+                        "learned:DIR (a predictor artifact folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of predictors and randomized "
                         "policies")
     parser.add_argument("--format", dest="fmt", default=None,
@@ -39,29 +43,71 @@ def _provided(predictor) -> set[str]:
     return {f for f in ("next_arrival", "discard", "phase") if getattr(pred, f) is not None}
 
 
-def _policies(spec: str, provided: set[str]) -> list[str]:
+#: Policies that load a trained network (torch): never part of 'all'.
+_LEARNED = ("Learned", "LearnedFTP")
+
+
+def _make_predictor(spec: str):
+    """``make_predictor(spec)``, or the learned predictor for ``learned`` / ``learned:DIR``
+    (torch is imported only then)."""
+    name, _, path = spec.partition(":")
+    if name.strip().lower() != "learned":
+        from heurist.envs.paging import make_predictor
+
+        return make_predictor(spec)
+    from heurist.policies.paging.learned_predictor import load_predictor
+
+    try:
+        return load_predictor(path.strip() or None)
+    except FileNotFoundError as exc:
+        raise ValueError(f"--predictor: {exc}") from None
+
+
+def _policies(spec: str, provided: set[str], predictor=None) -> list:
+    """Policy names (or policy objects, for learned ones) in the order given."""
+    import heurist.policies.paging.learned_ftp  # registers LearnedFTP (numba only)
+    import heurist.policies.paging.learned_policy  # noqa: F401 - registers Learned (torch lazily)
     from heurist.policies.paging import get_policy, list_policies
 
     if spec.strip().lower() == "all":
-        names = list_policies()
+        names = [n for n in list_policies() if n not in _LEARNED]
         return [n for n in names if set(get_policy(n).needs) <= provided]
     names = [name.strip() for name in spec.split(",") if name.strip()]
     if not names:
         raise ValueError(f"--policy: no policy given; valid: {', '.join(list_policies())}")
-    return [get_policy(name).name for name in names]  # validates every name up front
+    out: list = []
+    for name in names:
+        base, _, path = name.partition(":")
+        policy = get_policy(base)  # validates every name up front
+        if policy.name == "Learned" and path.strip():
+            from heurist.policies.paging.learned_policy import LearnedSlotPolicy
+
+            if not Path(path.strip()).is_dir():
+                raise ValueError(f"--policy {name}: policy artifact folder not found: {path}")
+            policy = LearnedSlotPolicy(artifact=path.strip())
+        elif policy.name == "LearnedFTP":
+            from heurist.policies.paging.learned_ftp import LearnedFTP
+            from heurist.policies.paging.learned_predictor import LearnedPagingPredictor
+
+            given = predictor if isinstance(predictor, LearnedPagingPredictor) else None
+            policy = LearnedFTP(predictor=path.strip() or given)
+        elif path:
+            raise ValueError(f"--policy {name}: only learned policies take an artifact path")
+        out.append(policy if policy.name in _LEARNED else policy.name)
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from heurist.envs.paging import load_trace, make_predictor
+    from heurist.envs.paging import load_trace
     from heurist.policies.paging import simulate
     from heurist.policies.paging.base import slots_needed
 
     if args.cache_size < 1:
         raise ValueError(f"--cache-size must be >= 1, got {args.cache_size}")
-    predictor = make_predictor(args.predictor) if args.predictor else None
-    names = _policies(args.policy, _provided(predictor))
+    predictor = _make_predictor(args.predictor) if args.predictor else None
+    names = _policies(args.policy, _provided(predictor), predictor)
     column = args.column
     if column is not None and column.isdigit():
         column = int(column)

@@ -1,0 +1,104 @@
+"""The learned eviction policy (slot attention, no predictions) as a :class:`PagingPolicy`, so
+``simulate`` and ``heurist simulate --policy learned`` run it like any other policy.
+
+The exported network acts in the paging env (:class:`~heurist.envs.paging.env.PagingEnv`): one
+decision per miss with a full cache, the action a slot. The action log is replayed under the env's
+two conventions (a compulsory miss fills the lowest free slot; an eviction empties the chosen
+slot, which the missed page fills) to give the miss flags and victims, and the independent oracle
+:func:`heurist.envs.paging.oracle.replay` checks the log and its miss count.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from heurist.policies.paging.base import PagingPolicy, register_policy
+
+__all__ = ["ARTIFACT_NAME", "LearnedSlotPolicy", "shipped_policy_path"]
+
+#: The folder of the shipped slot-attention policy under ``policies/artifacts``.
+ARTIFACT_NAME = "paging_slot_attention"
+
+
+def shipped_policy_path() -> Path:
+    """The folder of the learned paging policy shipped inside the package."""
+    return Path(__file__).resolve().parents[1] / "artifacts" / ARTIFACT_NAME
+
+
+def _replay_slots(trace: np.ndarray, actions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(miss [T], victims [T])`` of dense ``trace`` under the env's slot conventions."""
+    slots = np.full(k, -1, dtype=np.int64)
+    where: dict[int, int] = {}
+    miss = np.zeros(trace.size, dtype=np.bool_)
+    victims = np.full(trace.size, -1, dtype=np.int64)
+    used = filled = 0
+    for t, page in enumerate(trace.tolist()):
+        if page in where:
+            continue
+        miss[t] = True
+        if filled < k:
+            slot = filled
+            filled += 1
+        else:
+            slot = int(actions[used])
+            used += 1
+            victims[t] = slots[slot]
+            del where[int(slots[slot])]
+        slots[slot] = page
+        where[page] = slot
+    return miss, victims
+
+
+@register_policy
+class LearnedSlotPolicy(PagingPolicy):
+    """The exported slot-attention eviction policy (greedy); ``artifact``: its folder (default:
+    the one shipped in the package). Reads no predictions."""
+
+    name = "Learned"
+    aliases = ("learned_slot", "slot_attention")
+
+    def __init__(self, *, artifact=None) -> None:
+        self.artifact = shipped_policy_path() if artifact is None else Path(artifact)
+        self._policy = None
+
+    def _load(self):
+        if self._policy is None:
+            from heurist.policies.export.slot_policy import load_policy
+
+            self._policy = load_policy(self.artifact)
+            if self._policy.manifest["network"].get("class") != "SlotAttentionPolicy":
+                raise ValueError(f"{self.artifact}: not a slot-attention paging policy")
+        return self._policy
+
+    def _run(self, trace, n_ids, k, predictions, seed):
+        import torch
+
+        from heurist.envs.paging.env import PagingEnv
+        from heurist.envs.paging.generator import instance_from_traces
+        from heurist.envs.paging.oracle import replay
+
+        policy = self._load()
+        if trace.size == 0:
+            return np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.int64)
+        instance = instance_from_traces([trace], cache_size=k, predictor="none",
+                                        rng=np.random.default_rng(seed))
+        env = PagingEnv(cache_size=k)
+        actions = []
+        with torch.no_grad():
+            td = env.reset(instance=instance)
+            while not bool(td["done"].all()):
+                action = policy(td)
+                actions.append(int(action[0]))
+                td["action"] = action
+                td = env.step(td)["next"]
+        acts = np.asarray(actions, dtype=np.int64)
+        miss, victims = _replay_slots(trace, acts, k)
+        valid, cost, _ = replay(trace, acts, cache_size=k)
+        if not valid or int(cost) != int(miss.sum()) or int(env.misses()[0]) != int(miss.sum()):
+            raise RuntimeError(f"learned policy: env ({int(env.misses()[0])}), oracle ({cost}) "
+                               f"and replay ({int(miss.sum())}) disagree")
+        return miss, victims
+
+    def __repr__(self) -> str:
+        return f"LearnedSlotPolicy(artifact={str(self.artifact)!r})"
