@@ -156,3 +156,46 @@ def test_plan_out_is_checked_before_reading_the_input(tmp_path, capsys):
     rc, _, err = run_plan(capsys, tmp_path / "missing.8.csv", "--method", "msa", "--out",
                           tmp_path / "DIR")
     assert rc == 2 and "--out" in err and "missing.8.csv" not in err
+
+
+def test_plan_status_packed_with_nodes(shared_data, tmp_path, capsys):
+    """minimalloc packs G at 2^20: status packed, the recorded node count, wall seconds."""
+    rc, out, _ = run_plan(capsys, shared_data / DIR / "G.1048576.csv", "--method", "minimalloc",
+                          "--out", tmp_path / "g.csv", "--json")
+    result = json.loads(out)
+    assert rc == 0 and (result["status"], result["nodes"]) == ("packed", 3765)
+    assert result["peak"] == 1048576 and result["seconds"] > 0
+
+
+def test_plan_status_infeasible_and_budget(shared_data, tmp_path, capsys):
+    """One byte under A's peak live bytes is proved infeasible; a 1-node budget at 2^20 gives
+    up (budget) with the greedy plan written; a greedy planner that misses reports budget."""
+    a = shared_data / DIR / "A.1048576.csv"
+    rc, out, _ = run_plan(capsys, a, "--capacity", 1048575, "--method", "minimalloc", "--out",
+                          tmp_path / "a.csv", "--json")
+    assert rc == 1 and json.loads(out)["status"] == "infeasible"
+    rc, out, _ = run_plan(capsys, a, "--method", "minimalloc", "--time-limit", 1e-9, "--out",
+                          tmp_path / "b.csv", "--json")
+    result = json.loads(out)
+    assert rc == 1 and (result["status"], result["nodes"]) == ("budget", 2)
+    rc, out, _ = run_plan(capsys, a, "--method", "msa", "--out", tmp_path / "c.csv", "--json")
+    result = json.loads(out)
+    assert rc == 1 and (result["status"], result["nodes"]) == ("budget", None)
+
+
+def test_plan_minimize(tmp_path, capsys):
+    """--minimize on the toy: minimum 4 (the best greedy's peak, equal to peak live bytes),
+    proved optimal, plan valid; other methods are refused with exit 2."""
+    src = tmp_path / "toy.csv"
+    src.write_text("id,lower,upper,size\na,0,2,2\nb,1,3,2\nc,0,1,2\nd,2,3,2\n")
+    rc, out, _ = run_plan(capsys, src, "--capacity", 100, "--method", "minimalloc",
+                          "--minimize", "--out", tmp_path / "o.csv", "--json")
+    result = json.loads(out)
+    assert rc == 0 and result["status"] == "packed" and result["peak"] == 4
+    m = result["minimize"]
+    assert (m["capacity"], m["lower_bound"], m["optimal"], m["greedy"]) == (4, 4, True, 4)
+    inst, offsets = read_csv(tmp_path / "o.csv", capacity=4)
+    assert check_plan(inst, offsets, mode="packing").valid
+    rc, _, err = run_plan(capsys, src, "--capacity", 4, "--method", "msa", "--minimize",
+                          "--out", tmp_path / "p.csv")
+    assert rc == 2 and err.count("\n") == 1 and "--minimize" in err
