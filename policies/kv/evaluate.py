@@ -31,12 +31,15 @@ def aggregate_seeds(rows: list[dict]) -> dict:
 def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: list[float],
                   context: int, continuation: int, seeds: list[int] = (0,),
                   mode: str = "prefill", greedy_steps: int = 16, progress=None,
-                  reference=None, parity: str = "heurist") -> list[dict]:
+                  reference=None, parity: str = "heurist",
+                  policy_kwargs: dict[str, dict] | None = None) -> list[dict]:
     """One dict per (policy, budget): keys policy, budget, recall, kl, ppl, agreement (+ extras).
 
     ``progress`` (optional) is called with a short label after each run finishes; ``reference``
     (optional) is a :func:`reference_run` of ``ids`` already made with the same sizes; ``parity``
-    ``"kvpress"`` scores with kvpress's definitions where they differ from ours.
+    ``"kvpress"`` scores with kvpress's definitions where they differ from ours;
+    ``policy_kwargs`` (optional) maps a policy name to extra keyword hyperparameters (e.g.
+    ``{"learned": {"artifact": path}}``).
     """
     if mode not in EVICTION_MODES:
         raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
@@ -48,6 +51,7 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
             per_seed = []
             for seed in (seeds if name == "random" else [None]):
                 kw = {"parity": parity} if seed is None else {"parity": parity, "seed": seed}
+                kw.update((policy_kwargs or {}).get(name, {}))
                 policy = make_policy(name, **kw)
                 per_seed.append(run_policy(model, ref, policy, budget, mode=mode,
                                            greedy=greedy_steps > 0).to_dict())
