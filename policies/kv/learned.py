@@ -8,10 +8,12 @@ so the numbers mean the same at 512 and 2,048 tokens:
 * observed attention: log mean, log std and log max of ``a`` over the queries that saw the entry,
   the last query's ``a`` (TOVA), two exponentially weighted means (decay 1/2 and 31/32: a recent
   window), and the weighted rate of queries for which ``a >= 1`` (Scissorhands' persistence);
+* kvpress's observed attention (mean RAW weight over the queries that saw the entry, times the
+  tokens seen) and H2O's accumulated raw attention, in logs;
 * the key's log L2 norm (values are not observed by the policy interface, so no value norm);
 * position: relative position ``pos / now``, log recency ``log(now - pos)`` capped at
   :data:`MAX_LOG_RECENCY` (trained at 512), and whether the entry is token 0 (the sink);
-* the same head's z-scores of log mean, slow mean and key norm (scale-free within a head);
+* the same head's z-scores of log mean, slow mean, key norm and observed attention (scale-free within a head);
 * layer and KV head identity: embeddings inside the network.
 
 Both forms compute the same statistics: prefill from the ``[Hq, T, T]`` attention, decode by
@@ -35,8 +37,9 @@ __all__ = ["DEFAULT_ARTIFACT", "FEATURES", "MAX_LOG_RECENCY", "KVScorer", "Learn
 
 FEATURES = ("log_mean", "log_std", "log_max", "log_last", "log_ema_fast", "log_ema_slow",
             "hit_rate", "log_key_norm", "rel_pos", "log_recency", "is_sink", "z_log_mean",
-            "z_log_ema_slow", "z_log_key_norm")
-STATS = ("sum", "sumsq", "n", "max", "last", "ema_f", "w_f", "ema_s", "w_s", "hit_s")
+            "z_log_ema_slow", "z_log_key_norm", "log_observed", "log_accumulated",
+            "z_log_observed")
+STATS = ("sum", "sumsq", "n", "max", "last", "ema_f", "w_f", "ema_s", "w_s", "hit_s", "raw")
 #: Decays of the fast and slow exponentially weighted means (per query).
 FAST, SLOW = 0.5, 31.0 / 32.0
 #: Recency is capped at the training context (512): longer contexts see no unseen value.
@@ -50,6 +53,7 @@ def prefill_stats(attn: torch.Tensor, n_kv_heads: int) -> dict[str, torch.Tensor
     """Running statistics after ``T`` causal queries: ``attn [Hq, T, T]`` -> each ``[Hkv, T]``."""
     a = group_mean(attn.float(), n_kv_heads)  # [Hkv, T, T]
     t = a.shape[-1]
+    raw = a.sum(1)
     a = a * torch.arange(1, t + 1, dtype=a.dtype)[None, :, None]  # relative to uniform
     causal = torch.ones(t, t, dtype=torch.bool).tril()  # [q, j]: query q sees key j
     age = torch.arange(t - 1, -1, -1, dtype=torch.float64)  # queries after q
@@ -64,12 +68,14 @@ def prefill_stats(attn: torch.Tensor, n_kv_heads: int) -> dict[str, torch.Tensor
     n = causal.sum(0).to(a.dtype).expand_as(a[:, 0])
     return {"sum": a.sum(1), "sumsq": (a * a).sum(1), "n": n.clone(), "max": a.amax(1),
             "last": a[:, -1].clone(), "ema_f": ema_f, "w_f": w_f.clone(), "ema_s": ema_s,
-            "w_s": w_s.clone(), "hit_s": hit_w.sum(1)}
+            "w_s": w_s.clone(), "hit_s": hit_w.sum(1), "raw": raw}
 
 
 def observe_step(stats: dict[str, torch.Tensor], attn: torch.Tensor, n_kv_heads: int) -> None:
     """One more query: ``attn [Hq, Tk]`` over the cache (new entry's zero column already there)."""
-    a = group_mean(attn.float(), n_kv_heads) * attn.shape[-1]
+    raw = group_mean(attn.float(), n_kv_heads)
+    a = raw * attn.shape[-1]
+    stats["raw"] += raw
     stats["sum"] += a
     stats["sumsq"] += a * a
     stats["n"] += 1.0
@@ -100,11 +106,13 @@ def decode_features(stats: dict[str, torch.Tensor], keys: torch.Tensor,
     log_slow = _log(stats["ema_s"] / stats["w_s"].clamp(min=1e-30))
     log_knorm = torch.log(torch.linalg.vector_norm(keys.float(), dim=-1) + _EPS)
     pos = positions.to(mean.dtype)
+    log_obs = _log(stats["raw"] / n * now)  # kvpress's observed attention, x uniform's 1/now
     cols = [log_mean, _log(var.sqrt()), _log(stats["max"]), _log(stats["last"]),
             _log(stats["ema_f"] / stats["w_f"].clamp(min=1e-30)), log_slow,
             stats["hit_s"] / stats["w_s"].clamp(min=1e-30), log_knorm, pos / now,
             torch.log((now - pos).clamp(min=1.0)).clamp(max=MAX_LOG_RECENCY),
-            (positions == 0).to(mean.dtype), _z(log_mean), _z(log_slow), _z(log_knorm)]
+            (positions == 0).to(mean.dtype), _z(log_mean), _z(log_slow), _z(log_knorm),
+            log_obs, _log(stats["raw"]), _z(log_obs)]
     return torch.stack(cols, dim=-1)
 
 
@@ -152,14 +160,23 @@ class KVScorer(nn.Module):
 
 
 @functools.lru_cache(maxsize=4)
-def load_scorer(folder: str) -> tuple[KVScorer, dict]:
-    """The checked artifact at ``folder`` (one load per process and folder)."""
+def _load_cached(folder: str, stamp: tuple) -> tuple[KVScorer, dict]:
     from heurist.policies.export.artifact import load_network
 
     net, manifest = load_network(folder)
     if not isinstance(net, KVScorer):  # the CLI maps ValueError to exit 2
         raise ValueError(f"{folder}: holds a {type(net).__name__}, not a KVScorer")  # noqa: TRY004
     return net, manifest
+
+
+def load_scorer(folder) -> tuple[KVScorer, dict]:
+    """The checked artifact at ``folder``, loaded once per process while its files are unchanged
+    (a rewritten file is loaded and checked again)."""
+    folder = Path(folder).resolve()
+    stamp = tuple((st.st_mtime_ns, st.st_size) for st in
+                  (p.stat() for p in (folder / "manifest.json", folder / "weights.safetensors")
+                   if p.is_file()))
+    return _load_cached(str(folder), stamp)
 
 
 class LearnedScorer(KVPolicy):
@@ -180,14 +197,15 @@ class LearnedScorer(KVPolicy):
         self.sink = sink
         if net is None:
             folder = Path(artifact) if artifact is not None else DEFAULT_ARTIFACT
-            net, _ = load_scorer(str(folder.resolve()))
+            net, _ = load_scorer(folder)
         self.net = net.eval()
 
     def _score(self, feats: torch.Tensor, layer: int, positions: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             s = self.net(feats[None], torch.tensor([layer]))[0].to(torch.float64)
         if self.sink:
-            s = s + _SINK_BONUS * (positions < self.sink).to(s.dtype)
+            # Earlier sink positions rank higher, so a budget under ``sink`` keeps the first ones.
+            s = s + _SINK_BONUS * (self.sink - positions).clamp(min=0).to(s.dtype)
         return s
 
     def prefill_scores(self, obs: LayerObservation, n_kept: int) -> torch.Tensor:
