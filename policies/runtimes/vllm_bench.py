@@ -185,6 +185,30 @@ def run_bench(*, policies: list[str], conversations: int, blocks: int, tenants: 
     return {"rows": rows, "config": config, "traces": traces}
 
 
+def offload_parity(records: list[dict], *, capacity: int) -> dict:
+    """Our LRU/ARC against vLLM's built-in ``LRUCachePolicy``/``ARCCachePolicy`` on the recorded
+    key sequence (:func:`~heurist.policies.runtimes.vllm_replay.drive_offload`), for several
+    capacities: per policy, the number of decisions and whether every one was equal."""
+    from vllm.v1.kv_offload.cpu.policies.arc import ARCCachePolicy
+    from vllm.v1.kv_offload.cpu.policies.lru import LRUCachePolicy
+
+    from heurist.policies.runtimes.vllm_policies import ARCPolicy, LRUPolicy
+    from heurist.policies.runtimes.vllm_replay import drive_offload
+
+    recs = [dict(r, keys=[bytes.fromhex(k) for k in r["keys"]]) for r in records]
+    out = {}
+    for name, theirs, ours in (("lru", LRUCachePolicy, LRUPolicy), ("arc", ARCCachePolicy, ARCPolicy)):
+        n, equal, evicted = 0, True, 0
+        for cap in range(max(2, capacity // 4), capacity + 1, max(1, capacity // 8)):
+            a = drive_offload(theirs(cap), recs, block_size=BLOCK_SIZE)
+            b = drive_offload(ours(cap), recs, block_size=BLOCK_SIZE)
+            n += len(a)
+            evicted += sum(len(x) for x in a if x)
+            equal &= a == b
+        out[name] = {"decisions": n, "evicted": evicted, "equal": bool(equal)}
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="vllm_bench")
     p.add_argument("--policy", default="lru,arc,s3fifo")
@@ -195,12 +219,17 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="write the full result (with traces)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--offload-parity", action="store_true",
+                   help="also drive vLLM's own LRU/ARC CachePolicy and ours over the trace")
     a = p.parse_args(argv)
     res = run_bench(policies=a.policy.split(","), conversations=a.conversations, blocks=a.blocks,
                     tenants=a.tenants, max_turns=a.max_turns, seed=a.seed)
+    if a.offload_parity:
+        res["offload_parity"] = offload_parity(res["traces"][next(iter(res["traces"]))],
+                                               capacity=a.blocks)
     if a.out is not None:
         a.out.write_text(json.dumps(res))
-    print(json.dumps({"rows": res["rows"], "config": res["config"]}))
+    print(json.dumps({k: v for k, v in res.items() if k != "traces"}))
     return 0
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from heurist.policies.runtimes.vllm_policies import Chunk, make_policy
 
-__all__ = ["ReplayResult", "flat_trace", "replay"]
+__all__ = ["ReplayResult", "drive_offload", "flat_trace", "replay"]
 
 
 @dataclass
@@ -99,3 +99,47 @@ def flat_trace(records: list[dict], *, block_size: int) -> np.ndarray:
         for k in r["keys"][:n]:
             out.append(ids.setdefault(bytes(k), len(ids)))
     return np.asarray(out, dtype=np.int64)
+
+
+class _Positions:
+    """A request context that knows each key's block position (vLLM's ``ReqContext`` role)."""
+
+    def __init__(self, keys: list) -> None:
+        self.pos = {k: i for i, k in enumerate(keys)}
+
+    def get_offload_key_position(self, key):
+        return self.pos.get(key)
+
+
+def drive_offload(pol, records: list[dict], *, block_size: int) -> list:
+    """Drives a cache policy through vLLM's KV-offloading contract over the recorded key
+    sequence (per request: ``touch`` the cached keys, ``on_store_miss`` the rest, ``evict`` room
+    with the cached keys ``protected``, store the rest (``ref_cnt`` -1 until ``mark_evictable``),
+    then ``on_request_finished``); returns every decision: the evicted keys per call (``None``
+    when vLLM's contract says no room)."""
+    decisions: list = []
+    size = 0
+    for r in records:
+        n = min(len(r["keys"]), r["computed_tokens"] // block_size)
+        keys = [bytes(k) for k in r["keys"][:n]]
+        present = [k for k in keys if pol.get(k) is not None]
+        missing = [k for k in keys if pol.get(k) is None]
+        ctx = _Positions(keys)
+        pol.touch(present, ctx)
+        pol.on_store_miss(missing, ctx)
+        need = len(missing) - (pol.cache_capacity - size)
+        if need > 0:
+            ev = pol.evict(need, set(present))
+            decisions.append(None if ev is None else [k for k, _ in ev])
+            if ev is None:
+                missing = []
+            else:
+                size -= len(ev)
+        for i, k in enumerate(missing):
+            pol.insert(k, Chunk(i, ref_cnt=-1))
+            size += 1
+        for k in missing:
+            pol.get(k).ref_cnt = 0
+            pol.mark_evictable(k)
+        pol.on_request_finished([keys], set(missing), set(present), ctx)
+    return decisions
