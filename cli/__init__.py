@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "kv": "KV-cache eviction policies on SmolLM2-135M",
     "plan": "plan buffer offsets of a MiniMalloc CSV (packing or mapping)",
     "route": "solve PVRP instances (PyVRP, OR-Tools or a heuristic)",
+    "serve-bench": "vLLM prefix-cache hit rate and TTFT per eviction policy",
     "simulate": "replay paging traces through eviction policies",
 }
 
@@ -36,7 +37,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, help_line in COMMANDS.items():
         if command is None or name == command:
-            importlib.import_module(f"{__name__}.{name}").register(sub)
+            importlib.import_module(f"{__name__}.{name.replace('-', '_')}").register(sub)
         else:  # a placeholder: its real parser is only built when the command is called
             sub.add_parser(name, help=help_line, add_help=False)
     return parser
