@@ -184,7 +184,8 @@ class RoutingTask:
         amp = (torch.autocast(self.device.type, dtype=torch.bfloat16) if bool(tc.amp)
                else nullcontext())
         with amp:
-            traj = run_episode(self.env, net, big, select=sampler(gen), first=first)
+            traj = run_episode(self.env, net, big, select=sampler(gen), first=first,
+                               movers_only=bool(self.cfg.agent.get("movers_only", False)))
             td0 = self.env.reset(instance=big[:B])
             returns = traj.reward.float().view(K, B).T  # [B, K]
             adv = self.baseline.advantage(returns, td0, inst, self.env)

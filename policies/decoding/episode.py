@@ -66,12 +66,15 @@ def _max_steps(td: TensorDictBase) -> int:
 
 
 def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase, *,
-                select: Select = greedy, first: torch.Tensor | None = None) -> Trajectory:
+                select: Select = greedy, first: torch.Tensor | None = None,
+                movers_only: bool = False) -> Trajectory:
     """Runs ``policy`` on every row of ``instance`` [B] until all are done.
 
     ``first`` [B] forces the first action (of vehicle 0 for a multi-agent policy) where it is
     legal (POMO's start nodes; -1 or an illegal start = the policy's own choice). A forced
     vehicle gets priority 0, the largest a log-probability can be, so it wins its client.
+    ``movers_only`` (multi-agent): ``logp`` counts only the vehicles that moved, not those that
+    lost a conflict (their choice left the episode unchanged, so REINFORCE should not credit it).
     """
     td = env.reset(instance=instance)
     state = policy.init(td)
@@ -107,10 +110,13 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
                 prio[:, 0] = torch.where(forced, torch.zeros_like(prio[:, 0]), prio[:, 0])
             td["priority"] = prio
             prios.append(prio)
-            lp = lp.sum(-1)
         log.append(action)
-        logps.append(lp)
         td = env.step(td)["next"]
+        if policy.multi_agent:
+            if movers_only:  # a loser stays where it was: its position is not its choice
+                lp = torch.where(td["vehicle_pos"] == action, lp, torch.zeros_like(lp))
+            lp = lp.sum(-1)
+        logps.append(lp)
         reward += td["reward"].reshape(B).double()
         t += 1
     actions = torch.stack(log, 1)

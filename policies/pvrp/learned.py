@@ -2,8 +2,8 @@
 ``manifest.json``, :mod:`heurist.policies.export`) decoded on a batch of instances, every solution
 checked by the env oracles and by :func:`check_routes`, returned as the solvers' records.
 
-``policy:NAME`` names a policy shipped in the package (``zoo/NAME``, listed by
-:func:`shipped_policies`); ``policy:PATH`` any artifact folder. A policy refuses instances of the
+``policy:NAME`` names a routing policy shipped in the package (``heurist/policies/artifacts/NAME``,
+listed by :func:`shipped_policies`); ``policy:PATH`` any artifact folder. A policy refuses instances of the
 other variant (P vs ZC) and any artifact of a non-routing network, with one line saying why.
 """
 from __future__ import annotations
@@ -17,17 +17,26 @@ from heurist.policies.pvrp.batch import SolveRecord
 __all__ = ["DECODES", "ZOO", "LearnedRoutingPolicy", "decode_spec", "load_learned",
            "resolve_policy", "shipped_policies"]
 
-ZOO = Path(__file__).resolve().parent / "zoo"
+#: the package's shipped artifacts (every env's; the routing ones are those of PVRP envs)
+ZOO = Path(__file__).resolve().parents[1] / "artifacts"
 #: ``--decode`` values: greedy, aug8 (greedy on the x8 dihedral copies, best kept), sample:N
 DECODES = ("greedy", "aug8", "multistart", "multistart_aug8", "sample:N")
 _ROUTING_ENVS = ("PVRP", "PVRPSequential")
 
 
 def shipped_policies() -> dict[str, Path]:
-    """Name -> artifact folder of the policies shipped in the package."""
-    if not ZOO.is_dir():
-        return {}
-    return {p.name: p for p in sorted(ZOO.iterdir()) if (p / "manifest.json").is_file()}
+    """Name -> artifact folder of the routing policies shipped in the package."""
+    import json
+
+    out = {}
+    for p in sorted(ZOO.iterdir()) if ZOO.is_dir() else ():
+        try:
+            env = json.loads((p / "manifest.json").read_text(encoding="utf-8"))["env"]["name"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if env in _ROUTING_ENVS:
+            out[p.name] = p
+    return out
 
 
 def resolve_policy(spec: str) -> Path:
