@@ -1,60 +1,160 @@
-"""Exact packing of MiniMalloc's challenging A..K at capacity 2^20 with the ``minimalloc`` search.
+"""Exact packing with the ``minimalloc`` search: MiniMalloc's A..K, rule ablation, zero-slack sweep, zoo.
 
-For each file: a 20,000-node probe measures this machine's node rate on it, then one run with
-a node budget of ``rate * --time-limit`` (the search is bounded by nodes, so it is
-deterministic for a given budget). With ``--nodes N`` every file gets the fixed budget N instead
-(the same work on every machine and every version: compare node rates). Prints a Markdown table:
-solved, CPU and wall seconds, nodes, nodes per CPU second; every packing found is re-checked by
-``check_plan``.
+Sections (``--sections``, any of ``akzo``; prints Markdown for docs/benchmarks/malloc_packing.md):
 
-Usage: python scripts/benchmark_malloc_exact.py [--data DIR] [--time-limit 60 | --nodes N]
-       [--files ABC...]
+* ``a``: A..K at capacity 2^20 with the default search (all rules, the order portfolio), one
+  worker, a fixed node budget ``--nodes``; per file status, nodes, CPU and wall seconds, best
+  and median of ``--repeats`` runs (the search is deterministic: only the times vary).
+* ``k``: ablation: A..K with each rule switched off in turn (and MiniMalloc's three orders alone),
+  ``--ablation-nodes`` per file: files packed and nodes.
+* ``z``: zero-slack guillotine instances (``zero_slack_instance``, capacity 2^20, horizon 1024)
+  of ``--sizes`` buffers x ``--seeds`` seeds, ``--zero-slack-nodes`` each: packed and seconds.
+* ``o``: cached zoo graphs (``scripts/extract_zoo.py``): ``minimize_capacity`` with about
+  ``--zoo-seconds`` of nodes (rate measured by a probe) against greedy-by-size and peak live bytes.
+
+Every packing is re-checked by ``check_plan``.
+
+Usage: python scripts/benchmark_malloc_exact.py [--sections akzo] [--data DIR] [--files ABC...]
+       [--nodes 2000000] [--repeats 3] [--ablation-nodes 100000] [--sizes 100,200,400,700,1000]
+       [--seeds 5] [--zero-slack-nodes 2000000] [--zoo-seconds 10]
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
 from heurist.envs.common.data import data_dir
 from heurist.envs.malloc import read_csv
-from heurist.envs.malloc.oracle import check_plan
-from heurist.policies.malloc.minimalloc_search import minimalloc_pack
+from heurist.envs.malloc.oracle import check_plan, peak_live_bytes
+from heurist.envs.malloc.synthetic import zero_slack_instance
+from heurist.policies.malloc.greedy import greedy_size
+from heurist.policies.malloc.minimalloc_search import RULES, minimalloc_pack
+from heurist.policies.malloc.minimize import minimize_capacity
+
+__all__ = ["main"]
+
+
+def _timed(fn, *args, **kwargs):
+    w, t = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.process_time() - t, time.perf_counter() - w
+
+
+def _checked(inst, result, cap=None):
+    if result.offsets is not None:
+        check = check_plan(inst.with_capacity(cap or inst.capacity), result.offsets,
+                           mode="packing")
+        assert check.valid, inst.name
+    return result
+
+
+def _pack_checked(inst, **kwargs):
+    return _checked(inst, minimalloc_pack(inst, **kwargs))
+
+
+def section_ak(folder, files, nodes, repeats):
+    print("| file | N | status | nodes | CPU s best / median | wall s best / median |")
+    print("|---|---|---|---|---|---|")
+    for name in files:
+        inst, _ = read_csv(folder / f"{name}.1048576.csv")
+        runs = [_timed(_pack_checked, inst, node_limit=nodes) for _ in range(repeats)]
+        res = runs[0][0]
+        cpu = [r[1] for r in runs]
+        wall = [r[2] for r in runs]
+        print(f"| {name} | {inst.n} | {res.status} | {res.nodes:,} | {min(cpu):.2f} / "
+              f"{statistics.median(cpu):.2f} | {min(wall):.2f} / {statistics.median(wall):.2f} |",
+              flush=True)
+
+
+def section_ablation(folder, files, nodes):
+    variants = [("all rules", RULES, None)]
+    variants += [(f"no {r}", tuple(x for x in RULES if x != r), None) for r in RULES]
+    variants += [("MiniMalloc's orders (TLA, LAT, TAL)", RULES, ("TLA", "LAT", "TAL"))]
+    print(f"| variant | packed ({nodes:,} nodes each) | " + " | ".join(files) + " | CPU s |")
+    print("|---|---|" + "---|" * len(files) + "---|")
+    insts = {f: read_csv(folder / f"{f}.1048576.csv")[0] for f in files}
+    for label, rules, order in variants:
+        cells, packed = [], 0
+        t = time.process_time()
+        for f in files:
+            kw = {} if order is None else {"order": order}
+            res = _checked(insts[f], minimalloc_pack(insts[f], node_limit=nodes, rules=rules,
+                                                     **kw))
+            packed += res.status == "feasible"
+            cells.append(f"{res.nodes:,}" if res.status == "feasible" else "-")
+        print(f"| {label} | {packed} | " + " | ".join(cells)
+              + f" | {time.process_time() - t:.1f} |", flush=True)
+
+
+def section_zero_slack(sizes, seeds, nodes):
+    print("| N | packed | CPU s min / median / max | wall s min / median / max | "
+          "nodes median |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        cpus, walls, node_counts, packed = [], [], [], 0
+        for seed in range(seeds):
+            inst, _ = zero_slack_instance(n, seed=seed)
+            res, cpu, wall = _timed(_pack_checked, inst, node_limit=nodes)
+            packed += res.status == "feasible" and wall <= 20.0
+            cpus.append(cpu)
+            walls.append(wall)
+            node_counts.append(res.nodes)
+        print(f"| {n} | {packed}/{seeds} | {min(cpus):.2f} / {statistics.median(cpus):.2f} / "
+              f"{max(cpus):.2f} | {min(walls):.2f} / {statistics.median(walls):.2f} / "
+              f"{max(walls):.2f} | {int(statistics.median(node_counts)):,} |", flush=True)
+
+
+def section_zoo(seconds):
+    from heurist.envs.malloc.cache import cache_dir, load_instance
+
+    paths = sorted(cache_dir().glob("*.npz"))
+    if not paths:
+        print("(no cached zoo instances: run scripts/extract_zoo.py first)")
+        return
+    print("| graph | N | peak live | greedy_size / live | minimalloc / live | optimal | "
+          "nodes | wall s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for p in paths:
+        inst = load_instance(p)
+        live = int(peak_live_bytes(inst))
+        gs = int((greedy_size(inst) + inst.size).max())
+        probe, cpu, _ = _timed(minimalloc_pack, inst, capacity=live, node_limit=2_000)
+        rate = max(probe.nodes, 1) / max(cpu, 1e-3)
+        m, _, wall = _timed(minimize_capacity, inst, node_limit=int(rate * seconds))
+        assert check_plan(inst.with_capacity(m.capacity), m.offsets, mode="packing").valid
+        print(f"| {p.stem.removesuffix('-default-first_use-v1')} | {inst.n} | {live:,} | "
+              f"{gs / live:.4f} | {m.capacity / live:.4f} | {m.optimal} | {m.nodes:,} | "
+              f"{wall:.1f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default="akzo")
     parser.add_argument("--data", type=Path, default=None,
                         help="folder of the A..K CSVs (default: the shipped "
                         "malloc/minimalloc-challenging)")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per file")
-    parser.add_argument("--nodes", type=int, default=None,
-                        help="fixed node budget per file (overrides --time-limit)")
     parser.add_argument("--files", default="ABCDEFGHIJK", help="letters of the files to run")
+    parser.add_argument("--nodes", type=int, default=2_000_000, help="node budget per file (a)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ablation-nodes", type=int, default=100_000)
+    parser.add_argument("--sizes", default="100,200,400,700,1000")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--zero-slack-nodes", type=int, default=2_000_000)
+    parser.add_argument("--zoo-seconds", type=float, default=10.0)
     args = parser.parse_args()
     folder = args.data or data_dir("malloc/minimalloc-challenging")
     minimalloc_pack(read_csv(folder / "A.1048576.csv")[0], node_limit=10)  # compile
-    print("| file | N | solved | CPU s | wall s | nodes | node budget | nodes / CPU s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in args.files:
-        inst, _ = read_csv(folder / f"{name}.1048576.csv")
-        if args.nodes is None:
-            t = time.process_time()
-            probe = minimalloc_pack(inst, node_limit=20_000)
-            rate = probe.nodes / max(time.process_time() - t, 1e-3)
-            budget = max(20_000, int(rate * args.time_limit))
-        else:
-            budget = args.nodes
-        w, t = time.perf_counter(), time.process_time()
-        result = minimalloc_pack(inst, node_limit=budget)
-        cpu, wall = time.process_time() - t, time.perf_counter() - w
-        solved = result.offsets is not None
-        if solved:
-            check = check_plan(inst, result.offsets, mode="packing")
-            assert check.valid and check.peak <= inst.capacity, name
-        print(f"| {name} | {inst.n} | {'yes' if solved else 'no (' + result.status + ')'} "
-              f"| {cpu:.2f} | {wall:.2f} | {result.nodes:,} | {budget:,} "
-              f"| {result.nodes / max(cpu, 1e-9):,.0f} |", flush=True)
+    if "a" in args.sections:
+        section_ak(folder, args.files, args.nodes, args.repeats)
+    if "k" in args.sections:
+        section_ablation(folder, args.files, args.ablation_nodes)
+    if "z" in args.sections:
+        section_zero_slack([int(s) for s in args.sizes.split(",")], args.seeds,
+                           args.zero_slack_nodes)
+    if "o" in args.sections:
+        section_zoo(args.zoo_seconds)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,12 @@ exactly there, so no child after it in (offset, rank) order is tried (MiniMalloc
 failed hatless child; this cuts the same branches before they are tried). **Monotonic floor**
 (``e_b >= L``) and **unallocated floor** (a section's floor is its lowest ``e_b``) are the
 section inference above; **dynamic ordering** tries children by (offset, rank) rather than by
-rank. Each rule can be switched off (``rules=``) to measure what it buys; every combination is
-complete.
+rank. **Re-ranking** (``rerank``, as MiniMalloc re-sorts each sub-problem): when a component
+becomes active its buffers are re-sorted by the static order with ``T`` taken from the bytes
+still unplaced, keeping the rank values they held; the tie rule at ``L`` restarts there, and the
+assignment is hashed into the memo key. **Tightest**: components are solved least slack first
+(else left to right, as MiniMalloc). Each rule can be switched off (``rules=``) to measure what
+it buys; every combination is complete.
 
 **Memo.** A state whose subtree was exhausted (placed set, skyline, ``L``, last rank) is hashed
 (64 bits) and not searched again; a collision could wrongly prune (probability ~2**-64 per
@@ -59,16 +63,17 @@ from heurist.policies.malloc.search_common import (
 __all__ = ["MINIMALLOC_NODES_PER_SECOND", "MINIMALLOC_ORDERS", "RULES", "minimalloc_pack",
            "minimalloc_plan"]
 
-RULES = ("dominance", "hatless", "monotonic", "unallocated", "dynamic", "decompose", "memo")
+RULES = ("dominance", "hatless", "monotonic", "unallocated", "dynamic", "decompose", "memo",
+         "tightest", "rerank")
 """The search rules ``minimalloc_pack(rules=...)`` can switch off one by one (ablation; each
 keeps the search complete): see the module doc. All are on by default."""
-_DOMINANCE, _HATLESS, _MONOTONIC, _UNALLOCATED, _DYNAMIC, _DECOMPOSE, _MEMO = (
-    1 << i for i in range(len(RULES)))
+(_DOMINANCE, _HATLESS, _MONOTONIC, _UNALLOCATED, _DYNAMIC, _DECOMPOSE, _MEMO, _TIGHTEST,
+ _RERANK) = (1 << i for i in range(len(RULES)))
 
-MINIMALLOC_ORDERS = ("TLA", "AW", "Tla", "LAT", "TAL")
-"""The default static-order portfolio (see ``_ranks``): MiniMalloc's TWA, WAT and TAW (its ``W``
-is the lifespan's length, our ``L``), area then size, and TWA with lifespans counted in
-sections. Chosen on A..K: each of A-H, J, K is packed by one of them in at most 51,000 nodes."""
+MINIMALLOC_ORDERS = ("TLA", "TAL", "LAT")
+"""The default static-order portfolio (see ``_ranks``): MiniMalloc's TWA, TAW and WAT (its ``W``
+is the lifespan's length, our ``L``), tried in this order (on A..K the fewest nodes in all of the
+orders of the three and of portfolios with ``AW``, ``Tla``)."""
 
 MINIMALLOC_NODES_PER_SECOND = 50_000
 """``minimalloc_plan`` turns ``time_limit`` into this many nodes per second (deterministic;
@@ -213,9 +218,10 @@ def _mark_crossings(lo, hi, placed, cross, A0, A1):
 
 
 @njit(cache=True, inline="always")
-def _tightest_component(rem, slack, cross, A0, A1, cap):
+def _tightest_component(rem, slack, cross, A0, A1, cap, tightest):
     """Of the independent components of ``[A0, A1)`` (no active buffer crosses their borders),
-    the one with the least slack, and how many busy ones there are: ``(s0, s1, count)``."""
+    the one with the least slack (the leftmost busy one unless ``tightest``), and how many busy
+    ones there are: ``(s0, s1, count)``."""
     best_s = -1
     best_e = -1
     best_slack = cap + 1
@@ -233,7 +239,7 @@ def _tightest_component(rem, slack, cross, A0, A1, cap):
                         mn = slack[q]
                 if mn <= cap:
                     n_comp += 1
-                    if mn < best_slack:
+                    if mn < best_slack and (tightest or best_s < 0):
                         best_slack = mn
                         best_s = s0
                         best_e = k
@@ -242,9 +248,11 @@ def _tightest_component(rem, slack, cross, A0, A1, cap):
 
 
 @njit(cache=True, inline="always")
-def _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d, h_ctx, mul):
+def _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d, h_ctx, mul, tightest):
     """Pushes every busy component of ``[A0, A1)`` but the one starting at ``best_s`` on the
-    pending stack (each with ``L`` and the node ``d`` that split it); returns ``(ptop, h_ctx)``."""
+    pending stack (each with ``L`` and the node ``d`` that split it), the rightmost on top if
+    ``tightest``, else the leftmost; returns ``(ptop, h_ctx)``."""
+    p0 = ptop
     s0 = A0
     run = 0
     for k in range(A0, A1 + 1):
@@ -265,6 +273,13 @@ def _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d, h_ctx, mul):
                     ptop += 1
                     h_ctx ^= s0 * mul[0] + k * mul[1] + L * mul[2]
             s0 = k
+    # Pushed left to right: reversed, so they are popped left to right.
+    i, j = p0, ptop - 1 if not tightest else p0
+    while i < j:
+        for c in range(4):
+            pend[i, c], pend[j, c] = pend[j, c], pend[i, c]
+        i += 1
+        j -= 1
     return ptop, h_ctx
 
 
@@ -326,9 +341,55 @@ def _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1
     return m
 
 
+@njit(cache=True, inline="always")
+def _rerank(size, lo, hi, placed, rem, A0, A1, rank, by_rank, crit, tpos, rsave, rs_top, zr):
+    """Re-sorts the active buffers by the static order with ``T`` taken from the current
+    unplaced bytes (as MiniMalloc does for each sub-problem), giving them the rank values they
+    held; saves ``(buffer, old rank)`` pairs on ``rsave`` from ``rs_top``. Returns the new top,
+    ``rsave`` (grown if needed) and a hash of the assignment."""
+    n = len(size)
+    comp = np.empty(n, dtype=np.int64)
+    m = 0
+    for r in range(n):
+        b = by_rank[r]
+        if not placed[b] and lo[b] >= A0 and hi[b] <= A1:
+            comp[m] = b
+            m += 1
+    h = np.int64(0)
+    if m < 2:
+        return rs_top, rsave, h
+    comp = comp[:m]
+    vals = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        vals[i] = rank[comp[i]]
+    key = np.empty(m, dtype=np.int64)
+    for c in range(crit.shape[1] - 1, -1, -1):
+        for i in range(m):
+            b = comp[i]
+            if c == tpos:
+                pr = 0
+                for k in range(lo[b], hi[b]):
+                    pr = max(pr, rem[k])
+                key[i] = -pr
+            else:
+                key[i] = crit[b, c]
+        comp = comp[np.argsort(key, kind="mergesort")]
+    while rs_top + 2 * m > len(rsave):
+        rsave = grow(rsave, 0)
+    for i in range(m):
+        b = comp[i]
+        rsave[rs_top] = b
+        rsave[rs_top + 1] = rank[b]
+        rs_top += 2
+        rank[b] = vals[i]
+        by_rank[vals[i]] = b
+        h += zr[b] * vals[i]
+    return rs_top, rsave, h
+
+
 @njit(cache=True)
-def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, node_limit,
-            memo_bits, rules, out):
+def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tpos, cap,
+            node_limit, memo_bits, rules, out):
     """Depth-first search; returns ``(status, nodes)``: 1 packed (offsets in ``out``), 0 proven
     infeasible, -1 node limit. Iterative: depth ``d`` keeps its node's context in the ``*_at``
     arrays, its candidates in ``cand[c_start[d]:c_end[d]]``."""
@@ -359,6 +420,10 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
     zlast = np.random.randint(1, 2**62, n + 1).astype(np.int64)
     lin = np.random.randint(1, 2**62, n_sec).astype(np.int64)
     mul = np.random.randint(1, 2**62, 6).astype(np.int64)
+    zr = np.random.randint(1, 2**62, n).astype(np.int64)
+    rerank = (rules & _RERANK) != 0 and tpos >= 0
+    rsave = np.zeros(max(16, 4 * n), dtype=np.int64)
+    rs_top = 0
     memo = np.zeros(1 << memo_bits, dtype=np.int64)
     mask = (1 << memo_bits) - 1
     h_set = np.int64(0)
@@ -382,6 +447,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
     ptop_at = np.zeros(m1, dtype=np.int64)
     hctx_at = np.zeros(m1, dtype=np.int64)
     popped = np.zeros(m1, dtype=np.bool_)
+    rs_at = np.zeros(m1, dtype=np.int64)
     fail_jump = np.full(m1, -1, dtype=np.int64)
     pe = np.zeros((m1, 4), dtype=np.int64)
     # Pending independent components: sections [s0, s1), their L, the node that split them.
@@ -413,6 +479,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
             ptop_at[d] = ptop
             hctx_at[d] = h_ctx
             popped[d] = False
+            rs_at[d] = rs_top
             fail_jump[d] = -1
             c_start[d] = top
             c_end[d] = top
@@ -436,6 +503,10 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                 last = -1
                 fail_jump[d] = pend[ptop, 3]
                 h_ctx ^= A0 * mul[0] + A1 * mul[1] + L * mul[2]
+                if rerank:
+                    rs_top, rsave, hr = _rerank(size, lo, hi, placed, rem, A0, A1, rank,
+                                                by_rank, crit, tpos, rsave, rs_top, zr)
+                    h_ctx ^= hr
             l_eff = L if rules & _MONOTONIC else 0
             alive = (_skyline_offsets(size, lo, hi, placed, floor, off, A0, A1, l_eff, cap)
                      and _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off,
@@ -444,12 +515,19 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                                         A1, l_eff, cap, rules))
             if alive and rules & _DECOMPOSE:
                 _mark_crossings(lo, hi, placed, cross, A0, A1)
-                best_s, best_e, n_comp = _tightest_component(rem, slack, cross, A0, A1, cap)
+                best_s, best_e, n_comp = _tightest_component(rem, slack, cross, A0, A1, cap,
+                                                             rules & _TIGHTEST)
                 if n_comp > 1:
                     ptop, h_ctx = _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d,
-                                               h_ctx, mul)
+                                               h_ctx, mul, rules & _TIGHTEST)
                     A0 = best_s
                     A1 = best_e
+                    if rerank:
+                        # New ranks: the tie rule at L restarts (ranks of before don't apply).
+                        rs_top, rsave, hr = _rerank(size, lo, hi, placed, rem, A0, A1, rank,
+                                                    by_rank, crit, tpos, rsave, rs_top, zr)
+                        h_ctx ^= hr
+                        last = -1
             if alive:
                 key = (h_set ^ h_floor ^ (L * mul[3]) ^ zlast[last + 1] ^ h_ctx
                        ^ (A0 * mul[4] + A1 * mul[5])) | 1
@@ -501,6 +579,10 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, cap, nod
                 last = lastc_at[d]
                 ptop = ptop_at[d]
                 h_ctx = hctx_at[d]
+                while rs_top > rs_at[d]:
+                    rs_top -= 2
+                    rank[rsave[rs_top]] = rsave[rs_top + 1]
+                    by_rank[rsave[rs_top + 1]] = rsave[rs_top]
                 if popped[d]:
                     for i in range(4):
                         pend[ptop - 1, i] = pe[d, i]
@@ -541,7 +623,8 @@ def _ranks(size, t0, t1, length, order):
     perm = np.lexsort([np.arange(n)] + [cols[c] for c in reversed(order)])
     rank = np.empty(n, dtype=np.int64)
     rank[perm] = np.arange(n)
-    return rank, perm.astype(np.int64)
+    crit = np.stack([cols[c] for c in order], axis=1).astype(np.int64)
+    return rank, perm.astype(np.int64), crit, order.find("T")
 
 
 def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
@@ -594,7 +677,7 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
 def _run(size, t0, t1, length, order, cap, node_limit, memo_bits, rules):
     n = len(size)
     n_sec = int(t1.max())
-    rank, by_rank = _ranks(size, t0, t1, length, order)
+    rank, by_rank, crit, tpos = _ranks(size, t0, t1, length, order)
     # Identical buffers (size and span) are placed in rank order.
     prev_same = np.full(n, -1, dtype=np.int64)
     seen: dict[tuple[int, int, int], int] = {}
@@ -605,8 +688,9 @@ def _run(size, t0, t1, length, order, cap, node_limit, memo_bits, rules):
         seen[key] = b
     live_ptr, live_idx = section_index(t0, t1, by_rank, n_sec)
     out = np.zeros(n, dtype=np.int64)
-    status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same,
-                            np.int64(cap), np.int64(node_limit), int(memo_bits), np.int64(rules),
+    status, nodes = _search(size, t0, t1, live_ptr, live_idx, rank, by_rank, prev_same, crit,
+                            np.int64(tpos), np.int64(cap), np.int64(node_limit), int(memo_bits),
+                            np.int64(rules),
                             out)
     return status, int(nodes), out
 
