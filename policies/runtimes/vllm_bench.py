@@ -112,7 +112,7 @@ def _engine(blocks: int):
               num_gpu_blocks_override=blocks + 1,  # + vLLM's null block
               max_model_len=blocks * BLOCK_SIZE, max_num_seqs=1,
               kv_cache_memory_bytes=(blocks + 1) * BLOCK_SIZE * 30 * 2 * 3 * 64 * 4 + (16 << 20),
-              distributed_executor_backend="uni", enforce_eager=True, seed=0,
+              distributed_executor_backend="uni", enforce_eager=True, seed=0, dtype="float32",
               scheduler_cls=HeuristScheduler, async_scheduling=False)
     return llm, llm.llm_engine.engine_core.engine_core.scheduler
 
@@ -124,7 +124,7 @@ def _counters(llm) -> tuple[int, int]:
 
 def run_bench(*, policies: list[str], conversations: int, blocks: int, tenants: int = 4,
               max_turns: int = 4, message_tokens: int = 64, system_tokens: int = 96,
-              seed: int = 0, progress: bool = True) -> dict:
+              seed: int = 0, progress: bool = True, batch: bool = False) -> dict:
     """Serves the trace once per policy on one engine; returns ``{"rows": [...], "config":
     {...}, "traces": {policy: records}}``."""
     from vllm import SamplingParams
@@ -150,7 +150,11 @@ def run_bench(*, policies: list[str], conversations: int, blocks: int, tenants: 
         install_policy(sched, name)
         q0, h0 = _counters(llm)
         ttft, cached = [], []
-        for i, req in enumerate(trace):
+        if batch:  # one call: FCFS with max_num_seqs=1 serves them in order (no TTFT measured)
+            outs = llm.generate([TokensPrompt(prompt_token_ids=r["ids"]) for r in trace], params,
+                                use_tqdm=False)
+            cached = [int(o.num_cached_tokens or 0) for o in outs]
+        for i, req in enumerate([] if batch else trace):
             t = time.perf_counter()
             out = llm.generate([TokensPrompt(prompt_token_ids=req["ids"])], params,
                                use_tqdm=False)
@@ -170,7 +174,7 @@ def run_bench(*, policies: list[str], conversations: int, blocks: int, tenants: 
             "replay_request_hits": [h * BLOCK_SIZE for h in rep.hits],
             "evictions": sched.kv_cache_manager.block_pool.free_block_queue.evictions,
             "replay_evictions": rep.evictions,
-            "ttft_ms": 1000.0 * float(np.mean(ttft)),
+            "ttft_ms": 1000.0 * float(np.mean(ttft)) if ttft else None,
         })
         traces[name] = records
     flat = flat_trace(sched.block_trace, block_size=BLOCK_SIZE)
@@ -217,13 +221,19 @@ def main(argv=None) -> int:
     p.add_argument("--tenants", type=int, default=4)
     p.add_argument("--max-turns", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--message-tokens", type=int, default=64)
+    p.add_argument("--system-tokens", type=int, default=96)
     p.add_argument("--out", type=Path, default=None, help="write the full result (with traces)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--batch", action="store_true",
+                   help="submit each policy's requests in one call (faster; no TTFT)")
     p.add_argument("--offload-parity", action="store_true",
                    help="also drive vLLM's own LRU/ARC CachePolicy and ours over the trace")
     a = p.parse_args(argv)
     res = run_bench(policies=a.policy.split(","), conversations=a.conversations, blocks=a.blocks,
-                    tenants=a.tenants, max_turns=a.max_turns, seed=a.seed)
+                    tenants=a.tenants, max_turns=a.max_turns, seed=a.seed,
+                    message_tokens=a.message_tokens, system_tokens=a.system_tokens,
+                    batch=a.batch)
     if a.offload_parity:
         res["offload_parity"] = offload_parity(res["traces"][next(iter(res["traces"]))],
                                                capacity=a.blocks)
