@@ -22,7 +22,7 @@ def bench():
         [str(py), "-m", "heurist.policies.runtimes.vllm_bench", "--conversations", "6",
          "--blocks", "8", "--max-turns", "3", "--message-tokens", "16", "--system-tokens", "40",
          "--policy", "lru,arc,s3fifo", "--offload-parity", "--batch"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+        capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
