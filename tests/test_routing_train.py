@@ -186,3 +186,24 @@ def test_every_routing_experiment_composes_and_passes_the_checks():
                               ("pvrp_zc", "tsp", "cvrp", "pvrp_p", "pvrp_zc")):
             check_train_config(compose("train", overrides=[f"env={env}", f"agent={agent}",
                                                            "trainer=routing"]))
+
+
+def test_shipped_policies_are_listed_and_solve(tmp_path, capsys):
+    """--list-policies names the shipped routing artifacts (and no other env's); the shipped AM
+    policy solves through its name, every route passing check_routes."""
+    from heurist.cli import main
+    from heurist.envs.pvrp import Weights, generate, save_npz
+    from heurist.policies.pvrp import check_routes
+    from heurist.policies.pvrp.learned import shipped_policies
+
+    names = set(shipped_policies())
+    assert "am-pvrp-p" in names and not names & {"kv_scorer", "paging_slot_attention"}
+    assert main(["route", "--list-policies"]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert sorted(line.split(":")[0] for line in listed) == sorted(names)
+    inst = generate(2, n_clients=8, n_vehicles=3, rng=7)
+    src, out = save_npz(tmp_path / "in.npz", inst), tmp_path / "r.json"
+    assert main(["route", str(src), "--method", "policy:am-pvrp-p", "--out", str(out),
+                 "--quiet"]) == 0
+    for r in json.loads(out.read_text())["instances"]:
+        assert check_routes(inst[r["index"]], r["routes"], weights=Weights()).ok
