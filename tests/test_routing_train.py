@@ -209,3 +209,31 @@ def test_shipped_policies_are_listed_and_solve(tmp_path, capsys):
                  "--quiet"]) == 0
     for r in json.loads(out.read_text())["instances"]:
         assert check_routes(inst[r["index"]], r["routes"], weights=Weights()).ok
+    assert {"camp-pvrp-p", "camp-pvrp-zc"} <= names
+    assert main(["route", str(src), "--method", "policy:camp-pvrp-zc", "--out",
+                 str(tmp_path / "zc.json"), "--quiet"]) == 2  # a ZC policy on P instances
+    assert "trained on PVRP-ZC" in capsys.readouterr().err
+
+
+def test_movers_only_drops_exactly_the_conflict_losers():
+    """Same seed, same actions: rows without a conflict keep the same summed logp; rows with one
+    gain exactly the dropped (negative) loser terms, so their logp rises."""
+    from heurist.envs.pvrp import PVRPEnv
+    from heurist.policies.decoding import run_episode, sampler
+    from heurist.policies.nets.routing import CAMP
+
+    env = PVRPEnv(n_clients=6, n_vehicles=3, capacity=15)
+    inst = env.generate(16, seed=2)
+    torch.manual_seed(0)
+    net = CAMP(dim=16, n_heads=2, n_layers=1, ff_dim=32, norm="batch").eval()
+    with torch.no_grad():
+        runs = [run_episode(env, net, inst, select=sampler(torch.Generator().manual_seed(1)),
+                            movers_only=m) for m in (False, True)]
+    assert torch.equal(runs[0].actions, runs[1].actions)
+    a = runs[0].actions  # [B, T, M]
+    clients = torch.where(a > 0, a, -torch.arange(1, 4).view(1, 1, 3))  # depot moves never clash
+    clash = (clients.unsqueeze(-1) == clients.unsqueeze(-2)).sum((-1, -2)) > 3  # [B, T]
+    has = clash.any(1)
+    assert has.any() and (~has).any()
+    assert torch.equal(runs[0].logp[~has], runs[1].logp[~has])
+    assert bool((runs[1].logp[has] > runs[0].logp[has]).all())
