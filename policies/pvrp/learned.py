@@ -121,10 +121,11 @@ class LearnedRoutingPolicy:
                 for i, dec in enumerate(rows):
                     res = check_routes(part[i], dec.routes, weights=weights)
                     want = float(d.objective[i])
-                    if not res.ok or abs(res.objective - want) > 1e-4 * (1 + abs(want)):
+                    got = res.objective
+                    if not res.ok or got is None or abs(got - want) > 1e-4 * (1 + abs(want)):
                         raise RuntimeError(f"instance {start + i}: the routes fail check_routes "
                                            f"or disagree with evaluate: {res.violations[:2]}")
-                    records.append(SolveRecord(index=start + i, objective=float(res.objective),
+                    records.append(SolveRecord(index=start + i, objective=float(got),
                                                seconds=secs, routes=dec.routes))
                 bar.update(part.S)
         bar.close()
