@@ -30,6 +30,10 @@ def _args(argv=None):
     p.add_argument("--variant", default="p", choices=("p", "zc"))
     p.add_argument("--n-clients", type=int, default=20)
     p.add_argument("--n-vehicles", type=int, default=3)
+    p.add_argument("--capacity", type=float, default=40,
+                   help="vehicle capacity (TSP: 1000, never binding; CVRP20: 30)")
+    p.add_argument("--weights", type=float, nargs=2, default=(0.9, 0.1),
+                   metavar=("W_TIME", "W_PREF"), help="objective weights (TSP/CVRP: 1 0)")
     p.add_argument("--test-size", type=int, default=128)
     p.add_argument("--test-seed", type=int, default=20250901)
     p.add_argument("--decodes", default="greedy,aug8")
@@ -99,7 +103,7 @@ def evaluate_set(policies, inst, *, decodes, pyvrp_seconds, pyvrp_k, weights, ro
     return best_classical, [r for r, _ in refs]
 
 
-def latency(policies, *, variant, N, M, weights, seed) -> dict:
+def latency(policies, *, variant, N, M, weights, seed, capacity=40) -> dict:
     """ms per instance of the greedy episode alone (network + env steps, no oracle check): batch 1
     (16 instances one by one, after a warm-up) and batch 1,024."""
     import torch
@@ -109,7 +113,8 @@ def latency(policies, *, variant, N, M, weights, seed) -> dict:
     from heurist.policies.pvrp.learned import load_learned
 
     out = {}
-    big = generate(1024, n_clients=N, n_vehicles=M, variant=variant, rng=seed + 1).to_tensordict()
+    big = generate(1024, n_clients=N, n_vehicles=M, variant=variant, capacity=capacity,
+                   rng=seed + 1).to_tensordict()
     for name, folder in policies.items():
         pol = load_learned(folder)
         cls = PVRPEnv if pol.env_name == "PVRP" else PVRPSequentialEnv
@@ -198,11 +203,11 @@ def main(argv=None) -> int:
 
     args = _args(argv)
     torch.set_num_threads(args.threads)
-    weights = Weights()
+    weights = Weights(w_time=args.weights[0], w_pref=args.weights[1])
     pyvrp_seconds = [float(s) for s in args.pyvrp_seconds.split(",") if float(s) > 0]
     decodes = [d for d in args.decodes.split(",") if d]
     inst = generate(args.test_size, n_clients=args.n_clients, n_vehicles=args.n_vehicles,
-                    variant=args.variant, rng=args.test_seed)
+                    variant=args.variant, capacity=args.capacity, rng=args.test_seed)
     ks = ([int(x) for x in args.pyvrp_instances.split(",")] if args.pyvrp_instances
           else [inst.S] * len(pyvrp_seconds))
     if len(ks) != len(pyvrp_seconds):
@@ -222,7 +227,8 @@ def main(argv=None) -> int:
     runs = ", ".join(f"{r} on the first {k}" for r, k in zip(refs, ks))
     lines.append(f"PVRP-{args.variant.upper()} N = {args.n_clients}, M = {args.n_vehicles}: "
                  f"{inst.S} test instances (seed {args.test_seed}); {runs or 'no PyVRP'}; "
-                 f"weights (0.9, 0.1); mean objective (lower is better), every solution checked "
+                 f"capacity {args.capacity:g}, weights ({weights.w_time:g}, {weights.w_pref:g}); "
+                 f"mean objective (lower is better), every solution checked "
                  f"by the oracle. ms per instance: learned policies decode the whole set as one "
                  f"batch.\n")
     lines.append(f"| method | instances | mean objective | gap to {best} % | "
@@ -235,7 +241,7 @@ def main(argv=None) -> int:
                      f"{gp}{r['ms']:.1f} |")
     if args.latency and args.policies:
         lat = latency(args.policies, variant=args.variant, N=args.n_clients, M=args.n_vehicles,
-                      weights=weights, seed=args.test_seed)
+                      weights=weights, seed=args.test_seed, capacity=args.capacity)
         lines.append("\nGreedy latency per instance (ms), the episode alone (network + env "
                      "steps, no oracle): batch 1 (16 instances one by one) and batch 1,024.\n")
         lines.append("| policy | batch 1 | batch 1,024 |")
@@ -248,7 +254,8 @@ def main(argv=None) -> int:
         lines.append("| N | M | policy | greedy % | aug8 % |")
         lines.append("|---:|---:|---|---:|---:|")
         for N, M in ((40, 3), (60, 3), (20, 5), (40, 5)):
-            zs = generate(32, n_clients=N, n_vehicles=M, variant=args.variant, rng=args.test_seed)
+            zs = generate(32, n_clients=N, n_vehicles=M, variant=args.variant,
+                          capacity=args.capacity, rng=args.test_seed)
             zrows: dict[str, dict] = {}
             evaluate_set(args.policies, zs, decodes=["greedy", "aug8"], pyvrp_seconds=[],
                          pyvrp_k=[], weights=weights, rows=zrows, timing={})
