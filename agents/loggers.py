@@ -29,6 +29,12 @@ class CsvLogger:
             w.writerows(self.rows)
         os.replace(tmp, self.path)
 
+    def log_images(self, images: dict, *, step: int) -> None:
+        """PNG files by name: they stay in the run folder (nothing else to do without wandb)."""
+
+    def log_artifact(self, path, *, name: str, kind: str) -> None:
+        """A file or folder to keep with the run: it already is in the run folder."""
+
     def finish(self) -> None:
         pass
 
@@ -49,6 +55,23 @@ class WandbLogger:
     def log(self, metrics: dict, *, step: int) -> None:
         self.csv.log(metrics, step=step)
         self.run.log(metrics, step=step)
+
+    def log_images(self, images: dict, *, step: int) -> None:
+        import wandb
+
+        self.run.log({k: wandb.Image(str(v)) for k, v in images.items()}, step=step)
+
+    def log_artifact(self, path, *, name: str, kind: str) -> None:
+        """Logs a checkpoint file or policy folder as a wandb artifact (offline: synced later)."""
+        import wandb
+
+        art = wandb.Artifact(name, type=kind)
+        path = Path(path)
+        if path.is_dir():
+            art.add_dir(str(path))
+        else:
+            art.add_file(str(path))
+        self.run.log_artifact(art)
 
     def finish(self) -> None:
         self.run.finish()

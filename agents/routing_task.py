@@ -241,9 +241,10 @@ class RoutingTask:
         best_name = min(res, key=lambda n: res[n]["objective"])
         best = res[best_name]["objective"]
         for dec in self.cfg.trainer.decode:
-            obj, _, secs = solve_learned(self.env, net, test, decode=str(dec))
+            obj, routes, secs = solve_learned(self.env, net, test, decode=str(dec))
             res[f"{self.agent}/{dec}"] = {"objective": float(obj.mean()),
                                           "ms_per_instance": 1e3 * secs / len(obj)}
+        self._render(test, routes, obj, decode=str(dec), logger=logger, step=step)
         for r in res.values():
             r["gap_to_best_classical_pct"] = 100 * (r["objective"] / best - 1)
         table = Table(title=f"held-out {ec.problem} N={ec.n_clients} M={ec.n_vehicles}: "
@@ -257,6 +258,25 @@ class RoutingTask:
         logger.log({f"test/{k}": v["objective"] for k, v in res.items()}, step=step)
         return {"test": res, "test_seed": int(ec.test_seed), "test_size": int(ec.test_size),
                 "best_classical": best_name, "beats_classical": learned < best}
+
+    def _render(self, test, routes, obj, *, decode: str, logger, step: int, n: int = 2) -> None:
+        """PNGs of the first ``n`` test solutions of the last decode under
+        ``<run_dir>/solutions/`` (also logged to wandb)."""
+        from pathlib import Path
+
+        from heurist.envs.pvrp import PVRPInstances
+        from heurist.envs.pvrp.render import render
+
+        folder = Path(self.cfg.trainer.run_dir) / "solutions"
+        folder.mkdir(parents=True, exist_ok=True)
+        inst = PVRPInstances.from_tensordict(test[:n])
+        images = {}
+        for i in range(min(n, inst.S)):
+            path = folder / f"test_{i}_{decode}.png"
+            render(inst[i], routes[i], path=path,
+                   title=f"{self.agent} {decode}: test instance {i}, objective {obj[i]:.4f}")
+            images[f"solutions/test_{i}"] = path
+        logger.log_images(images, step=step)
 
     def export(self, net: nn.Module, folder, *, results: dict):
         from heurist.policies.export import export_artifact

@@ -158,6 +158,9 @@ def train(cfg: DictConfig, *, console=None) -> dict:
         results["exported"] = str(path)
         console.print(f"exported policy: {path}")
     results["checkpoint"] = str(ckpt_path)
+    logger.log_artifact(ckpt_path, name="checkpoint", kind="checkpoint")
+    if tc.export:
+        logger.log_artifact(results["exported"], name="policy", kind="policy")
     results["total_seconds"] = time.perf_counter() - t0
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     logger.finish()

@@ -53,6 +53,8 @@ def test_smoke_run_writes_everything_and_checks_every_solution(smoke_run):
                                                                       "weights.safetensors"]
     rows = (run_dir / "metrics.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 4 + 1
+    pngs = sorted(p.name for p in (run_dir / "solutions").iterdir())
+    assert pngs == ["test_0_aug8.png", "test_1_aug8.png"]
     saved = json.loads((run_dir / "results.json").read_text())
     assert set(saved["test"]) == {"insertion", "nearest", "camp/greedy", "camp/aug8"}
     assert saved["test_seed"] == 20250901 and saved["test_size"] == 8
