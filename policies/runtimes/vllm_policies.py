@@ -274,11 +274,14 @@ class ARCPolicy(_Policy):
 
 
 class S3FIFOPolicy(_Policy):
-    """S3-FIFO: new chunks enter a small FIFO (``small_fraction`` of the capacity), chunks seen in
-    the ghost queue go straight to the main FIFO. Eviction scans the small queue while it holds
-    at least its share: a chunk reused at least ``move_threshold`` times moves to main, others
-    leave (their key joins the ghost queue). Otherwise main is scanned as a CLOCK: a reused chunk
-    loses one use and goes to the back. Frequencies are capped at 3; chunks in use are skipped."""
+    """S3-FIFO (Yang et al., SOSP'23) as :class:`heurist.policies.paging.S3FIFO` runs it: new
+    chunks enter a small FIFO of ``round(small_fraction * capacity)`` (at least 1), chunks whose
+    key is among the last ``capacity - small`` ghost entries go straight to main. A victim is
+    taken from the small queue while it holds at least its share (or main has no candidate): its
+    oldest chunks reused ``move_threshold`` times move to main, the first other one leaves and its
+    key becomes a ghost. Otherwise main is a CLOCK: a reused chunk loses one credit and goes to
+    the back. Credits are capped at 3. Chunks in use or ``protected`` are skipped in place; with
+    none of them this is exactly heurist's S3-FIFO (tested against ``heurist simulate``)."""
 
     name = "S3-FIFO"
 
@@ -287,11 +290,15 @@ class S3FIFOPolicy(_Policy):
         super().__init__(cache_capacity)
         if not 0.0 < small_fraction < 1.0:
             raise ValueError(f"small_fraction must be in (0, 1), got {small_fraction}")
-        self.small_size = max(1, int(small_fraction * self.cache_capacity))
+        if int(move_threshold) < 1:
+            raise ValueError(f"move_threshold must be >= 1, got {move_threshold}")
+        self.small_size = max(1, round(small_fraction * self.cache_capacity))
+        self.ghost_size = max(self.cache_capacity - self.small_size, 1)
         self.move_threshold = int(move_threshold)
-        self.small: OrderedDict[Key, Chunk] = OrderedDict()
+        self.small: OrderedDict[Key, Chunk] = OrderedDict()  # oldest first
         self.main: OrderedDict[Key, Chunk] = OrderedDict()
-        self.ghost: OrderedDict[Key, None] = OrderedDict()
+        self.ghost: dict[Key, int] = {}  # key -> its ghost sequence number
+        self.ghost_seq = 0
         self.freq: dict[Key, int] = {}
 
     def get(self, key):
@@ -299,11 +306,9 @@ class S3FIFOPolicy(_Policy):
         return chunk if chunk is not None else self.main.get(key)
 
     def insert(self, key, chunk) -> None:
-        if key in self.ghost:
-            del self.ghost[key]
-            self.main[key] = chunk
-        else:
-            self.small[key] = chunk
+        stamp = self.ghost.pop(key, None)
+        in_ghost = stamp is not None and self.ghost_seq - stamp <= self.ghost_size
+        (self.main if in_ghost else self.small)[key] = chunk
         self.freq[key] = 0
 
     def remove(self, key) -> None:
@@ -327,32 +332,29 @@ class S3FIFOPolicy(_Policy):
         return chunk.ref_cnt == 0 and k not in protected
 
     def _evict_one(self, protected):
-        while True:
-            use_small = len(self.small) >= self.small_size or not any(
-                self._ok(k, c, protected) for k, c in self.main.items())
-            queue = self.small if use_small else self.main
-            k = next((k for k, c in queue.items() if self._ok(k, c, protected)), None)
-            if k is None:
-                queue = self.main if use_small else self.small
-                use_small = not use_small
-                k = next(k for k, c in queue.items() if self._ok(k, c, protected))
-            if use_small:
+        main_ok = any(self._ok(k, c, protected) for k, c in self.main.items())
+        if len(self.small) >= self.small_size or not main_ok:
+            for k in [k for k, c in self.small.items() if self._ok(k, c, protected)]:
                 chunk = self.small.pop(k)
-                if self.freq[k] >= self.move_threshold:
+                if self.freq[k] >= self.move_threshold:  # reused on probation: to main
                     self.freq[k] = 0
                     self.main[k] = chunk
                     continue
-                self.ghost[k] = None
-                while len(self.ghost) > self.cache_capacity:
-                    self.ghost.popitem(last=False)
-            else:
-                if self.freq[k] > 0:
-                    self.freq[k] -= 1
-                    self.main.move_to_end(k)
-                    continue
-                chunk = self.main.pop(k)
+                self.ghost[k] = self.ghost_seq
+                self.ghost_seq += 1
+                if len(self.ghost) > 4 * self.ghost_size:  # forget entries out of the window
+                    self.ghost = {g: s for g, s in self.ghost.items()
+                                  if self.ghost_seq - s <= self.ghost_size}
+                del self.freq[k]
+                return k, chunk
+        while True:
+            k = next(k for k, c in self.main.items() if self._ok(k, c, protected))
+            if self.freq[k] > 0:  # lazy promotion: one credit less, to the back
+                self.freq[k] -= 1
+                self.main.move_to_end(k)
+                continue
             del self.freq[k]
-            return k, chunk
+            return k, self.main.pop(k)
 
     def evict(self, n, protected):
         if n == 0:
@@ -365,6 +367,7 @@ class S3FIFOPolicy(_Policy):
     def clear(self) -> None:
         for d in (self.small, self.main, self.ghost, self.freq):
             d.clear()
+        self.ghost_seq = 0
 
 
 # Features the scorer sees per key, in this order (a subset of the paging env's slot features
