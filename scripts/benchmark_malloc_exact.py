@@ -7,8 +7,10 @@ Sections (``--sections``, any of ``akzo``; prints Markdown for docs/benchmarks/m
   and median of ``--repeats`` runs (the search is deterministic: only the times vary).
 * ``k``: ablation: A..K with each rule switched off in turn (and MiniMalloc's three orders alone),
   ``--ablation-nodes`` per file: files packed and nodes.
-* ``z``: zero-slack guillotine instances (``zero_slack_instance``, capacity 2^20, horizon 1024)
-  of ``--sizes`` buffers x ``--seeds`` seeds, ``--zero-slack-nodes`` each: packed and seconds.
+* ``z``: zero-slack guillotine instances (``zero_slack_instance``) of ``--sizes`` buffers x
+  ``--seeds`` seeds, ``--zero-slack-nodes`` each: packed (within 20 s wall) and seconds.
+  ``--family tests``: capacity 2^16, horizon 256, alignment 8 (as tests/test_malloc_skyline.py);
+  ``generator``: capacity 2^20, horizon max(8, N // 2) (``SyntheticGenerator``'s packing mode).
 * ``o``: cached zoo graphs (``scripts/extract_zoo.py``): ``minimize_capacity`` with about
   ``--zoo-seconds`` of nodes (rate measured by a probe) against greedy-by-size and peak live bytes.
 
@@ -16,7 +18,7 @@ Every packing is re-checked by ``check_plan``.
 
 Usage: python scripts/benchmark_malloc_exact.py [--sections akzo] [--data DIR] [--files ABC...]
        [--nodes 2000000] [--repeats 3] [--ablation-nodes 100000] [--sizes 100,200,400,700,1000]
-       [--seeds 5] [--zero-slack-nodes 2000000] [--zoo-seconds 10]
+       [--seeds 5] [--zero-slack-nodes 500000] [--family tests|generator] [--zoo-seconds 10]
 """
 from __future__ import annotations
 
@@ -88,14 +90,20 @@ def section_ablation(folder, files, nodes):
               + f" | {time.process_time() - t:.1f} |", flush=True)
 
 
-def section_zero_slack(sizes, seeds, nodes):
+def _zero_slack(n, seed, family):
+    if family == "tests":
+        return zero_slack_instance(n, seed=seed, capacity=1 << 16, horizon=256, alignment=8)[0]
+    return zero_slack_instance(n, seed=seed, capacity=1 << 20, horizon=max(8, n // 2))[0]
+
+
+def section_zero_slack(sizes, seeds, nodes, family):
     print("| N | packed | CPU s min / median / max | wall s min / median / max | "
           "nodes median |")
     print("|---|---|---|---|---|")
     for n in sizes:
         cpus, walls, node_counts, packed = [], [], [], 0
         for seed in range(seeds):
-            inst, _ = zero_slack_instance(n, seed=seed)
+            inst = _zero_slack(n, seed, family)
             res, cpu, wall = _timed(_pack_checked, inst, node_limit=nodes)
             packed += res.status == "feasible" and wall <= 20.0
             cpus.append(cpu)
@@ -113,20 +121,20 @@ def section_zoo(seconds):
     if not paths:
         print("(no cached zoo instances: run scripts/extract_zoo.py first)")
         return
-    print("| graph | N | peak live | greedy_size / live | minimalloc / live | optimal | "
-          "nodes | wall s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| graph | N | peak live | greedy_size / live | best greedy / live | minimalloc / live "
+          "| optimal | nodes | CPU s | wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for p in paths:
         inst = load_instance(p)
         live = int(peak_live_bytes(inst))
         gs = int((greedy_size(inst) + inst.size).max())
         probe, cpu, _ = _timed(minimalloc_pack, inst, capacity=live, node_limit=2_000)
         rate = max(probe.nodes, 1) / max(cpu, 1e-3)
-        m, _, wall = _timed(minimize_capacity, inst, node_limit=int(rate * seconds))
+        m, cpu, wall = _timed(minimize_capacity, inst, node_limit=int(rate * seconds))
         assert check_plan(inst.with_capacity(m.capacity), m.offsets, mode="packing").valid
         print(f"| {p.stem.removesuffix('-default-first_use-v1')} | {inst.n} | {live:,} | "
-              f"{gs / live:.4f} | {m.capacity / live:.4f} | {m.optimal} | {m.nodes:,} | "
-              f"{wall:.1f} |", flush=True)
+              f"{gs / live:.4f} | {m.greedy / live:.4f} | {m.capacity / live:.4f} | {m.optimal} "
+              f"| {m.nodes:,} | {cpu:.1f} | {wall:.1f} |", flush=True)
 
 
 def main() -> None:
@@ -141,7 +149,8 @@ def main() -> None:
     parser.add_argument("--ablation-nodes", type=int, default=100_000)
     parser.add_argument("--sizes", default="100,200,400,700,1000")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--zero-slack-nodes", type=int, default=2_000_000)
+    parser.add_argument("--zero-slack-nodes", type=int, default=500_000)
+    parser.add_argument("--family", choices=["tests", "generator"], default="tests")
     parser.add_argument("--zoo-seconds", type=float, default=10.0)
     args = parser.parse_args()
     folder = args.data or data_dir("malloc/minimalloc-challenging")
@@ -152,7 +161,7 @@ def main() -> None:
         section_ablation(folder, args.files, args.ablation_nodes)
     if "z" in args.sections:
         section_zero_slack([int(s) for s in args.sizes.split(",")], args.seeds,
-                           args.zero_slack_nodes)
+                           args.zero_slack_nodes, args.family)
     if "o" in args.sections:
         section_zoo(args.zoo_seconds)
 
