@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
               f"(lower bound {lower}){extra} in {seconds:.3f} s -> {args.out}")
     if not check.valid:
         print(f"heurist plan: error: {args.method} produced an invalid plan: "
-              f"{check.first.message}", file=sys.stderr)
+              f"{check.first.message if check.first else 'invalid'}", file=sys.stderr)
         return 1
     if not feasible:
         print(f"heurist plan: error: no plan fits: {args.method} needs peak {check.peak} > "

@@ -71,7 +71,7 @@ def minimize_capacity(inst: MallocInstance, *, node_limit: int = 1_000_000,
         result = minimalloc_pack(inst, capacity=probe, node_limit=budget)
         used += result.nodes
         probes.append((probe, result.status, result.nodes))
-        if result.status == "feasible":
+        if result.status == "feasible" and result.offsets is not None:
             best = result.offsets
             hi = _peak(inst, best)
         elif result.status == "infeasible":
