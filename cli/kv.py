@@ -3,7 +3,7 @@
     heurist kv evaluate --text FILE [--tokens T] [--continuation C] --budget 0.25[,0.5]
         --policy full,streaming,h2o,tova,snapkv,knorm,scissorhands,random,oracle [--seed S[,S2]]
         [--mode prefill|decode] [--parity heurist|kvpress] [--greedy N]
-        [--threads N] [--json]
+        [--artifact DIR] [--threads N] [--json]
     heurist kv parity --text FILE [--tokens T] --budget 0.25 [--policy streaming,snapkv,...]
 """
 from __future__ import annotations
@@ -141,6 +141,21 @@ def _check_threads(threads: int) -> None:
                          f"here), got {threads}")
 
 
+def _check_artifact(artifact: str | None, policies: list[str]) -> None:
+    """``--artifact`` names a readable policy artifact folder, and only with ``--policy learned``."""
+    if artifact is None:
+        return
+    if "learned" not in policies:
+        raise ValueError(f"--artifact {artifact}: only the learned policy reads an artifact; add "
+                         "learned to --policy")
+    from heurist.policies.export.manifest import read_manifest
+
+    manifest = read_manifest(artifact)  # one-line ValueError / FileNotFoundError naming it
+    if manifest["network"].get("class") != "KVScorer":
+        raise ValueError(f"--artifact {artifact}: holds a {manifest['network'].get('class')} "
+                         "network, not a KVScorer (a learned KV-cache scorer)")
+
+
 def _load(threads: int = 0):
     import torch
 
@@ -164,6 +179,7 @@ def _evaluate_inputs(args) -> tuple[list[str], list[float], list[int], str, int,
     if args.greedy < 0:
         raise ValueError(f"--greedy must be >= 0 (0: skip agreement), got {args.greedy}")
     _check_threads(args.threads)
+    _check_artifact(args.artifact, policies)
     if args.parity == "kvpress":
         _check_snapkv(policies, args.tokens, " --parity kvpress")
     # The continuation and the greedy tokens both take positions after the context.
@@ -190,6 +206,8 @@ def _evaluate(args) -> int:
         rows = evaluate_text(model, ids, policies=policies, budgets=budgets, context=args.tokens,
                              continuation=args.continuation, seeds=seeds, mode=args.mode,
                              greedy_steps=args.greedy, parity=args.parity,
+                             policy_kwargs=({"learned": {"artifact": args.artifact}}
+                                            if args.artifact else None),
                              progress=lambda label: bar.update(task, advance=1, description=label))
     # Agreement is NaN when --greedy 0: JSON gets null (NaN is not JSON), the table a dash.
     rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
@@ -266,6 +284,8 @@ def register(subparsers) -> None:
     ev.add_argument("--parity", choices=PARITY_MODES, default="heurist",
                     help="kvpress: score with kvpress's definitions where ours differ "
                          "(TOVA layer-wide, H2O = ObservedAttention, SnapKV window, random)")
+    ev.add_argument("--artifact", default=None,
+                    help="policy artifact folder for --policy learned (default: the shipped one)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.set_defaults(func=_evaluate)
     pa = sub.add_parser("parity", help="kept-set parity with kvpress presses at prefill")

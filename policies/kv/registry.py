@@ -28,6 +28,7 @@ _CLASSES = {
     "knorm": "knorm:KeyNorm",
     "observed": "observed:ObservedAttention",
     "oracle": "oracle:FutureOracle",
+    "learned": "learned:LearnedScorer",  # the trained scorer shipped in policies/artifacts/kv_scorer
 }
 POLICY_NAMES = tuple(_CLASSES)
 
