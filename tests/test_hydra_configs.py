@@ -54,7 +54,9 @@ def test_evaluate_config_and_every_yaml_parse():
                      *(["experiment/paging_predictor_slot_k10.yaml"]
                        if (root / "experiment/paging_predictor_slot_k10.yaml").is_file() else []),
                      "experiment/pomo_cvrp20.yaml", "experiment/pomo_pvrp_p_n20_m3.yaml",
-                     "experiment/routing_smoke.yaml", "experiment/smoke.yaml", "logger/csv.yaml",
+                     "experiment/routing_smoke.yaml", "experiment/smoke.yaml",
+                     "hydra/callbacks/sweep.yaml", "hydra/launcher/local.yaml",
+                     "hydra/launcher/slurm.yaml", "logger/csv.yaml",
                      "logger/wandb.yaml", "train.yaml", "trainer/default.yaml",
                      "trainer/routing.yaml"]
     for name in yamls:
