@@ -72,6 +72,20 @@ def _kv_features() -> dict[str, list[str]]:
     return {"token_features": list(FEATURES)}
 
 
+def _muzero(**config) -> nn.Module:
+    from heurist.policies.nets.muzero import MuZeroNet
+
+    return MuZeroNet(**config)
+
+
+def _malloc_features() -> dict[str, list[str]]:
+    from heurist.envs.malloc.state import N_BUFFER_FEATURES, N_CANDIDATE_FEATURES, N_PROGRESS
+
+    return {"buffers": [f"buffer_{i}" for i in range(N_BUFFER_FEATURES)],
+            "candidates": [f"candidate_{i}" for i in range(N_CANDIDATE_FEATURES)],
+            "progress": [f"progress_{i}" for i in range(N_PROGRESS)]}
+
+
 NETWORKS: dict[str, NetworkEntry] = {
     "SlotAttentionPolicy": NetworkEntry("Paging", _slot_attention, _paging_features),
     # the learned next-arrival / discard / phase predictor (issue 11)
@@ -85,6 +99,8 @@ NETWORKS: dict[str, NetworkEntry] = {
     "SymNCO": NetworkEntry("PVRPSequential", _routing("SymNCO"), _routing_features),
     "PointerNetwork": NetworkEntry("PVRPSequential", _routing("PointerNetwork"),
                                    _routing_features),
+    # mallocMuZero's representation/dynamics/prediction networks (issue 10)
+    "MuZeroNet": NetworkEntry("Malloc", _muzero, _malloc_features),
 }
 
 
