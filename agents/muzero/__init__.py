@@ -3,14 +3,23 @@
 AlphaZero mode: ``TrueSimulator`` makes the env's true simulator (``snapshot``/``restore``) the
 search's recurrent function; ``search_episodes`` plays whole episodes choosing every action by
 search; ``plan_mapping`` plans Malloc mapping instances, every plan checked by the env's oracles.
+
+MuZero mode: ``LearnedModel`` (a ``MuZeroNet``) is the recurrent function instead
+(``search_episodes(..., model=)``, ``plan_mapping(..., model=)``); ``MuZeroTrainer`` trains it by
+batched self-play, a prioritised ``Replay`` (``SumTree``) and the K-step ``unroll_loss``.
 """
+from heurist.agents.muzero.model import LearnedModel, UnrollBatch, count_parameters, unroll_loss
 from heurist.agents.muzero.planner import (
     EpisodeResult,
     MappingResult,
     plan_mapping,
     search_episodes,
 )
+from heurist.agents.muzero.replay import Replay
 from heurist.agents.muzero.simulator import PriorFn, TrueSimulator
+from heurist.agents.muzero.sumtree import SumTree
+from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, self_play
 
-__all__ = ["EpisodeResult", "MappingResult", "PriorFn", "TrueSimulator", "plan_mapping",
-           "search_episodes"]
+__all__ = ["EpisodeResult", "LearnedModel", "MappingResult", "MuZeroConfig", "MuZeroTrainer",
+           "PriorFn", "Replay", "SumTree", "TrueSimulator", "UnrollBatch", "count_parameters",
+           "plan_mapping", "search_episodes", "self_play", "unroll_loss"]

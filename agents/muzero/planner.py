@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from heurist.agents.muzero.model import LearnedModel
 from heurist.agents.muzero.simulator import PriorFn, TrueSimulator
 from heurist.agents.search import gumbel_muzero_policy, muzero_policy
 
@@ -36,13 +37,15 @@ def search_episodes(env: Any, instance: Any, *, num_simulations: int, seed: int 
                     prior: PriorFn | None = None, value: str = "rollout",
                     policy: str = "gumbel", gumbel_scale: float = 0.0,
                     max_num_considered_actions: int = 16, keep_targets: bool = False,
-                    progress: Any = None) -> EpisodeResult:
+                    progress: Any = None, model: LearnedModel | None = None) -> EpisodeResult:
     """Plays one episode per row of ``instance`` [B] with search at every step where a live row
     has more than one legal action (a forced move is played without search).
 
     ``policy`` is ``"gumbel"`` (``gumbel_scale=0``: deterministic, for evaluation) or ``"puct"``
     (no Dirichlet noise, visit-count argmax). ``progress``, when given, is called with the
-    number of steps done after each step."""
+    number of steps done after each step. ``model``: MuZero mode, the search runs over this
+    learned model (``LearnedModel``) instead of the true simulator (``prior``/``value`` unused;
+    ``env_steps`` is then 0)."""
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be >= 1, got {num_simulations}")
     if policy not in ("gumbel", "puct"):
@@ -50,21 +53,23 @@ def search_episodes(env: Any, instance: Any, *, num_simulations: int, seed: int 
     rng = np.random.default_rng(seed)
     td = env.reset(instance=instance)
     sim = TrueSimulator(env, prior=prior, value=value)
+    rec = sim if model is None else model
     B = td.batch_size[0]
     actions, returns, targets = [], np.zeros(B), []
     while not td["done"].all():
         mask = td["action_mask"].cpu().numpy()
         live = ~td["done"].reshape(B).cpu().numpy()
         if (mask.sum(-1)[live] > 1).any():
-            root = sim.root(td)
+            root = rec.root(td)
             if policy == "gumbel":
-                out = gumbel_muzero_policy(None, rng, root, sim, num_simulations=num_simulations,
+                out = gumbel_muzero_policy(None, rng, root, rec, num_simulations=num_simulations,
                                            gumbel_scale=gumbel_scale,
                                            max_num_considered_actions=max_num_considered_actions)
             else:
-                out = muzero_policy(None, rng, root, sim, num_simulations=num_simulations,
+                out = muzero_policy(None, rng, root, rec, num_simulations=num_simulations,
                                     dirichlet_fraction=0.0)
-            td = env.restore(root.embedding)
+            if model is None:  # the true simulator moved the env: back to the root
+                td = env.restore(root.embedding)
             a = np.where(live, out.action, 0)
             if keep_targets:
                 targets.append((td.clone(), out.action_weights, live & (mask.sum(-1) > 1)))
@@ -93,8 +98,10 @@ class MappingResult:
 def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 0,
                  k: int = 8, order: str = "start", prior: PriorFn | None = None,
                  value: str = "rollout", policy: str = "gumbel",
-                 progress: Any = None) -> tuple[list[MappingResult], EpisodeResult]:
-    """Plans each ``MallocInstance`` (mapping mode) with search over the true simulator, all in
+                 progress: Any = None, model: LearnedModel | None = None,
+                 ) -> tuple[list[MappingResult], EpisodeResult]:
+    """Plans each ``MallocInstance`` (mapping mode) with search over the true simulator (or the
+    learned ``model``), all in
     one batch. Each plan is checked by ``check_plan`` and evaluated by ``evaluate_plan`` (the
     env's independent oracles), and the env's ``check_solution``/``evaluate`` replay the action
     log; a disagreement raises ``AssertionError``."""
@@ -107,7 +114,7 @@ def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 
     env = MallocEnv(mode="mapping", k=k, order=order, seed=seed)
     td_inst = pad_instances(list(instances))
     ep = search_episodes(env, td_inst, num_simulations=num_simulations, seed=seed, prior=prior,
-                         value=value, policy=policy, progress=progress)
+                         value=value, policy=policy, progress=progress, model=model)
     log = torch.from_numpy(ep.actions)
     if not bool(env.check_solution(td_inst, log).all()):
         raise AssertionError("plan_mapping: the env's check_solution rejects an action log")

@@ -179,7 +179,7 @@ class MuZeroTrainer:
             self.replay.update_priorities(slots, err.numpy())
             for k, v in parts.items():
                 parts_sum[k] += v / cfg.train_steps
-            parts_sum["loss"] += float(loss) / cfg.train_steps
+            parts_sum["loss"] += float(loss.detach()) / cfg.train_steps
         self.iteration += 1
         log = {"iteration": self.iteration, "return": float(returns.mean()),
                "selfplay_s": t1 - t0, "train_s": time.perf_counter() - t1, **parts_sum}
