@@ -58,6 +58,11 @@ def main(argv=None) -> None:
     ap.add_argument("--simulations", type=int, default=16)
     ap.add_argument("--rollout-simulations", type=int, default=4)
     ap.add_argument("--bound-limit", type=float, default=10.0)
+    ap.add_argument("--synthetic", type=int, default=0,
+                    help="instead of the zoo: this many held-out synthetic instances "
+                         "(seeds 10**9 + i, N in the training range)")
+    ap.add_argument("--untrained", action="store_true",
+                    help="the same network freshly initialised (seed 0): what training adds")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     if not Path(a.ckpt).is_file():
@@ -67,8 +72,9 @@ def main(argv=None) -> None:
     d = load_tensors(a.ckpt)
     c = d["config"]
     k = int(c["k"])
+    order = str(c.get("order", "start"))
     insts = []
-    for m in a.models.split(","):
+    for m in ([] if a.synthetic else a.models.split(",")):
         path = cache_dir() / (cache_key(m, batch=1, seq=128, mode="inference", n_layers=None,
                                         inputs="first_use") + ".npz")
         if not path.exists():
@@ -78,13 +84,27 @@ def main(argv=None) -> None:
         peak = peak_live_bytes(inst)
         insts += [(m, float(f), inst.with_capacity(int(peak * float(f))))
                   for f in a.fractions.split(",")]
+    if a.synthetic:
+        from heurist.envs.malloc.synthetic import random_instance
+
+        rng = np.random.default_rng(10**9)
+        for i in range(a.synthetic):
+            n = int(rng.integers(int(c["n_min"]), int(c["n_max"]) + 1))
+            insts.append((f"synthetic-{i}", float(c["capacity_fraction"]),
+                          random_instance(n, seed=10**9 + i, max_lifetime=16,
+                                          size_range=(1024, 2**20),
+                                          capacity_fraction=float(c["capacity_fraction"]))))
     rows = [x for _, _, x in insts]
     w = d["net"]
     net = MuZeroNet(obs_dim=w["represent_net.0.weight"].shape[1],
                     n_actions=w["policy_net.6.weight"].shape[0], latent=int(c["latent"]),
                     hidden=int(c["hidden"]), support_size=int(c["support_size"]),
                     value_scale=float(c["value_scale"]))
-    net.load_state_dict(w)
+    if a.untrained:
+        torch.manual_seed(0)
+        net = MuZeroNet(**net.config)
+    else:
+        net.load_state_dict(w)
     model = LearnedModel(net)
     runs, secs = {}, {}
     for name, kw in (("muzero", {"model": model, "num_simulations": a.simulations}),
@@ -93,14 +113,14 @@ def main(argv=None) -> None:
                      ("az-net+rollout", {"prior": model.prior, "value": "rollout",
                                          "num_simulations": a.rollout_simulations})):
         t0 = time.perf_counter()
-        runs[name] = plan_mapping(rows, k=k, **kw)[0]
+        runs[name] = plan_mapping(rows, k=k, order=order, **kw)[0]
         secs[name] = time.perf_counter() - t0
         print(f"{name}: {secs[name]:.0f} s", file=sys.stderr, flush=True)
     cols = ["msa", "best classical", *runs, "bound"]
     lines = ["| program | split | N | C/peak | " + " | ".join(cols) + " | closed (muzero) |",
              "|---|---|---|---|" + "---:|" * (len(cols) + 1)]
     save = lambda s: 1.0 - 1.0 / s
-    closed_all = []
+    closed_all, means = [], []
     for i, (m, f, inst) in enumerate(insts):
         sp = {n: _speedup(inst, plan(inst, n, mode="mapping")) for n in CLASSICAL}
         best = max(*sp.values(), _env_greedy(inst, "start", k), _env_greedy(inst, "msa", k))
@@ -113,11 +133,21 @@ def main(argv=None) -> None:
         cl = (save(vals["muzero"]) - save(best)) / gap if gap > 1e-12 else float("nan")
         if gap > 1e-12:
             closed_all.append(cl)
-        lines.append(f"| {m} | {'train' if m in TRAIN else 'held-out'} | {inst.n} | {f:.2f} | "
+        split = "train" if m in TRAIN else "held-out"
+        if a.synthetic:
+            means.append(vals)
+            continue
+        lines.append(f"| {m} | {split} | {inst.n} | {f:.2f} | "
                      + " | ".join(f"{vals[c]:.3f}" + ("" if c != "bound" or b.optimal else "*")
                                   for c in cols)
                      + " | " + ("-" if np.isnan(cl) else f"{100 * cl:.0f}%") + " |")
         print(lines[-1], file=sys.stderr, flush=True)
+    if a.synthetic:
+        lines.append(f"| {a.synthetic} synthetic (mean) | held-out | "
+                     f"{np.mean([x.n for x in rows]):.1f} | {c['capacity_fraction']:.2f} | "
+                     + " | ".join(f"{np.mean([v[col] for v in means]):.4f}" for col in cols)
+                     + " | " + (f"{100 * np.mean(closed_all):.0f}%" if closed_all else "-")
+                     + " |")
     lines.append("\nwall: " + ", ".join(f"{n} {s:.0f} s" for n, s in secs.items())
                  + "; muzero mean gap closed "
                  + (f"{100 * np.mean(closed_all):.0f}%" if closed_all else "-") + " over "

@@ -36,6 +36,7 @@ class MuZeroConfig:
     n_max: int = 60
     capacity_fraction: float = 0.25
     k: int = 8                     # candidate offsets (the env's K); actions = K + 1
+    order: str = "msa"             # the env's decision order (msa: isolated saving per byte)
     simulations: int = 8           # search budget per self-play decision
     unroll: int = 5                # K of the unroll loss
     n_step: int = 10
@@ -74,14 +75,15 @@ def _instances(cfg: MuZeroConfig, rng: np.random.Generator) -> list:
 
 
 def self_play(net: MuZeroNet, instances: list, *, k: int, simulations: int,
-              rng: np.random.Generator, gumbel_scale: float = 1.0) -> tuple[list, np.ndarray]:
+              rng: np.random.Generator, gumbel_scale: float = 1.0,
+              order: str = "msa") -> tuple[list, np.ndarray]:
     """Plays one episode per instance with Gumbel MuZero search over the learned model at every
     decision. Returns per row (obs [T, D], act [T], rew [T], pi [T, A], root value [T]) and the
     rows' returns [B]."""
     from heurist.envs.malloc.env import MallocEnv
     from heurist.envs.malloc.generator import pad_instances
 
-    env = MallocEnv(mode="mapping", k=k)
+    env = MallocEnv(mode="mapping", k=k, order=order)
     td = env.reset(instance=pad_instances(instances))
     model = LearnedModel(net)
     B = len(instances)
@@ -162,7 +164,7 @@ class MuZeroTrainer:
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, self.iteration])
         episodes, returns = self_play(self.net, _instances(cfg, rng), k=cfg.k,
-                                      simulations=cfg.simulations, rng=rng)
+                                      simulations=cfg.simulations, rng=rng, order=cfg.order)
         for ep in episodes:
             self.replay.add_episode(*ep)
         t1 = time.perf_counter()
