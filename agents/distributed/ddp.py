@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.resume and args.ckpt and Path(args.ckpt).is_file():
         trainer.load(args.ckpt)
-    t0 = time.perf_counter()
+    t0, start = time.perf_counter(), trainer.iteration
     while trainer.iteration < args.iterations:
         metrics = trainer.step()
         if rank == 0:
@@ -216,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.ckpt and (trainer.iteration % args.ckpt_every == 0
                           or trainer.iteration == args.iterations):
             trainer.save(args.ckpt)
+    import resource
+
+    done = time.perf_counter() - t0
+    print(f"rank {rank} of {world}: {args.iterations - start} iterations in {done:.2f}s, peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB", flush=True)
     if world > 1:
         dist.destroy_process_group()
     return 0
