@@ -130,7 +130,7 @@ class Replay:
 
     def state_dict(self) -> dict:
         """Plain tensors and ints (for ``save_tensors``)."""
-        d = {k: torch.from_numpy(getattr(self, k).copy()) for k in _FIELDS}
+        d: dict = {k: torch.from_numpy(getattr(self, k).copy()) for k in _FIELDS}
         d["tree"] = torch.from_numpy(self.tree.tree.copy())
         d["n_written"] = self.n_written
         return d
