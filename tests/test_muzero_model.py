@@ -156,3 +156,18 @@ def test_learned_model_search_plans_are_legal():
     for inst, r in zip(insts, results, strict=True):
         assert check_plan(inst, r.plan, mode="mapping").valid
         assert r.speedup >= 1.0
+
+
+def test_muzero_net_artifact_round_trip(tmp_path):
+    """A MuZeroNet exported as an artifact loads in the policies layer with equal outputs."""
+    from heurist.policies.export.artifact import export_artifact, load_network
+
+    torch.manual_seed(0)
+    net = MuZeroNet(obs_dim=107, n_actions=9, latent=16, hidden=32)
+    export_artifact(net, tmp_path / "mz")
+    loaded, manifest = load_network(tmp_path / "mz")
+    assert manifest["network"]["class"] == "MuZeroNet"
+    obs = torch.randn(3, 107)
+    with torch.no_grad():
+        for x, y in zip(net.eval()(obs), loaded.eval()(obs), strict=True):
+            assert torch.equal(x, y)
