@@ -25,32 +25,18 @@ from rich.console import Console
 from rich.progress import Progress
 
 from heurist.agents.muzero import plan_mapping
+from heurist.agents.muzero.evaluation import (
+    CLASSICAL,
+    HELD_OUT,
+    TRAIN,
+    env_greedy_speedup,
+    mapping_speedup,
+)
 from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance
-from heurist.envs.malloc.env import MallocEnv
-from heurist.envs.malloc.generator import pad_instances
-from heurist.envs.malloc.instance import SLOW
 from heurist.envs.malloc.oracle import peak_live_bytes
-from heurist.policies.malloc import check_plan, evaluate_plan, mip_saving_bound, plan
+from heurist.policies.malloc import evaluate_plan, mip_saving_bound, plan
 
-__all__ = ["HELD_OUT", "TRAIN", "main"]
-
-TRAIN = ("gpt2", "bert", "resnet50")
-HELD_OUT = ("vit", "mobilenet_v2", "smollm2")
-CLASSICAL = ("msa", "greedy_size", "first_fit")
-
-
-def _speedup(inst, p) -> float:
-    if not check_plan(inst, p, mode="mapping").valid:
-        raise AssertionError(f"an invalid plan on {inst.name}")
-    return float(evaluate_plan(inst, p).speedup)
-
-
-def _env_greedy(inst, order: str, k: int) -> float:
-    env = MallocEnv(mode="mapping", order=order, k=k)
-    env.greedy_episode(pad_instances([inst]))
-    p = env.plans()[0, :inst.n]
-    return _speedup(inst, np.where(p >= 0, p, SLOW))
-
+__all__ = ["main"]
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,10 +88,10 @@ def main(argv=None) -> None:
              "|---|---|---|---|" + "---|" * len(cols)]
     closed_all = []
     for (m, f, inst), r in zip(insts, res):
-        sp = {name: _speedup(inst, plan(inst, name, mode="mapping")) for name in CLASSICAL}
-        sp["env/start"] = _env_greedy(inst, "start", a.k)
-        sp["env/msa"] = _env_greedy(inst, "msa", a.k)
-        sp["cpsat"] = _speedup(inst, plan(inst, "cpsat", mode="mapping",
+        sp = {name: mapping_speedup(inst, plan(inst, name, mode="mapping")) for name in CLASSICAL}
+        sp["env/start"] = env_greedy_speedup(inst, "start", a.k)
+        sp["env/msa"] = env_greedy_speedup(inst, "msa", a.k)
+        sp["cpsat"] = mapping_speedup(inst, plan(inst, "cpsat", mode="mapping",
                                           time_limit=a.cpsat_limit, seed=0, workers=1))
         sp["search"] = r.speedup
         b = mip_saving_bound(inst, time_limit=a.bound_limit)

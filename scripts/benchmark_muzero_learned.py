@@ -23,31 +23,19 @@ import numpy as np
 import torch
 
 from heurist.agents.muzero import LearnedModel, plan_mapping
+from heurist.agents.muzero.evaluation import (
+    CLASSICAL,
+    HELD_OUT,
+    TRAIN,
+    env_greedy_speedup,
+    mapping_speedup,
+)
 from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance
-from heurist.envs.malloc.env import MallocEnv
-from heurist.envs.malloc.generator import pad_instances
 from heurist.envs.malloc.instance import SLOW
 from heurist.envs.malloc.oracle import peak_live_bytes
 from heurist.policies.export.atomic import load_tensors
-from heurist.policies.malloc import check_plan, evaluate_plan, mip_saving_bound, plan
+from heurist.policies.malloc import evaluate_plan, mip_saving_bound, plan
 from heurist.policies.nets.muzero import MuZeroNet
-
-TRAIN = ("gpt2", "bert", "resnet50")
-HELD_OUT = ("vit", "mobilenet_v2", "smollm2")
-CLASSICAL = ("msa", "greedy_size", "first_fit")
-
-
-def _speedup(inst, p) -> float:
-    if not check_plan(inst, p, mode="mapping").valid:
-        raise AssertionError(f"an invalid plan on {inst.name}")
-    return float(evaluate_plan(inst, p).speedup)
-
-
-def _env_greedy(inst, order: str, k: int) -> float:
-    env = MallocEnv(mode="mapping", order=order, k=k)
-    env.greedy_episode(pad_instances([inst]))
-    p = env.plans()[0, :inst.n]
-    return _speedup(inst, np.where(p >= 0, p, SLOW))
 
 
 def main(argv=None) -> None:
@@ -122,13 +110,14 @@ def main(argv=None) -> None:
     save = lambda s: 1.0 - 1.0 / s
     closed_all, means, gaps = [], [], []
     for i, (m, f, inst) in enumerate(insts):
-        sp = {n: _speedup(inst, plan(inst, n, mode="mapping")) for n in CLASSICAL}
-        best = max(*sp.values(), _env_greedy(inst, "start", k), _env_greedy(inst, "msa", k))
+        sp = {n: mapping_speedup(inst, plan(inst, n, mode="mapping")) for n in CLASSICAL}
+        best = max(*sp.values(), env_greedy_speedup(inst, "start", k),
+                   env_greedy_speedup(inst, "msa", k))
         b = mip_saving_bound(inst, time_limit=a.bound_limit)
         t_slow = evaluate_plan(inst, np.full(inst.n, SLOW)).time_all_slow
         bound = t_slow / b.time
         vals = {"msa": sp["msa"], "best classical": best,
-                **{n: _speedup(inst, r[i].plan) for n, r in runs.items()}, "bound": bound}
+                **{n: mapping_speedup(inst, r[i].plan) for n, r in runs.items()}, "bound": bound}
         gap = save(bound) - save(best)
         cl = (save(vals["muzero"]) - save(best)) / gap if gap > 1e-12 else float("nan")
         if gap > 1e-12:
