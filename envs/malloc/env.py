@@ -164,16 +164,7 @@ class MallocEnv(HeuristEnv):
         in one numba call (no TensorDict per step); returns each row's return, ``float64 [B]``.
         The plans are then in ``plans()``. Same dynamics as ``step``, for fast baselines."""
         self._reset_instance(instance)
-        s = self.state
-        returns = np.zeros(s.done.shape[0], np.float64)
-        greedy_rows(self.mapping, self.undo, self.k, s.size, s.start, s.end, s.order, s.n_valid,
-                    s.pos, s.off, s.cap, s.align, s.n_steps, s.saving, s.ptr, s.u_op, s.u_bytes,
-                    s.comp, s.op_fast, s.op_slow, s.bwf, s.bws, s.t_slow, s.total_bytes, s.peak,
-                    s.peak_stack, s.reward_stack, s.saved, s.undos_left, self.max_undos, s.done,
-                    s.failed, s.bs, s.head, s.pool_buf, s.pool_next, s.pool_top, s.stamp, s.ctr,
-                    s.g_off, s.g_top, s.g_start, s.g_end, s.cand_off, s.cand_gap, s.n_cand,
-                    s.mask, s.buf_feat, s.cand_feat, s.occ, s.sky, s.prog, s.reward, returns)
-        return returns
+        return self.greedy_rollout()
 
     # ------------------------------------------------------------------ results
     def plans(self) -> np.ndarray:
