@@ -23,6 +23,18 @@ def shared_data() -> Path:
     return Path(os.environ["HEURIST_DATA"]) if os.environ.get("HEURIST_DATA") else SHIPPED
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: torch's thread pool only adds contention on the shared cores (10x here).
+    Modules with small networks use it for every test: ``pytestmark = usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _reason(report) -> str:
     longrepr = report.longrepr
     return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)

@@ -22,13 +22,7 @@ from heurist.policies.nets.routing import CAMP, AttentionModel, PointerNetwork, 
 SMALL = {"dim": 32, "n_heads": 4, "n_layers": 2, "ff_dim": 64}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: torch's thread pool only adds contention on the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def setup(kind: str):

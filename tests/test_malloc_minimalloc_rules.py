@@ -1,10 +1,10 @@
 """The minimalloc search rules (dominance, hatless, floors, ordering, decomposition, memo) keep
 the search complete, ``infeasible`` is reported only when true, and ``minimize_capacity`` finds
 the exhaustive optimum."""
-import itertools
 
 import numpy as np
 import pytest
+from brute_force import brute_min_peak
 
 from heurist.envs.malloc import MallocInstance, MemoryConfig
 from heurist.envs.malloc.synthetic import zero_slack_instance
@@ -15,19 +15,6 @@ from heurist.policies.malloc.minimize import minimize_capacity
 # Every rule alone switched off, none on, and all on.
 RULE_SETS = [RULES, ()] + [tuple(r for r in RULES if r != off) for off in RULES]
 
-
-def brute_min_peak(size, start, end) -> int:
-    """Minimum peak over all orders (each fixes offsets as longest paths; every packing
-    compacts to one of them)."""
-    best = None
-    for perm in itertools.permutations(range(len(size))):
-        top: dict[int, int] = {}
-        for i in perm:
-            below = [top[j] for j in top if start[i] < end[j] and start[j] < end[i]]
-            top[i] = max(below, default=0) + size[i]
-        peak = max(top.values())
-        best = peak if best is None else min(best, peak)
-    return best
 
 
 def tiny_instances(count: int, seed: int):

@@ -1,8 +1,8 @@
 """Malloc planners: exact optima on tiny instances, validity of every greedy plan, the bounds."""
-import itertools
 
 import numpy as np
 import pytest
+from brute_force import brute_min_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,21 +27,6 @@ from heurist.policies.malloc import (
     skyline_pack,
     time_conflicts,
 )
-
-
-def brute_min_peak(size, start, end, members=None) -> int:
-    """Minimum peak by enumerating orders: each order (who lies below whom among conflicting
-    buffers) fixes offsets as longest paths; every packing compacts to one of these."""
-    idx = list(range(len(size))) if members is None else list(members)
-    best = 0 if not idx else None
-    for perm in itertools.permutations(idx):
-        top: dict[int, int] = {}
-        for i in perm:
-            below = [top[j] for j in top if start[i] < end[j] and start[j] < end[i]]
-            top[i] = max(below, default=0) + size[i]
-        peak = max(top.values())
-        best = peak if best is None else min(best, peak)
-    return best
 
 
 def tiny_instance(rng, n, capacity=100):

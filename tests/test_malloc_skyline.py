@@ -1,8 +1,8 @@
 """MiniMalloc-style exact search (`minimalloc`): optimal on tiny instances, exact on zero slack."""
-import itertools
 
 import numpy as np
 import pytest
+from brute_force import brute_min_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,19 +13,6 @@ from heurist.policies.malloc.minimalloc_search import minimalloc_pack
 
 DIR = "malloc/minimalloc-challenging"
 
-
-def brute_min_peak(size, start, end) -> int:
-    """Minimum peak over all orders (each fixes offsets as longest paths; every packing
-    compacts to one of them)."""
-    best = None
-    for perm in itertools.permutations(range(len(size))):
-        top: dict[int, int] = {}
-        for i in perm:
-            below = [top[j] for j in top if start[i] < end[j] and start[j] < end[i]]
-            top[i] = max(below, default=0) + size[i]
-        peak = max(top.values())
-        best = peak if best is None else min(best, peak)
-    return best
 
 
 @settings(max_examples=60, deadline=None)

@@ -28,13 +28,7 @@ def _quiet():
     return Console(quiet=True)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: torch's thread pool only adds contention on the shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
