@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["OneLineParser", "check_out_path", "write_atomic"]
+__all__ = ["OneLineParser", "check_out_path", "check_parent", "write_atomic"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -30,14 +30,22 @@ def check_out_path(out: str | Path, *, inputs: tuple[str | Path, ...] = (),
     for source in inputs:
         if Path(source).exists() and path.exists() and os.path.samefile(source, path):
             raise ValueError(f"{flag} {path}: is the input file {source}; choose another path")
+    check_parent(path, flag=flag)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{flag} {path}: not writable (permission denied)")
+    return path
+
+
+def check_parent(path: Path, *, flag: str = "--out") -> None:
+    """Refuses a path whose nearest existing ancestor is a file or a folder we cannot write in
+    -> ``ValueError`` naming ``flag`` (missing folders in between are created when writing)."""
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"{flag} {path}: not writable (permission denied)")
-    return path
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -10,6 +10,8 @@ import json
 import zipfile
 from pathlib import Path
 
+from heurist.cli.common import check_parent
+
 __all__ = ["register", "run"]
 
 
@@ -28,11 +30,7 @@ def register(subparsers) -> None:
 def _check_out(out: Path) -> Path:
     if out.exists():
         raise ValueError(f"--out {out}: already exists; give a new folder (nothing was written)")
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ValueError(f"--out {out}: {parent} is a file, not a folder")
+    check_parent(out)
     return out
 
 
