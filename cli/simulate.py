@@ -114,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for path in args.traces:
         trace = load_trace(path, fmt=args.fmt, column=column)
-        # the predictor simulates a cache too: at most one slot per distinct page (slots_needed)
-        predictions = (predictor(trace, cache_size=slots_needed(args.cache_size, np.unique(trace).size),
+        # The predictor simulates a cache too: at most one slot per distinct page (slots_needed);
+        # loaders return dense ids 0..n-1, so max + 1 counts the pages without sorting.
+        n_pages = int(trace.max()) + 1 if trace.size else 0
+        predictions = (predictor(trace, cache_size=slots_needed(args.cache_size, n_pages),
                                  rng=np.random.default_rng(args.seed)) if predictor else None)
         for name in names:
             result = simulate(trace, args.cache_size, name, predictions=predictions, seed=args.seed)
