@@ -65,8 +65,6 @@ def _make_predictor(spec: str):
 
 def _policies(spec: str, provided: set[str], predictor=None) -> list:
     """Policy names (or policy objects, for learned ones) in the order given."""
-    import heurist.policies.paging.learned_ftp  # registers LearnedFTP (numba only)
-    import heurist.policies.paging.learned_policy  # noqa: F401 - registers Learned (torch lazily)
     from heurist.policies.paging import get_policy, list_policies
 
     if spec.strip().lower() == "all":

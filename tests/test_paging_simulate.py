@@ -193,4 +193,5 @@ def test_names_are_case_and_separator_insensitive():
     assert get_policy("belady").name == "OPT"
     policy = LRU()
     assert get_policy(policy) is policy
-    assert "OPT" == list_policies()[0] and len(list_policies()) == 18
+    # 18 classical and learning-augmented policies + the two shipped learned ones
+    assert "OPT" == list_policies()[0] and len(list_policies()) == 20

@@ -1,7 +1,10 @@
 """Paging policies and their simulator: the offline optimum (Belady), classic online policies
 (LRU, FIFO, LFU, Random, CLOCK, ARC, S3-FIFO), marking algorithms and the learning-augmented ones
 that read next-arrival, discard or phase predictions (BlindOracle, Predictive Marker, LMarker,
-LNonMarker, Discard, Mark&Predict, Robust).
+LNonMarker, Discard, Mark&Predict, Robust), and the learned ones that ship with the package
+(LearnedFTP over the learned predictor, Learned: the slot-attention policy). Both are registered
+here, so ``list_policies()`` is the same whatever was imported before; they load torch and their
+artifacts only when they run.
 
 ``simulate(trace, cache_size, policy, predictions=None, seed=0)`` returns a :class:`SimResult`;
 ``list_policies()`` names every registered policy; ``simulate_file(path, cache_size, policy)``
@@ -20,6 +23,8 @@ from heurist.policies.paging.base import (
 from heurist.policies.paging.blind_oracle import BlindOracle
 from heurist.policies.paging.clock import CLOCK
 from heurist.policies.paging.fifo import FIFO
+from heurist.policies.paging.learned_ftp import LearnedFTP
+from heurist.policies.paging.learned_policy import LearnedSlotPolicy
 from heurist.policies.paging.lfu import LFU
 from heurist.policies.paging.lru import LRU
 from heurist.policies.paging.marking_policies import (
@@ -54,6 +59,8 @@ __all__ = [
     "DiscardRandomized",
     "LMarker",
     "LNonMarker",
+    "LearnedFTP",
+    "LearnedSlotPolicy",
     "MarkAndPredict",
     "Marker",
     "PagingPolicy",
