@@ -70,13 +70,20 @@ def routing_generator(env_cfg, *, n_clients: int | None = None, n_vehicles: int 
 
 def make_routing_env(env_cfg, *, multi_agent: bool, device="cpu", n_clients: int | None = None,
                      n_vehicles: int | None = None):
-    """``PVRPEnv`` (multi-agent policies) or ``PVRPSequentialEnv`` of ``env`` config."""
+    """``PVRPEnv`` (multi-agent policies) or ``PVRPSequentialEnv`` of ``env`` config
+    (``env.retire``: vehicles may retire, a rule of the parallel env only)."""
     from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv
 
-    cls = PVRPEnv if multi_agent else PVRPSequentialEnv
     gen = routing_generator(env_cfg, n_clients=n_clients, n_vehicles=n_vehicles)
-    return cls(generator=gen, n_clients=gen.n_clients, n_vehicles=gen.n_vehicles,
-               weights=env_weights(env_cfg), device=device)
+    common = dict(generator=gen, n_clients=gen.n_clients, n_vehicles=gen.n_vehicles,
+                  weights=env_weights(env_cfg), device=device)
+    retire = bool(env_cfg.get("retire", False))
+    if not multi_agent:
+        if retire:
+            raise ValueError("env.retire=true is a rule of the parallel PVRP env: use "
+                             "agent=camp, or env.retire=false")
+        return PVRPSequentialEnv(**common)
+    return PVRPEnv(**common, retire=retire)
 
 
 def solve_learned(env, net: nn.Module, instance, *, decode: str = "greedy", seed: int = 0,
@@ -95,7 +102,8 @@ def solve_learned(env, net: nn.Module, instance, *, decode: str = "greedy", seed
     for start in range(0, S, int(chunk)):
         part = instance[start:start + int(chunk)]
         d = rollout(env, net, part, seed=seed, **spec)
-        inst, rows = decode_log(part, d.actions, priorities=d.priorities)
+        inst, rows = decode_log(part, d.actions, priorities=d.priorities,
+                                retire=bool(getattr(env, "retire", False)))
         for i, dec in enumerate(rows):
             res = check_routes(inst[i], dec.routes, weights=env.weights)
             if not res.ok or abs(res.objective - float(d.objective[i])) > 1e-4 * (

@@ -56,7 +56,7 @@ def conflict_winners(targets: list[int], priority: list[float] | None) -> list[b
 class _Replay:
     """One row's state: node and load left per vehicle, unserved clients, routes so far."""
 
-    def __init__(self, demand, capacity, allowed) -> None:
+    def __init__(self, demand, capacity, allowed, retire: bool = False) -> None:
         self.demand = np.asarray(demand, dtype=np.int64).reshape(-1)  # [N]
         # demands are integers, so floor(capacity) is the usable load (as in the env)
         self.capacity = np.floor(np.asarray(capacity, dtype=np.float64)).reshape(-1)  # [M]
@@ -67,13 +67,26 @@ class _Replay:
         self.unserved = np.ones(N, dtype=bool)
         self.routes: list[list[list[int]]] = [[] for _ in range(M)]
         self.trip: list[list[int]] = [[] for _ in range(M)]
+        self.retire = retire  # PVRPEnv(retire=True): a vehicle may stay home for good
+        self.retired = np.zeros(M, dtype=bool)
 
     def legal(self) -> np.ndarray:
         """bool [M, N + 1]: a client that is unserved, in the zone and fits the load left; the
         depot from a client, or from the depot when no client is feasible (no deadlock)."""
-        client = self.allowed & self.unserved[None, :] & (self.demand[None, :] <= self.load[:, None])
+        client = (self.allowed & self.unserved[None, :] & ~self.retired[:, None]
+                  & (self.demand[None, :] <= self.load[:, None]))
         depot = (self.pos != 0) | ~client.any(1)
+        if self.retire:
+            depot |= self.may_retire(self.retired)
         return np.concatenate([depot[:, None], client], axis=1)
+
+    def may_retire(self, retired: np.ndarray) -> np.ndarray:
+        """bool [M]: whether each vehicle could retire with ``retired`` [M] already home for good:
+        every open client it could serve in one trip has another server that has not retired."""
+        can_serve = (self.allowed & self.unserved[None, :] & ~retired[:, None]
+                     & (self.demand[None, :] <= self.capacity[:, None]))
+        others = can_serve.sum(0)[None, :] - can_serve
+        return ~(can_serve & (others == 0)).any(1)
 
     def active(self) -> np.ndarray:
         """bool [M]: away from the depot, or at the depot with a feasible client."""
@@ -114,11 +127,14 @@ def _actions(actions, ndim: int, n_clients: int) -> np.ndarray:
     return actions
 
 
-def decode_parallel(actions, demand, capacity, allowed, priorities=None) -> Decoded:
+def decode_parallel(actions, demand, capacity, allowed, priorities=None, *,
+                    retire: bool = False) -> Decoded:
     """Replays one row of the parallel env: ``actions`` [T, M] ints; ``demand`` [N] ints,
     ``capacity`` [M], ``allowed`` [M, N] bool; ``priorities`` [T, M] (the recorded ``priority``
-    inputs) or None (the default conflict rule)."""
-    r = _Replay(demand, capacity, allowed)
+    inputs) or None (the default conflict rule); ``retire`` the env's retire rule (a vehicle at
+    the depot that chooses the depot with a feasible client retires, in vehicle order, if that
+    strands no client; else it just stays this step)."""
+    r = _Replay(demand, capacity, allowed, retire)
     actions = _actions(actions, 2, r.demand.shape[0])
     T, M = actions.shape
     if M != r.capacity.shape[0]:
@@ -133,6 +149,11 @@ def decode_parallel(actions, demand, capacity, allowed, priorities=None) -> Deco
         if illegal < 0 and not r.legal()[np.arange(M), targets].all():
             illegal = t
         won = conflict_winners(targets, None if priorities is None else list(priorities[t]))
+        if retire:
+            has_client = r.legal()[:, 1:].any(1)
+            for k, j in enumerate(targets):
+                if j == 0 and r.pos[k] == 0 and has_client[k] and r.may_retire(r.retired)[k]:
+                    r.retired[k] = True
         for k, j in enumerate(targets):
             if won[k]:
                 r.move(k, j)

@@ -21,7 +21,8 @@ from heurist.envs.pvrp import oracle
 from heurist.envs.pvrp.generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import dist_f32 as _dist
-from heurist.envs.pvrp.masks import f32, initial_avail, mark_served, refresh_row_u8, vehicle_masks
+from heurist.envs.pvrp.masks import (f32, initial_avail, mark_served, refresh_row_u8,
+                                     retire_masks, vehicle_masks)
 from heurist.envs.pvrp.state import PVRPState
 
 __all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
@@ -186,6 +187,10 @@ class PVRPEnv(HeuristEnv):
     ``speed`` configure the default generator; ``weights`` the objective (:class:`Weights`);
     ``backend`` ``"numba"`` (fused CPU kernel), ``"torch"`` (vectorized, any device) or ``"auto"``
     (numba on CPU); ``seed``; ``device``. The objective variant follows the instance: ``allowed`` present = ZC.
+    ``retire``: a vehicle at the depot may stay there for good (retire) even when it has a
+    feasible client, as long as every client it could serve has another server left (see
+    ``README.md``); without it a vehicle at the depot must leave while it has a feasible client.
+    Retiring runs on the torch backend (``backend="auto"`` picks it).
     """
 
     def __init__(self, *, generator: Callable[..., TensorDictBase] | None = None,
@@ -193,7 +198,7 @@ class PVRPEnv(HeuristEnv):
                  preference: str = "random", zones: str = "random",
                  capacity: float | Sequence[float] = 40, speed: float | Sequence[float] = 1.0,
                  weights: Weights | None = None, backend: str = "auto", seed: int = 0,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", retire: bool = False) -> None:
         if generator is None:
             generator = PVRPGenerator(n_clients=n_clients, n_vehicles=n_vehicles, variant=variant,
                                       preference=preference, zones=zones, capacity=capacity,
@@ -209,10 +214,16 @@ class PVRPEnv(HeuristEnv):
             raise ValueError(f"{type(self).__name__}: backend must be one of {BACKENDS}, "
                              f"got {backend!r}")
         super().__init__(generator=generator, seed=seed, device=device)
+        self.retire = bool(retire)
         if backend == "auto":
-            backend = "numba" if self.device.type == "cpu" else "torch"
+            backend = "numba" if self.device.type == "cpu" and not self.retire else "torch"
         if backend == "numba" and self.device.type != "cpu":
             raise ValueError(f"{type(self).__name__}: the numba backend runs on CPU only")
+        if backend == "numba" and self.retire:
+            raise ValueError(f"{type(self).__name__}: retire=True runs on the torch backend; "
+                             "use backend='torch' or 'auto'")
+        if self.retire:
+            self.snapshot_fields = (*type(self).snapshot_fields, "retired")
         self.backend = backend
         self._sink = np.zeros(1, np.float32)  # the numba kernel's prefetch sink
         self.n_clients, self.n_vehicles, self.weights = int(n_clients), int(n_vehicles), weights
@@ -279,10 +290,15 @@ class PVRPEnv(HeuristEnv):
         static_np = () if dev.type != "cpu" else (
             locs.numpy(), _compact_demand(demand.numpy()), capacity.numpy(), speed.numpy(),
             pref_gain.numpy(), avail.numpy().view(np.uint8), allowed.numpy().view(np.uint8))
+        retired = None
+        if getattr(self, "retire", False):
+            retired = torch.zeros(B, M, dtype=torch.bool, device=dev)
+            mask, any_client, _ = retire_masks(avail, demand, load, pos, capacity, retired)
         return PVRPState(locs=locs, demand=demand, capacity=capacity, speed=speed,
                          preference=pref, pref_gain=pref_gain, allowed=allowed, pos=pos,
                          load=load, time=torch.zeros(B, M, device=dev), served=served,
-                         avail=avail, mask=mask, any_client=any_client, static_np=static_np)
+                         avail=avail, mask=mask, any_client=any_client, static_np=static_np,
+                         retired=retired)
 
     def _observe(self, s: PVRPState) -> dict[str, torch.Tensor]:
         return {"locs": s.locs, "demand": s.demand, "served": s.served, "vehicle_pos": s.pos,
@@ -351,6 +367,8 @@ class PVRPEnv(HeuristEnv):
         self._check_legal(s.mask, a)
         won = resolve_conflicts(a, prio)
         home = a == 0
+        if self.retire:
+            self._retire(home & (s.pos == 0) & s.any_client)
         pos = torch.where(won | home, a, s.pos)
         time = s.time + travel(s.locs, s.pos, pos) / s.speed
         newly = torch.where(won, a, 0)
@@ -361,11 +379,30 @@ class PVRPEnv(HeuristEnv):
                            torch.where(won, s.load - s.demand.gather(1, a), s.load))
         gain = torch.where(won, s.pref_gain.gather(2, a.unsqueeze(-1)).squeeze(-1), 0.0)
         reward = gain.sum(-1) - self.weights.w_time * self._time_term(s.time, time)
-        mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
+        if self.retire:
+            mask, any_client, _ = retire_masks(s.avail, s.demand, load, pos, s.capacity,
+                                               s.retired)
+        else:
+            mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
         done = served[:, 1:].all(-1) & (pos == 0).all(-1)
         s.pos, s.time, s.served, s.load = pos, time, served, load
         s.mask, s.any_client = mask, any_client
         return reward, done
+
+    def _retire(self, asks: torch.Tensor) -> None:
+        """Retires the vehicles in ``asks`` [B, M] (at the depot, choosing it with a feasible
+        client: legal, so each alone keeps every client served), in vehicle order against the
+        state before this step's moves: a later vehicle whose retirement, after the earlier
+        ones', would strand a client stays at the depot this step instead (and may ask again)."""
+        s = self.state
+        if not bool(asks.any()):
+            return
+        retired = s.retired.clone()
+        for k in range(self.n_vehicles):
+            if bool(asks[:, k].any()):
+                _, _, can = retire_masks(s.avail, s.demand, s.load, s.pos, s.capacity, retired)
+                retired[:, k] |= asks[:, k] & can[:, k]
+        s.retired = retired
 
     def _raise_illegal(self, flat: int, shape: tuple[int, ...]) -> None:
         where = np.unravel_index(flat, shape)
@@ -427,20 +464,22 @@ class PVRPEnv(HeuristEnv):
         """Whether each row's log [B, T, M] (with the ``priority`` inputs [B, T, M] used, if any)
         takes only legal actions and reaches the end with valid routes (:mod:`.oracle`) -> [B]."""
         return oracle.check_solution(instance, self._log(instance, actions),
-                                     weights=self.weights, priorities=priorities)
+                                     weights=self.weights, priorities=priorities,
+                                     retire=self.retire)
 
     def evaluate(self, instance: TensorDictBase, actions: torch.Tensor,
                  priorities: torch.Tensor | None = None) -> torch.Tensor:
         """Minus the oracle objective of each row's decoded routes -> float64 [B]; NaN for a row
         that :meth:`check_solution` rejects."""
         return oracle.evaluate(instance, self._log(instance, actions), weights=self.weights,
-                               priorities=priorities)
+                               priorities=priorities, retire=self.retire)
 
     def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor,
                       priorities: torch.Tensor | None = None) -> torch.Tensor:
         """The legal moves after the log prefix [B, t, M], recomputed by the oracle without the
         step code or ``masks.py`` -> bool [B, M, N + 1]."""
-        return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities)
+        return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities,
+                                    retire=self.retire)
 
     # ------------------------------------------------------------------ snapshot / restore
     #: the evolving part of ``PVRPState`` (``current`` is added by the sequential env)

@@ -24,6 +24,7 @@ __all__ = [
     "mark_served",
     "refresh_row",
     "refresh_row_u8",
+    "retire_masks",
     "vehicle_masks",
 ]
 
@@ -52,6 +53,27 @@ def vehicle_masks(avail: torch.Tensor, demand: torch.Tensor, load: torch.Tensor,
     any_client = mask.any(-1)
     mask[..., 0] = (pos != 0) | ~any_client
     return mask, any_client
+
+
+def retire_masks(avail: torch.Tensor, demand: torch.Tensor, load: torch.Tensor,
+                 pos: torch.Tensor, capacity: torch.Tensor, retired: torch.Tensor,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`vehicle_masks` when vehicles may retire (``PVRPEnv(retire=True)``).
+
+    A retired vehicle (``retired`` [B, M] bool) has no client move left. A vehicle at the depot
+    with a feasible client may also choose the depot, to retire, when every client it could
+    still serve (open, in its zone, demand within its capacity) can be served by another vehicle
+    that has not retired: so retiring never strands a client. ``capacity`` [B, M]; the other
+    arguments as in :func:`vehicle_masks` -> (``mask`` [B, M, N + 1], ``any_client`` [B, M],
+    ``can_retire`` [B, M] bool, ignoring the vehicle's position)."""
+    open_ = avail & ~retired.unsqueeze(-1)
+    servable = open_ & (demand.unsqueeze(1) <= capacity.unsqueeze(-1))  # [B, M, N + 1]
+    servers = servable.sum(1, keepdim=True)  # [B, 1, N + 1]
+    can_retire = ~(servable & (servers < 2)).any(-1)
+    mask = (demand.unsqueeze(1) <= load.unsqueeze(-1)) & open_
+    any_client = mask.any(-1)
+    mask[..., 0] = (pos != 0) | ~any_client | can_retire
+    return mask, any_client, can_retire
 
 
 def active_vehicles(pos: torch.Tensor, any_client: torch.Tensor) -> torch.Tensor:

@@ -183,9 +183,11 @@ def _tensor(x: np.ndarray):
     return torch.from_numpy(x)
 
 
-def decode_log(instance, actions, *, priorities=None) -> tuple[PVRPInstances, list[Decoded]]:
+def decode_log(instance, actions, *, priorities=None,
+               retire: bool = False) -> tuple[PVRPInstances, list[Decoded]]:
     """Replays every row of the log ``actions`` ([B, T, M] parallel, [B, T] sequential) with
-    ``priorities`` [B, T, M] or None -> (the validated instances, one :class:`Decoded` per row)."""
+    ``priorities`` [B, T, M] or None (``retire``: the parallel env's retire rule) -> (the
+    validated instances, one :class:`Decoded` per row)."""
     inst = _instances(instance)
     acts = _numpy(actions)
     if acts.ndim not in (2, 3) or acts.shape[0] != inst.S or (acts.ndim == 3
@@ -196,6 +198,8 @@ def decode_log(instance, actions, *, priorities=None) -> tuple[PVRPInstances, li
     if acts.ndim == 2:
         if priorities is not None:
             raise ValueError("a sequential log has no conflicts: priorities must be None")
+        if retire:
+            raise ValueError("retire is a rule of the parallel env only")
         return inst, [decode_sequential(acts[i], inst.demand[i], inst.capacity[i], allowed[i])
                       for i in range(inst.S)]
     prios = None if priorities is None else _numpy(priorities)
@@ -203,12 +207,14 @@ def decode_log(instance, actions, *, priorities=None) -> tuple[PVRPInstances, li
         raise ValueError(f"priorities must have the actions' shape {list(acts.shape)}, "
                          f"got {list(prios.shape)}")
     return inst, [decode_parallel(acts[i], inst.demand[i], inst.capacity[i], allowed[i],
-                                  None if prios is None else prios[i]) for i in range(inst.S)]
+                                  None if prios is None else prios[i], retire=retire)
+                  for i in range(inst.S)]
 
 
-def _judge(instance, actions, priorities, weights: Weights | None) -> np.ndarray:
+def _judge(instance, actions, priorities, weights: Weights | None,
+           retire: bool = False) -> np.ndarray:
     """float64 [B]: minus the objective of each valid, finished row; NaN otherwise."""
-    inst, rows = decode_log(instance, actions, priorities=priorities)
+    inst, rows = decode_log(instance, actions, priorities=priorities, retire=retire)
     out = np.full(inst.S, np.nan)
     for i, dec in enumerate(rows):
         res = check_routes(inst[i], dec.routes, weights=weights)
@@ -218,24 +224,25 @@ def _judge(instance, actions, priorities, weights: Weights | None) -> np.ndarray
 
 
 def check_solution(instance, actions, *, weights: Weights | None = None,
-                   priorities=None) -> torch.Tensor:
+                   priorities=None, retire: bool = False) -> torch.Tensor:
     """bool [B]: each row's log takes only legal actions, reaches the end of the episode, and its
-    routes pass :func:`check_routes`."""
-    return _tensor(~np.isnan(_judge(instance, actions, priorities, weights)))
+    routes pass :func:`check_routes` (``retire``: the log of ``PVRPEnv(retire=True)``)."""
+    return _tensor(~np.isnan(_judge(instance, actions, priorities, weights, retire)))
 
 
-def evaluate(instance, actions, *, weights: Weights | None = None, priorities=None) -> torch.Tensor:
+def evaluate(instance, actions, *, weights: Weights | None = None, priorities=None,
+             retire: bool = False) -> torch.Tensor:
     """float64 [B]: the return of each row's log (minus the objective of its routes, = the summed
     step rewards); NaN for a row that :func:`check_solution` rejects."""
-    return _tensor(_judge(instance, actions, priorities, weights))
+    return _tensor(_judge(instance, actions, priorities, weights, retire))
 
 
-def legal_actions(instance, actions, *, priorities=None) -> torch.Tensor:
+def legal_actions(instance, actions, *, priorities=None, retire: bool = False) -> torch.Tensor:
     """The legal moves after the log prefix ``actions`` ([B, t, M] or [B, t], ``t`` may be 0):
     bool [B, M, N + 1] (parallel) or [B, N + 1] for the vehicle that acts next (sequential).
     Recomputed from the instance and the log alone; raises ``ValueError`` when the prefix itself
     takes an illegal action (its state would mean nothing)."""
-    inst, rows = decode_log(instance, actions, priorities=priorities)
+    inst, rows = decode_log(instance, actions, priorities=priorities, retire=retire)
     for i, dec in enumerate(rows):
         if dec.illegal >= 0:
             raise ValueError(f"row {i}: the action at step {dec.illegal} is illegal")

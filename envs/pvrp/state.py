@@ -28,7 +28,8 @@ class PVRPState:
     current trip; ``time`` [B, M] travel time so far; ``served`` [B, N + 1] bool (depot column
     always False); ``avail`` [B, M, N + 1] bool unserved and allowed (updated in place);
     ``mask`` [B, M, N + 1] bool legal moves now; ``any_client`` [B, M] bool a feasible client
-    exists; ``current`` [B] int64 the vehicle that acts next (sequential env only, else None).
+    exists; ``current`` [B] int64 the vehicle that acts next (sequential env only, else None);
+    ``retired`` [B, M] bool vehicles that retired (``PVRPEnv(retire=True)`` only, else None).
     """
 
     locs: torch.Tensor
@@ -46,6 +47,7 @@ class PVRPState:
     mask: torch.Tensor
     any_client: torch.Tensor
     current: torch.Tensor | None = None
+    retired: torch.Tensor | None = None
     #: numpy views of the tensors the numba kernel reads but never replaces (``locs``, ``demand``,
     #: ``capacity``, ``speed``, ``pref_gain``, ``avail`` and ``allowed`` as uint8; ``demand`` as
     #: uint8 when its values are small integers), made once per reset

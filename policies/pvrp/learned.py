@@ -78,6 +78,7 @@ class LearnedRoutingPolicy:
                              f"policy (PVRP or PVRPSequential)")
         env_cfg = manifest.get("training", {}).get("env", {})
         self.variant = env_cfg.get("variant")
+        self.retire = bool(env_cfg.get("retire", False))  # trained with vehicles that may retire
         self.trained_on = (f"{env_cfg.get('problem', '?')} N={env_cfg.get('n_clients', '?')} "
                            f"M={env_cfg.get('n_vehicles', '?')}")
 
@@ -105,8 +106,11 @@ class LearnedRoutingPolicy:
         if weights.minmax:
             raise ValueError("learned policies are trained for the sum objective; --minmax is "
                              "not supported")
-        cls = PVRPEnv if self.env_name == "PVRP" else PVRPSequentialEnv
-        env = cls(n_clients=inst.N, n_vehicles=inst.M, weights=weights)
+        if self.env_name == "PVRP":
+            env = PVRPEnv(n_clients=inst.N, n_vehicles=inst.M, weights=weights,
+                          retire=self.retire)
+        else:
+            env = PVRPSequentialEnv(n_clients=inst.N, n_vehicles=inst.M, weights=weights)
         records: list[SolveRecord] = []
         bar = tqdm(total=inst.S, desc=f"policy {self.folder.name}", disable=not progress,
                    leave=False)
@@ -117,7 +121,7 @@ class LearnedRoutingPolicy:
                 t0 = time.perf_counter()
                 d = rollout(env, self.net, td, seed=seed, **spec)
                 secs = (time.perf_counter() - t0) / part.S
-                _, rows = decode_log(td, d.actions, priorities=d.priorities)
+                _, rows = decode_log(td, d.actions, priorities=d.priorities, retire=self.retire)
                 for i, dec in enumerate(rows):
                     res = check_routes(part[i], dec.routes, weights=weights)
                     want = float(d.objective[i])
