@@ -193,5 +193,6 @@ def test_names_are_case_and_separator_insensitive():
     assert get_policy("belady").name == "OPT"
     policy = LRU()
     assert get_policy(policy) is policy
-    # 18 classical and learning-augmented policies + the two shipped learned ones
-    assert "OPT" == list_policies()[0] and len(list_policies()) == 20
+    # 18 classical and learning-augmented policies + the two shipped learned ones + their two
+    # distilled scorers
+    assert "OPT" == list_policies()[0] and len(list_policies()) == 22

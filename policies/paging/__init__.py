@@ -2,7 +2,8 @@
 (LRU, FIFO, LFU, Random, CLOCK, ARC, S3-FIFO), marking algorithms and the learning-augmented ones
 that read next-arrival, discard or phase predictions (BlindOracle, Predictive Marker, LMarker,
 LNonMarker, Discard, Mark&Predict, Robust), and the learned ones that ship with the package
-(LearnedFTP over the learned predictor, Learned: the slot-attention policy). Both are registered
+(LearnedFTP over the learned predictor, Learned: the slot-attention policy, and Distilled /
+DistilledTree: LearnedFTP distilled into numba scorers). All are registered
 here, so ``list_policies()`` is the same whatever was imported before; they load torch and their
 artifacts only when they run.
 
@@ -22,6 +23,7 @@ from heurist.policies.paging.base import (
 )
 from heurist.policies.paging.blind_oracle import BlindOracle
 from heurist.policies.paging.clock import CLOCK
+from heurist.policies.paging.distilled import DistilledLinear, DistilledTree
 from heurist.policies.paging.fifo import FIFO
 from heurist.policies.paging.learned_ftp import LearnedFTP
 from heurist.policies.paging.learned_policy import LearnedSlotPolicy
@@ -57,6 +59,8 @@ __all__ = [
     "BlindOracle",
     "Discard",
     "DiscardRandomized",
+    "DistilledLinear",
+    "DistilledTree",
     "LMarker",
     "LNonMarker",
     "LearnedFTP",
