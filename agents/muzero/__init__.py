@@ -2,7 +2,8 @@
 
 AlphaZero mode: ``TrueSimulator`` makes the env's true simulator (``snapshot``/``restore``) the
 search's recurrent function; ``search_episodes`` plays whole episodes choosing every action by
-search; ``plan_mapping`` plans Malloc mapping instances, every plan checked by the env's oracles.
+search; ``plan_mapping`` plans Malloc mapping instances and ``plan_routes`` PVRP instances (the
+``PVRPSequential`` env), every solution checked by the env's oracles.
 
 MuZero mode: ``LearnedModel`` (a ``MuZeroNet``) is the recurrent function instead
 (``search_episodes(..., model=)``, ``plan_mapping(..., model=)``); ``MuZeroTrainer`` trains it by
@@ -16,10 +17,12 @@ from heurist.agents.muzero.planner import (
     search_episodes,
 )
 from heurist.agents.muzero.replay import Replay
+from heurist.agents.muzero.routing import RouteResult, nearest_prior, plan_routes
 from heurist.agents.muzero.simulator import PriorFn, TrueSimulator
 from heurist.agents.muzero.sumtree import SumTree
 from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, self_play
 
 __all__ = ["EpisodeResult", "LearnedModel", "MappingResult", "MuZeroConfig", "MuZeroTrainer",
-           "PriorFn", "Replay", "SumTree", "TrueSimulator", "UnrollBatch", "count_parameters",
-           "plan_mapping", "search_episodes", "self_play", "unroll_loss"]
+           "PriorFn", "Replay", "RouteResult", "SumTree", "TrueSimulator", "UnrollBatch",
+           "count_parameters", "nearest_prior", "plan_mapping", "plan_routes", "search_episodes",
+           "self_play", "unroll_loss"]

@@ -23,7 +23,7 @@ from heurist.envs.pvrp.masks import active_vehicles, f32, mark_served, refresh_r
 from heurist.envs.pvrp.masks import dist_f32 as _dist
 from heurist.envs.pvrp.state import PVRPState
 
-__all__ = ["PVRPSequentialEnv", "next_vehicle", "sequential_kernel"]
+__all__ = ["PVRPSequentialEnv", "greedy_rollout_kernel", "next_vehicle", "sequential_kernel"]
 
 
 def next_vehicle(active: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
@@ -88,6 +88,52 @@ def sequential_kernel(action, cur, locs, demand, capacity, speed, pref_gain, ava
                 break
         done[b] = nxt < 0
         new_cur[b] = k if nxt < 0 else nxt
+
+
+@numba.njit(cache=True, boundscheck=False)
+def greedy_rollout_kernel(cur, live, locs, demand, capacity, speed, pref_gain, avail, w_time,
+                          minmax, pos, load, time, served, mask, any_client,
+                          returns):  # pragma: no cover
+    """Plays the greedy policy to the end of every ``live`` row [B], on the state arrays given
+    (copies: updated in place) and writes each row's summed reward to ``returns`` [B] (float64).
+
+    Greedy: the acting vehicle goes to the legal client with the best immediate score
+    ``pref_gain[k, j] - w_time * d(pos, j) / speed[k]`` (float64; ties to the lowest index), and
+    to the depot when it has no legal client (the depot is then legal: the vehicle is away, or
+    inactive and never asked)."""
+    N1 = demand.shape[1]
+    act, cur1, nxt = np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    reward, done = np.zeros(1, np.float32), np.zeros(1, np.bool_)
+    wt = np.float32(w_time)
+    for b in range(pos.shape[0]):
+        if not live[b]:
+            returns[b] = 0.0
+            continue
+        k = cur[b]
+        total = 0.0
+        while True:
+            p = pos[b, k]
+            best, best_score = 0, -np.inf
+            for j in range(1, N1):
+                if mask[b, k, j]:
+                    dx = np.float64(locs[b, p, 0]) - np.float64(locs[b, j, 0])
+                    dy = np.float64(locs[b, p, 1]) - np.float64(locs[b, j, 1])
+                    score = (np.float64(pref_gain[b, k, j])
+                             - w_time * np.sqrt(dx * dx + dy * dy) / np.float64(speed[b, k]))
+                    if score > best_score:
+                        best, best_score = j, score
+            act[0], cur1[0] = best, k
+            # the env's own step kernel on this row (1-row views), so the rollout's dynamics
+            # and rewards are the step's, bit for bit
+            sequential_kernel(act, cur1, locs[b:b + 1], demand[b:b + 1], capacity[b:b + 1],
+                              speed[b:b + 1], pref_gain[b:b + 1], avail[b:b + 1], wt, minmax,
+                              pos[b:b + 1], load[b:b + 1], time[b:b + 1], served[b:b + 1],
+                              mask[b:b + 1], any_client[b:b + 1], nxt, reward, done)
+            total += np.float64(reward[0])
+            if done[0]:
+                break
+            k = nxt[0]
+        returns[b] = total
 
 
 @register("PVRPSequential")  # declared, with its test_kwargs, in heurist.envs.ENVS
@@ -185,6 +231,29 @@ class PVRPSequentialEnv(PVRPEnv):
         s.mask, s.any_client = mask, any_client
         s.current = cur
         return reward, done
+
+    # ------------------------------------------------------------------ leaf value
+    def greedy_rollout(self) -> np.ndarray:
+        """The return (summed step rewards) of the greedy policy played from the *current* state
+        of every row to its end: float64 [B], 0 for a finished row. The acting vehicle takes its
+        legal client of best immediate reward ``w_pref * preference - w_time * travel time``
+        (ties to the lowest index), else the depot (:func:`greedy_rollout_kernel`, one numba
+        call on copies of the state). The env's state is left unchanged (the search's leaf
+        value, as ``MallocEnv.greedy_rollout``; that one moves its env to the end)."""
+        s = self.state
+        if s is None:
+            raise RuntimeError("PVRPSequentialEnv.greedy_rollout before reset")
+        c = lambda x: x.detach().cpu().numpy().copy()  # the rollout must not touch the state
+        pos, load, time, served = c(s.pos), c(s.load), c(s.time), c(s.served)
+        avail, mask, any_client, cur = c(s.avail), c(s.mask), c(s.any_client), c(s.current)
+        live = ~c(self._done(s))
+        n = lambda x: np.ascontiguousarray(x.detach().cpu().numpy())
+        returns = np.zeros(pos.shape[0], np.float64)
+        greedy_rollout_kernel(cur, live, n(s.locs), n(s.demand), n(s.capacity), n(s.speed),
+                              n(s.pref_gain), avail, float(self.weights.w_time),
+                              self.weights.minmax, pos, load, time, served, mask, any_client,
+                              returns)
+        return returns
 
     # ------------------------------------------------------------------ oracles
     def _log(self, instance: TensorDictBase, actions: torch.Tensor) -> torch.Tensor:
