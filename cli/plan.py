@@ -13,6 +13,17 @@ else null) and ``seconds`` (wall). ``--minimize`` (``minimalloc``, packing): the
 capacity the search packs in, from the best greedy peak down to peak live bytes, in a
 ``minimize`` object (``capacity``, ``lower_bound``, ``optimal``: proved, ``greedy``, ``probes``);
 the plan written is that packing and the exit code compares its peak with the capacity as usual.
+
+``--method search`` plans with the MuZero-style search library (``heurist.agents.search``), Gumbel
+MuZero at ``--simulations`` per decision: without ``--policy``, AlphaZero mode over the env's true
+simulator with uniform priors and greedy-rollout leaf values; with ``--policy DIR`` (a
+``MuZeroNet`` artifact from ``scripts/train_muzero.py --export``; mapping mode only), MuZero mode
+over the learned model. No trained network ships yet, so the default is the true simulator. Its
+JSON adds ``simulations``, ``model`` (``true_simulator`` or ``learned``), ``policy``, ``order``
+(the env's decision order: ``--order``, default msa for mapping and size for packing) and
+``env_steps`` (simulator steps the search took); packing adds ``relaxed`` (the search at the
+capacity hit a dead end and the plan comes from a search at the sum of the sizes). torch and the
+agents are imported only on this branch, so every other method starts as fast as before.
 """
 from __future__ import annotations
 
@@ -27,6 +38,7 @@ __all__ = ["register", "run"]
 _LP_BOUND_MAX_BUFFERS = 5000  # the LP bound is quick up to a few thousand buffers
 MAX_SEED = 2**31 - 1  # CP-SAT's random_seed is an int32
 MAX_WORKERS = 2**31 - 1
+DEFAULT_SIMULATIONS = 16  # enough for the tiny golden games; a few seconds on 150 buffers
 
 
 def register(subparsers) -> None:
@@ -43,7 +55,8 @@ def register(subparsers) -> None:
     parser.add_argument("--mode", choices=["packing", "mapping"], default="packing",
                         help="packing: every buffer gets an offset, minimise the peak; mapping: "
                         "buffers may stay in slow memory, minimise the cost-model time")
-    parser.add_argument("--method", required=True, choices=planner_names(), help="planner")
+    parser.add_argument("--method", required=True, choices=[*planner_names(), "search"],
+                        help="planner; search: Gumbel MuZero search (see --simulations, --policy)")
     parser.add_argument("--time-limit", type=float, default=10.0, metavar="S",
                         help="budget of cpsat in seconds; of skyline as 500,000 and of "
                         "minimalloc as 50,000 search nodes per second (default 10)")
@@ -58,6 +71,18 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON (with status packed/infeasible/budget, "
                         "search nodes and wall seconds)")
+    parser.add_argument("--simulations", type=int, default=None, metavar="N",
+                        help=f"search: simulations per decision (default {DEFAULT_SIMULATIONS})")
+    parser.add_argument("--policy", default=None, metavar="ARTIFACT",
+                        help="search, mapping: a MuZeroNet artifact folder (scripts/"
+                        "train_muzero.py --export) to plan over its learned model (MuZero mode); "
+                        "default: the env's true simulator (AlphaZero mode). No trained network "
+                        "ships with heurist yet")
+    parser.add_argument("--order", choices=["start", "size", "msa"], default=None,
+                        help="search: the env's decision order (default: msa in mapping mode, "
+                        "size in packing mode; a --policy artifact's own order)")
+    parser.add_argument("--progress", action="store_true",
+                        help="search: show progress on stderr even when it is not a terminal")
     parser.set_defaults(func=run)
 
 
@@ -76,6 +101,27 @@ def _check_flags(args: argparse.Namespace) -> None:
                                              or args.mode != "packing"):
         raise ValueError(f"--minimize needs --method minimalloc and --mode packing, got "
                          f"--method {args.method} --mode {args.mode}")
+    search = args.method == "search"
+    for flag, given in (("--simulations", args.simulations is not None),
+                        ("--policy", args.policy is not None), ("--progress", args.progress),
+                        ("--order", args.order is not None)):
+        if given and not search:
+            raise ValueError(f"{flag} needs --method search, got --method {args.method}")
+    if search:
+        if args.simulations is None:
+            args.simulations = DEFAULT_SIMULATIONS
+        if args.simulations < 1:
+            raise ValueError(f"--simulations must be >= 1, got {args.simulations}")
+    if args.policy is not None:
+        from pathlib import Path
+
+        if args.mode != "mapping":
+            raise ValueError("--policy plans mapping mode only (MuZeroNet artifacts are trained "
+                             "on the mapping game); drop it to search packing over the true "
+                             "simulator")
+        if not Path(args.policy).is_dir():
+            raise ValueError(f"--policy {args.policy}: no such artifact folder (from "
+                             f"scripts/train_muzero.py --export)")
 
 
 def _solve(inst, args):
@@ -115,6 +161,72 @@ def _solve(inst, args):
     return offsets, status, result.nodes, None
 
 
+def _learned_model(folder: str, inst, order: str | None):
+    """``(LearnedModel, k, order)`` of the MuZeroNet artifact ``folder``: the env's K and decision
+    order (unless ``order`` is given) from its training config, and its observation size checked
+    against that env's."""
+    from heurist.agents.muzero.model import LearnedModel
+    from heurist.envs.malloc.env import MallocEnv
+    from heurist.envs.malloc.generator import pad_instances
+    from heurist.policies.export import load_network
+    from heurist.policies.nets.muzero import flat_observation
+
+    net, manifest = load_network(folder)
+    name = manifest["network"].get("class")
+    if name != "MuZeroNet":
+        raise ValueError(f"--policy {folder}: a {name} artifact; --method search needs a "
+                         f"MuZeroNet (scripts/train_muzero.py --export)")
+    cfg = manifest.get("training", {}).get("config", {})
+    # the trainer's mapping env has K candidates + LEAVE_IN_SLOW
+    k, order = int(cfg.get("k", net.n_actions - 1)), order or str(cfg.get("order", "msa"))
+    env = MallocEnv(mode="mapping", k=k, order=order)
+    dim = flat_observation(env.reset(instance=pad_instances([inst]))).shape[1]
+    if (dim, env.n_actions) != (net.obs_dim, net.n_actions):
+        raise ValueError(f"--policy {folder}: the network takes {net.obs_dim} features and "
+                         f"{net.n_actions} actions, the Malloc env (k={k}) gives {dim} and "
+                         f"{env.n_actions}")
+    return LearnedModel(net), k, order
+
+
+def _search(inst, args) -> tuple:
+    """``(offsets, JSON extras)`` of ``--method search``: torch and the agents load here only."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from heurist.agents.muzero.packing import plan_packing
+    from heurist.agents.muzero.planner import plan_mapping
+
+    extra = {"simulations": args.simulations,
+             "model": "true_simulator" if args.policy is None else "learned",
+             "policy": args.policy, "env_steps": 0}
+    # the default orders plan better than start order: msa (isolated saving per byte) as the
+    # mapping benchmarks and the trainer use, largest first for packing
+    model, k, order = None, 8, {"mapping": "msa", "packing": "size"}[args.mode]
+    if args.policy is not None:
+        model, k, order = _learned_model(args.policy, inst, args.order)
+    elif args.order is not None:
+        order = args.order
+    extra["order"] = order
+    if inst.n == 0:  # nothing to decide (the env needs one buffer to play an episode)
+        return np.zeros(0, np.int64), {**extra, **({"relaxed": False}
+                                                   if args.mode == "packing" else {})}
+    show = args.progress or sys.stderr.isatty()
+    with tqdm(total=inst.n, desc=f"search {args.mode} ({args.simulations} simulations)",
+              unit="decision", file=sys.stderr, disable=not show, leave=False) as bar:
+        def progress(steps: int) -> None:
+            bar.update(steps - bar.n)  # a relaxed packing search restarts from step 1
+
+        if args.mode == "mapping":
+            res, ep = plan_mapping([inst], num_simulations=args.simulations, seed=args.seed,
+                                   k=k, order=order, progress=progress, model=model)
+        else:
+            res, ep = plan_packing([inst], num_simulations=args.simulations, seed=args.seed,
+                                   k=k, order=order, progress=progress)
+            extra["relaxed"] = res[0].relaxed
+    extra["env_steps"] = ep.env_steps
+    return res[0].plan, extra
+
+
 def run(args: argparse.Namespace) -> int:
     from heurist.cli.common import check_out_path
     from heurist.envs.malloc.minimalloc_csv import read_csv, write_csv
@@ -125,8 +237,16 @@ def run(args: argparse.Namespace) -> int:
     _check_flags(args)
     out = check_out_path(args.out, inputs=(args.input,), example="plan.csv")
     inst, _ = read_csv(args.input, capacity=args.capacity)
+    if args.method == "search":  # torch and the agents: imported here, outside the timing
+        import heurist.agents.muzero.packing  # noqa: F401
+        import heurist.agents.muzero.planner  # noqa: F401
     t0 = time.perf_counter()
-    offsets, status, nodes, minimize = _solve(inst, args)
+    extra: dict = {}
+    if args.method == "search":
+        offsets, extra = _search(inst, args)
+        status = nodes = minimize = None
+    else:
+        offsets, status, nodes, minimize = _solve(inst, args)
     seconds = time.perf_counter() - t0
     check = check_plan(inst, offsets, mode=args.mode, enforce_capacity=args.mode == "mapping")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
               "seconds": round(seconds, 6), "out": str(args.out)}
     if minimize is not None:
         result["minimize"] = minimize
+    result.update(extra)
     if args.mode == "mapping":
         ev = evaluate_plan(inst, offsets)
         result.update(time=ev.time, time_all_slow=ev.time_all_slow,
