@@ -44,13 +44,15 @@ def test_evaluate_config_and_every_yaml_parse():
     assert list(cfg.cache_sizes) == [5, 10, 20, 40] and cfg.policy == "/tmp/p.pt"
     root = Path(str(resources.files("heurist.configs")))
     yamls = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.yaml"))
-    assert yamls == ["agent/am.yaml", "agent/camp.yaml", "agent/pomo.yaml", "agent/ptrnet.yaml",
+    assert yamls == ["agent/alphazero.yaml", "agent/am.yaml", "agent/camp.yaml",
+                     "agent/gumbel_muzero.yaml", "agent/muzero.yaml", "agent/pomo.yaml",
+                     "agent/ptrnet.yaml",
                      "agent/slot_attention.yaml", "agent/symnco.yaml", "env/brightkite.yaml",
                      "env/cvrp.yaml", "env/pvrp_p.yaml", "env/pvrp_zc.yaml", "env/tsp.yaml",
                      "evaluate.yaml", "experiment/am_cvrp20.yaml",
                      "experiment/am_pvrp_p_n20_m3.yaml", "experiment/am_tsp20.yaml",
                      "experiment/camp_pvrp_p_n20_m3.yaml", "experiment/camp_pvrp_p_n20_m3_retire.yaml",
-                     "experiment/camp_pvrp_zc_n20_m3.yaml",
+                     "experiment/camp_pvrp_zc_n20_m3.yaml", "experiment/muzero_malloc_mapping.yaml",
                      "experiment/no_predictions.yaml", "experiment/noisy20.yaml",
                      *(["experiment/paging_predictor_slot_k10.yaml"]
                        if (root / "experiment/paging_predictor_slot_k10.yaml").is_file() else []),
