@@ -2,6 +2,12 @@
 line is checked before Hydra runs, bad input exits 2 with one line on stderr (exit 1 stays
 "did not beat LRU"), and a run folder that Hydra made for a job that then failed before writing
 anything is removed again.
+
+In a Hydra multirun (``-m``) a member must not end its process: the launcher would lose the
+sweep (the local launcher's worker dies, the basic launcher's whole sweep exits) and the sweep
+callback (:mod:`heurist.agents.sweep`) would never see the failure. There :func:`fail` and
+:func:`stop` raise :class:`MemberFailed` instead, which Hydra records as the member's failure
+and the callback names in the sweep summary; single runs keep the exit status and one line.
 """
 from __future__ import annotations
 
@@ -13,17 +19,48 @@ from typing import NoReturn
 
 from omegaconf import DictConfig
 
-__all__ = ["BAD_INPUT", "discard_unused_run_dir", "fail", "run_checked"]
+__all__ = ["BAD_INPUT", "MemberFailed", "discard_unused_run_dir", "fail", "in_multirun",
+           "run_checked", "stop"]
 
 BAD_INPUT = 2  # exit status of bad input (a flag, an override, a file)
 _HYDRA_FILES = {"config.yaml", "hydra.yaml", "overrides.yaml"}
 
 
+class MemberFailed(RuntimeError):
+    """A sweep member's failure that a single run reports as exit status ``status``."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = int(status)
+
+
+def in_multirun() -> bool:
+    """Whether this process runs a member of a Hydra multirun (``-m``) right now."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def stop(prog: str, message: str, *, status: int, quiet: bool = False) -> NoReturn:
+    """Ends a run with exit ``status``, printing ``<prog>: <message>`` as one line on stderr
+    (``quiet``: nothing, the run's own output already says it); in a multirun member raises
+    :class:`MemberFailed` with the message instead."""
+    if in_multirun():
+        raise MemberFailed(f"{prog}: {message} (exit {status})", status=status)
+    if not quiet:
+        print(f"{prog}: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
 def fail(prog: str, exc: BaseException) -> NoReturn:
-    """Prints ``<prog>: error: <message>`` as one line on stderr and exits ``BAD_INPUT``."""
+    """Prints ``<prog>: error: <message>`` as one line on stderr and exits ``BAD_INPUT`` (in a
+    multirun member: raises :class:`MemberFailed` from ``exc``)."""
     message = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    sys.exit(BAD_INPUT)
+    try:
+        stop(prog, f"error: {message}", status=BAD_INPUT)
+    except MemberFailed as failed:
+        raise failed from exc
 
 
 def run_checked(main: Callable[[], object], *, prog: str, config_name: str,

@@ -17,8 +17,10 @@ Why the status is rewritten: Hydra's basic sweeper raises on the first failed me
 batch ran, so the sweep ends with a traceback and no summary. The callback keeps the error in the
 member's record and hands Hydra a completed return instead (``tolerate_failures: true``); at the
 end it writes ``<sweep_dir>/sweep_summary.json``, prints one line per failed member and exits 1 if
-any failed (0 otherwise). Only exceptions are seen here: a member that calls ``sys.exit`` ends its
-process the way ``sys.exit`` does.
+any failed (0 otherwise). Only exceptions are seen here, so ``scripts/train.py`` and
+``scripts/evaluate.py`` raise ``heurist.agents.entry.MemberFailed`` in a multirun member where a
+single run exits 1 or 2 (its ``status`` is kept as the member's ``exit_status``); a member that
+calls ``sys.exit`` itself would still end its process.
 """
 from __future__ import annotations
 
@@ -97,6 +99,8 @@ class SweepCallback(Callback):
         if failed:
             exc = job_return._return_value  # the exception run_job caught
             record["error"] = f"{type(exc).__name__}: {exc}"
+            # MemberFailed: the exit status a single run would have ended with
+            record["exit_status"] = getattr(exc, "status", None)
             record["traceback"] = "".join(traceback.format_exception(exc))
         members = Path(str(config.hydra.sweep.dir)) / MEMBERS
         members.mkdir(parents=True, exist_ok=True)
@@ -126,8 +130,8 @@ class SweepCallback(Callback):
 def _summarise(sweep_dir: Path) -> dict:
     records = [json.loads(p.read_text()) for p in (sweep_dir / MEMBERS).glob("*.json")]
     records.sort(key=lambda r: r["num"])
-    failed = [{k: r[k] for k in ("num", "name", "error", "output_dir")} for r in records
-              if r["status"] == "failed"]
+    failed = [{**{k: r[k] for k in ("num", "name", "error", "output_dir")},
+               "exit_status": r.get("exit_status")} for r in records if r["status"] == "failed"]
     return {"members": len(records), "completed": len(records) - len(failed), "failed": failed,
             "wandb_groups": sorted({r["wandb_group"] for r in records}),
             "runs": [{k: r[k] for k in ("num", "name", "status", "output_dir")} for r in records]}

@@ -12,10 +12,12 @@ Exit status: 0 done; 1 the learned policy did not beat LRU (``trainer.require_be
 best classical constructor (``trainer.require_beats_classical``, routing);
 2 bad input (an unknown experiment, group option or key, a value out of range, missing data),
 reported as one line on stderr before any work, with no run folder left behind.
+In a multirun (``-m``) a failed member raises instead of exiting (``MemberFailed``, with the
+status it would have exited with), so the other members run on and the sweep callback
+(``hydra/callbacks=sweep``, on with ``hydra/launcher=local|slurm``) names it in
+``<sweep_dir>/sweep_summary.json``.
 """
 from __future__ import annotations
-
-import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -26,7 +28,7 @@ PROG = "train.py"
 
 @hydra.main(config_path="pkg://heurist.configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> int:
-    from heurist.agents.entry import discard_unused_run_dir, fail
+    from heurist.agents.entry import discard_unused_run_dir, fail, stop
     from heurist.agents.trainer import train
 
     hydra_dir = HydraConfig.get().runtime.output_dir
@@ -40,10 +42,11 @@ def main(cfg: DictConfig) -> int:
         fail(PROG, exc)
     if cfg.trainer.evaluate and cfg.trainer.get("require_beats_lru", False) and not results.get(
             "beats_lru", True):
-        sys.exit(1)
+        stop(PROG, "the learned policy did not beat LRU", status=1, quiet=True)
     if cfg.trainer.evaluate and cfg.trainer.get("require_beats_classical", False) and not \
             results.get("beats_classical", True):
-        sys.exit(1)
+        stop(PROG, "the learned policy did not beat the best classical constructor", status=1,
+             quiet=True)
     return 0
 
 

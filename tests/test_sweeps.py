@@ -84,3 +84,44 @@ def test_joblib_sweep_groups_members_and_names_the_failed_one(tmp_path):
         assert run["name"].encode() in data  # the member's run name
         run_ids.add(record.stem)
     assert len(run_ids) == 2  # two runs, not one resumed twice
+
+
+def test_sweep_names_members_that_a_single_run_would_exit_from(tmp_path):
+    """2 x 2 members (good or broken trace folder x require_beats_lru) in 2 processes: the
+    broken folder's members (exit 2 as a single run) and the untrained policy that loses to LRU
+    (exit 1) raise MemberFailed instead of ending the sweep; the good member completes and the
+    summary names the 3 others with their exit statuses."""
+    from heurist.envs.common.data import data_dir
+
+    shipped = data_dir("paging/brightkite")
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    for folder in (good, bad):
+        folder.mkdir()
+        for name in ("bk0.txt", "bk6612.txt", "bk6736.txt", "bk6737.txt"):
+            (folder / name).write_text((shipped / name).read_text())
+    (bad / "zz.txt").write_text("")  # held out: found only when training loads the split
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "-m", "hydra/launcher=local",
+         "experiment=smoke", "trainer.imitation_iters=0", "trainer.reinforce_iters=0",
+         "trainer.evaluate=true", "trainer.export=false", "env.n_train=1",
+         f"env.data_dir={good},{bad}", "trainer.require_beats_lru=false,true",
+         f"hydra.sweep.dir={sweep_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert summary["members"] == 4 and summary["completed"] == 1
+    assert [r["status"] for r in summary["runs"]] == ["completed", "failed", "failed", "failed"]
+    failed = {m["num"]: (m["exit_status"], m["error"]) for m in summary["failed"]}
+    assert sorted(failed) == [1, 2, 3]
+    assert failed[1] == (1, "MemberFailed: train.py: the learned policy did not beat LRU "
+                            "(exit 1)")
+    for num in (2, 3):
+        assert failed[num] == (2, f"MemberFailed: train.py: error: {bad / 'zz.txt'}: empty trace "
+                                  "(no requests) (exit 2)")
+    names = {m["num"]: m["name"] for m in summary["failed"]}
+    assert names[3].endswith(f"env.data_dir={bad},trainer.require_beats_lru=True")
+    for num, name in names.items():
+        assert f"sweep: FAILED #{num} {name}: MemberFailed" in proc.stderr
+    misses = json.loads((sweep_dir / "1" / "results.json").read_text())["misses"]
+    assert misses["Learned"] > misses["LRU"]  # why member 1 failed
