@@ -4,10 +4,17 @@
         [--iterations 400] [--time-budget 600] [--rows 32] [--n-min 30] [--n-max 60]
         [--simulations 8] [--unroll 5] [--n-step 10] [--batch-size 128] [--train-steps 16]
         [--lr 1e-3] [--seed 0] [--no-reanalyse] [--export DIR]
+        [--workers N [--ray-address auto|HOST:6379|ray://HOST:10001]]
 
 Resumable: rerunning with the same ``--ckpt`` and settings continues from the checkpoint
 (written atomically every ``--checkpoint-every`` iterations and at the end), and gives the same
 weights as an uninterrupted run. ``--export`` writes the network as an artifact folder.
+
+``--workers N`` (N >= 1) splits each iteration's ``--rows`` episodes into N shards seeded by
+(seed, iteration, shard), played by N Ray self-play actors (``pip install -e ".[ray]"``; a local
+Ray cluster of N CPUs, or the cluster at ``--ray-address`` / ``$RAY_ADDRESS``) that feed this
+process's replay in shard order. The same ``--workers`` gives the same weights with or without
+Ray (``--no-ray`` plays the shards here); ``--workers`` is part of the checkpoint's settings.
 """
 from __future__ import annotations
 
@@ -30,6 +37,11 @@ def main(argv=None) -> None:
     p.add_argument("--export", default=None, help="artifact folder for the trained network")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-reanalyse", action="store_true")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster for --workers (auto, HOST:6379, ray://HOST:10001; default: "
+                        "$RAY_ADDRESS or a new local cluster)")
+    p.add_argument("--no-ray", action="store_true",
+                   help="with --workers: play the shards in this process (same results)")
     for f in fields(MuZeroConfig):
         if f.name != "reanalyse":
             p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default),
@@ -42,8 +54,22 @@ def main(argv=None) -> None:
             raise ValueError("--iterations and --checkpoint-every must be >= 1")
         if cfg.n_min < 2 or cfg.n_max < cfg.n_min:
             raise ValueError(f"--n-min {cfg.n_min} / --n-max {cfg.n_max}: need 2 <= n-min <= n-max")
+        if (a.ray_address or a.no_ray) and cfg.workers < 1:
+            raise ValueError("--ray-address / --no-ray need --workers >= 1")
+        if a.threads < 1:
+            raise ValueError(f"--threads {a.threads}: must be >= 1")
         torch.set_num_threads(a.threads)
-        trainer = MuZeroTrainer(cfg)
+        pool = None
+        if cfg.workers >= 1 and not a.no_ray:
+            try:
+                from heurist.agents.distributed.selfplay import RaySelfPlay
+            except ImportError as exc:  # the extra is missing
+                raise ValueError(f"--workers needs Ray ({exc}); install the ray extra or pass "
+                                 "--no-ray") from None
+            pool = RaySelfPlay(cfg, address=a.ray_address,
+                               num_cpus=None if a.ray_address else cfg.workers,
+                               threads=a.threads)
+        trainer = MuZeroTrainer(cfg, selfplay=pool)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -61,6 +87,9 @@ def main(argv=None) -> None:
     except ValueError as e:  # a checkpoint written with other settings
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     if a.export:
         from heurist.policies.export.artifact import export_artifact
 

@@ -1,5 +1,6 @@
-"""Scaling out on existing engines: Ray tasks for evaluation (:mod:`.ray_eval`) and
-data-parallel training of the routing attention models with ``torchrun`` (:mod:`.ddp`).
+"""Scaling out on existing engines: Ray tasks for evaluation (:mod:`.ray_eval`), Ray actors for
+MuZero self-play feeding the learner's replay (:mod:`.selfplay`) and data-parallel training of
+the routing attention models with ``torchrun`` (:mod:`.ddp`).
 
 Nothing is re-exported: each submodule imports its engine (Ray, torch.distributed) on use.
 """

@@ -6,10 +6,19 @@ One iteration = one self-play batch (``rows`` episodes on fresh synthetic instan
 ``n_min..n_max`` buffers, every decision searched) + ``train_steps`` gradient steps. Every random
 draw comes from a generator seeded by ``(seed, iteration)``, so a run resumed from a checkpoint
 gives the same weights as one run straight through.
+
+With ``workers = W >= 1`` the batch is split into W shards (:func:`shard_rows`), shard ``w``
+seeded by ``(seed, iteration, w)`` (:func:`selfplay_shard`), and the learner samples from its own
+``(seed, iteration)`` stream. The shards are played by a ``selfplay`` callable (the Ray actors of
+``heurist.agents.distributed.selfplay``) or, without one, in this process one after the other
+(:func:`serial_selfplay`, the same episodes); either way the episodes enter the replay in shard
+order, so the run does not depend on how the shards were scheduled. ``workers = 0`` is the
+single-batch stream of earlier checkpoints. Nothing here imports Ray.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +32,12 @@ from heurist.agents.search import gumbel_muzero_policy
 from heurist.policies.export.atomic import load_tensors, save_tensors
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation
 
-__all__ = ["MuZeroConfig", "MuZeroTrainer", "malloc_dims", "self_play"]
+__all__ = ["MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net", "malloc_dims",
+           "self_play", "self_play_step", "selfplay_shard", "serial_selfplay", "shard_rows"]
+
+# (episodes, returns) of one self-play batch: per episode (obs [T, D], act [T], rew [T],
+# pi [T, A], root value [T]); returns [B]
+Shard = tuple[list, np.ndarray]
 
 
 @dataclass
@@ -51,6 +65,12 @@ class MuZeroConfig:
     support_size: int = 10
     value_scale: float = 100.0
     reanalyse: bool = True         # bootstrap n-step targets with the current network's value
+    workers: int = 0               # self-play shards per iteration (0: one batch, the old stream)
+
+    def __post_init__(self) -> None:
+        if self.workers < 0 or self.rows < max(self.workers, 1):
+            raise ValueError(f"workers {self.workers} / rows {self.rows}: need 0 <= workers "
+                             "<= rows")
 
 
 def malloc_dims(k: int) -> tuple[int, int]:
@@ -65,11 +85,18 @@ def malloc_dims(k: int) -> tuple[int, int]:
     return flat_observation(td).shape[1], env.n_actions
 
 
-def _instances(cfg: MuZeroConfig, rng: np.random.Generator) -> list:
+def build_net(cfg: MuZeroConfig) -> MuZeroNet:
+    """A freshly initialised network of ``cfg``'s shape (from torch's global generator)."""
+    obs_dim, n_actions = malloc_dims(cfg.k)
+    return MuZeroNet(obs_dim=obs_dim, n_actions=n_actions, latent=cfg.latent, hidden=cfg.hidden,
+                     support_size=cfg.support_size, value_scale=cfg.value_scale)
+
+
+def _instances(cfg: MuZeroConfig, rng: np.random.Generator, rows: int) -> list:
     from heurist.envs.malloc.synthetic import random_instance
 
-    ns = rng.integers(cfg.n_min, cfg.n_max + 1, cfg.rows)
-    seeds = rng.integers(0, 2**31 - 1, cfg.rows)
+    ns = rng.integers(cfg.n_min, cfg.n_max + 1, rows)
+    seeds = rng.integers(0, 2**31 - 1, rows)
     return [random_instance(int(n), seed=int(s), max_lifetime=16, size_range=(1024, 2**20),
                             capacity_fraction=cfg.capacity_fraction) for n, s in zip(ns, seeds)]
 
@@ -107,17 +134,46 @@ def self_play(net: MuZeroNet, instances: list, *, k: int, simulations: int,
     return episodes, returns
 
 
+def self_play_step(net: MuZeroNet, cfg: MuZeroConfig, rng: np.random.Generator,
+                   rows: int) -> Shard:
+    """One self-play batch of ``rows`` fresh instances, all drawn from ``rng`` (the instances
+    first, then the search's noise): what the trainer and every self-play worker run."""
+    return self_play(net, _instances(cfg, rng, rows), k=cfg.k, simulations=cfg.simulations,
+                     rng=rng, order=cfg.order)
+
+
+def shard_rows(rows: int, shards: int) -> list[int]:
+    """Rows per shard: ``rows`` split as evenly as possible, the first shards one larger."""
+    return [rows // shards + (w < rows % shards) for w in range(shards)]
+
+
+def selfplay_shard(net: MuZeroNet, cfg: MuZeroConfig, *, iteration: int, shard: int) -> Shard:
+    """Shard ``shard`` of iteration ``iteration`` (``cfg.workers`` shards), seeded by
+    ``(seed, iteration, shard)`` only: the same episodes whichever process plays it."""
+    rng = np.random.default_rng([cfg.seed, iteration, shard])
+    return self_play_step(net, cfg, rng, shard_rows(cfg.rows, cfg.workers)[shard])
+
+
+def serial_selfplay(net: MuZeroNet, cfg: MuZeroConfig, iteration: int) -> list[Shard]:
+    """Every shard of an iteration in this process, in shard order (no Ray)."""
+    return [selfplay_shard(net, cfg, iteration=iteration, shard=w) for w in range(cfg.workers)]
+
+
+# (network, iteration) -> the iteration's shards in shard order
+SelfPlayFn = Callable[[MuZeroNet, int], list[Shard]]
+
+
 class MuZeroTrainer:
     """Holds the network, optimiser, replay and iteration counter; ``run`` trains and
     checkpoints to ``ckpt`` (resuming from it when it exists)."""
 
-    def __init__(self, cfg: MuZeroConfig) -> None:
+    def __init__(self, cfg: MuZeroConfig, *, selfplay: SelfPlayFn | None = None) -> None:
         self.cfg = cfg
+        # with workers >= 1: plays the shards (None: serial_selfplay in this process)
+        self.selfplay = selfplay
         torch.manual_seed(cfg.seed)
-        obs_dim, n_actions = malloc_dims(cfg.k)
-        self.net = MuZeroNet(obs_dim=obs_dim, n_actions=n_actions, latent=cfg.latent,
-                             hidden=cfg.hidden, support_size=cfg.support_size,
-                             value_scale=cfg.value_scale)
+        self.net = build_net(cfg)
+        obs_dim, n_actions = self.net.obs_dim, self.net.n_actions
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
                                      weight_decay=cfg.weight_decay)
         self.replay = Replay(capacity=cfg.replay_capacity, obs_dim=obs_dim, n_actions=n_actions,
@@ -143,8 +199,9 @@ class MuZeroTrainer:
 
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
-        if d["config"] != asdict(self.cfg):
-            diff = sorted(k for k in d["config"] if d["config"][k] != asdict(self.cfg).get(k))
+        saved = {"workers": 0, **d["config"]}  # written before workers existed: one batch
+        if saved != asdict(self.cfg):
+            diff = sorted(k for k in saved if saved[k] != asdict(self.cfg).get(k))
             raise ValueError(f"checkpoint {path} was written with other settings: {diff}")
         self.net.load_state_dict(d["net"])
         self.opt.load_state_dict(d["opt"])
@@ -163,10 +220,18 @@ class MuZeroTrainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, self.iteration])
-        episodes, returns = self_play(self.net, _instances(cfg, rng), k=cfg.k,
-                                      simulations=cfg.simulations, rng=rng, order=cfg.order)
-        for ep in episodes:
-            self.replay.add_episode(*ep)
+        if cfg.workers == 0:  # one batch; rng then goes on to the replay's samples
+            shards = [self_play_step(self.net, cfg, rng, cfg.rows)]
+        elif self.selfplay is None:
+            shards = serial_selfplay(self.net, cfg, self.iteration)
+        else:
+            shards = self.selfplay(self.net, self.iteration)
+        if len(shards) != max(cfg.workers, 1):
+            raise RuntimeError(f"self-play returned {len(shards)} shards for {cfg.workers}")
+        for episodes, _ in shards:  # shard order, whatever order they finished in
+            for ep in episodes:
+                self.replay.add_episode(*ep)
+        returns = np.concatenate([r for _, r in shards])
         t1 = time.perf_counter()
         parts_sum = {"value": 0.0, "reward": 0.0, "policy": 0.0, "loss": 0.0}
         boot = self._bootstrap if cfg.reanalyse else None
