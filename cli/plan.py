@@ -161,26 +161,30 @@ def _solve(inst, args):
     return offsets, status, result.nodes, None
 
 
-def _learned_model(folder: str, inst, order: str | None):
+def _learned_model(folder: str, order: str | None):
     """``(LearnedModel, k, order)`` of the MuZeroNet artifact ``folder``: the env's K and decision
     order (unless ``order`` is given) from its training config, and its observation size checked
     against that env's."""
     from heurist.agents.muzero.model import LearnedModel
     from heurist.envs.malloc.env import MallocEnv
     from heurist.envs.malloc.generator import pad_instances
+    from heurist.envs.malloc.synthetic import random_instance
     from heurist.policies.export import load_network
-    from heurist.policies.nets.muzero import flat_observation
+    from heurist.policies.nets.muzero import MuZeroNet, flat_observation
 
     net, manifest = load_network(folder)
-    name = manifest["network"].get("class")
-    if name != "MuZeroNet":
-        raise ValueError(f"--policy {folder}: a {name} artifact; --method search needs a "
-                         f"MuZeroNet (scripts/train_muzero.py --export)")
+    if not isinstance(net, MuZeroNet):
+        name = manifest["network"].get("class")
+        raise ValueError(  # noqa: TRY004 (bad input: exit 2 with one line)
+            f"--policy {folder}: a {name} artifact; --method search needs a MuZeroNet "
+            f"(scripts/train_muzero.py --export)")
     cfg = manifest.get("training", {}).get("config", {})
     # the trainer's mapping env has K candidates + LEAVE_IN_SLOW
     k, order = int(cfg.get("k", net.n_actions - 1)), order or str(cfg.get("order", "msa"))
     env = MallocEnv(mode="mapping", k=k, order=order)
-    dim = flat_observation(env.reset(instance=pad_instances([inst]))).shape[1]
+    # the observation's size depends on the env's settings only; any one buffer will do
+    dim = flat_observation(env.reset(instance=pad_instances([random_instance(1, seed=0)]))
+                           ).shape[1]
     if (dim, env.n_actions) != (net.obs_dim, net.n_actions):
         raise ValueError(f"--policy {folder}: the network takes {net.obs_dim} features and "
                          f"{net.n_actions} actions, the Malloc env (k={k}) gives {dim} and "
@@ -191,7 +195,7 @@ def _learned_model(folder: str, inst, order: str | None):
 def _search(inst, args) -> tuple:
     """``(offsets, JSON extras)`` of ``--method search``: torch and the agents load here only."""
     import numpy as np
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from heurist.agents.muzero.packing import plan_packing
     from heurist.agents.muzero.planner import plan_mapping
@@ -203,7 +207,7 @@ def _search(inst, args) -> tuple:
     # mapping benchmarks and the trainer use, largest first for packing
     model, k, order = None, 8, {"mapping": "msa", "packing": "size"}[args.mode]
     if args.policy is not None:
-        model, k, order = _learned_model(args.policy, inst, args.order)
+        model, k, order = _learned_model(args.policy, args.order)
     elif args.order is not None:
         order = args.order
     extra["order"] = order
@@ -217,14 +221,16 @@ def _search(inst, args) -> tuple:
             bar.update(steps - bar.n)  # a relaxed packing search restarts from step 1
 
         if args.mode == "mapping":
-            res, ep = plan_mapping([inst], num_simulations=args.simulations, seed=args.seed,
-                                   k=k, order=order, progress=progress, model=model)
+            mapped, ep = plan_mapping([inst], num_simulations=args.simulations, seed=args.seed,
+                                      k=k, order=order, progress=progress, model=model)
+            offsets = mapped[0].plan
         else:
-            res, ep = plan_packing([inst], num_simulations=args.simulations, seed=args.seed,
-                                   k=k, order=order, progress=progress)
-            extra["relaxed"] = res[0].relaxed
+            packed, ep = plan_packing([inst], num_simulations=args.simulations, seed=args.seed,
+                                      k=k, order=order, progress=progress)
+            offsets = packed[0].plan
+            extra["relaxed"] = packed[0].relaxed
     extra["env_steps"] = ep.env_steps
-    return res[0].plan, extra
+    return offsets, extra
 
 
 def run(args: argparse.Namespace) -> int:
@@ -238,12 +244,12 @@ def run(args: argparse.Namespace) -> int:
     out = check_out_path(args.out, inputs=(args.input,), example="plan.csv")
     inst, _ = read_csv(args.input, capacity=args.capacity)
     if args.method == "search":  # torch and the agents: imported here, outside the timing
-        import heurist.agents.muzero.packing  # noqa: F401
+        import heurist.agents.muzero.packing
         import heurist.agents.muzero.planner  # noqa: F401
     t0 = time.perf_counter()
-    extra: dict = {}
+    search_info: dict = {}
     if args.method == "search":
-        offsets, extra = _search(inst, args)
+        offsets, search_info = _search(inst, args)
         status = nodes = minimize = None
     else:
         offsets, status, nodes, minimize = _solve(inst, args)
@@ -263,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
               "seconds": round(seconds, 6), "out": str(args.out)}
     if minimize is not None:
         result["minimize"] = minimize
-    result.update(extra)
+    result.update(search_info)
     if args.mode == "mapping":
         ev = evaluate_plan(inst, offsets)
         result.update(time=ev.time, time_all_slow=ev.time_all_slow,

@@ -3,6 +3,7 @@ section 5), the tiny packing game with a known optimum, and the mallocMuZero Hyd
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from brute_force import brute_min_peak
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
+from heurist import policies
 from heurist.agents.muzero import LearnedModel, MuZeroConfig, MuZeroTrainer, plan_mapping
 from heurist.agents.muzero.packing import plan_packing
 from heurist.cli import main
@@ -25,6 +27,7 @@ from heurist.policies.malloc import check_plan
 # offset) peaks at 14 and the optimum is 12 = peak live bytes (zero slack at capacity 12).
 TINY_CSV = "id,lower,upper,size\nb0,0,3,4\nb1,2,4,5\nb2,1,4,1\nb3,3,7,2\nb4,3,6,4\n"
 TINY_OPT, TINY_GREEDY, TINY_SUM = 12, 14, 16
+SLOT_ARTIFACT = Path(policies.__file__).parent / "artifacts" / "paging_slot_attention"
 
 
 @pytest.fixture
@@ -137,6 +140,8 @@ def test_cli_policy_plans_with_the_learned_model(tmp_path, capsys):
     (["--policy", "{tmp}/nope", "--mode", "mapping"], "no such artifact folder"),
     (["--policy", "{tmp}", "--mode", "packing"], "--policy plans mapping mode only"),
     (["--policy", "{tmp}", "--mode", "mapping"], "manifest"),  # a folder that is no artifact
+    (["--policy", str(SLOT_ARTIFACT), "--mode", "mapping"],
+     "a SlotAttentionPolicy artifact; --method search needs a MuZeroNet"),
     (["--method", "msa", "--simulations", "4"], "--simulations needs --method search"),
     (["--method", "msa", "--policy", "{tmp}"], "--policy needs --method search"),
 ])

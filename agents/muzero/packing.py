@@ -90,7 +90,7 @@ def plan_packing(instances: Sequence[Any], *, num_simulations: int, seed: int = 
         for j, i in enumerate(redo):
             plans[i] = off2[j, :instances[i].n]
         ep.env_steps += ep2.env_steps
-    return [_result(inst, p, bool(failed[i]))
+    return [_result(inst, p, bool(failed[i]))  # type: ignore[arg-type]  # every row planned
             for i, (inst, p) in enumerate(zip(instances, plans))], ep
 
 
