@@ -16,9 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["POLICIES", "register", "run", "serve_python"]
+__all__ = ["ALIASES", "DEFAULT", "POLICIES", "register", "run", "serve_python"]
 
-POLICIES = ("lru", "arc", "s3fifo")
+POLICIES = ("lru", "arc", "s3fifo", "distilled", "distilledtree")
+#: ``learned`` is the shipped learned policy as vLLM runs it: LearnedFTP distilled (linear)
+ALIASES = {"learned": "distilled"}
+DEFAULT = ("lru", "arc", "s3fifo", "distilled")
 
 
 def serve_python() -> Path:
@@ -31,11 +34,13 @@ def serve_python() -> Path:
 
 
 def _policies(text: str) -> list[str]:
-    names = [p.strip().lower().replace("-", "") for p in text.split(",") if p.strip()]
+    names = [p.strip().lower().replace("-", "").replace("_", "") for p in text.split(",")
+             if p.strip()]
+    names = [ALIASES.get(p, p) for p in names]
     bad = [p for p in names if p not in POLICIES]
     if not names or bad:
         raise argparse.ArgumentTypeError(
-            f"unknown policy {', '.join(bad) or text!r}; valid: {', '.join(POLICIES)}")
+            f"unknown policy {', '.join(bad) or text!r}; valid: {', '.join(POLICIES)}, learned")
     return names
 
 
@@ -57,8 +62,10 @@ def register(subparsers) -> None:
                    help="ShareGPT conversations in the trace (default 16)")
     p.add_argument("--blocks", type=_positive, default=48, metavar="B",
                    help="KV blocks of 32 tokens in vLLM's pool (default 48)")
-    p.add_argument("--policy", type=_policies, default=list(POLICIES),
-                   help="comma-separated: lru,arc,s3fifo (default all)")
+    p.add_argument("--policy", type=_policies, default=list(DEFAULT),
+                   help="comma-separated: lru,arc,s3fifo,distilled,distilled-tree (learned = "
+                   "distilled: LearnedFTP distilled into a linear scorer; default "
+                   "lru,arc,s3fifo,distilled)")
     p.add_argument("--max-turns", type=_positive, default=4, help="user turns per conversation")
     p.add_argument("--seed", type=int, default=0, help="interleaving of the sessions")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")

@@ -24,7 +24,8 @@ def main() -> int:
     p.add_argument("--conversations", type=int, default=12)
     p.add_argument("--blocks", type=int, default=32)
     p.add_argument("--max-turns", type=int, default=4)
-    p.add_argument("--policy", default="lru,arc,s3fifo")
+    p.add_argument("--policy", default="lru,arc,s3fifo,distilled",
+                   help="comma-separated: lru, arc, s3fifo, distilled, distilled-tree")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     a = p.parse_args()
     py = serve_python()

@@ -54,9 +54,30 @@ def test_scorer_on_recency_is_lru(trace, k):
     assert _demand_misses(scorer, t, k) == _demand_misses(LRUPolicy(k), t, k)
 
 
+@settings(max_examples=40, deadline=None)
+@given(traces, st.integers(1, 9))
+def test_distilled_equals_heurist_simulate(trace, k):
+    """The distilled scorers behind the contract (features kept online from the requests) miss
+    exactly where ``heurist simulate --policy distilled`` / ``distilled-tree`` do."""
+    t = np.asarray(trace)
+    assert _demand_misses(make_policy("distilled", k), t, k) == simulate(t, k, "Distilled").misses
+    assert (_demand_misses(make_policy("distilled-tree", k), t, k)
+            == simulate(t, k, "DistilledTree").misses)
+
+
+def test_distilled_victims_on_a_long_trace():
+    """On 3,000 Zipf requests the contract's distilled victims give heurist simulate's misses,
+    and ``learned`` names the same policy."""
+    rng = np.random.default_rng(5)
+    t = (rng.zipf(1.3, 3000) % 200).astype(np.int64)
+    for name, sim in (("distilled", "Distilled"), ("distilledtree", "DistilledTree"),
+                      ("learned", "Distilled")):
+        assert _demand_misses(make_policy(name, 16), t, 16) == simulate(t, 16, sim).misses
+
+
 def test_evict_is_atomic_and_skips_pinned_and_protected():
     """evict(n) returns None and changes nothing when fewer than n chunks may go."""
-    for name in ("lru", "arc", "s3fifo"):
+    for name in ("lru", "arc", "s3fifo", "distilled", "distilled-tree"):
         pol = make_policy(name, 4)
         for key, ref in (("a", 0), ("b", 1), ("c", 0)):
             pol.insert(key, Chunk(0, ref))

@@ -630,7 +630,7 @@ class StreamScorer:
         self._tree = np.zeros(cap + 1, dtype=np.int64)
         self._last = np.full(cap, -1, dtype=np.int64)
         self._count = np.zeros(cap, dtype=np.int64)
-        self._f = np.zeros((4, cap), dtype=np.float64)  # prev_gap, ewma_gap, ewma_stack, spare
+        self._f = np.zeros((3, cap), dtype=np.float64)  # prev_gap, ewma_gap, ewma_stack
         self._rows = np.zeros((cap, N_FEATURES - 1), dtype=np.float32)
         self._glob = np.zeros(4, dtype=np.float64)
         self._row = np.zeros(N_FEATURES - 1, dtype=np.float32)
@@ -642,7 +642,7 @@ class StreamScorer:
         last[:self._last.size] = self._last
         self._last = last
         self._count = np.concatenate([self._count, np.zeros(cap - self._count.size, np.int64)])
-        f = np.zeros((4, cap), dtype=np.float64)
+        f = np.zeros((3, cap), dtype=np.float64)
         f[:, :self._f.shape[1]] = self._f
         self._f = f
         rows = np.zeros((cap, N_FEATURES - 1), dtype=np.float32)

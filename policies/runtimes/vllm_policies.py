@@ -10,7 +10,11 @@ vLLM 0.32's KV offloading chooses victims through ``CachePolicy``
   ``LRUCachePolicy`` and ``ARCCachePolicy`` (tested on recorded key sequences);
 * :class:`S3FIFOPolicy` (small/main FIFO with a ghost queue, Yang et al. SOSP'23);
 * :class:`ScorerPolicy`: evicts the lowest ``get_priority`` (SGLang's ``EvictionStrategy`` shape)
-  over per-key features; the learned/distilled scorers plug in here.
+  over per-key features;
+* :class:`DistilledPolicy` / :class:`DistilledTreePolicy`: the learned policy (LearnedFTP)
+  distilled into a linear / depth-6 tree priority
+  (:mod:`heurist.policies.paging.distilled`), its per-key features kept online from the block
+  requests; the same decisions as ``heurist simulate --policy distilled`` under demand paging.
 
 When vLLM is importable, the classes subclass its ``CachePolicy`` so
 ``kv_connector_extra_config={"eviction_policy": "LRUPolicy", "cache_policy_module_path":
@@ -33,6 +37,8 @@ __all__ = [
     "POLICIES",
     "ARCPolicy",
     "Chunk",
+    "DistilledPolicy",
+    "DistilledTreePolicy",
     "LRUPolicy",
     "S3FIFOPolicy",
     "ScorerPolicy",
@@ -470,16 +476,99 @@ class ScorerPolicy(_Policy):
         self.evictable.remove(key)
 
 
+class DistilledPolicy(_Policy):
+    """Evicts the evictable key of lowest distilled priority (higher = keep; ties: the key
+    requested longest ago). The block-request stream is what ``on_request_finished`` reports:
+    each request's keys, head to tail, one request each; a key's features are those of its
+    latest request plus ``log_elapsed`` (requests since), as in ``heurist simulate --policy
+    distilled``. ``touch`` (a lookup) is not a request here, so a request is counted once.
+    ``artifact``: the distilled scorers' folder (default: the shipped one)."""
+
+    name = "distilled"
+    kind = "linear"
+
+    def __init__(self, cache_capacity: int, *, artifact=None) -> None:
+        super().__init__(cache_capacity)
+        # numba (llvmlite) loads here, not at import: vLLM's CPU kernel registration must run
+        # before it (install_policy makes policies after the engine is built)
+        from heurist.policies.paging.distilled import StreamScorer, load_distilled
+
+        self.stream = StreamScorer(load_distilled(artifact, self.kind),
+                                   capacity=4 * self.cache_capacity)
+        self.chunks: dict[Key, Chunk] = {}
+        self.evictable: set[Key] = set()
+
+    def get(self, key):
+        return self.chunks.get(key)
+
+    def insert(self, key, chunk) -> None:
+        self.chunks[key] = chunk
+        if chunk.ref_cnt == 0:
+            self.evictable.add(key)
+
+    def remove(self, key) -> None:
+        del self.chunks[key]
+        self.evictable.discard(key)
+
+    def touch(self, keys, req_context=None) -> None:
+        return
+
+    def on_request_finished(self, key_groups, insertion_only_keys, reused_keys,
+                            req_context=None) -> None:
+        for k in request_order(key_groups, req_context):
+            self.stream.observe(k)
+
+    def evict(self, n, protected):
+        if n == 0:
+            return []
+        cand = [k for k in self.chunks if k in self.evictable and k not in protected]
+        if len(cand) < n:
+            return None
+        seen = np.array([self.stream.last_request(k) for k in cand], dtype=np.int64)
+        prio = np.full(len(cand), -np.inf)
+        known = np.flatnonzero(seen >= 0)
+        # a key never requested (stored, its request not finished) has no features: first out
+        prio[known] = self.stream.priorities([cand[i] for i in known])
+        order = np.lexsort((seen, prio))[:n]  # lowest priority, then the oldest request
+        out = []
+        for i in order:
+            k = cand[int(i)]
+            out.append((k, self.chunks[k]))
+            self.remove(k)
+        return out
+
+    def clear(self) -> None:
+        self.chunks.clear()
+        self.evictable.clear()
+
+    def mark_evictable(self, key) -> None:
+        self.evictable.add(key)
+
+    def mark_non_evictable(self, key) -> None:
+        self.evictable.discard(key)
+
+
+class DistilledTreePolicy(DistilledPolicy):
+    """:class:`DistilledPolicy` with the depth-6 tree scorer."""
+
+    name = "distilledtree"
+    kind = "tree"
+
+
 POLICIES: dict[str, Callable[[int], _Policy]] = {
     "lru": LRUPolicy,
     "arc": ARCPolicy,
     "s3fifo": S3FIFOPolicy,
+    "distilled": DistilledPolicy,
+    "distilledtree": DistilledTreePolicy,
 }
 
 
 def make_policy(name: str, capacity: int) -> _Policy:
-    """A fresh policy by name (``lru``, ``arc``, ``s3fifo``)."""
+    """A fresh policy by name (``lru``, ``arc``, ``s3fifo``, ``distilled``, ``distilled-tree``;
+    ``learned`` is ``distilled``)."""
     key = name.lower().replace("-", "").replace("_", "")
+    key = {"learned": "distilled"}.get(key, key)
     if key not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; valid: {', '.join(POLICIES)}")
     return POLICIES[key](capacity)
