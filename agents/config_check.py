@@ -104,6 +104,7 @@ _ROUTING_INTS = (
     ("trainer.imitation_iters", 0), ("trainer.reinforce_iters", 0), ("trainer.batch_size", 1),
     ("trainer.n_samples", 1), ("trainer.val_every", 1), ("trainer.baseline_every", 1),
     ("trainer.ckpt_every", 1), ("trainer.threads", 1), ("agent.dim", 1),
+    ("trainer.expert_iterations", 1), ("trainer.expert_workers", 1), ("trainer.imitation_epochs", 1),
 )
 _ROUTING_BOOLS = ("trainer.resume", "trainer.evaluate", "trainer.export", "trainer.amp",
                   "trainer.compile", "trainer.require_beats_classical", "agent.multistart")
@@ -135,6 +136,16 @@ def _check_routing(cfg: DictConfig) -> None:
     _choice(cfg, "agent.name", tuple(AGENTS))
     _choice(cfg, "agent.baseline", BASELINES)
     _choice(cfg, "trainer.device", ("cpu", "cuda"))
+    retire = cfg.env.get("retire", False)
+    if not isinstance(retire, bool):
+        raise ValueError(f"env.retire={retire}: must be true or false")
+    if retire and _get(cfg, "agent.name") != "camp":
+        raise ValueError(f"env.retire=true is a rule of the parallel PVRP env: use agent=camp "
+                         f"(got agent={cfg.agent.name}) or env.retire=false")
+    if _get(cfg, "trainer.imitation_iters") > 0 and not (
+            retire and _get(cfg, "agent.name") == "camp"):
+        raise ValueError("trainer.imitation_iters > 0 (the PyVRP warm start) needs agent=camp "
+                         "and env.retire=true: PyVRP's routes leave vehicles unused")
     if _get(cfg, "agent.name") != "ptrnet" and _get(cfg, "agent.dim") % _get(cfg, "agent.n_heads"):
         raise ValueError(f"agent.dim={cfg.agent.dim}: must be a multiple of "
                          f"agent.n_heads={cfg.agent.n_heads}")

@@ -6,7 +6,9 @@ Per iteration ``it``: ``trainer.batch_size`` instances drawn from the generator 
 ``np.random.default_rng(iteration_seed(seed, it))``; K rollouts each (``multistart``: one per first
 client, POMO's; else ``trainer.n_samples`` samples, or 1); the loss is ``-mean(A * log p)`` with the
 agent's baseline (:mod:`heurist.agents.baselines`). SymNCO adds its x8 symmetric copies to the
-shared baseline and its invariance loss. Validation (greedy, a fixed set) is logged every
+shared baseline and its invariance loss. With ``trainer.imitation_iters > 0`` (CAMP in the
+retire env), the first iterations instead fit PyVRP's routes of their draw by teacher forcing (the
+negative log-likelihood of the expert's log, :func:`imitation_loss`). Validation (greedy, a fixed set) is logged every
 ``trainer.val_every`` iterations; the held-out test set (its own fixed seed, never a training
 draw) is decoded at the end, every solution through the env oracles and ``check_routes``, and
 compared with the classical constructors on the same instances.
@@ -25,7 +27,8 @@ from heurist.agents.baselines import make_baseline, policy_loss
 from heurist.policies.pvrp.learned import DECODES, decode_spec
 
 __all__ = ["AGENTS", "CLASSICAL", "DECODES", "RoutingTask", "build_routing_net", "decode_spec",
-           "make_routing_env", "routing_generator", "solve_learned"]
+           "expert_logs", "imitation_loss", "make_routing_env", "routing_generator",
+           "solve_learned"]
 
 #: agent name -> network class name in heurist.policies.nets.routing
 AGENTS = {"camp": "CAMP", "am": "AttentionModel", "pomo": "POMO", "symnco": "SymNCO",
@@ -86,6 +89,63 @@ def make_routing_env(env_cfg, *, multi_agent: bool, device="cpu", n_clients: int
     return PVRPEnv(**common, retire=retire)
 
 
+def _expert_routes(job):
+    inst_one, weights, iterations, seed = job
+    from heurist.envs.pvrp.oracle import check_routes
+    from heurist.policies.pvrp.pyvrp_solver import solve_pyvrp
+
+    try:
+        routes = solve_pyvrp(inst_one, time_limit=60.0, weights=weights, seed=seed,
+                             max_iterations=iterations)
+    except ValueError:  # the trips-as-routes model can run out of trips: reload depots instead
+        routes = solve_pyvrp(inst_one, time_limit=60.0, weights=weights, seed=seed,
+                             max_iterations=iterations, multi_trip="reload")
+    res = check_routes(inst_one, routes, weights=weights)
+    if not res.ok:
+        raise RuntimeError(f"pyvrp expert: invalid routes: {res.violations[:2]}")
+    return routes, float(res.objective)
+
+
+def expert_logs(inst_td, *, weights, iterations: int, seed: int, workers: int = 1,
+                ) -> tuple[torch.Tensor, float]:
+    """PyVRP's routes of each instance of ``inst_td`` [B] (``iterations`` iterations, instance
+    ``s`` seeded ``seed + s``: reproducible) as parallel-env logs -> (int64 [B, T, M], their mean
+    objective). Every route set passes ``check_routes``."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from heurist.envs.pvrp import PVRPInstances
+    from heurist.envs.pvrp.decode import parallel_log
+    from heurist.policies.pvrp.batch import _pool_context
+
+    inst = PVRPInstances.from_tensordict(inst_td)
+    jobs = [(inst[s], weights, int(iterations), int(seed) + s) for s in range(inst.S)]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+            out = list(pool.map(_expert_routes, jobs))
+    else:
+        out = [_expert_routes(j) for j in jobs]
+    T = max(parallel_log(r).shape[0] for r, _ in out)
+    logs = np.stack([parallel_log(r, T) for r, _ in out])
+    return torch.from_numpy(logs), float(np.mean([o for _, o in out]))
+
+
+def imitation_loss(env, net: nn.Module, inst_td, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood under ``net`` of the expert logs ``teacher`` [B, T, M]
+    (teacher forcing: the env steps the expert's actions; after the log, the depot)."""
+    from heurist.policies.decoding import run_episode
+
+    T = teacher.shape[1]
+
+    def forced(logits: torch.Tensor, t: int) -> torch.Tensor:
+        return teacher[:, t] if t < T else torch.zeros_like(teacher[:, 0])
+
+    traj = run_episode(env, net, inst_td, select=forced)
+    loss = -traj.logp.float().mean()
+    if not torch.isfinite(loss):
+        raise RuntimeError("imitation: an expert action is illegal in the env (retire off?)")
+    return loss
+
+
 def solve_learned(env, net: nn.Module, instance, *, decode: str = "greedy", seed: int = 0,
                   chunk: int = 256) -> tuple[np.ndarray, list, float]:
     """Decodes ``instance`` [S] (TensorDict) with ``net``; every solution is checked twice: by
@@ -129,7 +189,12 @@ class RoutingTask:
         self.multi_agent = self.agent == "camp"
         self.env = make_routing_env(ec, multi_agent=self.multi_agent, device=self.device)
         self.gen = routing_generator(ec)
-        self.total = int(tc.imitation_iters) + int(tc.reinforce_iters)
+        self.n_imit = int(tc.imitation_iters)
+        self.total = self.n_imit + int(tc.reinforce_iters)
+        if self.n_imit and not (self.multi_agent and getattr(self.env, "retire", False)):
+            # PyVRP leaves vehicles unused, which only the retire env's logs can express
+            raise ValueError("trainer.imitation_iters > 0 (PyVRP warm start) needs agent=camp "
+                             "and env.retire=true")
         self.val = self.gen(int(ec.val_size), np.random.default_rng(int(ec.val_seed)))
         self.baseline = None
         self._classical_val: float | None = None
@@ -180,6 +245,8 @@ class RoutingTask:
         """One REINFORCE iteration on the draw of ``seed`` (the trainer's iteration seed: the
         instances and the samples); returns the metrics."""
         rng_seed = int(seed)
+        if it < self.n_imit:
+            return self._imitation(net, opt, it, seed=rng_seed)
         from heurist.policies.decoding import run_episode, sampler
         from heurist.policies.nets.routing import invariance_loss
 
@@ -211,6 +278,25 @@ class RoutingTask:
         metrics.update(self.baseline.after_step(net=net, it=it, env=self.env))
         metrics.update({"loss/reinforce": float(loss.detach()),
                         "train/objective": float(-returns.mean())})
+        if (it + 1) % int(tc.val_every) == 0 or it + 1 == self.total:
+            metrics.update(self.validate(net))
+        return metrics
+
+    def _imitation(self, net: nn.Module, opt, it: int, *, seed: int) -> dict:
+        """One teacher-forced step on PyVRP's routes of this iteration's draw."""
+        tc = self.cfg.trainer
+        inst = self.gen(int(tc.batch_size), np.random.default_rng(seed))
+        teacher, objective = expert_logs(inst, weights=env_weights(self.cfg.env),
+                                         iterations=int(tc.expert_iterations),
+                                         seed=seed % (2**31), workers=int(tc.expert_workers))
+        net.train()
+        for _ in range(int(tc.imitation_epochs)):
+            loss = imitation_loss(self.env, net, inst, teacher.to(self.device))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(net.parameters(), float(tc.max_grad_norm))
+            opt.step()
+        metrics = {"loss/imitation": float(loss.detach()), "train/expert_objective": objective}
         if (it + 1) % int(tc.val_every) == 0 or it + 1 == self.total:
             metrics.update(self.validate(net))
         return metrics

@@ -51,7 +51,9 @@ def test_evaluate_config_and_every_yaml_parse():
                      "env/cvrp.yaml", "env/pvrp_p.yaml", "env/pvrp_zc.yaml", "env/tsp.yaml",
                      "evaluate.yaml", "experiment/am_cvrp20.yaml",
                      "experiment/am_pvrp_p_n20_m3.yaml", "experiment/am_tsp20.yaml",
-                     "experiment/camp_pvrp_p_n20_m3.yaml", "experiment/camp_pvrp_p_n20_m3_retire.yaml",
+                     "experiment/camp_pvrp_p_n20_m3.yaml",
+                     "experiment/camp_pvrp_p_n20_m3_pyvrp.yaml",
+                     "experiment/camp_pvrp_p_n20_m3_retire.yaml",
                      "experiment/camp_pvrp_zc_n20_m3.yaml", "experiment/muzero_malloc_mapping.yaml",
                      "experiment/no_predictions.yaml", "experiment/noisy20.yaml",
                      *(["experiment/paging_predictor_slot_k10.yaml"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Decoded", "conflict_winners", "decode_parallel", "decode_sequential"]
+__all__ = ["Decoded", "conflict_winners", "decode_parallel", "decode_sequential", "parallel_log"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,21 @@ class _Replay:
             if trip:
                 routes[k].append(list(trip))
         return Decoded(routes, finished, steps, illegal, self.legal(), current)
+
+
+def parallel_log(routes, length: int | None = None) -> np.ndarray:
+    """The inverse of :func:`decode_parallel` for conflict-free routes: each vehicle drives its
+    trips back to back (a depot return closing each) and then chooses the depot -> int64
+    [T, M], ``T`` the longest vehicle's steps (or ``length``, padding with the depot). A vehicle
+    with no trip asks to retire at once, so the log is legal for ``PVRPEnv(retire=True)``."""
+    seqs = [[j for trip in trips for j in (*map(int, trip), 0)] for trips in routes]
+    T = max([len(s) for s in seqs] + [1]) if length is None else int(length)
+    log = np.zeros((T, len(seqs)), dtype=np.int64)
+    for k, s in enumerate(seqs):
+        if len(s) > T:
+            raise ValueError(f"vehicle {k} needs {len(s)} steps > length {T}")
+        log[:len(s), k] = s
+    return log
 
 
 def _actions(actions, ndim: int, n_clients: int) -> np.ndarray:
