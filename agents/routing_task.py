@@ -78,8 +78,8 @@ def make_routing_env(env_cfg, *, multi_agent: bool, device="cpu", n_clients: int
     from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv
 
     gen = routing_generator(env_cfg, n_clients=n_clients, n_vehicles=n_vehicles)
-    common = dict(generator=gen, n_clients=gen.n_clients, n_vehicles=gen.n_vehicles,
-                  weights=env_weights(env_cfg), device=device)
+    common = {"generator": gen, "n_clients": gen.n_clients, "n_vehicles": gen.n_vehicles,
+              "weights": env_weights(env_cfg), "device": device}
     retire = bool(env_cfg.get("retire", False))
     if not multi_agent:
         if retire:

@@ -21,8 +21,14 @@ from heurist.envs.pvrp import oracle
 from heurist.envs.pvrp.generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.envs.pvrp.masks import dist_f32 as _dist
-from heurist.envs.pvrp.masks import (f32, initial_avail, mark_served, refresh_row_u8,
-                                     retire_masks, vehicle_masks)
+from heurist.envs.pvrp.masks import (
+    f32,
+    initial_avail,
+    mark_served,
+    refresh_row_u8,
+    retire_masks,
+    vehicle_masks,
+)
 from heurist.envs.pvrp.state import PVRPState
 
 __all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
