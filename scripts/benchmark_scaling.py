@@ -1,13 +1,19 @@
-"""Throughput at 1 and 2 processes/workers for the three scale-out paths (docs/SCALING.md).
+"""Throughput at 1 and 2 processes/workers for the four scale-out paths (docs/SCALING.md).
 
     python scripts/benchmark_scaling.py [--iterations 6] [--files 8]
+        [--workloads ddp,ray,sweep,selfplay] [--selfplay-rows 8] [--selfplay-iterations 3]
 
 * ddp: torchrun --nproc_per_node=W heurist.agents.distributed.ddp, weak scaling (one shard of
   --shard-size PVRP-P N=20 instances per rank per iteration): instances/s, peak RSS per rank;
 * ray: evaluate_ray over --files PVRP .npz files x PyVRP (0.2 s per instance) on a local Ray
   cluster of W CPUs: tasks/s, worker RSS;
 * sweep: scripts/train.py -m hydra/launcher=local hydra.launcher.n_jobs=W over 2 smoke members:
-  members/min.
+  members/min;
+* selfplay: RaySelfPlay with W actors (MuZero, default network and search budget), weak
+  scaling (--selfplay-rows episodes per actor per iteration, fresh synthetic Malloc mapping
+  instances of 30-60 buffers): episodes/s and env steps/s after one warm-up iteration, actor RSS;
+  plus the same shard played in this process without Ray, and the learner's side (replay adds,
+  gradient steps at the default batch) for the paper model.
 """
 from __future__ import annotations
 
@@ -64,12 +70,109 @@ def sweep(world: int) -> dict:
     return {"workers": world, "seconds": secs, "per_s": 2 / secs * 60, "rss_mib": float("nan")}
 
 
+def _steps(shards) -> int:
+    return sum(len(ep[1]) for eps, _ in shards for ep in eps)
+
+
+def selfplay(world: int, *, rows: int, iterations: int, extra: dict) -> dict:
+    import psutil
+    import ray
+    import torch
+
+    from heurist.agents.distributed.selfplay import RaySelfPlay
+    from heurist.agents.muzero.train import MuZeroConfig, build_net, serial_selfplay
+
+    torch.set_num_threads(1)
+    cfg = MuZeroConfig(rows=rows * world, workers=world)
+    torch.manual_seed(0)
+    net = build_net(cfg)
+    if world == 1:  # the same shards in this process, no Ray: the actors' overhead
+        serial_selfplay(net, cfg, 0)  # numba compile
+        t0 = time.perf_counter()
+        steps = sum(_steps(serial_selfplay(net, cfg, it)) for it in range(1, iterations + 1))
+        secs = time.perf_counter() - t0
+        extra["serial"] = {"seconds": secs, "episodes_s": rows * iterations / secs,
+                           "steps_s": steps / secs,
+                           "rss_mib": psutil.Process().memory_info().rss / 2**20}
+    pool = RaySelfPlay(cfg, num_cpus=world)
+    try:
+        t0 = time.perf_counter()
+        pool(net, 0)  # actor start, imports, numba compile
+        warm = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        steps = 0
+        shards: list = []
+        for it in range(1, iterations + 1):
+            shards = pool(net, it)
+            steps += _steps(shards)
+        secs = time.perf_counter() - t0
+        rss = [psutil.Process(pid).memory_info().rss / 2**20 for pid in set(pool.pids)]
+    finally:
+        pool.shutdown()
+        ray.shutdown()
+    if world == 1:
+        extra["learner"] = learner_cost(cfg, shards)
+    episodes = rows * world * iterations
+    return {"workers": world, "seconds": secs, "per_s": episodes / secs,
+            "steps_s": steps / secs, "rss_mib": max(rss), "warm_s": warm}
+
+
+def learner_cost(cfg, shards) -> dict:
+    """The learner's side with the default config: replay adds per episode and one gradient
+    step (sample with reanalyse + unroll loss + AdamW) at batch 128 / unroll 5."""
+    import numpy as np
+    import torch
+
+    from heurist.agents.muzero.model import unroll_loss
+    from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer
+
+    trainer = MuZeroTrainer(MuZeroConfig(rows=cfg.rows))
+    episodes = [ep for eps, _ in shards for ep in eps]
+    t0 = time.perf_counter()
+    for _ in range(4):
+        for ep in episodes:
+            trainer.replay.add_episode(*ep)
+    add_s = (time.perf_counter() - t0) / (4 * len(episodes))
+    rng = np.random.default_rng(0)
+    c = trainer.cfg
+    n = 8
+    t0 = time.perf_counter()
+    for _ in range(n):  # the replay's share of a step: priorities, n-step targets, reanalyse
+        trainer.replay.sample(c.batch_size, c.unroll, rng, trainer._bootstrap)
+    sample_s = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    for _ in range(n):
+        batch, slots = trainer.replay.sample(c.batch_size, c.unroll, rng, trainer._bootstrap)
+        trainer.net.train()
+        loss, _, err = unroll_loss(trainer.net, batch)
+        trainer.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainer.net.parameters(), 5.0)
+        trainer.opt.step()
+        trainer.replay.update_priorities(slots, err.numpy())
+    step_s = (time.perf_counter() - t0) / n
+    steps_per_ep = float(np.mean([len(ep[1]) for ep in episodes]))
+    params = sum(p.numel() for p in trainer.net.parameters())
+    return {"add_s_per_episode": add_s, "train_step_s": step_s, "sample_s": sample_s,
+            "params": params, "steps_per_episode": steps_per_ep,
+            "batch_size": c.batch_size, "train_steps": c.train_steps}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=6)
     parser.add_argument("--shard-size", type=int, default=32)
     parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--workloads", default="ddp,ray,sweep,selfplay")
+    parser.add_argument("--selfplay-rows", type=int, default=8, help="episodes per actor")
+    parser.add_argument("--selfplay-iterations", type=int, default=3)
     args = parser.parse_args()
+    wanted = args.workloads.split(",")
+    if not set(wanted) <= {"ddp", "ray", "sweep", "selfplay"} or min(
+            args.selfplay_rows, args.selfplay_iterations) < 1:
+        parser.error(f"--workloads {args.workloads}: a comma list of ddp, ray, sweep, selfplay; "
+                     "--selfplay-rows/--selfplay-iterations >= 1")
+    extra: dict = {}
     from heurist.envs.pvrp.generator import generate
     from heurist.envs.pvrp.npz_io import save_npz
 
@@ -79,7 +182,12 @@ def main() -> int:
                  for i in range(args.files)]
         for name, fn in (("ddp", lambda w: ddp(w, iterations=args.iterations,
                                                shard_size=args.shard_size)),
-                         ("ray", lambda w: ray_eval(w, files)), ("sweep", sweep)):
+                         ("ray", lambda w: ray_eval(w, files)), ("sweep", sweep),
+                         ("selfplay", lambda w: selfplay(w, rows=args.selfplay_rows,
+                                                         iterations=args.selfplay_iterations,
+                                                         extra=extra))):
+            if name not in wanted:
+                continue
             one = fn(1)
             two = fn(2)
             for r in (one, two):
@@ -87,11 +195,29 @@ def main() -> int:
                 rows.append((name, r))
     print("| workload | workers | seconds | throughput | efficiency | peak RSS / worker MiB |")
     print("|---|---|---|---|---|---|")
-    units = {"ddp": "instances/s", "ray": "instances/s", "sweep": "members/min"}
+    units = {"ddp": "instances/s", "ray": "instances/s", "sweep": "members/min",
+             "selfplay": "episodes/s"}
     for name, r in rows:
         per = r["per_s"] * (2 if name == "ray" else 1)  # ray: 2 instances per file task
-        print(f"| {name} | {r['workers']} | {r['seconds']:.2f} | {per:.1f} {units[name]} | "
+        steps = f" ({r['steps_s']:.0f} env steps/s)" if "steps_s" in r else ""
+        print(f"| {name} | {r['workers']} | {r['seconds']:.2f} | {per:.2f} {units[name]}{steps} | "
               f"{r['efficiency']:.2f} | {r['rss_mib']:.0f} |")
+    if "serial" in extra:
+        s = extra["serial"]
+        print(f"\nselfplay, 1 shard in this process (no Ray): {s['seconds']:.2f} s, "
+              f"{s['episodes_s']:.2f} episodes/s ({s['steps_s']:.0f} env steps/s), "
+              f"RSS {s['rss_mib']:.0f} MiB")
+    for r in (r for name, r in rows if name == "selfplay"):
+        print(f"selfplay, {r['workers']} actor(s): first iteration (start + compile) "
+              f"{r['warm_s']:.1f} s")
+    if "learner" in extra:
+        lc = extra["learner"]
+        print(f"learner: replay add {lc['add_s_per_episode'] * 1e3:.2f} ms/episode "
+              f"({lc['steps_per_episode']:.1f} steps/episode), one gradient step (batch "
+              f"{lc['batch_size']}, reanalyse) {lc['train_step_s'] * 1e3:.1f} ms of which "
+              f"replay.sample {lc['sample_s'] * 1e3:.1f} ms, {lc['train_steps']} per iteration; "
+              f"{lc['params']:,} parameters ({lc['params'] * 4 / 2**20:.2f} MiB pushed per "
+              f"iteration)")
     return 0
 
 

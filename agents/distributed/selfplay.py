@@ -27,6 +27,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,9 @@ class RaySelfPlay:
         self.cfg = cfg
         actor = ray.remote(num_cpus=cpus, max_restarts=max_restarts,
                            max_task_retries=max_task_retries)(_Worker)
-        self.actors = [actor.remote(asdict(cfg), threads, fn) for _ in range(cfg.workers)]
+        # ray.actor.ActorHandle[_Worker]; Any: the handles' .remote methods are dynamic
+        self.actors: list[Any] = [actor.remote(asdict(cfg), threads, fn)
+                                  for _ in range(cfg.workers)]
         self.version = 0
         self.pids: list[int] = []
         self.seconds: list[float] = []
