@@ -58,8 +58,7 @@ def test_tiny_game_optimum_and_greedy(tiny):
     ("rollout", 2, TINY_OPT),   # greedy-rollout leaf values: two simulations suffice
 ])
 def test_search_finds_the_packing_optimum(tiny, value, sims, peak):
-    """At the relaxed capacity (the sum of the sizes) search lowers the peak to the brute-force
-    optimum with enough simulations; the return is -peak / C exactly."""
+    """With enough simulations search reaches the brute-force optimum (relaxed capacity)."""
     inst, _ = read_csv(tiny)
     res, ep = plan_packing([inst.with_capacity(TINY_SUM)], num_simulations=sims, value=value)
     assert res[0].peak == peak and res[0].feasible and not res[0].relaxed
@@ -68,8 +67,7 @@ def test_search_finds_the_packing_optimum(tiny, value, sims, peak):
 
 
 def test_packing_at_zero_slack_and_below(tiny):
-    """At capacity 12 (zero slack) search packs; at 11 it dead-ends, and the relaxed search's
-    plan (peak 12) is complete but not feasible."""
+    """Capacity 12 (zero slack) packs; at 11 the relaxed re-search plans, infeasibly."""
     inst, _ = read_csv(tiny)
     res, _ = plan_packing([inst, inst.with_capacity(11)], num_simulations=4)
     assert [(r.peak, r.feasible, r.relaxed) for r in res] == [(12, True, False), (12, False, True)]
@@ -118,8 +116,7 @@ def test_cli_mapping_speedup_equals_plan_mapping(tmp_path, capsys):
 
 
 def test_cli_policy_plans_with_the_learned_model(tmp_path, capsys):
-    """--policy DIR (an exported MuZeroNet) plans in MuZero mode with the artifact's K and order:
-    the same speedup as plan_mapping with that LearnedModel."""
+    """--policy DIR plans as plan_mapping with that MuZeroNet's LearnedModel, K and order."""
     torch.manual_seed(0)
     trainer = MuZeroTrainer(MuZeroConfig(k=4, order="size", latent=8, hidden=16))
     art = export_artifact(trainer.net, tmp_path / "mz",
@@ -159,8 +156,7 @@ def test_bad_input_exits_2_and_leaves_out_alone(tiny, tmp_path, capsys, extra, m
 
 
 def test_plan_parser_imports_no_torch():
-    """Building ``heurist plan``'s parser (with --method search) imports neither torch nor the
-    agents: the search branch loads them."""
+    """Building ``heurist plan``'s parser imports neither torch nor the agents."""
     code = ("from heurist.cli import build_parser; build_parser('plan').format_help()\n"
             "import sys; print(' '.join(sys.modules))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -177,8 +173,7 @@ AGENTS = {"gumbel_muzero": ("gumbel", "learned"), "muzero": ("puct", "learned"),
     (["agent=alphazero"], "alphazero"), (["experiment=muzero_malloc_mapping"], "gumbel_muzero"),
 ])
 def test_configs_build_the_trainer_and_plan(overrides, name):
-    """Each composed config's agent.config is MuZeroConfig's keywords (the trainer builds from it,
-    no training), and agent.search plans a tiny instance through plan_mapping."""
+    """agent.config builds MuZeroTrainer (no training); agent.search drives plan_mapping."""
     with initialize_config_module("heurist.configs", version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     agent = cfg.agent
