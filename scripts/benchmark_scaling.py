@@ -88,10 +88,11 @@ def selfplay(world: int, *, rows: int, iterations: int, extra: dict) -> dict:
     net = build_net(cfg)
     if world == 1:  # the same shards in this process, no Ray: the actors' overhead
         serial_selfplay(net, cfg, 0)  # numba compile
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         steps = sum(_steps(serial_selfplay(net, cfg, it)) for it in range(1, iterations + 1))
         secs = time.perf_counter() - t0
         extra["serial"] = {"seconds": secs, "episodes_s": rows * iterations / secs,
+                           "cpu_ms_episode": (time.process_time() - c0) / (rows * iterations) * 1e3,
                            "steps_s": steps / secs,
                            "rss_mib": psutil.Process().memory_info().rss / 2**20}
     pool = RaySelfPlay(cfg, num_cpus=world)
@@ -101,10 +102,12 @@ def selfplay(world: int, *, rows: int, iterations: int, extra: dict) -> dict:
         warm = time.perf_counter() - t0
         t0 = time.perf_counter()
         steps = 0
+        cpu = 0.0
         shards: list = []
         for it in range(1, iterations + 1):
             shards = pool(net, it)
             steps += _steps(shards)
+            cpu += sum(pool.cpu_seconds)
         secs = time.perf_counter() - t0
         rss = [psutil.Process(pid).memory_info().rss / 2**20 for pid in set(pool.pids)]
     finally:
@@ -114,7 +117,8 @@ def selfplay(world: int, *, rows: int, iterations: int, extra: dict) -> dict:
         extra["learner"] = learner_cost(cfg, shards)
     episodes = rows * world * iterations
     return {"workers": world, "seconds": secs, "per_s": episodes / secs,
-            "steps_s": steps / secs, "rss_mib": max(rss), "warm_s": warm}
+            "steps_s": steps / secs, "rss_mib": max(rss), "warm_s": warm,
+            "cpu_ms_episode": cpu / episodes * 1e3, "cpu_ms_step": cpu / steps * 1e3}
 
 
 def learner_cost(cfg, shards) -> dict:
@@ -128,19 +132,21 @@ def learner_cost(cfg, shards) -> dict:
 
     trainer = MuZeroTrainer(MuZeroConfig(rows=cfg.rows))
     episodes = [ep for eps, _ in shards for ep in eps]
-    t0 = time.perf_counter()
+    # wall and CPU time (one thread): the CPU time is what it costs on a core of its own
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(4):
         for ep in episodes:
             trainer.replay.add_episode(*ep)
-    add_s = (time.perf_counter() - t0) / (4 * len(episodes))
+    add = ((time.perf_counter() - t0) / (4 * len(episodes)),
+           (time.process_time() - c0) / (4 * len(episodes)))
     rng = np.random.default_rng(0)
     c = trainer.cfg
     n = 8
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):  # the replay's share of a step: priorities, n-step targets, reanalyse
         trainer.replay.sample(c.batch_size, c.unroll, rng, trainer._bootstrap)
-    sample_s = (time.perf_counter() - t0) / n
-    t0 = time.perf_counter()
+    sample = ((time.perf_counter() - t0) / n, (time.process_time() - c0) / n)
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         batch, slots = trainer.replay.sample(c.batch_size, c.unroll, rng, trainer._bootstrap)
         trainer.net.train()
@@ -150,11 +156,11 @@ def learner_cost(cfg, shards) -> dict:
         torch.nn.utils.clip_grad_norm_(trainer.net.parameters(), 5.0)
         trainer.opt.step()
         trainer.replay.update_priorities(slots, err.numpy())
-    step_s = (time.perf_counter() - t0) / n
+    step = ((time.perf_counter() - t0) / n, (time.process_time() - c0) / n)
     steps_per_ep = float(np.mean([len(ep[1]) for ep in episodes]))
     params = sum(p.numel() for p in trainer.net.parameters())
-    return {"add_s_per_episode": add_s, "train_step_s": step_s, "sample_s": sample_s,
-            "params": params, "steps_per_episode": steps_per_ep,
+    return {"add": add, "step": step, "sample": sample, "params": params,
+            "steps_per_episode": steps_per_ep,
             "batch_size": c.batch_size, "train_steps": c.train_steps}
 
 
@@ -205,17 +211,20 @@ def main() -> int:
     if "serial" in extra:
         s = extra["serial"]
         print(f"\nselfplay, 1 shard in this process (no Ray): {s['seconds']:.2f} s, "
-              f"{s['episodes_s']:.2f} episodes/s ({s['steps_s']:.0f} env steps/s), "
+              f"{s['episodes_s']:.2f} episodes/s ({s['steps_s']:.0f} env steps/s, CPU "
+              f"{s['cpu_ms_episode']:.0f} ms/episode), "
               f"RSS {s['rss_mib']:.0f} MiB")
     for r in (r for name, r in rows if name == "selfplay"):
         print(f"selfplay, {r['workers']} actor(s): first iteration (start + compile) "
-              f"{r['warm_s']:.1f} s")
+              f"{r['warm_s']:.1f} s; actor CPU time {r['cpu_ms_episode']:.0f} ms/episode, "
+              f"{r['cpu_ms_step']:.2f} ms/env step")
     if "learner" in extra:
         lc = extra["learner"]
-        print(f"learner: replay add {lc['add_s_per_episode'] * 1e3:.2f} ms/episode "
-              f"({lc['steps_per_episode']:.1f} steps/episode), one gradient step (batch "
-              f"{lc['batch_size']}, reanalyse) {lc['train_step_s'] * 1e3:.1f} ms of which "
-              f"replay.sample {lc['sample_s'] * 1e3:.1f} ms, {lc['train_steps']} per iteration; "
+        print(f"learner (wall / CPU ms): replay add {lc['add'][0] * 1e3:.2f} / "
+              f"{lc['add'][1] * 1e3:.2f} per episode ({lc['steps_per_episode']:.1f} steps/episode); "
+              f"one gradient step (batch {lc['batch_size']}, reanalyse) {lc['step'][0] * 1e3:.1f} / "
+              f"{lc['step'][1] * 1e3:.1f}, of which replay.sample {lc['sample'][0] * 1e3:.1f} / "
+              f"{lc['sample'][1] * 1e3:.1f}; {lc['train_steps']} steps per iteration; "
               f"{lc['params']:,} parameters ({lc['params'] * 4 / 2**20:.2f} MiB pushed per "
               f"iteration)")
     return 0

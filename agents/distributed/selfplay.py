@@ -63,18 +63,19 @@ class _Worker:
         self.fn = fn
 
     def play(self, weights: list, version: int, iteration: int,
-             shard: int) -> tuple[int, Shard, int, float]:
+             shard: int) -> tuple[int, Shard, int, float, float]:
         """Shard ``shard`` of ``iteration`` with the weights of ``version`` (``weights``: a
         one-element list holding their object reference, so that Ray does not fetch them again
-        for every call). Returns (shard, its episodes and returns, pid, seconds)."""
+        for every call). Returns (shard, its episodes and returns, pid, wall seconds, CPU
+        seconds of this process: what the shard cost on a shared core)."""
         import ray
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if version != self.version:
             self.net.load_state_dict(ray.get(weights[0]))
             self.version = version
         out = self.fn(self.net, self.cfg, iteration=iteration, shard=shard)
-        return shard, out, os.getpid(), time.perf_counter() - t0
+        return shard, out, os.getpid(), time.perf_counter() - t0, time.process_time() - c0
 
     def pid(self) -> int:
         return os.getpid()
@@ -86,7 +87,8 @@ class RaySelfPlay:
     ``cpus``: Ray CPUs reserved per actor (each actor is one process with ``threads`` torch
     threads). ``max_restarts`` / ``max_task_retries``: how often a dead actor is restarted and
     its call retried. ``fn``: the shard function the actors run (tests wrap it to kill a worker).
-    ``pids`` / ``seconds`` of the last call are kept per shard for measurements.
+    ``pids``, ``seconds`` and ``cpu_seconds`` of the last call are kept per shard for
+    measurements.
     """
 
     def __init__(self, cfg: MuZeroConfig, *, address: str | None = None,
@@ -109,6 +111,7 @@ class RaySelfPlay:
         self.version = 0
         self.pids: list[int] = []
         self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
 
     def __call__(self, net: MuZeroNet, iteration: int) -> list[Shard]:
         """Pushes ``net``'s weights and plays every shard of ``iteration``; shard order."""
@@ -124,6 +127,7 @@ class RaySelfPlay:
             raise RuntimeError("selfplay: shards do not match the workers one to one")
         self.pids = [r[2] for r in results]
         self.seconds = [r[3] for r in results]
+        self.cpu_seconds = [r[4] for r in results]
         return [r[1] for r in results]
 
     def worker_pids(self) -> list[int]:
