@@ -36,8 +36,18 @@ def _summary(m: dict) -> str:
 
 
 def run(args) -> int:
-    from heurist.policies.export import load_network
+    from heurist.policies.export.manifest import read_manifest
 
-    _, manifest = load_network(args.folder)
+    # the distilled paging scorers are numpy arrays, not a torch network: their own loader runs
+    # the same checks (format, sha256, class, feature layout, array shapes)
+    if read_manifest(args.folder)["network"].get("class") == "DistilledPagingScorer":
+        from heurist.policies.paging.distilled import load_distilled
+
+        load_distilled(args.folder)
+        manifest = read_manifest(args.folder)
+    else:
+        from heurist.policies.export import load_network
+
+        _, manifest = load_network(args.folder)
     print(json.dumps(manifest, indent=2) if args.json else _summary(manifest))
     return 0

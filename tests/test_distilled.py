@@ -196,3 +196,19 @@ def test_malformed_tree_is_refused():
               "tree_value": np.zeros(3)}
     with pytest.raises(ValueError, match="malformed tree"):
         _check_arrays(arrays, "x")
+
+
+def test_inspect_checks_and_prints_the_distilled_artifact(artifact_copy, capsys):
+    """heurist inspect runs the distilled loader's checks: the shipped copy prints its manifest
+    (exit 0), a flipped weight byte exits 2 with one line naming the checksum."""
+    from heurist.cli import main
+
+    assert main(["inspect", str(artifact_copy)]) == 0
+    assert "DistilledPagingScorer (269 parameters)" in capsys.readouterr().out
+    w = artifact_copy / "weights.safetensors"
+    blob = bytearray(w.read_bytes())
+    blob[-3] ^= 0x01
+    w.write_bytes(bytes(blob))
+    assert main(["inspect", str(artifact_copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not match the manifest" in err[0]
