@@ -167,9 +167,20 @@ def _check_routing(cfg: DictConfig) -> None:
     _choice(cfg, "logger.mode", _WANDB_MODES)
 
 
+#: the search agents (configs/agent/{muzero,gumbel_muzero,alphazero}): scripts/train_muzero.py
+_MUZERO_AGENTS = ("muzero", "gumbel_muzero", "alphazero")
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Every value ``scripts/train.py`` reads is of the right type and range (``ValueError``,
     or ``FileNotFoundError`` for the trace folder, with a one-line message)."""
+    agent = OmegaConf.select(cfg, "agent.name", default=None)
+    if agent in _MUZERO_AGENTS:
+        flags = " ".join(("--no-reanalyse" if not v else "") if k == "reanalyse"
+                         else f"--{k.replace('_', '-')} {v}"
+                         for k, v in cfg.agent.config.items()).replace("  ", " ").strip()
+        raise ValueError(f"agent={agent} is trained by scripts/train_muzero.py, not train.py: "
+                         f"python scripts/train_muzero.py --ckpt runs/muzero/ckpt.pt {flags}")
     kind = OmegaConf.select(cfg, "env.kind", default="paging")
     if kind == "routing":
         _check_routing(cfg)

@@ -190,3 +190,15 @@ def test_configs_build_the_trainer_and_plan(overrides, name):
                            model=LearnedModel(trainer.net) if learned else None)
     assert res[0].speedup >= 1.0 and (ep.env_steps == 0) == learned
     assert np.isfinite(res[0].saved)
+
+
+def test_train_py_points_muzero_agents_to_train_muzero():
+    """experiment=muzero_malloc_mapping in train.py is refused with the equivalent
+    train_muzero.py command line (its MuZeroConfig flags)."""
+    from heurist.agents.config_check import check_train_config
+
+    with initialize_config_module("heurist.configs", version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=muzero_malloc_mapping"])
+    with pytest.raises(ValueError, match=r"scripts/train_muzero.py --ckpt runs/muzero/ckpt.pt "
+                                         r"--seed 0 --rows 32 --n-min 30 --n-max 60 "):
+        check_train_config(cfg)
