@@ -117,8 +117,9 @@ def latency(policies, *, variant, N, M, weights, seed, capacity=40) -> dict:
                    rng=seed + 1).to_tensordict()
     for name, folder in policies.items():
         pol = load_learned(folder)
-        cls = PVRPEnv if pol.env_name == "PVRP" else PVRPSequentialEnv
-        env = cls(n_clients=N, n_vehicles=M, weights=weights)
+        env = (PVRPEnv(n_clients=N, n_vehicles=M, weights=weights, retire=pol.retire)
+               if pol.env_name == "PVRP"
+               else PVRPSequentialEnv(n_clients=N, n_vehicles=M, weights=weights))
         with torch.inference_mode():
             run_episode(env, pol.net, big[:2])  # warm-up (numba, allocator)
             t0 = time.perf_counter()
