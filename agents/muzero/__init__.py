@@ -2,7 +2,7 @@
 
 AlphaZero mode: ``TrueSimulator`` makes the env's true simulator (``snapshot``/``restore``) the
 search's recurrent function; ``search_episodes`` plays whole episodes choosing every action by
-search; ``plan_mapping`` plans Malloc mapping instances and ``plan_routes`` PVRP instances (the
+search; ``plan_mapping`` / ``plan_packing`` plan Malloc mapping / packing instances and ``plan_routes`` PVRP instances (the
 ``PVRPSequential`` env), every solution checked by the env's oracles.
 
 MuZero mode: ``LearnedModel`` (a ``MuZeroNet``) is the recurrent function instead
@@ -10,6 +10,7 @@ MuZero mode: ``LearnedModel`` (a ``MuZeroNet``) is the recurrent function instea
 batched self-play, a prioritised ``Replay`` (``SumTree``) and the K-step ``unroll_loss``.
 """
 from heurist.agents.muzero.model import LearnedModel, UnrollBatch, count_parameters, unroll_loss
+from heurist.agents.muzero.packing import PackingResult, plan_packing
 from heurist.agents.muzero.planner import (
     EpisodeResult,
     MappingResult,
@@ -23,6 +24,6 @@ from heurist.agents.muzero.sumtree import SumTree
 from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, self_play
 
 __all__ = ["EpisodeResult", "LearnedModel", "MappingResult", "MuZeroConfig", "MuZeroTrainer",
-           "PriorFn", "Replay", "RouteResult", "SumTree", "TrueSimulator", "UnrollBatch",
-           "count_parameters", "nearest_prior", "plan_mapping", "plan_routes", "search_episodes",
+           "PackingResult", "PriorFn", "Replay", "RouteResult", "SumTree", "TrueSimulator", "UnrollBatch",
+           "count_parameters", "nearest_prior", "plan_mapping", "plan_packing", "plan_routes", "search_episodes",
            "self_play", "unroll_loss"]
