@@ -25,7 +25,7 @@ from heurist.policies.export.manifest import (
     MANIFEST,
     WEIGHTS,
     plain,
-    read_manifest,
+    read_verified,
     sha256_hex,
 )
 from heurist.policies.export.networks import network_entry, network_name
@@ -74,15 +74,7 @@ def export_artifact(net: nn.Module, out_dir, *, training: dict | None = None,
 def load_network(folder) -> tuple[nn.Module, dict]:
     """``(network in eval mode, manifest)`` of artifact ``folder``, every check passed."""
     folder = Path(folder)
-    manifest = read_manifest(folder)
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"{folder}: no {WEIGHTS}")
-    blob = weights.read_bytes()
-    want = manifest["weights"].get("sha256")
-    if sha256_hex(blob) != want:
-        raise ValueError(f"{weights}: sha256 {sha256_hex(blob)[:12]}... does not match the "
-                         f"manifest's {str(want)[:12]}...: the weights were changed after export")
+    manifest, blob = read_verified(folder)
     name = manifest["network"].get("class")
     try:
         entry = network_entry(str(name))

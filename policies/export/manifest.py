@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "WEIGHTS", "plain", "read_manifest",
-           "sha256_hex"]
+           "read_verified", "sha256_hex"]
 
 FORMAT_NAME = "heurist-policy"
 FORMAT_VERSION = 1
@@ -73,3 +73,20 @@ def read_manifest(folder) -> dict:
     if missing:
         raise ValueError(f"{path}: manifest lacks section(s) {missing}")
     return manifest
+
+
+def read_verified(folder) -> tuple[dict, bytes]:
+    """``(manifest, weights file bytes)`` of artifact ``folder``: the manifest checked by
+    :func:`read_manifest` and the weights' sha256 equal to the manifest's (``ValueError`` naming
+    the file otherwise; ``FileNotFoundError`` when the weights are missing)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise FileNotFoundError(f"{folder}: no {WEIGHTS}")
+    blob = weights.read_bytes()
+    want = manifest["weights"].get("sha256")
+    if sha256_hex(blob) != want:
+        raise ValueError(f"{weights}: sha256 {sha256_hex(blob)[:12]}... does not match the "
+                         f"manifest's {str(want)[:12]}...: the weights were changed after export")
+    return manifest, blob

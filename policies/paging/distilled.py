@@ -40,7 +40,7 @@ from numba import njit
 from heurist.envs.paging.sim_loop import simulator_for
 from heurist.policies.paging.base import PagingPolicy, register_policy
 from heurist.policies.paging.learned_features import FEATURES as REQUEST_FEATURES
-from heurist.policies.paging.learned_features import request_features
+from heurist.policies.paging.learned_features import _fenwick_add, _fenwick_sum, request_features
 
 __all__ = ["ARTIFACT_NAME", "FEATURES", "KINDS", "NETWORK_CLASS", "N_FEATURES", "DistilledLinear",
            "DistilledScorer", "DistilledTree", "StreamScorer", "export_distilled",
@@ -272,20 +272,12 @@ def load_distilled(folder=None, kind: str = "linear") -> DistilledScorer:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    from heurist.policies.export.manifest import WEIGHTS, read_manifest, sha256_hex
+    from heurist.policies.export.manifest import read_verified
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     folder = shipped_distilled_path() if folder is None else Path(folder)
-    manifest = read_manifest(folder)
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"{folder}: no {WEIGHTS}")
-    blob = weights.read_bytes()
-    want = manifest["weights"].get("sha256")
-    if sha256_hex(blob) != want:
-        raise ValueError(f"{weights}: sha256 {sha256_hex(blob)[:12]}... does not match the "
-                         f"manifest's {str(want)[:12]}...: the weights were changed after export")
+    manifest, blob = read_verified(folder)
     if manifest["network"].get("class") != NETWORK_CLASS:
         raise ValueError(f"{folder}: network {manifest['network'].get('class')!r} is not a "
                          f"distilled paging scorer ({NETWORK_CLASS})")
@@ -541,23 +533,6 @@ class DistilledTree(_DistilledPolicy):
 
 # ---------------------------------------------------------------------------------------------
 # the online form: features maintained one request at a time
-
-
-@njit(cache=True)
-def _fenwick_add(tree, i, v):
-    i += 1
-    while i < tree.size:
-        tree[i] += v
-        i += i & -i
-
-
-@njit(cache=True)
-def _fenwick_sum(tree, i):
-    s = 0
-    while i > 0:
-        s += tree[i]
-        i -= i & -i
-    return s
 
 
 @njit(cache=True)
