@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from ray_cluster import KILL_MARKER, local_cluster
 
 from heurist.agents.distributed.ray_eval import (
     EvalTask,
@@ -21,18 +22,13 @@ from heurist.envs.pvrp.npz_io import save_npz
 ray = pytest.importorskip("ray")  # an install extra: see README "Install"
 ROOT = Path(__file__).resolve().parents[1]
 MALLOC = ROOT / "envs" / "data" / "malloc" / "minimalloc-challenging"
-KILL_MARKER = "HEURIST_TEST_KILL_DIR"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A local Ray cluster with 2 CPUs for the module; yields the workers' kill-marker folder."""
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
-    markers = tmp_path_factory.mktemp("kill")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {KILL_MARKER: str(markers)}})
-    yield markers
-    ray.shutdown()
+    with local_cluster(sys.modules[__name__], tmp_path_factory.mktemp("kill")) as markers:
+        yield markers
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from ray_cluster import KILL_MARKER, local_cluster
 
 from heurist.agents.muzero.train import (
     MuZeroConfig,
@@ -22,9 +23,8 @@ from heurist.agents.muzero.train import (
 )
 
 ray = pytest.importorskip("ray")  # an install extra: see README "Install"
-from heurist.agents.distributed.selfplay import RaySelfPlay, episodes_equal  # noqa: E402
+from heurist.agents.distributed.selfplay import RaySelfPlay, episodes_equal
 
-KILL_MARKER = "HEURIST_TEST_KILL_DIR"
 _TINY = {"rows": 5, "n_min": 6, "n_max": 9, "simulations": 4, "train_steps": 2,
          "batch_size": 16, "replay_capacity": 500, "latent": 16, "hidden": 32, "unroll": 3,
          "n_step": 3, "workers": 2}
@@ -33,12 +33,8 @@ _TINY = {"rows": 5, "n_min": 6, "n_max": 9, "simulations": 4, "train_steps": 2,
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A local Ray cluster with 2 CPUs for the module; yields the workers' kill-marker folder."""
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
-    markers = tmp_path_factory.mktemp("kill")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {KILL_MARKER: str(markers)}})
-    yield markers
-    ray.shutdown()
+    with local_cluster(sys.modules[__name__], tmp_path_factory.mktemp("kill")) as markers:
+        yield markers
 
 
 @pytest.fixture(scope="module")
