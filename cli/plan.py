@@ -11,7 +11,9 @@ peak live bytes exceed the capacity, or an exact search completed without a pack
 ``budget`` (nothing fits within the budget, nothing proved); ``nodes`` (exact searches' nodes,
 else null) and ``seconds`` (wall). ``--minimize`` (``minimalloc``, packing): the smallest
 capacity the search packs in, from the best greedy peak down to peak live bytes, in a
-``minimize`` object (``capacity``, ``lower_bound``, ``optimal``: proved, ``greedy``, ``probes``);
+``minimize`` object (``capacity``, ``lower_bound``, ``optimal``: proved, ``greedy``, ``probes``,
+``seconds``, ``wall_capped``: the ``--time-limit`` wall cap, which bounds the whole minimisation,
+cut it short);
 the plan written is that packing and the exit code compares its peak with the capacity as usual.
 
 ``--method search`` plans with the MuZero-style search library (``heurist.agents.search``), Gumbel
@@ -67,7 +69,7 @@ def register(subparsers) -> None:
     parser.add_argument("--minimize", action="store_true",
                         help="minimalloc, packing: find the smallest capacity it packs in "
                         "(greedy peak down to peak live bytes; proved optimal if the search "
-                        "completes)")
+                        "completes; --time-limit caps its whole wall time)")
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON (with status packed/infeasible/budget, "
                         "search nodes and wall seconds)")
@@ -145,9 +147,10 @@ def _solve(inst, args):
     if args.method == "minimalloc":
         budget = node_budget(args.time_limit, MINIMALLOC_NODES_PER_SECOND)
         if args.minimize:
-            m = minimize_capacity(inst, node_limit=budget)
+            m = minimize_capacity(inst, node_limit=budget, wall_limit=args.time_limit)
             report = {"capacity": m.capacity, "lower_bound": m.lower_bound,
                       "optimal": m.optimal, "greedy": m.greedy,
+                      "seconds": round(m.seconds, 3), "wall_capped": m.wall_capped,
                       "probes": [{"capacity": c, "status": st, "nodes": k}
                                  for c, st, k in m.probes]}
             proved = m.lower_bound > inst.capacity

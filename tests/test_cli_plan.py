@@ -163,7 +163,7 @@ def test_plan_status_packed_with_nodes(shared_data, tmp_path, capsys):
     rc, out, _ = run_plan(capsys, shared_data / DIR / "G.1048576.csv", "--method", "minimalloc",
                           "--out", tmp_path / "g.csv", "--json")
     result = json.loads(out)
-    assert rc == 0 and (result["status"], result["nodes"]) == ("packed", 2644)
+    assert rc == 0 and (result["status"], result["nodes"]) == ("packed", 507)
     assert result["peak"] == 1048576 and result["seconds"] > 0
 
 

@@ -38,6 +38,15 @@ assignment is hashed into the memo key. **Tightest**: components are solved leas
 (else left to right, as MiniMalloc). Each rule can be switched off (``rules=``) to measure what
 it buys; every combination is complete.
 
+**Cover branching** (``cover``, for zero-slack tilings): a busy section with ``rem_k == C - L``
+is filled exactly from ``L`` up in every packing below the node, so exactly one unplaced buffer
+lies at ``L`` over it; the node branches on which (the section with the fewest such buffers,
+as in exact cover), keeping its parent's tie rule at ``L``. A partition of the node's packings,
+so complete; it runs as a second portfolio member per order (see ``minimalloc_pack``).
+**Wells** (``wells``): a run of sections of one floor ``f >= L`` between walls (higher floors,
+finished sections, the active range's border) whose tight sections must be covered at ``f`` by
+buffers inside it, disjoint in time: a 1-D reachability test over the run.
+
 **Memo.** A state whose subtree was exhausted (placed set, skyline, ``L``, last rank) is hashed
 (64 bits) and not searched again; a collision could wrongly prune (probability ~2**-64 per
 lookup). Everything else is exhaustive, so ``infeasible`` is a proof; ``feasible`` packings are
@@ -49,6 +58,7 @@ import numpy as np
 from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
+from heurist.envs.malloc.peak import peak_live_bytes
 from heurist.policies.malloc.geometry import compressed_times
 from heurist.policies.malloc.search_common import (
     SkylineResult,
@@ -64,11 +74,11 @@ __all__ = ["MINIMALLOC_NODES_PER_SECOND", "MINIMALLOC_ORDERS", "RULES", "minimal
            "minimalloc_plan"]
 
 RULES = ("dominance", "hatless", "monotonic", "unallocated", "dynamic", "decompose", "memo",
-         "tightest", "rerank")
+         "tightest", "rerank", "cover", "wells")
 """The search rules ``minimalloc_pack(rules=...)`` can switch off one by one (ablation; each
 keeps the search complete): see the module doc. All are on by default."""
 (_DOMINANCE, _HATLESS, _MONOTONIC, _UNALLOCATED, _DYNAMIC, _DECOMPOSE, _MEMO, _TIGHTEST,
- _RERANK) = (1 << i for i in range(len(RULES)))
+ _RERANK, _COVER, _WELLS) = (1 << i for i in range(len(RULES)))
 
 MINIMALLOC_ORDERS = ("TLA", "TAL", "LAT")
 """The default static-order portfolio (see ``_ranks``): MiniMalloc's TWA, TAW and WAT (its ``W``
@@ -206,6 +216,54 @@ def _section_slack(live_ptr, live_idx, placed, rem, ev, floor, slack, A0, A1, L,
 
 
 @njit(cache=True, inline="always")
+def _wells_tileable(size, lo, hi, live_ptr, live_idx, rank, placed, floor, rem, reach, A0, A1,
+                    L, last, cap):
+    """Well test: False when some *closed well* cannot be tiled. A well is a maximal run
+    ``[s, e)`` of busy active sections of one floor ``f >= L`` whose neighbours are walls (a
+    higher floor, a finished section, or the active range's border: no unplaced buffer crosses
+    one). In a *tight* section of it (``rem_k == C - f``) the unplaced buffers fill ``[f, C)``
+    exactly, so one lies at exactly ``f``; a buffer at ``f`` over the well cannot cross its walls,
+    and those at ``f`` are disjoint in time. So the spans of the unplaced buffers inside the well
+    (at ``f == L`` only ranks above the last's: the tie rule) must tile it, tight sections
+    covered, others maybe not: a 1-D reachability over the well's sections."""
+    last_rank = rank[last] if last >= 0 else -1
+    s = A0
+    while s < A1:
+        if rem[s] == 0:
+            s += 1
+            continue
+        f = floor[s]
+        e = s + 1
+        while e < A1 and rem[e] > 0 and floor[e] == f:
+            e += 1
+        closed = (f >= L and (s == A0 or rem[s - 1] == 0 or floor[s - 1] > f)
+                  and (e == A1 or rem[e] == 0 or floor[e] > f))
+        tight = False
+        for k in range(s, e):
+            if rem[k] == cap - f:
+                tight = True
+                break
+        if closed and tight:
+            for k in range(s, e + 1):
+                reach[k] = False
+            reach[s] = True
+            for k in range(s, e):
+                if not reach[k]:
+                    continue
+                if rem[k] != cap - f:
+                    reach[k + 1] = True
+                for p in range(live_ptr[k], live_ptr[k + 1]):
+                    b = live_idx[p]
+                    if (lo[b] == k and not placed[b] and hi[b] <= e
+                            and (f > L or rank[b] > last_rank)):
+                        reach[hi[b]] = True
+            if not reach[e]:
+                return False
+        s = e
+    return True
+
+
+@njit(cache=True, inline="always")
 def _mark_crossings(lo, hi, placed, cross, A0, A1):
     """``cross[k]`` (after a prefix sum from ``A0``): active buffers spanning boundary ``k``."""
     for k in range(A0, A1 + 1):
@@ -281,6 +339,61 @@ def _push_others(rem, cross, pend, ptop, A0, A1, best_s, L, d, h_ctx, mul, tight
         i += 1
         j -= 1
     return ptop, h_ctx
+
+
+@njit(cache=True, inline="always")
+def _cover_ok(b, placed, off, rank, prev_same, L, last_rank):
+    """Whether unplaced ``b`` can be the buffer at exactly ``L`` (its skyline is ``L``, the tie
+    rule at ``L`` and the identical-buffer order allow it)."""
+    return (not placed[b] and off[b] == L and rank[b] > last_rank
+            and (prev_same[b] < 0 or placed[prev_same[b]]))
+
+
+@njit(cache=True, inline="always")
+def _cover_candidates(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, placed, off,
+                      rem, A0, A1, L, last, cap, rules, keys, cand, top):
+    """Cover branching (exact-cover style, fewest choices first): a busy active section with
+    ``rem_k == C - L`` is filled exactly from ``L`` to ``C`` in every packing below this node
+    (its unplaced buffers all sit at ``>= L`` and are disjoint in address), so some unplaced
+    buffer lies at exactly ``L`` over it, and exactly one. Branching on *which* one partitions the
+    packings. Of those sections, the one with the fewest such buffers is chosen; its buffers
+    (skyline ``L``, tie and identical-buffer rules as for canonical children) are appended to
+    ``cand`` from ``top`` in rank order. Returns their count (0: the node is dead), or -1 when no
+    section qualifies (canonical branching then)."""
+    last_rank = rank[last] if last >= 0 else -1
+    best_k = -1
+    best_c = len(placed) + 1
+    for k in range(A0, A1):
+        if rem[k] == 0 or rem[k] != cap - L:
+            continue
+        c = 0
+        for p in range(live_ptr[k], live_ptr[k + 1]):
+            if _cover_ok(live_idx[p], placed, off, rank, prev_same, L, last_rank):
+                c += 1
+                if c >= best_c:
+                    break
+        if c < best_c:
+            best_c = c
+            best_k = k
+            if c <= 1:
+                break
+    if best_k < 0:
+        return -1
+    if best_c > 0 and rules & _DOMINANCE:
+        # The children lie at L: dominance kills them all if an active buffer fits below L.
+        for b in range(len(size)):
+            if not placed[b] and lo[b] >= A0 and hi[b] <= A1 and off[b] + size[b] <= L:
+                return 0
+    m = 0
+    for p in range(live_ptr[best_k], live_ptr[best_k + 1]):
+        b = live_idx[p]
+        if _cover_ok(b, placed, off, rank, prev_same, L, last_rank):
+            keys[m] = rank[b]
+            m += 1
+    srt = np.sort(keys[:m])
+    for i in range(m):
+        cand[top + i] = by_rank[srt[i]]
+    return m
 
 
 @njit(cache=True, inline="always")
@@ -413,6 +526,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
     best2 = np.zeros(n_sec, dtype=np.int64)
     id1 = np.zeros(n_sec, dtype=np.int64)
     cross = np.zeros(n_sec + 1, dtype=np.int64)
+    reach = np.zeros(n_sec + 1, dtype=np.bool_)
     # State hash: Zobrist keys of the placed set, a random linear form of the floors, the last
     # buffer, and the context (active range, L, pending components).
     np.random.seed(12345)
@@ -447,6 +561,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
     ptop_at = np.zeros(m1, dtype=np.int64)
     hctx_at = np.zeros(m1, dtype=np.int64)
     popped = np.zeros(m1, dtype=np.bool_)
+    cover_at = np.zeros(m1, dtype=np.bool_)
     rs_at = np.zeros(m1, dtype=np.int64)
     fail_jump = np.full(m1, -1, dtype=np.int64)
     pe = np.zeros((m1, 4), dtype=np.int64)
@@ -467,6 +582,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
     while True:
         if expand:
             expand = False
+            cover_at[d] = False
             nodes += 1
             if nodes > node_limit:
                 return -1, nodes
@@ -512,7 +628,10 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
                      and _lowest_rest(size, lo, hi, live_ptr, live_idx, rank, placed, rem, off,
                                       ev, best1, best2, id1, A0, A1, L, last, cap, rules)
                      and _section_slack(live_ptr, live_idx, placed, rem, ev, floor, slack, A0,
-                                        A1, l_eff, cap, rules))
+                                        A1, l_eff, cap, rules)
+                     and (not rules & _WELLS
+                          or _wells_tileable(size, lo, hi, live_ptr, live_idx, rank, placed,
+                                             floor, rem, reach, A0, A1, L, last, cap)))
             if alive and rules & _DECOMPOSE:
                 _mark_crossings(lo, hi, placed, cross, A0, A1)
                 best_s, best_e, n_comp = _tightest_component(rem, slack, cross, A0, A1, cap,
@@ -537,8 +656,15 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
             if alive:
                 while top + n > len(cand):
                     cand = grow(cand, 0)
-                m = _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1,
-                                L, last, cap, rules, keys, cand, top)
+                m = -1
+                if rules & _COVER:
+                    m = _cover_candidates(size, lo, hi, live_ptr, live_idx, rank, by_rank,
+                                          prev_same, placed, off, rem, A0, A1, L, last, cap,
+                                          rules, keys, cand, top)
+                cover_at[d] = m >= 0
+                if m < 0:
+                    m = _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem,
+                                    A0, A1, L, last, cap, rules, keys, cand, top)
                 c_end[d] = top + m
                 top += m
         # Try the next candidate at depth d (undoing the previous one).
@@ -558,7 +684,10 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
             L, h_set, h_floor = _place(b, d, size, lo, hi, floor, rem, placed, save, save_ptr,
                                        zob, lin, h_set, h_floor, out)
             n_placed += 1
-            last = b
+            if not cover_at[d]:
+                # A cover child keeps the tie rule of its parent (``last``): it is placed out
+                # of rank order, and the buffers still to come at ``L`` obey the old bound.
+                last = b
             chosen[d] = b
             d += 1
             expand = True
@@ -630,13 +759,17 @@ def _ranks(size, t0, t1, length, order):
 def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
                     node_limit: int = 1_000_000, order: str | tuple[str, ...] = MINIMALLOC_ORDERS,
                     memo_bits: int = 20, rules: tuple[str, ...] = RULES,
-                    first_budget: int | None = None) -> SkylineResult:
+                    first_budget: int | None = None,
+                    cover_member: bool | str | None = None) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) in at most
     ``node_limit`` nodes in all. ``order``: static ranking (see ``_ranks``), or several, run
     in turn with budgets ``first_budget`` (default ``2 N``), then doubled each round, until one
     decides (a portfolio: each run is complete, so any ``infeasible`` is a proof). ``rules``:
-    the search rules switched on (``RULES``; fewer for ablation, each keeps it complete). Sizes
-    must be multiples of the alignment (``ValueError`` otherwise)."""
+    the search rules switched on (``RULES``; fewer for ablation, each keeps it complete). With
+    ``cover`` among them, each order runs twice per round, without and with cover branching,
+    when ``cover_member`` is true (default ``None``: when peak live bytes equal the capacity;
+    ``"only"``: with cover branching alone, for tests); else cover branching is not used. Sizes must be multiples of the alignment (``ValueError``
+    otherwise)."""
     orders = (order,) if isinstance(order, str) else tuple(order)
     if first_budget is None:
         first_budget = max(2 * inst.n, 1)
@@ -649,23 +782,34 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     if isinstance(rules, str) or unknown:
         raise ValueError(f"rules must be a tuple of {RULES}, got {rules!r}")
     mask = sum(1 << RULES.index(r) for r in set(rules))
+    # Cover branching is a second member per order, on tight instances only (peak live bytes
+    # = capacity: the zero-slack tilings it is for). Never alone: it loses F and K of A..K
+    # within 300,000 nodes, where the canonical children pack them; with slack (C, D, J) it
+    # would only halve the budget of the others.
     cap, unit, settled = prepare_search(inst, capacity, memo_bits, "minimalloc")
     if settled is not None:
         return settled
+    if cover_member is None:
+        cover_member = peak_live_bytes(inst) == cap
+    if not mask & _COVER or not cover_member:
+        masks = [mask & ~_COVER]
+    else:
+        masks = [mask] if cover_member == "only" else [mask & ~_COVER, mask]
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)
     size = (inst.size // unit).astype(np.int64)
     length = (inst.end - inst.start).astype(np.int64)
     used = 0
-    per = node_limit if len(orders) == 1 else first_budget
+    members = [(o, m) for o in orders for m in masks]
+    per = node_limit if len(members) == 1 else first_budget
     while True:
-        for o in orders:
+        for o, m in members:
             budget = min(per, node_limit - used)
             if budget < 1:
                 return SkylineResult(None, "unknown", used)
             status, nodes, out = _run(size, t0, t1, length, o, cap // unit, budget, memo_bits,
-                                      mask)
+                                      m)
             used += nodes
             if status == 1:
                 return SkylineResult(out * unit, "feasible", used)
