@@ -11,6 +11,8 @@ Sections (``--sections``, any of ``akzo``; prints Markdown for docs/benchmarks/m
   ``--seeds`` seeds, ``--zero-slack-nodes`` each: packed (within 20 s wall) and seconds.
   ``--family tests``: capacity 2^16, horizon 256, alignment 8 (as tests/test_malloc_skyline.py);
   ``generator``: capacity 2^20, horizon max(8, N // 2) (``SyntheticGenerator``'s packing mode).
+  ``--zero-slack-seconds S``: each instance gets a node budget worth ``S`` CPU seconds at its
+  own node rate instead; the last column lists each seed's wall seconds ("-": not packed).
 * ``o``: cached zoo graphs (``scripts/extract_zoo.py``): ``minimize_capacity`` with about
   ``--zoo-seconds`` of nodes (rate measured by a probe) against greedy-by-size and peak live bytes.
 
@@ -18,7 +20,8 @@ Every packing is re-checked by ``check_plan``.
 
 Usage: python scripts/benchmark_malloc_exact.py [--sections akzo] [--data DIR] [--files ABC...]
        [--nodes 2000000] [--repeats 3] [--ablation-nodes 100000] [--sizes 100,200,400,700,1000]
-       [--seeds 5] [--zero-slack-nodes 500000] [--family tests|generator] [--zoo-seconds 10]
+       [--seeds 5] [--zero-slack-nodes 500000] [--zero-slack-seconds S]
+       [--family tests|generator] [--zoo-seconds 10]
 """
 from __future__ import annotations
 
@@ -96,22 +99,31 @@ def _zero_slack(n, seed, family):
     return zero_slack_instance(n, seed=seed, capacity=1 << 20, horizon=max(8, n // 2))[0]
 
 
-def section_zero_slack(sizes, seeds, nodes, family):
+def section_zero_slack(sizes, seeds, nodes, family, seconds=None):
     print("| N | packed | CPU s min / median / max | wall s min / median / max | "
-          "nodes median |")
-    print("|---|---|---|---|---|")
+          "nodes median | per seed (s, or - for not packed) |")
+    print("|---|---|---|---|---|---|")
     for n in sizes:
-        cpus, walls, node_counts, packed = [], [], [], 0
+        cpus, walls, node_counts, packed, per = [], [], [], 0, []
         for seed in range(seeds):
             inst = _zero_slack(n, seed, family)
-            res, cpu, wall = _timed(_pack_checked, inst, node_limit=nodes)
-            packed += res.status == "feasible" and wall <= 20.0
+            budget = nodes
+            if seconds is not None:
+                # A node budget worth ``seconds`` of CPU at this instance's rate (20,000-node
+                # probe), so a miss costs about ``seconds``, not an unbounded time.
+                probe, pcpu, _ = _timed(minimalloc_pack, inst, node_limit=20_000)
+                budget = max(20_000, int(probe.nodes / max(pcpu, 1e-3) * seconds))
+            res, cpu, wall = _timed(_pack_checked, inst, node_limit=budget)
+            ok = res.status == "feasible" and wall <= 20.0
+            packed += ok
+            per.append(f"{wall:.2f}" if ok else "-")
             cpus.append(cpu)
             walls.append(wall)
             node_counts.append(res.nodes)
         print(f"| {n} | {packed}/{seeds} | {min(cpus):.2f} / {statistics.median(cpus):.2f} / "
               f"{max(cpus):.2f} | {min(walls):.2f} / {statistics.median(walls):.2f} / "
-              f"{max(walls):.2f} | {int(statistics.median(node_counts)):,} |", flush=True)
+              f"{max(walls):.2f} | {int(statistics.median(node_counts)):,} | "
+              f"{', '.join(per)} |", flush=True)
 
 
 def section_zoo(seconds):
@@ -150,6 +162,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,200,400,700,1000")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--zero-slack-nodes", type=int, default=500_000)
+    parser.add_argument("--zero-slack-seconds", type=float, default=None,
+                        help="instead of --zero-slack-nodes: a node budget of this many CPU "
+                        "seconds at each instance's rate (measured by a 20,000-node probe)")
     parser.add_argument("--family", choices=["tests", "generator"], default="tests")
     parser.add_argument("--zoo-seconds", type=float, default=10.0)
     args = parser.parse_args()
@@ -161,7 +176,7 @@ def main() -> None:
         section_ablation(folder, args.files, args.ablation_nodes)
     if "z" in args.sections:
         section_zero_slack([int(s) for s in args.sizes.split(",")], args.seeds,
-                           args.zero_slack_nodes, args.family)
+                           args.zero_slack_nodes, args.family, args.zero_slack_seconds)
     if "o" in args.sections:
         section_zoo(args.zoo_seconds)
 
