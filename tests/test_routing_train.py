@@ -206,6 +206,11 @@ def test_shipped_policies_are_listed_and_solve(tmp_path, capsys):
     for r in json.loads(out.read_text())["instances"]:
         assert check_routes(inst[r["index"]], r["routes"], weights=Weights()).ok
     assert {"camp-pvrp-p", "camp-pvrp-zc"} <= names
+    # the shipped CAMP was trained with retiring vehicles: it decodes in that env, checked too
+    assert main(["route", str(src), "--method", "policy:camp-pvrp-p", "--decode", "aug8",
+                 "--out", str(out), "--quiet"]) == 0
+    for r in json.loads(out.read_text())["instances"]:
+        assert check_routes(inst[r["index"]], r["routes"], weights=Weights()).ok
     assert main(["route", str(src), "--method", "policy:camp-pvrp-zc", "--out",
                  str(tmp_path / "zc.json"), "--quiet"]) == 2  # a ZC policy on P instances
     assert "trained on PVRP-ZC" in capsys.readouterr().err
