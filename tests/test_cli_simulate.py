@@ -82,7 +82,7 @@ def test_huge_cache_needs_no_memory_and_counts_compulsory_misses(tmp_path, capsy
             "--json"]
     huge = run_json(capsys, [*base, "-k", str(2**70)])
     exact = run_json(capsys, [*base, "-k", "7"])
-    assert len(huge) == 18 and {r["misses"] for r in huge} == {7}
+    assert len(huge) == 20 and {r["misses"] for r in huge} == {7}
     assert [r["misses"] for r in huge] == [r["misses"] for r in exact]
     assert {r["cache_size"] for r in huge} == {2**70}
 
@@ -95,4 +95,4 @@ def test_all_with_a_predictor_runs_the_policies_it_can_feed(tmp_path, capsys):
                              "--predictor", "exact", "--json"])
     names = {r["policy"] for r in rows}
     assert "BlindOracle" in names and "Discard" not in names and "Mark&Predict" not in names
-    assert len(names) == 15
+    assert len(names) == 17
