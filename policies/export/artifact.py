@@ -8,9 +8,6 @@ bytes, so the checked file is the loaded one.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -22,11 +19,11 @@ from torch import nn
 from heurist.policies.export.manifest import (
     FORMAT_NAME,
     FORMAT_VERSION,
-    MANIFEST,
     WEIGHTS,
     plain,
     read_verified,
     sha256_hex,
+    write_folder,
 )
 from heurist.policies.export.networks import network_entry, network_name
 
@@ -55,20 +52,7 @@ def export_artifact(net: nn.Module, out_dir, *, training: dict | None = None,
         "training": plain(training or {}), "metrics": plain(metrics or {}),
         "provenance": plain({"torch": torch.__version__, **(provenance or {})}),
     }
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / WEIGHTS).write_bytes(blob)
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n",
-                                encoding="utf-8")
-    if out_dir.exists():  # replace: the old folder goes only once the new one is complete
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out_dir)
-    return out_dir
+    return write_folder(out_dir, blob, manifest)
 
 
 def load_network(folder) -> tuple[nn.Module, dict]:

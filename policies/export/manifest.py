@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MANIFEST", "WEIGHTS", "plain", "read_manifest",
-           "read_verified", "sha256_hex"]
+           "read_verified", "sha256_hex", "write_folder"]
 
 FORMAT_NAME = "heurist-policy"
 FORMAT_VERSION = 1
@@ -90,3 +92,24 @@ def read_verified(folder) -> tuple[dict, bytes]:
         raise ValueError(f"{weights}: sha256 {sha256_hex(blob)[:12]}... does not match the "
                          f"manifest's {str(want)[:12]}...: the weights were changed after export")
     return manifest, blob
+
+
+def write_folder(out_dir, blob: bytes, manifest: dict) -> Path:
+    """Writes artifact ``out_dir`` (the weights ``blob`` and ``manifest``) atomically: both go to
+    a temporary sibling first, and an existing folder is replaced only once the new one is
+    complete, so a reader sees the old artifact or the new one, never a mix."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / WEIGHTS).write_bytes(blob)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n",
+                                encoding="utf-8")
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, out_dir)
+    return out_dir

@@ -29,9 +29,6 @@ layout, tree structure) before use and never unpickled.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -221,10 +218,10 @@ def export_distilled(out_dir, arrays: dict[str, np.ndarray], *, config: dict,
     from heurist.policies.export.manifest import (
         FORMAT_NAME,
         FORMAT_VERSION,
-        MANIFEST,
         WEIGHTS,
         plain,
         sha256_hex,
+        write_folder,
     )
 
     out_dir = Path(out_dir)
@@ -244,20 +241,7 @@ def export_distilled(out_dir, arrays: dict[str, np.ndarray], *, config: dict,
         "training": plain(training or {}), "metrics": plain(metrics or {}),
         "provenance": plain(provenance or {}),
     }
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    (tmp / WEIGHTS).write_bytes(blob)
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n",
-                                encoding="utf-8")
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out_dir)
-    return out_dir
+    return write_folder(out_dir, blob, manifest)
 
 
 def shipped_distilled_path() -> Path:
