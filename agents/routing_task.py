@@ -163,7 +163,7 @@ def solve_learned(env, net: nn.Module, instance, *, decode: str = "greedy", seed
         part = instance[start:start + int(chunk)]
         d = rollout(env, net, part, seed=seed, **spec)
         inst, rows = decode_log(part, d.actions, priorities=d.priorities,
-                                retire=bool(getattr(env, "retire", False)))
+                                retire=env.retire)
         for i, dec in enumerate(rows):
             res = check_routes(inst[i], dec.routes, weights=env.weights)
             if not res.ok or abs(res.objective - float(d.objective[i])) > 1e-4 * (
@@ -191,7 +191,7 @@ class RoutingTask:
         self.gen = routing_generator(ec)
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
-        if self.n_imit and not (self.multi_agent and getattr(self.env, "retire", False)):
+        if self.n_imit and not (self.multi_agent and self.env.retire):
             # PyVRP leaves vehicles unused, which only the retire env's logs can express
             raise ValueError("trainer.imitation_iters > 0 (PyVRP warm start) needs agent=camp "
                              "and env.retire=true")

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from test_pvrp_legal import CONFIG, compare_along_rollout
 
 from heurist.envs.pvrp import PVRPEnv, PVRPInstances, Weights, oracle
+from heurist.envs.pvrp.decode import parallel_log
 from heurist.envs.pvrp.oracle import check_routes
 
 
@@ -66,7 +67,7 @@ def test_simultaneous_retirements_keep_a_server():
     and must then serve both clients; the oracle replays the same rule."""
     env = PVRPEnv(n_clients=2, n_vehicles=2, weights=Weights(0.9, 0.1), retire=True)
     inst = two_vehicles()
-    td, masks, rewards = run(env, inst, [[0, 0]])
+    _, masks, rewards = run(env, inst, [[0, 0]])
     assert rewards == [0.0]
     assert env.state.retired[0].tolist() == [True, False]
     assert masks[1] == [[True, False, False], [False, True, True]]
@@ -123,6 +124,8 @@ def test_snapshot_restore_keeps_retirements():
 
 def test_retire_needs_the_torch_backend_and_the_parallel_env():
     """retire=True with backend='numba' is a ValueError; so is env.retire for a sequential agent."""
+    from importlib.resources import files
+
     from omegaconf import OmegaConf
 
     from heurist.agents.routing_task import make_routing_env
@@ -130,8 +133,7 @@ def test_retire_needs_the_torch_backend_and_the_parallel_env():
     with pytest.raises(ValueError, match="torch backend"):
         PVRPEnv(n_clients=2, n_vehicles=2, retire=True, backend="numba")
     assert PVRPEnv(n_clients=2, n_vehicles=2, retire=True).backend == "torch"
-    cfg = OmegaConf.load(__import__("heurist.configs", fromlist=["x"]).__path__[0]
-                         + "/env/pvrp_p.yaml")
+    cfg = OmegaConf.load(files("heurist.configs") / "env" / "pvrp_p.yaml")
     cfg.retire = True
     with pytest.raises(ValueError, match="parallel PVRP env"):
         make_routing_env(cfg, multi_agent=False)
@@ -149,9 +151,7 @@ def test_pyvrp_solutions_replay_in_the_retire_env():
     many = PVRPInstances.from_tensordict(inst)
     for i in range(4):
         routes = solve_pyvrp(many[i], time_limit=0.2, weights=w)
-        seqs = [sum((list(t) + [0] for t in trips), []) for trips in routes]
-        T = max(len(s) for s in seqs)
-        log = torch.tensor([[[s[t] if t < len(s) else 0 for s in seqs] for t in range(T)]])
+        log = torch.from_numpy(parallel_log(routes)).unsqueeze(0)
         got = float(env.evaluate(inst[i:i + 1], log)[0])
         assert got == pytest.approx(-check_routes(many[i], routes, weights=w).objective,
                                     abs=1e-9)

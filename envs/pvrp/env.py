@@ -20,8 +20,8 @@ from heurist.envs.common import HeuristEnv, register
 from heurist.envs.pvrp import oracle
 from heurist.envs.pvrp.generator import PVRPGenerator
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.envs.pvrp.masks import dist_f32 as _dist
 from heurist.envs.pvrp.masks import (
+    can_retire,
     f32,
     initial_avail,
     mark_served,
@@ -29,6 +29,7 @@ from heurist.envs.pvrp.masks import (
     retire_masks,
     vehicle_masks,
 )
+from heurist.envs.pvrp.masks import dist_f32 as _dist
 from heurist.envs.pvrp.state import PVRPState
 
 __all__ = ["BACKENDS", "STATIC_KEYS", "PVRPEnv", "resolve_conflicts", "travel"]
@@ -228,8 +229,6 @@ class PVRPEnv(HeuristEnv):
         if backend == "numba" and self.retire:
             raise ValueError(f"{type(self).__name__}: retire=True runs on the torch backend; "
                              "use backend='torch' or 'auto'")
-        if self.retire:
-            self.snapshot_fields = (*type(self).snapshot_fields, "retired")
         self.backend = backend
         self._sink = np.zeros(1, np.float32)  # the numba kernel's prefetch sink
         self.n_clients, self.n_vehicles, self.weights = int(n_clients), int(n_vehicles), weights
@@ -296,10 +295,9 @@ class PVRPEnv(HeuristEnv):
         static_np = () if dev.type != "cpu" else (
             locs.numpy(), _compact_demand(demand.numpy()), capacity.numpy(), speed.numpy(),
             pref_gain.numpy(), avail.numpy().view(np.uint8), allowed.numpy().view(np.uint8))
-        retired = None
-        if getattr(self, "retire", False):
-            retired = torch.zeros(B, M, dtype=torch.bool, device=dev)
-            mask, any_client, _ = retire_masks(avail, demand, load, pos, capacity, retired)
+        retired = torch.zeros(B, M, dtype=torch.bool, device=dev)
+        if self.retire:
+            mask, any_client = retire_masks(avail, demand, load, pos, capacity, retired)
         return PVRPState(locs=locs, demand=demand, capacity=capacity, speed=speed,
                          preference=pref, pref_gain=pref_gain, allowed=allowed, pos=pos,
                          load=load, time=torch.zeros(B, M, device=dev), served=served,
@@ -386,8 +384,7 @@ class PVRPEnv(HeuristEnv):
         gain = torch.where(won, s.pref_gain.gather(2, a.unsqueeze(-1)).squeeze(-1), 0.0)
         reward = gain.sum(-1) - self.weights.w_time * self._time_term(s.time, time)
         if self.retire:
-            mask, any_client, _ = retire_masks(s.avail, s.demand, load, pos, s.capacity,
-                                               s.retired)
+            mask, any_client = retire_masks(s.avail, s.demand, load, pos, s.capacity, s.retired)
         else:
             mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
         done = served[:, 1:].all(-1) & (pos == 0).all(-1)
@@ -406,7 +403,7 @@ class PVRPEnv(HeuristEnv):
         retired = s.retired.clone()
         for k in range(self.n_vehicles):
             if bool(asks[:, k].any()):
-                _, _, can = retire_masks(s.avail, s.demand, s.load, s.pos, s.capacity, retired)
+                can = can_retire(s.avail, s.demand, s.capacity, retired)
                 retired[:, k] |= asks[:, k] & can[:, k]
         s.retired = retired
 
@@ -490,7 +487,7 @@ class PVRPEnv(HeuristEnv):
     # ------------------------------------------------------------------ snapshot / restore
     #: the evolving part of ``PVRPState`` (``current`` is added by the sequential env)
     snapshot_fields: tuple[str, ...] = ("pos", "load", "time", "served", "avail", "mask",
-                                        "any_client")
+                                        "any_client", "retired")
 
     def restore(self, snapshot: dict) -> TensorDictBase:
         avail = self.state.avail

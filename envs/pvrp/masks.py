@@ -18,6 +18,7 @@ import torch
 
 __all__ = [
     "active_vehicles",
+    "can_retire",
     "dist_f32",
     "f32",
     "initial_avail",
@@ -55,25 +56,29 @@ def vehicle_masks(avail: torch.Tensor, demand: torch.Tensor, load: torch.Tensor,
     return mask, any_client
 
 
+def can_retire(avail: torch.Tensor, demand: torch.Tensor, capacity: torch.Tensor,
+               retired: torch.Tensor) -> torch.Tensor:
+    """Whether each vehicle could retire now, wherever it stands -> bool [B, M]: every client it
+    could still serve (open, in its zone, demand within its capacity) can be served by another
+    vehicle that has not retired (``retired`` [B, M]), so retiring never strands a client.
+    ``avail`` [B, M, N + 1], ``demand`` [B, N + 1], ``capacity`` [B, M]."""
+    servable = (avail & ~retired.unsqueeze(-1)
+                & (demand.unsqueeze(1) <= capacity.unsqueeze(-1)))  # [B, M, N + 1]
+    servers = servable.sum(1, keepdim=True)  # [B, 1, N + 1]
+    return ~(servable & (servers < 2)).any(-1)
+
+
 def retire_masks(avail: torch.Tensor, demand: torch.Tensor, load: torch.Tensor,
                  pos: torch.Tensor, capacity: torch.Tensor, retired: torch.Tensor,
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`vehicle_masks` when vehicles may retire (``PVRPEnv(retire=True)``).
-
-    A retired vehicle (``retired`` [B, M] bool) has no client move left. A vehicle at the depot
-    with a feasible client may also choose the depot, to retire, when every client it could
-    still serve (open, in its zone, demand within its capacity) can be served by another vehicle
-    that has not retired: so retiring never strands a client. ``capacity`` [B, M]; the other
-    arguments as in :func:`vehicle_masks` -> (``mask`` [B, M, N + 1], ``any_client`` [B, M],
-    ``can_retire`` [B, M] bool, ignoring the vehicle's position)."""
-    open_ = avail & ~retired.unsqueeze(-1)
-    servable = open_ & (demand.unsqueeze(1) <= capacity.unsqueeze(-1))  # [B, M, N + 1]
-    servers = servable.sum(1, keepdim=True)  # [B, 1, N + 1]
-    can_retire = ~(servable & (servers < 2)).any(-1)
-    mask = (demand.unsqueeze(1) <= load.unsqueeze(-1)) & open_
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`vehicle_masks` when vehicles may retire (``PVRPEnv(retire=True)``): a retired
+    vehicle (``retired`` [B, M] bool) has no client move left, and a vehicle at the depot with a
+    feasible client may also choose the depot, to retire, where :func:`can_retire` allows it.
+    ``capacity`` [B, M]; the other arguments and the result as in :func:`vehicle_masks`."""
+    mask = (demand.unsqueeze(1) <= load.unsqueeze(-1)) & avail & ~retired.unsqueeze(-1)
     any_client = mask.any(-1)
-    mask[..., 0] = (pos != 0) | ~any_client | can_retire
-    return mask, any_client, can_retire
+    mask[..., 0] = (pos != 0) | ~any_client | can_retire(avail, demand, capacity, retired)
+    return mask, any_client
 
 
 def active_vehicles(pos: torch.Tensor, any_client: torch.Tensor) -> torch.Tensor:

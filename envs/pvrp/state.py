@@ -29,7 +29,7 @@ class PVRPState:
     always False); ``avail`` [B, M, N + 1] bool unserved and allowed (updated in place);
     ``mask`` [B, M, N + 1] bool legal moves now; ``any_client`` [B, M] bool a feasible client
     exists; ``current`` [B] int64 the vehicle that acts next (sequential env only, else None);
-    ``retired`` [B, M] bool vehicles that retired (``PVRPEnv(retire=True)`` only, else None).
+    ``retired`` [B, M] bool vehicles that retired (all False unless ``PVRPEnv(retire=True)``).
     """
 
     locs: torch.Tensor
@@ -47,7 +47,7 @@ class PVRPState:
     mask: torch.Tensor
     any_client: torch.Tensor
     current: torch.Tensor | None = None
-    retired: torch.Tensor | None = None
+    retired: torch.Tensor | None = None  # set by reset (None only before it)
     #: numpy views of the tensors the numba kernel reads but never replaces (``locs``, ``demand``,
     #: ``capacity``, ``speed``, ``pref_gain``, ``avail`` and ``allowed`` as uint8; ``demand`` as
     #: uint8 when its values are small integers), made once per reset
