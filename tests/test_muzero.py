@@ -85,5 +85,5 @@ def test_simulator_rejects_bad_configuration():
     env.reset(instance=td)
     with pytest.raises(ValueError, match="value='prior' needs a prior"):
         TrueSimulator(env, value="prior")
-    with pytest.raises(ValueError, match="expected rollout, prior or zero"):
+    with pytest.raises(ValueError, match="expected rollout, env_rollout, prior or zero"):
         TrueSimulator(env, value="mcts")

@@ -18,6 +18,7 @@ from heurist.agents.muzero.planner import (
     search_episodes,
 )
 from heurist.agents.muzero.replay import Replay
+from heurist.agents.muzero.rollout import mapping_rollout
 from heurist.agents.muzero.routing import RouteResult, nearest_prior, plan_routes
 from heurist.agents.muzero.simulator import PriorFn, TrueSimulator
 from heurist.agents.muzero.sumtree import SumTree
@@ -25,5 +26,5 @@ from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, self_play
 
 __all__ = ["EpisodeResult", "LearnedModel", "MappingResult", "MuZeroConfig", "MuZeroTrainer",
            "PackingResult", "PriorFn", "Replay", "RouteResult", "SumTree", "TrueSimulator", "UnrollBatch",
-           "count_parameters", "nearest_prior", "plan_mapping", "plan_packing", "plan_routes", "search_episodes",
+           "count_parameters", "mapping_rollout", "nearest_prior", "plan_mapping", "plan_packing", "plan_routes", "search_episodes",
            "self_play", "unroll_loss"]

@@ -3,8 +3,10 @@
 A node's embedding is the env's ``snapshot()`` (a dict of ``[B, ...]`` arrays), so the search's
 ``ArrayStore`` keeps one snapshot per node and gathers the B parents of a simulation with one
 indexing per field. One simulation = ``restore`` the B parents, one ``step``, ``snapshot`` the B
-children, and a leaf value: the greedy rollout's return from the child (``value="rollout"``),
-a network's value, or 0.
+children, and a leaf value: the greedy rollout's return from the child (``value="rollout"``;
+on a Malloc mapping env the fast ``rollout.mapping_rollout``, equal to the env's own
+``greedy_rollout`` bit for bit, which ``value="env_rollout"`` keeps as the reference), a
+network's value, or 0.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from heurist.agents.muzero.rollout import mapping_rollout
 from heurist.agents.search import RecurrentOutput, RootOutput
+from heurist.envs.malloc.env import MallocEnv
 
 __all__ = ["PriorFn", "TrueSimulator"]
 
@@ -30,18 +34,24 @@ class TrueSimulator:
         env: a reset heurist env with ``snapshot``/``restore``; its rows are the trees.
         prior: optional ``PriorFn`` giving prior logits (and optionally a value) from the
             observation; default: uniform logits over the legal actions.
-        value: ``"rollout"`` (the env's ``greedy_rollout`` from the node; Malloc),
-            ``"prior"`` (the prior's value) or ``"zero"``.
+        value: ``"rollout"`` (the greedy rollout's return from the node: ``mapping_rollout`` on
+            a Malloc mapping env, else the env's ``greedy_rollout``), ``"env_rollout"`` (always
+            the env's ``greedy_rollout``: the reference the fast path equals), ``"prior"`` (the
+            prior's value) or ``"zero"``.
     """
 
     def __init__(self, env: Any, *, prior: PriorFn | None = None, value: str = "rollout") -> None:
-        if value not in ("rollout", "prior", "zero"):
-            raise ValueError(f"TrueSimulator: value={value!r}, expected rollout, prior or zero")
-        if value == "rollout" and not hasattr(env, "greedy_rollout"):
+        if value not in ("rollout", "env_rollout", "prior", "zero"):
+            raise ValueError(f"TrueSimulator: value={value!r}, expected rollout, env_rollout, "
+                             "prior or zero")
+        if value in ("rollout", "env_rollout") and not hasattr(env, "greedy_rollout"):
             raise ValueError(f"TrueSimulator: {type(env).__name__} has no greedy_rollout")
         if value == "prior" and prior is None:
             raise ValueError("TrueSimulator: value='prior' needs a prior")
         self.env, self.prior, self.value = env, prior, value
+        # the env's rollout steps the full env (index walk, every feature) per decision: ~60x
+        # slower on the zoo's training graphs than the dedicated kernel (docs/benchmarks/muzero.md)
+        self._fast = value == "rollout" and isinstance(env, MallocEnv) and env.mapping
         self.n_simulated = 0  # env steps taken inside the search (the search budget spent)
 
     def _evaluate(self, td: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -49,7 +59,9 @@ class TrueSimulator:
         mask = td["action_mask"].cpu().numpy()
         B = mask.shape[0]
         logits, v = (np.zeros(mask.shape), None) if self.prior is None else self.prior(td)
-        if self.value == "rollout":
+        if self._fast:
+            value = mapping_rollout(self.env)  # the env stays at the node
+        elif self.value in ("rollout", "env_rollout"):
             value = self.env.greedy_rollout()  # the env's state is now past the node: restored
         elif self.value == "prior":      # before the next use by the caller
             value = np.asarray(v, np.float64)
