@@ -59,6 +59,7 @@ from numba import njit
 
 from heurist.envs.malloc.instance import MallocInstance
 from heurist.envs.malloc.peak import peak_live_bytes
+from heurist.policies.malloc.filler_search import filler_pack, perfect_tiling
 from heurist.policies.malloc.geometry import compressed_times
 from heurist.policies.malloc.search_common import (
     SkylineResult,
@@ -74,11 +75,11 @@ __all__ = ["MINIMALLOC_NODES_PER_SECOND", "MINIMALLOC_ORDERS", "RULES", "minimal
            "minimalloc_plan"]
 
 RULES = ("dominance", "hatless", "monotonic", "unallocated", "dynamic", "decompose", "memo",
-         "tightest", "rerank", "cover", "wells")
+         "tightest", "rerank", "cover", "wells", "filler")
 """The search rules ``minimalloc_pack(rules=...)`` can switch off one by one (ablation; each
 keeps the search complete): see the module doc. All are on by default."""
 (_DOMINANCE, _HATLESS, _MONOTONIC, _UNALLOCATED, _DYNAMIC, _DECOMPOSE, _MEMO, _TIGHTEST,
- _RERANK, _COVER, _WELLS) = (1 << i for i in range(len(RULES)))
+ _RERANK, _COVER, _WELLS, _FILLER) = (1 << i for i in range(len(RULES)))
 
 MINIMALLOC_ORDERS = ("TLA", "TAL", "LAT")
 """The default static-order portfolio (see ``_ranks``): MiniMalloc's TWA, TAW and WAT (its ``W``
@@ -795,21 +796,36 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
         masks = [mask & ~_COVER]
     else:
         masks = [mask] if cover_member == "only" else [mask & ~_COVER, mask]
+    # On perfect tilings (every section exactly full) the elastic-filler search
+    # (``filler_search``) runs first in each round, one member per order: it places only the
+    # buffers that span two sections or more, the fillers of each section fill the gaps.
+    fill_members = []
+    if mask & _FILLER and cover_member != "only" and perfect_tiling(inst, cap):
+        fill_members = [(o, -1) for o in orders]
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)
     size = (inst.size // unit).astype(np.int64)
     length = (inst.end - inst.start).astype(np.int64)
     used = 0
-    members = [(o, m) for o in orders for m in masks]
+    members = fill_members + [(o, m) for o in orders for m in masks]
     per = node_limit if len(members) == 1 else first_budget
     while True:
         for o, m in members:
             budget = min(per, node_limit - used)
             if budget < 1:
                 return SkylineResult(None, "unknown", used)
+            if m < 0:
+                res = filler_pack(inst, capacity=cap, node_limit=budget, order=o,
+                                  memo_bits=memo_bits)
+                if res is None:  # bitsets too large: not used
+                    continue
+                used += res.nodes
+                if res.status != "unknown":
+                    return SkylineResult(res.offsets, res.status, used)
+                continue
             status, nodes, out = _run(size, t0, t1, length, o, cap // unit, budget, memo_bits,
-                                      m)
+                                      m & ~_FILLER)
             used += nodes
             if status == 1:
                 return SkylineResult(out * unit, "feasible", used)
