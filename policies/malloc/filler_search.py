@@ -158,6 +158,28 @@ def _fill_gaps(items, gaps, assign, step_cap):
 
 
 @njit(cache=True)
+def _gaps_fillable(k, F, U, fsize, f_ptr, gk, gsize, gtop, step_cap):
+    """Whether section ``k``'s fillers can fill its gaps so far exactly, the rest left over
+    (``_fill_gaps`` with one more bin of the unused bytes): 1 yes, 0 no, -1 step cap hit."""
+    cnt = 1
+    for q in range(gtop):
+        if gk[q] == k:
+            cnt += 1
+    if cnt == 1:
+        return 1
+    caps = np.empty(cnt, dtype=np.int64)
+    c = 0
+    for q in range(gtop):
+        if gk[q] == k:
+            caps[c] = gsize[q]
+            c += 1
+    caps[c] = F[k] - U[k]
+    items = fsize[f_ptr[k]:f_ptr[k + 1]]
+    assign = np.empty(len(items), dtype=np.int64)
+    return _fill_gaps(items, caps, assign, step_cap)
+
+
+@njit(cache=True)
 def _leaf(floor, F, fsize, f_ptr, gk, gbase, gsize, gtop, cap, fout, step_cap, s0, s1):
     """All multi-section buffers placed: split each section's fillers exactly into its gaps
     (the recorded ones and the top one), for sections ``[s0, s1)``; filler offsets into
@@ -257,7 +279,7 @@ def _components(lo, hi, placed, rem_s, cross, A0, A1):
 
 @njit(cache=True)
 def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_ptr, ss, f_ptr,
-            fsize, cap, node_limit, memo_bits, max_offsets, leaf_steps, decompose, cover, out, fout):
+            fsize, cap, node_limit, memo_bits, max_offsets, leaf_steps, decompose, cover, gap_check, out, fout):
     """Depth-first search over multi-section placements; returns ``(status, nodes,
     incomplete)``: status 1 packed (``out``: offsets of the multi-section buffers, ``fout``: of
     the fillers), 0 exhausted, -1 node limit; ``incomplete``: a cap cut some subtree.
@@ -384,6 +406,14 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
                     last = -1
                     fail_jump[d] = pend[ptop, 3]
                     h_ctx ^= A0 * mul[0] + A1 * mul[1] + L * mul[2]
+            if alive and d > 0 and gap_check > 0:
+                # The gaps the last placement left: each section's fillers must still split
+                # exactly into its gaps so far (the rest is free). A capped check prunes nothing.
+                for q in range(gap_ptr[d - 1], gap_ptr[d]):
+                    if _gaps_fillable(gk[q], F, U, fsize, f_ptr, gk, gsize, gap_ptr[d],
+                                      gap_check) == 0:
+                        alive = False
+                        break
             if alive:
                 for b in range(n):
                     if not placed[b] and lo[b] >= A0 and hi[b] <= A1:
@@ -649,7 +679,8 @@ def perfect_tiling(inst: MallocInstance, capacity: int | None = None) -> bool:
 def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
                 node_limit: int = 1_000_000, order: str = "TLA", memo_bits: int = 20,
                 max_offsets: int = FILLER_MAX_OFFSETS, leaf_steps: int = _LEAF_STEPS,
-                decompose: bool = True, cover: bool = True, max_bitset_words: int = 1 << 24) -> SkylineResult | None:
+                decompose: bool = True, cover: bool = True, gap_check: int = 2_000,
+                max_bitset_words: int = 1 << 24) -> SkylineResult | None:
     """Searches a perfect tiling's packing within ``capacity`` (default: the instance's) in at
     most ``node_limit`` nodes, fillers elastic (module doc). ``None`` when it does not apply
     (not a perfect tiling, or the fillers' bitsets would exceed ``max_bitset_words`` 64-bit
@@ -708,7 +739,8 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
                                         by_rank.astype(np.int64), prev_same, F, ss_ptr, ss,
                                         f_ptr, fsize, np.int64(cu), np.int64(node_limit),
                                         int(memo_bits), int(max_offsets), int(leaf_steps),
-                                        bool(decompose), bool(cover), out, fout)
+                                        bool(decompose), bool(cover), int(gap_check), out,
+                                        fout)
     nodes = int(nodes)
     if status == 1:
         offsets = np.zeros(inst.n, dtype=np.int64)
