@@ -107,10 +107,12 @@ def render(args) -> str:
             f"context + {data['chat']['continuation']} future tokens from train documents "
             f"({docs}; {tr['val_windows']} more windows of the last {tr['val_docs']} docs per kind "
             f"for validation), {recording:.0f} s of recording, then {tr['steps']} Adam steps of "
-            f"{tr['batch']} (window, layer) lists, lr {tr['lr']}, loss {tr['loss']}, seed "
+            f"{tr['batch']} (window, layer) lists, lr {tr['lr']}, loss {tr['loss']} on target "
+            f"{tr.get('target', 'future')}"
+            f"{' with the value-norm features' if tr.get('values') else ''}, seed "
             f"{tr['seed']}: {tr['train_seconds']} s on {tr['threads']} CPU thread (2 shared "
             f"cores); best validation step {tr['best_step']}."),
-           (f"- Validation recall@25 % of future attention: {met['val_recall']:.4f} (oracle "
+           (f"- Validation recall@25 % of the target: {met['val_recall']:.4f} (oracle "
             f"{met['val_recall_oracle']:.4f}, observed mean {met['val_recall_observed']:.4f})."),
            ""]
     groups = sorted({(r["context"], r["mode"]) for r in rows})

@@ -36,7 +36,9 @@ def _obs(t: int = 12, seed: int = 0, future: bool = False) -> LayerObservation:
     g = torch.Generator().manual_seed(seed + 100)
     keys = torch.randn(3, t, 4, generator=g)
     fut = _causal_attn(9, t + 3, seed + 7)[:, -3:, :t] if future else None
-    return LayerObservation(attn=_causal_attn(9, t, seed), keys=keys, layer=0, future=fut)
+    values = torch.randn(3, t, 4, generator=g)  # the learned scorer reads value norms
+    return LayerObservation(attn=_causal_attn(9, t, seed), keys=keys, layer=0, future=fut,
+                            values=values)
 
 
 @settings(max_examples=200, deadline=None)
@@ -152,7 +154,7 @@ def test_decode_form_scores_every_cached_entry(name):
     pos = torch.cat([kept, torch.full((3, 1), 20)], 1)
     step = DecodeStep(attn=torch.softmax(torch.randn(9, 9), -1), keys=torch.randn(3, 9, 4),
                       positions=pos, layer=0, step=0, capacity=8,
-                      future=torch.rand(9, 21))
+                      future=torch.rand(9, 21), values=torch.randn(3, 9, 4))
     policy.observe(stats, step)
     scores = policy.decode_scores(stats, step)
     assert scores.shape == (3, 9) and bool(torch.isfinite(scores).all())

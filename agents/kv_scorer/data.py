@@ -27,7 +27,8 @@ from transformers import DynamicCache
 from heurist.policies.kv.learned import prefill_features
 from heurist.policies.kv.observation import LayerObservation, group_mean
 
-__all__ = ["KINDS", "TEST_MODULUS", "documents", "is_test", "load_documents", "record_window"]
+__all__ = ["EXTRAS", "KINDS", "TEST_MODULUS", "documents", "is_test", "load_documents",
+           "record_window"]
 
 KINDS = ("chat", "code", "prose")
 TEST_MODULUS = 5
@@ -99,20 +100,39 @@ def load_documents(tok, kind: str, split: str, *, count: int, need: int
     return out
 
 
+#: Extra per-entry quantities :func:`record_window` returns with ``extras=True`` (last dim of its
+#: third output): the value's L2 norm, the continuation's MAX attention over its queries, and the
+#: continuation's attention weighted by how far the value lies from each query's output,
+#: ``sum_q a_qj ||v_j - o_q||`` -- to first order what the output loses when entry ``j`` is dropped.
+EXTRAS = ("value_norm", "future_max", "future_value")
+
+
 @torch.inference_mode()
-def record_window(model, ids: torch.Tensor, *, context: int, continuation: int
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def record_window(model, ids: torch.Tensor, *, context: int, continuation: int,
+                  extras: bool = False):
     """One example from ``ids [>= T + C]``: ``(features [L, Hkv, T, F], future [L, Hkv, T])``,
-    the future being the GQA-mean attention mass the ``C`` continuation queries pay each entry."""
+    the future being the GQA-mean attention mass the ``C`` continuation queries pay each entry;
+    with ``extras`` also ``[L, Hkv, T, len(EXTRAS)]`` (GQA means, see :data:`EXTRAS`)."""
     t, c = context, continuation
     cache = DynamicCache(config=model.config)
     out = model(ids[None, :t + c], past_key_values=cache, output_attentions=True, use_cache=True,
                 logits_to_keep=1)
-    feats, future = [], []
+    feats, future, more = [], [], []
     for layer, (a, lay) in enumerate(zip(out.attentions, cache.layers)):
         a = a[0]  # [Hq, T+C, T+C]
-        keys = lay.keys[0, :, :t]
-        obs = LayerObservation(attn=a[:, :t, :t], keys=keys, layer=layer)
+        hkv = lay.keys.shape[1]
+        keys, values = lay.keys[0, :, :t], lay.values[0]  # [Hkv, T, D], [Hkv, T+C, D]
+        obs = LayerObservation(attn=a[:, :t, :t], keys=keys, layer=layer, values=values[:, :t])
         feats.append(prefill_features(obs))
-        future.append(group_mean(a[:, t:, :t].sum(1), keys.shape[0]))
+        fut = a[:, t:, :t]  # [Hq, C, T]
+        future.append(group_mean(fut.sum(1), hkv))
+        if extras:
+            v = values.repeat_interleave(a.shape[0] // hkv, dim=0)  # [Hq, T+C, D]
+            o = a[:, t:, :] @ v  # [Hq, C, D] the continuation's attention outputs
+            dist = torch.cdist(o.float(), v[:, :t].float())  # [Hq, C, T]
+            more.append(torch.stack([
+                torch.linalg.vector_norm(values[:, :t].float(), dim=-1),
+                group_mean(fut.amax(1), hkv), group_mean((fut * dist).sum(1), hkv)], -1))
+    if extras:
+        return torch.stack(feats), torch.stack(future), torch.stack(more)
     return torch.stack(feats), torch.stack(future)

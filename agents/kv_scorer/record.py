@@ -4,8 +4,10 @@
     python -m heurist.agents.kv_scorer.record --out runs/kv_scorer/data --docs 24 --windows 2
 
 Writes ``<out>/<kind>.safetensors`` (``features [N, L, Hkv, T, F]`` float32, ``future
-[N, L, Hkv, T]``) and ``<out>/<kind>.json`` (the documents and windows used, and the held-out test
-documents of the same scan, so the split is written down beside the data).
+[N, L, Hkv, T]``, ``extras [N, L, Hkv, T, 3]``: value norm, max and value-weighted future
+attention, :data:`~heurist.agents.kv_scorer.data.EXTRAS`) and ``<out>/<kind>.json`` (the
+documents and windows used, and the held-out test documents of the same scan, so the split is
+written down beside the data).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from heurist.agents.kv_scorer.data import KINDS, documents, is_test, record_window
+from heurist.agents.kv_scorer.data import EXTRAS, KINDS, documents, is_test, record_window
 
 __all__ = ["main"]
 
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     span = a.context + a.continuation
     for kind in kinds:
-        feats, futures, used, test = [], [], [], []
+        feats, futures, more, used, test = [], [], [], [], []
         t0 = time.perf_counter()
         docs = iter(documents(tok, kind))
         with tqdm(total=a.docs, desc=kind) as bar:
@@ -56,18 +58,20 @@ def main(argv=None) -> int:
                     continue
                 ids = torch.tensor(ids, dtype=torch.long)
                 for w in range(min(a.windows, len(ids) // span)):
-                    f, fu = record_window(model, ids[w * span:], context=a.context,
-                                          continuation=a.continuation)
+                    f, fu, ex = record_window(model, ids[w * span:], context=a.context,
+                                              continuation=a.continuation, extras=True)
                     feats.append(f)
                     futures.append(fu)
+                    more.append(ex)
                     used.append([doc_id, w * span])
                 bar.update(1)
                 if bar.n == a.docs:
                     break
         save_file({"features": torch.stack(feats).contiguous(),
-                   "future": torch.stack(futures).contiguous()}, a.out / f"{kind}.safetensors")
+                   "future": torch.stack(futures).contiguous(),
+                   "extras": torch.stack(more).contiguous()}, a.out / f"{kind}.safetensors")
         (a.out / f"{kind}.json").write_text(json.dumps({
-            "kind": kind, "context": a.context, "continuation": a.continuation,
+            "kind": kind, "context": a.context, "continuation": a.continuation, "extras": EXTRAS,
             "train_windows": used, "test_docs_seen": test,
             "seconds": round(time.perf_counter() - t0, 1)}, indent=1))
         print(f"{kind}: {len(used)} windows from {bar.n} docs in {time.perf_counter() - t0:.0f} s")

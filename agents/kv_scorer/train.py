@@ -23,14 +23,24 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from heurist.agents.kv_scorer.data import KINDS
-from heurist.policies.kv.learned import FEATURES, KVScorer
+from heurist.agents.kv_scorer.data import EXTRAS, KINDS
+from heurist.policies.kv.learned import FEATURES, KVScorer, value_norm_features
 
-__all__ = ["LOSSES", "list_loss", "load_data", "main", "recall_at", "train"]
+__all__ = ["LOSSES", "TARGETS", "list_loss", "load_data", "main", "recall_at", "train"]
+
+#: What the scorer imitates per entry: ``future`` -- the continuation's attention mass (the
+#: oracle's score); ``future_max`` -- its largest single-query weight; ``future_value`` -- the
+#: mass weighted by the value's distance from each query's output (``sum_q a_qj ||v_j - o_q||``,
+#: what the output loses without the entry).
+TARGETS = ("future", "future_max", "future_value")
 
 
-def load_data(folder: Path, kinds, val_docs: int):
-    """``(train, val)``: each ``(features [N, L, H, T, F], future [N, L, H, T])``, split by doc."""
+def load_data(folder: Path, kinds, val_docs: int, *, target: str = "future",
+              values: bool = False):
+    """``(train, val)``: each ``(features [N, L, H, T, F], target [N, L, H, T])``, split by doc;
+    ``values`` appends :data:`~heurist.policies.kv.learned.VALUE_FEATURES` (``F`` + 2)."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     parts = {"train": ([], []), "val": ([], [])}
     for kind in kinds:
         d = load_file(str(folder / f"{kind}.safetensors"))
@@ -38,9 +48,14 @@ def load_data(folder: Path, kinds, val_docs: int):
         docs = list(dict.fromkeys(doc for doc, _ in meta["train_windows"]))
         val = set(docs[-val_docs:]) if val_docs else set()
         is_val = torch.tensor([doc in val for doc, _ in meta["train_windows"]])
+        x = d["features"]
+        if values:  # the same numbers value_features computes at inference
+            x = torch.cat([x, value_norm_features(d["extras"][..., EXTRAS.index("value_norm")])],
+                          dim=-1)
+        y = d["future"] if target == "future" else d["extras"][..., EXTRAS.index(target)]
         for name, mask in (("train", ~is_val), ("val", is_val)):
-            parts[name][0].append(d["features"][mask])
-            parts[name][1].append(d["future"][mask])
+            parts[name][0].append(x[mask])
+            parts[name][1].append(y[mask])
     return tuple((torch.cat(x), torch.cat(y)) for x, y in (parts["train"], parts["val"]))
 
 
@@ -67,7 +82,7 @@ def _scores(net, x, batch: int = 8):
     return out
 
 
-LOSSES = ("listnet", "listnet_sqrt", "mse_log")
+LOSSES = ("listnet", "listnet_sqrt", "mse_log", "topk_bce")
 
 
 def list_loss(s: torch.Tensor, future: torch.Tensor, kind: str) -> torch.Tensor:
@@ -75,10 +90,16 @@ def list_loss(s: torch.Tensor, future: torch.Tensor, kind: str) -> torch.Tensor:
 
     ``listnet``: cross-entropy to the normalised future mass; ``listnet_sqrt``: to the normalised
     square root of it (flatter: the sink's mass does not swamp the boundary of the kept set);
-    ``mse_log``: squared error to the per-list z-scored log mass (every rank counts alike).
+    ``mse_log``: squared error to the per-list z-scored log mass (every rank counts alike);
+    ``topk_bce``: binary cross-entropy on "is among the top 25 %" (the oracle's kept set at the
+    target budget: only the boundary of the kept set matters, not the order inside it).
     Entry 0 (the sink, always kept by the policy) is left out of every list.
     """
     s, future = s[..., 1:], future[..., 1:]
+    if kind == "topk_bce":
+        k = max(1, int((future.shape[-1] + 1) * 0.25) - 1)
+        top = torch.zeros_like(future).scatter_(-1, future.topk(k, dim=-1).indices, 1.0)
+        return torch.nn.functional.binary_cross_entropy_with_logits(s, top)
     if kind == "mse_log":
         y = torch.log(future + 1e-4)
         y = (y - y.mean(-1, keepdim=True)) / (y.std(-1, keepdim=True) + 1e-3)
@@ -147,6 +168,8 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--embed", type=int, default=8)
     ap.add_argument("--loss", choices=LOSSES, default="listnet")
+    ap.add_argument("--target", choices=TARGETS, default="future")
+    ap.add_argument("--values", action="store_true", help="add the value-norm features")
     ap.add_argument("--budget", type=float, default=0.25, help="validation recall budget")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
@@ -155,7 +178,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     kinds = [k for k in a.kinds.split(",") if k]
-    train_set, val_set = load_data(a.data, kinds, a.val_docs)
+    train_set, val_set = load_data(a.data, kinds, a.val_docs, target=a.target, values=a.values)
     from heurist.agents.loggers import make_logger
     from heurist.policies.export import export_artifact
 

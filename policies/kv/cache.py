@@ -93,7 +93,8 @@ class PolicyCache(DynamicCache):
             keys = lay.keys[0]
             step = DecodeStep(attn=attentions[layer][0, :, -1, :], keys=keys, positions=pos,
                               layer=layer, step=self.step, capacity=self.capacity,
-                              future=None if future is None else future[layer])
+                              future=None if future is None else future[layer],
+                              values=lay.values[0])
             self.policy.observe(stats, step)
             n_evict = keys.shape[1] - self.capacity
             if n_evict <= 0:

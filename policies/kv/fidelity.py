@@ -124,8 +124,8 @@ def reference_run(model, ids: torch.Tensor, *, context: int, continuation: int,
     cont = model(inputs[None], past_key_values=full, position_ids=_positions(t, c, True),
                  output_attentions=True, use_cache=True)
     cont_attn = [a[0] for a in cont.attentions]
-    observations = [LayerObservation(attn=a, keys=k, layer=i, future=ca[:, :, :t])
-                    for i, (a, k, ca) in enumerate(zip(attn, keys, cont_attn))]
+    observations = [LayerObservation(attn=a, keys=k, layer=i, future=ca[:, :, :t], values=v)
+                    for i, (a, k, v, ca) in enumerate(zip(attn, keys, values, cont_attn))]
     ref = Reference(context_len=t, inputs=inputs, targets=targets, first=ids[t:t + 1], keys=keys,
                     values=values, observations=observations, logits=cont.logits[0],
                     cont_attn=cont_attn, greedy=torch.empty(0, dtype=torch.long),

@@ -1,7 +1,8 @@
 """A learned KV-cache eviction policy: a small network scores each cached entry from what is known
 at eviction time, trained to imitate the future-attention oracle (``agents/kv_scorer``).
 
-Features (:data:`FEATURES`) per (layer, KV head, entry), from the GQA-group mean attention ``A``
+Features (:data:`FEATURES` = :data:`ATTENTION_FEATURES` + :data:`VALUE_FEATURES`) per (layer, KV
+head, entry), from the GQA-group mean attention ``A``
 (kvpress's aggregation) with every weight taken RELATIVE TO UNIFORM, ``a = A * (visible keys)``,
 so the numbers mean the same at 512 and 2,048 tokens:
 
@@ -10,7 +11,9 @@ so the numbers mean the same at 512 and 2,048 tokens:
   window), and the weighted rate of queries for which ``a >= 1`` (Scissorhands' persistence);
 * kvpress's observed attention (mean RAW weight over the queries that saw the entry, times the
   tokens seen) and H2O's accumulated raw attention, in logs;
-* the key's log L2 norm (values are not observed by the policy interface, so no value norm);
+* the key's log L2 norm, and the value's log L2 norm with its z-score within the head
+  (:data:`VALUE_FEATURES`, from the cached values; a network with ``len(ATTENTION_FEATURES)``
+  inputs, trained without them, does not read them);
 * position: relative position ``pos / now``, log recency ``log(now - pos)`` capped at
   :data:`MAX_LOG_RECENCY` (trained at 512), and whether the entry is token 0 (the sink);
 * the same head's z-scores of log mean, slow mean, key norm and observed attention (scale-free within a head);
@@ -32,13 +35,19 @@ from torch import nn
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import DecodeStep, LayerObservation, group_mean
 
-__all__ = ["DEFAULT_ARTIFACT", "FEATURES", "MAX_LOG_RECENCY", "KVScorer", "LearnedScorer",
-           "decode_features", "load_scorer", "observe_step", "prefill_features", "prefill_stats"]
+__all__ = ["ATTENTION_FEATURES", "DEFAULT_ARTIFACT", "FEATURES", "MAX_LOG_RECENCY",
+           "VALUE_FEATURES", "KVScorer", "LearnedScorer", "decode_features", "load_scorer",
+           "observe_step", "prefill_features", "prefill_stats", "value_features",
+           "value_norm_features"]
 
-FEATURES = ("log_mean", "log_std", "log_max", "log_last", "log_ema_fast", "log_ema_slow",
+ATTENTION_FEATURES = ("log_mean", "log_std", "log_max", "log_last", "log_ema_fast", "log_ema_slow",
             "hit_rate", "log_key_norm", "rel_pos", "log_recency", "is_sink", "z_log_mean",
             "z_log_ema_slow", "z_log_key_norm", "log_observed", "log_accumulated",
             "z_log_observed")
+#: Features from the cached VALUES: dropping entry ``j`` changes the output by about
+#: ``a_j (v_j - o)``, so the value's size matters beside its attention.
+VALUE_FEATURES = ("log_value_norm", "z_log_value_norm")
+FEATURES = ATTENTION_FEATURES + VALUE_FEATURES
 STATS = ("sum", "sumsq", "n", "max", "last", "ema_f", "w_f", "ema_s", "w_s", "hit_s", "raw")
 #: Decays of the fast and slow exponentially weighted means (per query).
 FAST, SLOW = 0.5, 31.0 / 32.0
@@ -97,8 +106,8 @@ def _z(x: torch.Tensor) -> torch.Tensor:
 
 def decode_features(stats: dict[str, torch.Tensor], keys: torch.Tensor,
                     positions: torch.Tensor, now: int) -> torch.Tensor:
-    """``[Hkv, Tk, F]`` features from the statistics, ``keys [Hkv, Tk, D]`` and real
-    ``positions [Hkv, Tk]``; ``now`` is the number of tokens seen so far."""
+    """``[Hkv, Tk, len(ATTENTION_FEATURES)]`` features from the statistics, ``keys [Hkv, Tk, D]``
+    and real ``positions [Hkv, Tk]``; ``now`` is the number of tokens seen so far."""
     n = stats["n"].clamp(min=1.0)
     mean = stats["sum"] / n
     var = (stats["sumsq"] / n - mean * mean).clamp(min=0.0)
@@ -116,8 +125,19 @@ def decode_features(stats: dict[str, torch.Tensor], keys: torch.Tensor,
     return torch.stack(cols, dim=-1)
 
 
+def value_norm_features(norm: torch.Tensor) -> torch.Tensor:
+    """Value L2 norms ``[..., T]`` -> ``[..., T, 2]``: :data:`VALUE_FEATURES`."""
+    log_vnorm = torch.log(norm + _EPS)
+    return torch.stack([log_vnorm, _z(log_vnorm)], dim=-1)
+
+
+def value_features(values: torch.Tensor) -> torch.Tensor:
+    """``values [Hkv, T, D]`` -> ``[Hkv, T, 2]``: :data:`VALUE_FEATURES`."""
+    return value_norm_features(torch.linalg.vector_norm(values.float(), dim=-1))
+
+
 def prefill_features(obs: LayerObservation) -> torch.Tensor:
-    """``[Hkv, T, F]`` features of the context entries after the prefill."""
+    """``[Hkv, T, len(ATTENTION_FEATURES)]`` features of the context entries after the prefill."""
     t = obs.n_tokens
     stats = prefill_stats(obs.attn, obs.n_kv_heads)
     return decode_features(stats, obs.keys, torch.arange(t).expand(obs.n_kv_heads, -1), t)
@@ -190,27 +210,39 @@ class LearnedScorer(KVPolicy):
     name = "learned"
 
     def __init__(self, *, artifact=None, net: KVScorer | None = None, sink: int = 1,
-                 parity: str = "heurist") -> None:
+                 window: int = 0, parity: str = "heurist") -> None:
         super().__init__(parity=parity)
-        if sink < 0:
-            raise ValueError(f"sink must be >= 0, got {sink}")
-        self.sink = sink
+        if sink < 0 or window < 0:
+            raise ValueError(f"sink and window must be >= 0, got {sink}, {window}")
+        self.sink, self.window = sink, window
         if net is None:
             folder = Path(artifact) if artifact is not None else DEFAULT_ARTIFACT
             net, _ = load_scorer(folder)
         self.net = net.eval()
+        if net.config["n_features"] not in (len(ATTENTION_FEATURES), len(FEATURES)):
+            raise ValueError(f"a KV scorer reads {len(ATTENTION_FEATURES)} or {len(FEATURES)} "
+                             f"features, this one {net.config['n_features']}")
+        self.uses_values = net.config["n_features"] == len(FEATURES)
 
-    def _score(self, feats: torch.Tensor, layer: int, positions: torch.Tensor) -> torch.Tensor:
+    def _score(self, feats: torch.Tensor, layer: int, positions: torch.Tensor, now: int,
+               values: torch.Tensor | None) -> torch.Tensor:
+        if self.uses_values:
+            if values is None:
+                raise ValueError("this KV scorer reads the cached values; the caller passed none")
+            feats = torch.cat([feats, value_features(values)], dim=-1)
         with torch.inference_mode():
             s = self.net(feats[None], torch.tensor([layer]))[0].to(torch.float64)
         if self.sink:
             # Earlier sink positions rank higher, so a budget under ``sink`` keeps the first ones.
             s = s + _SINK_BONUS * (self.sink - positions).clamp(min=0).to(s.dtype)
+        if self.window:
+            # The last ``window`` tokens are kept too (below the sinks), as SnapKV keeps its window.
+            s = s + 0.5 * _SINK_BONUS * (positions >= now - self.window).to(s.dtype)
         return s
 
     def prefill_scores(self, obs: LayerObservation, n_kept: int) -> torch.Tensor:
         pos = torch.arange(obs.n_tokens).expand(obs.n_kv_heads, -1)
-        return self._score(prefill_features(obs), obs.layer, pos)
+        return self._score(prefill_features(obs), obs.layer, pos, obs.n_tokens, obs.values)
 
     def prefill_stats(self, obs: LayerObservation) -> dict[str, torch.Tensor]:
         return prefill_stats(obs.attn, obs.n_kv_heads)
@@ -221,4 +253,4 @@ class LearnedScorer(KVPolicy):
     def decode_scores(self, stats: dict[str, torch.Tensor], step: DecodeStep) -> torch.Tensor:
         now = int(step.positions.max()) + 1
         feats = decode_features(stats, step.keys, step.positions, now)
-        return self._score(feats, step.layer, step.positions)
+        return self._score(feats, step.layer, step.positions, now, step.values)

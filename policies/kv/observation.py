@@ -34,12 +34,15 @@ class LayerObservation:
     layer: layer index (seeds the random policy per layer).
     future: ``[Hq, C, T]`` attention the full-cache continuation pays to the context; only the
         offline oracle reads it.
+    values: ``[Hkv, T, D]`` cached values (``None`` where a caller does not pass them; the learned
+        scorer's value features need them).
     """
 
     attn: torch.Tensor | None
     keys: torch.Tensor
     layer: int
     future: torch.Tensor | None = None
+    values: torch.Tensor | None = None
 
     @property
     def n_tokens(self) -> int:
@@ -61,6 +64,7 @@ class DecodeStep:
     capacity: how many entries per head the cache keeps after eviction.
     future: ``[Hq, P]`` attention mass that queries AFTER this step pay to each real position
         ``0..P-1`` (offline oracle only; ``None`` when unknown, e.g. past the teacher-forced text).
+    values: ``[Hkv, Tk, D]`` the cached values now (``None`` where a caller does not pass them).
     """
 
     attn: torch.Tensor
@@ -70,6 +74,7 @@ class DecodeStep:
     step: int
     capacity: int
     future: torch.Tensor | None = None
+    values: torch.Tensor | None = None
 
     @property
     def n_kv_heads(self) -> int:

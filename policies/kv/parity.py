@@ -67,7 +67,7 @@ def prefill_observations(model, ids: torch.Tensor) -> list[LayerObservation]:
     cache = DynamicCache(config=model.config)
     out = model(ids[None], past_key_values=cache, output_attentions=True, use_cache=True,
                 logits_to_keep=1)
-    return [LayerObservation(attn=a[0], keys=lay.keys[0], layer=i)
+    return [LayerObservation(attn=a[0], keys=lay.keys[0], layer=i, values=lay.values[0])
             for i, (a, lay) in enumerate(zip(out.attentions, cache.layers))]
 
 

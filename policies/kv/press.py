@@ -66,7 +66,8 @@ class PolicyPress(ScorerPress):
         rows = []
         for b in range(keys.shape[0]):
             attn = None if attentions is None else attentions[b]
-            obs = LayerObservation(attn=attn, keys=keys[b], layer=module.layer_idx)
+            obs = LayerObservation(attn=attn, keys=keys[b], layer=module.layer_idx,
+                                   values=values[b])
             rows.append(self.policy.prefill_scores(obs, n))
             if self.tracker is not None and b == 0:
                 self._last = obs
@@ -205,7 +206,8 @@ class PolicyDecodingPress(DecodingPress):
         self.layer_step_counts[layer] += 1
         for i in range(q_len):  # one query at a time, as heurist's decode mode sees them
             step = DecodeStep(attn=output[1][0, :, i, :], keys=keys, positions=pos, layer=layer,
-                              step=track.setdefault("step", 0), capacity=self.target_size)
+                              step=track.setdefault("step", 0), capacity=self.target_size,
+                              values=cache_layer.values[0])
             policy.observe(stats, step)
             track["step"] += 1
         n_evict = keys.shape[1] - self.target_size
