@@ -136,6 +136,9 @@ def _check_routing(cfg: DictConfig) -> None:
     _choice(cfg, "agent.name", tuple(AGENTS))
     _choice(cfg, "agent.baseline", BASELINES)
     _choice(cfg, "trainer.device", ("cpu", "cuda"))
+    for key in ("trainer.max_seconds", "agent.lr_final"):
+        if OmegaConf.select(cfg, key, default=None) is not None:
+            _positive_float(cfg, key)
     retire = cfg.env.get("retire", False)
     if not isinstance(retire, bool):
         raise ValueError(f"env.retire={retire}: must be true or false")

@@ -215,7 +215,16 @@ class RoutingTask:
             net.encoder = torch.compile(enc, dynamic=False)  # type: ignore[assignment]
 
     def lr(self, it: int) -> float:
-        return float(self.cfg.agent.lr)
+        """``agent.lr``; with ``agent.lr_final`` set, the REINFORCE iterations after the warm
+        start follow a cosine from ``agent.lr`` down to ``agent.lr_final``."""
+        import math
+
+        lr, final = float(self.cfg.agent.lr), self.cfg.agent.get("lr_final")
+        n_rl = self.total - self.n_imit
+        if final is None or it < self.n_imit or n_rl < 2:
+            return lr
+        frac = (it - self.n_imit) / (n_rl - 1)
+        return float(final) + 0.5 * (lr - float(final)) * (1 + math.cos(math.pi * frac))
 
     def extra_state(self) -> dict:
         state = self.baseline.state_dict()

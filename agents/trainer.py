@@ -88,14 +88,17 @@ def _resume(net, opt, task, ckpt_path: Path, *, resume: bool, console) -> int:
 
 
 def _run_iterations(net, opt, task, cfg, *, start: int, ckpt_path: Path, logger,
-                    console) -> int:
+                    console, t0: float) -> tuple[int, bool]:
     """Iterations ``start ..`` with a progress bar and a checkpoint every ``ckpt_every``;
-    returns where it stopped (``trainer.stop_after``)."""
+    returns (where it stopped, whether ``trainer.max_seconds`` stopped it). ``stop_after``
+    simulates an interruption; ``max_seconds`` (wall seconds since ``t0``, the run's start) is a
+    training budget: the run then evaluates and exports what it has."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     tc = cfg.trainer
     total = task.total
     stop = total if tc.get("stop_after") is None else min(total, int(tc.stop_after))
+    budget = tc.get("max_seconds")
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, console=console, transient=False) as progress:
@@ -112,7 +115,12 @@ def _run_iterations(net, opt, task, cfg, *, start: int, ckpt_path: Path, logger,
             info = " ".join(f"{k.split('/')[-1]}={v:.3f}" for k, v in metrics.items()
                             if isinstance(v, float))
             progress.update(bar, advance=1, info=info)
-    return stop
+            if budget is not None and time.perf_counter() - t0 > float(budget) and it + 1 < stop:
+                _save(ckpt_path, net, opt, it + 1, cfg, task)
+                console.print(f"trainer.max_seconds={budget}: stopped after iteration {it + 1} "
+                              f"of {total}")
+                return it + 1, True
+    return stop, False
 
 
 def train(cfg: DictConfig, *, console=None) -> dict:
@@ -140,15 +148,18 @@ def train(cfg: DictConfig, *, console=None) -> dict:
                          mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True),
                          console=console)
     total = task.total
-    stop = _run_iterations(net, opt, task, cfg, start=start, ckpt_path=ckpt_path,
-                           logger=logger, console=console)
+    stop, out_of_time = _run_iterations(net, opt, task, cfg, start=start, ckpt_path=ckpt_path,
+                                        logger=logger, console=console, t0=t0)
     train_s = time.perf_counter() - t0
-    if stop < total:  # an interrupted run (trainer.stop_after): resume it with trainer.resume=true
+    if stop < total and not out_of_time:  # an interrupted run (trainer.stop_after): resume it with trainer.resume=true
         console.print(f"stopped after iteration {stop} of {total}; checkpoint {ckpt_path}")
         logger.finish()
         return {"stopped_at": stop, "checkpoint": str(ckpt_path)}
 
-    results: dict = {"train_seconds": train_s, "iterations": total, **task.describe()}
+    results: dict = {"train_seconds": train_s, "iterations": stop, **task.describe()}
+    if out_of_time:
+        results["max_seconds"] = float(tc.max_seconds)
+        results["planned_iterations"] = total
     if total == 0 and not ckpt_path.is_file():
         _save(ckpt_path, net, opt, 0, cfg, task)
     if tc.evaluate:

@@ -68,6 +68,29 @@ def test_resume_is_bit_identical(smoke_run, tmp_path):
     assert all(torch.equal(full["net"][k], resumed["net"][k]) for k in full["net"])
 
 
+def test_max_seconds_stops_the_loop_then_evaluates_and_exports(tmp_path):
+    """trainer.max_seconds (a training budget, unlike stop_after): past it the loop stops after
+    the current iteration, checkpoints, and the run still evaluates and exports."""
+    res = train(_cfg(tmp_path, "trainer.max_seconds=1e-9"), console=_quiet())
+    assert (res["iterations"], res["planned_iterations"], res["max_seconds"]) == (1, 4, 1e-9)
+    assert load_checkpoint(res["checkpoint"])["iteration"] == 1
+    assert (tmp_path / "policy" / "manifest.json").is_file()
+    assert set(res["test"]) == {"insertion", "nearest", "camp/greedy", "camp/aug8"}
+
+
+def test_lr_final_is_a_cosine_over_the_reinforce_iterations():
+    """agent.lr_final: agent.lr through the imitation iterations, then a cosine from agent.lr
+    (first REINFORCE iteration) to agent.lr_final (last); unset, agent.lr throughout."""
+    from heurist.agents.routing_task import RoutingTask
+
+    over = ["env.retire=true", "trainer.imitation_iters=2", "trainer.reinforce_iters=5"]
+    task = RoutingTask(_cfg(None, *over, "agent.lr_final=0.0001"), console=_quiet())
+    assert [round(task.lr(it), 9) for it in range(7)] == [0.001, 0.001, 0.001, 0.000868198,
+                                                          0.00055, 0.000231802, 0.0001]
+    flat = RoutingTask(_cfg(None, *over), console=_quiet())
+    assert {flat.lr(it) for it in range(7)} == {0.001}
+
+
 @pytest.mark.parametrize("agent,baseline", [("am", "rollout"), ("pomo", "shared"),
                                             ("symnco", "shared"), ("ptrnet", "critic"),
                                             ("camp", "critic"), ("camp", "rollout")])
@@ -173,7 +196,8 @@ def test_learned_policy_refusals_exit_2_with_one_line(smoke_run, tmp_path, capsy
 
 def test_every_routing_experiment_composes_and_passes_the_checks():
     """Each routing experiment composes and passes check_train_config (the budget in it too)."""
-    names = ["camp_pvrp_p_n20_m3", "camp_pvrp_zc_n20_m3", "am_pvrp_p_n20_m3",
+    names = ["camp_pvrp_p_n20_m3", "camp_pvrp_p_n20_m3_pyvrp", "camp_pvrp_p_n20_m3_pyvrp_long",
+             "camp_pvrp_zc_n20_m3", "am_pvrp_p_n20_m3",
              "pomo_pvrp_p_n20_m3", "am_tsp20", "am_cvrp20", "pomo_cvrp20", "routing_smoke"]
     with initialize_config_module("heurist.configs", version_base="1.3"):
         for name in names:
