@@ -13,6 +13,8 @@ Sections (``--sections``, any of ``akzo``; prints Markdown for docs/benchmarks/m
   ``generator``: capacity 2^20, horizon max(8, N // 2) (``SyntheticGenerator``'s packing mode).
   ``--zero-slack-seconds S``: each instance gets a node budget worth ``S`` CPU seconds at its
   own node rate instead; the last column lists each seed's wall seconds ("-": not packed).
+  ``--rules-off a,b``: the z sweep with those search rules switched off (ablation, e.g.
+  ``filler`` for the search before the elastic-filler member).
 * ``o``: cached zoo graphs (``scripts/extract_zoo.py``): ``minimize_capacity`` with about
   ``--zoo-seconds`` of nodes (rate measured by a probe) against greedy-by-size and peak live bytes.
 
@@ -21,7 +23,7 @@ Every packing is re-checked by ``check_plan``.
 Usage: python scripts/benchmark_malloc_exact.py [--sections akzo] [--data DIR] [--files ABC...]
        [--nodes 2000000] [--repeats 3] [--ablation-nodes 100000] [--sizes 100,200,400,700,1000]
        [--seeds 5] [--zero-slack-nodes 500000] [--zero-slack-seconds S]
-       [--family tests|generator] [--zoo-seconds 10]
+       [--family tests|generator] [--rules-off RULE,...] [--zoo-seconds 10]
 """
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def _zero_slack(n, seed, family):
     return zero_slack_instance(n, seed=seed, capacity=1 << 20, horizon=max(8, n // 2))[0]
 
 
-def section_zero_slack(sizes, seeds, nodes, family, seconds=None):
+def section_zero_slack(sizes, seeds, nodes, family, seconds=None, rules=RULES):
     print("| N | packed | CPU s min / median / max | wall s min / median / max | "
           "nodes median | per seed (s, or - for not packed) |")
     print("|---|---|---|---|---|---|")
@@ -111,9 +113,9 @@ def section_zero_slack(sizes, seeds, nodes, family, seconds=None):
             if seconds is not None:
                 # A node budget worth ``seconds`` of CPU at this instance's rate (20,000-node
                 # probe), so a miss costs about ``seconds``, not an unbounded time.
-                probe, pcpu, _ = _timed(minimalloc_pack, inst, node_limit=20_000)
+                probe, pcpu, _ = _timed(minimalloc_pack, inst, node_limit=20_000, rules=rules)
                 budget = max(20_000, int(probe.nodes / max(pcpu, 1e-3) * seconds))
-            res, cpu, wall = _timed(_pack_checked, inst, node_limit=budget)
+            res, cpu, wall = _timed(_pack_checked, inst, node_limit=budget, rules=rules)
             ok = res.status == "feasible" and wall <= 20.0
             packed += ok
             per.append(f"{wall:.2f}" if ok else "-")
@@ -149,6 +151,14 @@ def section_zoo(seconds):
               f"| {m.nodes:,} | {cpu:.1f} | {wall:.1f} |", flush=True)
 
 
+def _rules_without(parser, off: str) -> tuple[str, ...]:
+    names = [r for r in off.split(",") if r]
+    bad = [r for r in names if r not in RULES]
+    if bad:
+        parser.error(f"--rules-off: unknown rule(s) {', '.join(bad)}; known: {', '.join(RULES)}")
+    return tuple(r for r in RULES if r not in names)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="akzo")
@@ -166,6 +176,8 @@ def main() -> None:
                         help="instead of --zero-slack-nodes: a node budget of this many CPU "
                         "seconds at each instance's rate (measured by a 20,000-node probe)")
     parser.add_argument("--family", choices=["tests", "generator"], default="tests")
+    parser.add_argument("--rules-off", default="",
+                        help="comma-separated rules switched off in the z sweep (ablation)")
     parser.add_argument("--zoo-seconds", type=float, default=10.0)
     args = parser.parse_args()
     folder = args.data or data_dir("malloc/minimalloc-challenging")
@@ -176,7 +188,8 @@ def main() -> None:
         section_ablation(folder, args.files, args.ablation_nodes)
     if "z" in args.sections:
         section_zero_slack([int(s) for s in args.sizes.split(",")], args.seeds,
-                           args.zero_slack_nodes, args.family, args.zero_slack_seconds)
+                           args.zero_slack_nodes, args.family, args.zero_slack_seconds,
+                           _rules_without(parser, args.rules_off))
     if "o" in args.sections:
         section_zoo(args.zoo_seconds)
 

@@ -11,7 +11,6 @@ from heurist.policies.malloc import check_plan
 from heurist.policies.malloc.filler_search import filler_pack, perfect_tiling
 from heurist.policies.malloc.minimalloc_search import minimalloc_pack
 
-
 # Perfect-area instances (every step holds exactly C) with no packing, found by screening
 # random ones with the plain canonical search and confirmed by brute force in the test below:
 # (sizes, starts, ends, C).

@@ -231,8 +231,7 @@ def _sections_ok(size, live_ptr, live_idx, placed, off, floor, U, rem_s, ss, ss_
             b = live_idx[p]
             if not placed[b]:
                 v = max(L, off[b])
-                if v < low:
-                    low = v
+                low = min(low, v)
         if low + rem_s[k] > cap:
             return False
         base = ss_ptr[k]

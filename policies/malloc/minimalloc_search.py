@@ -769,8 +769,10 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     the search rules switched on (``RULES``; fewer for ablation, each keeps it complete). With
     ``cover`` among them, each order runs twice per round, without and with cover branching,
     when ``cover_member`` is true (default ``None``: when peak live bytes equal the capacity;
-    ``"only"``: with cover branching alone, for tests); else cover branching is not used. Sizes must be multiples of the alignment (``ValueError``
-    otherwise)."""
+    ``"only"``: with cover branching alone, for tests); else cover branching is not used.
+    Sizes must be multiples of the alignment (``ValueError`` otherwise). With ``filler``
+    among the rules and the cover member on, perfect tilings (every section exactly full)
+    also run ``filler_search.filler_pack`` first in each round, one member per order."""
     orders = (order,) if isinstance(order, str) else tuple(order)
     if first_budget is None:
         first_budget = max(2 * inst.n, 1)
@@ -798,9 +800,12 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
         masks = [mask] if cover_member == "only" else [mask & ~_COVER, mask]
     # On perfect tilings (every section exactly full) the elastic-filler search
     # (``filler_search``) runs first in each round, one member per order: it places only the
-    # buffers that span two sections or more, the fillers of each section fill the gaps.
+    # buffers that span two sections or more, the fillers of each section fill the gaps. With
+    # the cover member only (``cover_member`` true, not ``"only"``): ``False`` leaves the
+    # canonical search alone, as the tests of cover branching want.
     fill_members = []
-    if mask & _FILLER and cover_member != "only" and perfect_tiling(inst, cap):
+    if (mask & _FILLER and not isinstance(cover_member, str) and bool(cover_member)
+            and perfect_tiling(inst, cap)):
         fill_members = [(o, -1) for o in orders]
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
