@@ -211,3 +211,17 @@ def test_value_scorer_needs_values_and_keeps_the_window():
     bare = LayerObservation(attn=obs.attn, keys=obs.keys, layer=obs.layer)
     with pytest.raises(ValueError, match="values"):
         LearnedScorer(net=net).select(bare, 10)
+
+
+def test_layer_split_uses_the_inner_policy_in_its_layers():
+    """The validation diagnostic LayerSplit keeps the inner policy's set in layers lo..hi-1 and
+    the outer policy's set in the others."""
+    from heurist.agents.kv_scorer.validate import LayerSplit
+
+    split = LayerSplit(outer=make_policy("observed"), inner=make_policy("h2o"), lo=0, hi=10)
+    for seed, inner in ((5, True), (20, False)):
+        obs = _synthetic_obs(30, seed)  # layer = seed
+        want = make_policy("h2o" if inner else "observed").select(obs, 8)
+        assert torch.equal(split.select(obs, 8), want)
+    assert not torch.equal(make_policy("h2o").select(_synthetic_obs(30, 5), 8),
+                           make_policy("observed").select(_synthetic_obs(30, 5), 8))
