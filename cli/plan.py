@@ -18,11 +18,14 @@ the plan written is that packing and the exit code compares its peak with the ca
 
 ``--method search`` plans with the MuZero-style search library (``heurist.agents.search``), Gumbel
 MuZero at ``--simulations`` per decision: without ``--policy``, AlphaZero mode over the env's true
-simulator with uniform priors and greedy-rollout leaf values; with ``--policy DIR`` (a
-``MuZeroNet`` artifact from ``scripts/train_muzero.py --export``; mapping mode only), MuZero mode
-over the learned model. No trained network ships yet, so the default is the true simulator. Its
-JSON adds ``simulations``, ``model`` (``true_simulator`` or ``learned``), ``policy``, ``order``
-(the env's decision order: ``--order``, default msa for mapping and size for packing) and
+simulator with uniform priors and greedy-rollout leaf values. ``--policy NAME|DIR`` (mapping mode
+only) names a shipped Malloc artifact (``malloc-prior``) or an artifact folder, used by its
+manifest's role (``heurist.policies.malloc.search_policies``): a distilled prior
+(``alphazero_prior``, e.g. the shipped ``malloc-prior``) is the prior of the same AlphaZero-mode
+search; a ``MuZeroNet`` from ``scripts/train_muzero.py --export`` (``muzero_model``) is searched
+over as a learned model (MuZero mode). Its JSON adds ``simulations``, ``model``
+(``true_simulator`` or ``learned``), ``policy`` (and ``role`` with one), ``order`` (the env's
+decision order: ``--order``, default msa for mapping and size for packing; an artifact's own) and
 ``env_steps`` (simulator steps the search took); packing adds ``relaxed`` (the search at the
 capacity hit a dead end and the plan comes from a search at the sum of the sizes). torch and the
 agents are imported only on this branch, so every other method starts as fast as before.
@@ -76,10 +79,10 @@ def register(subparsers) -> None:
     parser.add_argument("--simulations", type=int, default=None, metavar="N",
                         help=f"search: simulations per decision (default {DEFAULT_SIMULATIONS})")
     parser.add_argument("--policy", default=None, metavar="ARTIFACT",
-                        help="search, mapping: a MuZeroNet artifact folder (scripts/"
-                        "train_muzero.py --export) to plan over its learned model (MuZero mode); "
-                        "default: the env's true simulator (AlphaZero mode). No trained network "
-                        "ships with heurist yet")
+                        help="search, mapping: the shipped malloc-prior (a prior distilled "
+                        "from search, used over the true simulator) or an artifact folder (a "
+                        "scripts/train_muzero.py --export network plans over its learned model); "
+                        "default: uniform prior over the env's true simulator")
     parser.add_argument("--order", choices=["start", "size", "msa"], default=None,
                         help="search: the env's decision order (default: msa in mapping mode, "
                         "size in packing mode; a --policy artifact's own order)")
@@ -115,15 +118,16 @@ def _check_flags(args: argparse.Namespace) -> None:
         if args.simulations < 1:
             raise ValueError(f"--simulations must be >= 1, got {args.simulations}")
     if args.policy is not None:
-        from pathlib import Path
+        from heurist.policies.malloc.search_policies import resolve_search_policy  # no torch
 
         if args.mode != "mapping":
             raise ValueError("--policy plans mapping mode only (MuZeroNet artifacts are trained "
                              "on the mapping game); drop it to search packing over the true "
                              "simulator")
-        if not Path(args.policy).is_dir():
-            raise ValueError(f"--policy {args.policy}: no such artifact folder (from "
-                             f"scripts/train_muzero.py --export)")
+        try:
+            resolve_search_policy(args.policy)
+        except FileNotFoundError as exc:
+            raise ValueError(f"--policy {exc}") from None
 
 
 def _solve(inst, args):
@@ -164,35 +168,15 @@ def _solve(inst, args):
     return offsets, status, result.nodes, None
 
 
-def _learned_model(folder: str, order: str | None):
-    """``(LearnedModel, k, order)`` of the MuZeroNet artifact ``folder``: the env's K and decision
-    order (unless ``order`` is given) from its training config, and its observation size checked
-    against that env's."""
-    from heurist.agents.muzero.model import LearnedModel
-    from heurist.envs.malloc.env import MallocEnv
-    from heurist.envs.malloc.generator import pad_instances
-    from heurist.envs.malloc.synthetic import random_instance
-    from heurist.policies.export import load_network
-    from heurist.policies.nets.muzero import MuZeroNet, flat_observation
+def _search_policy(spec: str, order: str | None):
+    """The artifact ``spec`` loaded for the search (``agents.muzero.search_policy``); any
+    problem is one ``ValueError`` line naming ``--policy``."""
+    from heurist.agents.muzero.search_policy import load_search_policy
 
-    net, manifest = load_network(folder)
-    if not isinstance(net, MuZeroNet):
-        name = manifest["network"].get("class")
-        raise ValueError(  # noqa: TRY004 (bad input: exit 2 with one line)
-            f"--policy {folder}: a {name} artifact; --method search needs a MuZeroNet "
-            f"(scripts/train_muzero.py --export)")
-    cfg = manifest.get("training", {}).get("config", {})
-    # the trainer's mapping env has K candidates + LEAVE_IN_SLOW
-    k, order = int(cfg.get("k", net.n_actions - 1)), order or str(cfg.get("order", "msa"))
-    env = MallocEnv(mode="mapping", k=k, order=order)
-    # the observation's size depends on the env's settings only; any one buffer will do
-    dim = flat_observation(env.reset(instance=pad_instances([random_instance(1, seed=0)]))
-                           ).shape[1]
-    if (dim, env.n_actions) != (net.obs_dim, net.n_actions):
-        raise ValueError(f"--policy {folder}: the network takes {net.obs_dim} features and "
-                         f"{net.n_actions} actions, the Malloc env (k={k}) gives {dim} and "
-                         f"{env.n_actions}")
-    return LearnedModel(net), k, order
+    try:
+        return load_search_policy(spec, order=order)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ValueError(f"--policy {exc}") from None
 
 
 def _search(inst, args) -> tuple:
@@ -203,14 +187,17 @@ def _search(inst, args) -> tuple:
     from heurist.agents.muzero.packing import plan_packing
     from heurist.agents.muzero.planner import plan_mapping
 
-    extra = {"simulations": args.simulations,
-             "model": "true_simulator" if args.policy is None else "learned",
+    extra = {"simulations": args.simulations, "model": "true_simulator",
              "policy": args.policy, "env_steps": 0}
     # the default orders plan better than start order: msa (isolated saving per byte) as the
     # mapping benchmarks and the trainer use, largest first for packing
-    model, k, order = None, 8, {"mapping": "msa", "packing": "size"}[args.mode]
+    k, order = 8, {"mapping": "msa", "packing": "size"}[args.mode]
+    search_kw: dict = {}
     if args.policy is not None:
-        model, k, order = _learned_model(args.policy, args.order)
+        pol = _search_policy(args.policy, args.order)
+        search_kw = pol.plan_kwargs()
+        k, order = search_kw.pop("k"), search_kw.pop("order")
+        extra.update(model=pol.model, role=pol.role)
     elif args.order is not None:
         order = args.order
     extra["order"] = order
@@ -225,7 +212,7 @@ def _search(inst, args) -> tuple:
 
         if args.mode == "mapping":
             mapped, ep = plan_mapping([inst], num_simulations=args.simulations, seed=args.seed,
-                                      k=k, order=order, progress=progress, model=model)
+                                      k=k, order=order, progress=progress, **search_kw)
             offsets = mapped[0].plan
         else:
             packed, ep = plan_packing([inst], num_simulations=args.simulations, seed=args.seed,

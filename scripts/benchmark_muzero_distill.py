@@ -5,9 +5,10 @@ whether it helps the planner at a small budget (held-out synthetic instances and
         [--rounds 2] [--batches 24,12] [--rows 32] [--expert-simulations 16] [--steps 3000,2000]
         [--time-budget 840] [--eval-synthetic 64] [--eval-simulations 4,16] [--bound-limit 2]
         [--zoo smollm2:0.1,...] [--zoo-simulations 4] [--zoo-no-uniform] [--load]
-        [--train-zoo resnet50:0.1,...] [--out results.md]
+        [--train-zoo resnet50:0.1,...] [--out results.md] [--export DIR]
 
-Training (skipped with ``--load``, which reads ``--ckpt``): round r plays ``batches[r]`` batches
+Training (skipped with ``--load``, which reads ``--ckpt``: a checkpoint, or an exported prior's
+artifact folder such as ``policies/artifacts/malloc-prior``): round r plays ``batches[r]`` batches
 of ``--rows`` fresh synthetic instances (N 30-60, C 25 % of peak live bytes, the self-play
 generator of ``scripts/train_muzero.py``; seeds from ``--seed`` and the batch) with Gumbel search
 over the env (``--expert-simulations``, greedy-rollout leaf value; round 0 with a uniform prior,
@@ -24,6 +25,10 @@ alone (highest-logit legal action), and search with a uniform vs the learned pri
 ``--eval-simulations`` budget (greedy-rollout value, ``gumbel_scale=0``); with the 0/1 bound at
 ``--bound-limit`` s. ``--zoo MODEL:C,...``: the same two searches at ``--zoo-simulations`` on the
 zoo's training graphs, one row at a time (``--zoo-no-uniform``: the learned prior only).
+
+``--export DIR`` writes the network as a policy artifact marked as a distilled prior
+(``distill.export_prior``; the shipped ``policies/artifacts/malloc-prior`` is the zoo run's, see
+``docs/benchmarks/muzero.md``), with the checkpoint's training log and the arguments.
 """
 from __future__ import annotations
 
@@ -129,6 +134,50 @@ def _train(a, cfg: MuZeroConfig, batches: list[int], steps: list[int]) -> tuple:
     return net, log, time.perf_counter() - t0
 
 
+def _export(a, cfg: MuZeroConfig, net, log: list[str]) -> None:
+    """The prior as an artifact: the env's config, the run's settings and log, the data."""
+    from dataclasses import fields
+
+    from heurist.agents.muzero.distill import export_prior
+
+    zoo = bool(a.train_zoo)
+    training = {
+        "method": ("expert iteration (AlphaZero-style distillation): Gumbel search over the true "
+                   "simulator (greedy-rollout leaf values, gumbel_scale 0, uniform prior in round "
+                   "0) plays the training instances; the representation + prediction MLPs are "
+                   "fitted to its action weights softmax(logits + sigma(completed q)) and to the "
+                   "episode's return-to-go (categorical value, coefficient 0.25); dynamics and "
+                   "reward heads untrained (unused: the network serves as the prior only)"),
+        "config": {f.name: getattr(cfg, f.name) for f in fields(MuZeroConfig)},
+        "seed": a.seed, "rounds": a.rounds, "steps": _ints(a.steps, "--steps"),
+        "batch_size": 256, "lr": 1e-3, "weight_decay": 1e-4, "optimizer": "AdamW",
+        "expert_simulations": a.expert_simulations,
+        "train_instances": (f"zoo training graphs (b1 s128, C = fraction x peak live bytes): "
+                            f"{a.train_zoo}" if zoo else
+                            f"synthetic, {_ints(a.batches, '--batches')} batches x {a.rows} rows"),
+        "log": log,
+        "command": ("OMP_NUM_THREADS=1 nice -n 10 python scripts/benchmark_muzero_distill.py "
+                    "--ckpt CKPT " + (f"--train-zoo {a.train_zoo} " if zoo else "")
+                    + f"--rounds {a.rounds} --batches {a.batches} --steps {a.steps} "
+                    f"--expert-simulations {a.expert_simulations} --eval-synthetic 0 "
+                    f"--seed {a.seed}; then the same with --load --export DIR"),
+    }
+    provenance = {
+        "data": ("memory-allocation instances (training graphs, aot_export_module) extracted by "
+                 "heurist.envs.malloc.extract "
+                 "from the zoo's architectures built from transformers configs with random "
+                 "weights (no downloaded weights or data)" if zoo else
+                 "synthetic instances of heurist.envs.malloc.synthetic"),
+        "licence": "Apache-2.0 (heurist's); trained on no third-party data",
+    }
+    metrics = {"evaluation": ("docs/benchmarks/muzero.md, 'Expert iteration' section: search at "
+                              "4 simulations with this prior vs the uniform one on held-out zoo "
+                              "training graphs (vit, mobilenet_v2, smollm2); reproduce with "
+                              "--load --ckpt policies/artifacts/malloc-prior --zoo ...")}
+    export_prior(net, a.export, training=training, metrics=metrics, provenance=provenance,
+                 replace=True)
+
+
 def _speedups(insts, res) -> list[float]:
     return [mapping_speedup(inst, r.plan) for inst, r in zip(insts, res)]
 
@@ -152,14 +201,19 @@ def main(argv=None) -> None:
     ap.add_argument("--zoo-no-uniform", action="store_true")
     ap.add_argument("--train-zoo", default="", help="MODEL:C,... expert data from the zoo")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--export", default=None, help="artifact folder for the prior (replaced)")
     a = ap.parse_args(argv)
     batches, steps = _ints(a.batches, "--batches"), _ints(a.steps, "--steps")
     sims = _ints(a.eval_simulations, "--eval-simulations")
     if len(batches) != a.rounds or len(steps) != a.rounds:
         print(f"--batches/--steps: need {a.rounds} values each (--rounds)", file=sys.stderr)
         raise SystemExit(2)
-    if a.load and not Path(a.ckpt).is_file():
-        print(f"--ckpt: no such file {a.ckpt}", file=sys.stderr)
+    if a.load and not Path(a.ckpt).exists():
+        print(f"--ckpt: no such file or artifact folder {a.ckpt}", file=sys.stderr)
+        raise SystemExit(2)
+    if Path(a.ckpt).is_dir() and (not a.load or a.export):
+        print(f"--ckpt {a.ckpt}: an artifact folder is evaluated only (--load, no --export)",
+              file=sys.stderr)
         raise SystemExit(2)
     zoo = _zoo_rows(a.zoo, "--zoo")
     if a.train_zoo and a.rounds != 1:
@@ -168,7 +222,17 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     cfg = MuZeroConfig(seed=a.seed, rows=a.rows)
     lines = []
-    if a.load:
+    if a.load and Path(a.ckpt).is_dir():  # a shipped prior, e.g. policies/artifacts/malloc-prior
+        from heurist.agents.muzero.search_policy import load_search_policy
+
+        try:
+            pol = load_search_policy(a.ckpt)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"--ckpt {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        net = pol.net
+        lines += [f"loaded artifact {a.ckpt} ({pol.role})"]
+    elif a.load:
         d = load_tensors(a.ckpt)
         torch.manual_seed(a.seed)
         net = build_net(cfg)
@@ -179,6 +243,9 @@ def main(argv=None) -> None:
         log.append(f"training wall {train_s:.0f} s")
         save_tensors(a.ckpt, {"net": net.state_dict(), "log": log})
         lines += log
+    if a.export:
+        _export(a, cfg, net, load_tensors(a.ckpt)["log"])
+        lines.append(f"exported {a.export}")
     prior = LearnedModel(net).prior
     k, order = cfg.k, cfg.order
 

@@ -8,6 +8,11 @@ search; ``plan_mapping`` / ``plan_packing`` plan Malloc mapping / packing instan
 MuZero mode: ``LearnedModel`` (a ``MuZeroNet``) is the recurrent function instead
 (``search_episodes(..., model=)``, ``plan_mapping(..., model=)``); ``MuZeroTrainer`` trains it by
 batched self-play, a prioritised ``Replay`` (``SumTree``) and the K-step ``unroll_loss``.
+
+Artifacts: ``load_search_policy("malloc-prior")`` (a shipped name or a folder) gives
+``plan_mapping``'s keywords by the artifact's role: the shipped distilled prior
+(``distill.export_prior``) as AlphaZero mode's prior, a ``train_muzero.py`` network as MuZero
+mode's model.
 """
 from heurist.agents.muzero.model import LearnedModel, UnrollBatch, count_parameters, unroll_loss
 from heurist.agents.muzero.packing import PackingResult, plan_packing
@@ -20,11 +25,12 @@ from heurist.agents.muzero.planner import (
 from heurist.agents.muzero.replay import Replay
 from heurist.agents.muzero.rollout import mapping_rollout
 from heurist.agents.muzero.routing import RouteResult, nearest_prior, plan_routes
+from heurist.agents.muzero.search_policy import SearchPolicy, load_search_policy
 from heurist.agents.muzero.simulator import PriorFn, TrueSimulator
 from heurist.agents.muzero.sumtree import SumTree
 from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, self_play
 
 __all__ = ["EpisodeResult", "LearnedModel", "MappingResult", "MuZeroConfig", "MuZeroTrainer",
-           "PackingResult", "PriorFn", "Replay", "RouteResult", "SumTree", "TrueSimulator", "UnrollBatch",
-           "count_parameters", "mapping_rollout", "nearest_prior", "plan_mapping", "plan_packing", "plan_routes", "search_episodes",
+           "PackingResult", "PriorFn", "Replay", "RouteResult", "SearchPolicy", "SumTree", "TrueSimulator", "UnrollBatch",
+           "count_parameters", "load_search_policy", "mapping_rollout", "nearest_prior", "plan_mapping", "plan_packing", "plan_routes", "search_episodes",
            "self_play", "unroll_loss"]

@@ -22,7 +22,7 @@ from heurist.agents.muzero.model import LearnedModel
 from heurist.agents.muzero.planner import search_episodes
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation, scalar_to_support
 
-__all__ = ["ExpertData", "expert_targets", "prior_greedy_returns", "train_prior"]
+__all__ = ["ExpertData", "expert_targets", "export_prior", "prior_greedy_returns", "train_prior"]
 
 
 @dataclass
@@ -136,3 +136,16 @@ def prior_greedy_returns(net: MuZeroNet, instances: list, *, k: int = 8,
         returns += td["reward"].reshape(B).numpy()
         log.append(a.numpy())
     return returns, np.stack(log, 1)
+
+
+def export_prior(net: MuZeroNet, out_dir, *, training: dict, metrics: dict | None = None,
+                 provenance: dict | None = None, replace: bool = False):
+    """Writes ``net`` as a policy artifact whose manifest marks it a distilled prior
+    (``training.role = alphazero_prior``): ``heurist plan --method search --policy`` then uses
+    its policy head as the prior of search over the true simulator, never its (untrained)
+    dynamics. ``training`` should hold the env's ``config`` (``k``, ``order``)."""
+    from heurist.policies.export import export_artifact
+    from heurist.policies.malloc.search_policies import PRIOR_ROLE
+
+    return export_artifact(net, out_dir, training={**training, "role": PRIOR_ROLE},
+                           metrics=metrics, provenance=provenance, replace=replace)
