@@ -12,50 +12,33 @@ JSON and paths only, no torch: the CLI resolves the name before importing the se
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from heurist.policies.shipped import ARTIFACTS, resolve_artifact, shipped_artifacts
 
 __all__ = ["ARTIFACTS", "MODEL_ROLE", "PRIOR_ROLE", "ROLES", "resolve_search_policy",
            "search_policy_role", "shipped_search_policies"]
 
-#: the package's shipped artifacts (every env's; the Malloc ones are the search's)
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 MODEL_ROLE = "muzero_model"
 PRIOR_ROLE = "alphazero_prior"
 ROLES = (MODEL_ROLE, PRIOR_ROLE)
 
 
-def _manifest(folder: Path) -> dict | None:
-    try:
-        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return m if isinstance(m, dict) else None
-
-
 def shipped_search_policies() -> dict[str, Path]:
     """Name -> folder of the shipped artifacts trained on the Malloc env."""
-    out = {}
-    for p in sorted(ARTIFACTS.iterdir()) if ARTIFACTS.is_dir() else ():
-        m = _manifest(p)
-        env = m.get("env") if m else None
-        if isinstance(env, dict) and env.get("name") == "Malloc":
-            out[p.name] = p
-    return out
+    return shipped_artifacts(("Malloc",))
 
 
 def resolve_search_policy(spec: str) -> Path:
     """The artifact folder of ``spec``: a shipped name first, else an existing folder;
     ``FileNotFoundError`` (one line, naming the shipped ones) otherwise."""
     shipped = shipped_search_policies()
-    if spec in shipped:
-        return shipped[spec]
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path
-    names = ", ".join(shipped) or "none"
-    raise FileNotFoundError(f"{spec}: no such artifact folder and no shipped Malloc policy of "
-                            f"that name (shipped: {names})")
+    path = resolve_artifact(spec, shipped)
+    if path is None:
+        names = ", ".join(shipped) or "none"
+        raise FileNotFoundError(f"{spec}: no such artifact folder and no shipped Malloc policy of "
+                                f"that name (shipped: {names})")
+    return path
 
 
 def search_policy_role(manifest: dict) -> str:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
 from heurist.policies.pvrp.batch import SolveRecord
+from heurist.policies.shipped import ARTIFACTS, resolve_artifact, shipped_artifacts
 
 __all__ = ["DECODES", "ZOO", "LearnedRoutingPolicy", "decode_spec", "load_learned",
            "resolve_policy", "shipped_policies"]
 
 #: the package's shipped artifacts (every env's; the routing ones are those of PVRP envs)
-ZOO = Path(__file__).resolve().parents[1] / "artifacts"
+ZOO = ARTIFACTS
 #: ``--decode`` values: greedy, aug8 (greedy on the x8 dihedral copies, best kept), sample:N
 DECODES = ("greedy", "aug8", "multistart", "multistart_aug8", "sample:N")
 _ROUTING_ENVS = ("PVRP", "PVRPSequential")
@@ -26,31 +27,19 @@ _ROUTING_ENVS = ("PVRP", "PVRPSequential")
 
 def shipped_policies() -> dict[str, Path]:
     """Name -> artifact folder of the routing policies shipped in the package."""
-    import json
-
-    out = {}
-    for p in sorted(ZOO.iterdir()) if ZOO.is_dir() else ():
-        try:
-            env = json.loads((p / "manifest.json").read_text(encoding="utf-8"))["env"]["name"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if env in _ROUTING_ENVS:
-            out[p.name] = p
-    return out
+    return shipped_artifacts(_ROUTING_ENVS)
 
 
 def resolve_policy(spec: str) -> Path:
     """The artifact folder of ``spec`` (a shipped name or a path); ``FileNotFoundError`` names
     the shipped ones."""
     shipped = shipped_policies()
-    if spec in shipped:
-        return shipped[spec]
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path
-    names = ", ".join(shipped) or "none"
-    raise FileNotFoundError(f"policy {spec!r}: neither a shipped policy ({names}) nor an "
-                            f"artifact folder")
+    path = resolve_artifact(spec, shipped)
+    if path is None:
+        names = ", ".join(shipped) or "none"
+        raise FileNotFoundError(f"policy {spec!r}: neither a shipped policy ({names}) nor an "
+                                f"artifact folder")
+    return path
 
 
 def decode_spec(decode: str) -> dict:
