@@ -55,7 +55,9 @@ def test_evaluate_config_and_every_yaml_parse():
                      "experiment/camp_pvrp_p_n20_m3_pyvrp.yaml",
                      "experiment/camp_pvrp_p_n20_m3_pyvrp_long.yaml",
                      "experiment/camp_pvrp_p_n20_m3_retire.yaml",
-                     "experiment/camp_pvrp_zc_n20_m3.yaml", "experiment/muzero_malloc_mapping.yaml",
+                     "experiment/camp_pvrp_zc_n20_m3.yaml",
+                     "experiment/camp_pvrp_zc_n20_m3_pyvrp.yaml",
+                     "experiment/muzero_malloc_mapping.yaml",
                      "experiment/no_predictions.yaml", "experiment/noisy20.yaml",
                      *(["experiment/paging_predictor_slot_k10.yaml"]
                        if (root / "experiment/paging_predictor_slot_k10.yaml").is_file() else []),

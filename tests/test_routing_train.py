@@ -197,7 +197,7 @@ def test_learned_policy_refusals_exit_2_with_one_line(smoke_run, tmp_path, capsy
 def test_every_routing_experiment_composes_and_passes_the_checks():
     """Each routing experiment composes and passes check_train_config (the budget in it too)."""
     names = ["camp_pvrp_p_n20_m3", "camp_pvrp_p_n20_m3_pyvrp", "camp_pvrp_p_n20_m3_pyvrp_long",
-             "camp_pvrp_zc_n20_m3", "am_pvrp_p_n20_m3",
+             "camp_pvrp_zc_n20_m3", "camp_pvrp_zc_n20_m3_pyvrp", "am_pvrp_p_n20_m3",
              "pomo_pvrp_p_n20_m3", "am_tsp20", "am_cvrp20", "pomo_cvrp20", "routing_smoke"]
     with initialize_config_module("heurist.configs", version_base="1.3"):
         for name in names:
