@@ -139,6 +139,10 @@ def _check_routing(cfg: DictConfig) -> None:
     for key in ("trainer.max_seconds", "agent.lr_final"):
         if OmegaConf.select(cfg, key, default=None) is not None:
             _positive_float(cfg, key)
+    init = OmegaConf.select(cfg, "trainer.init_from", default=None)
+    if init is not None and not (Path(str(init)) / "manifest.json").is_file():
+        raise ValueError(f"trainer.init_from={init}: not a policy artifact folder (no "
+                         f"manifest.json there)")
     retire = cfg.env.get("retire", False)
     if not isinstance(retire, bool):
         raise ValueError(f"env.retire={retire}: must be true or false")

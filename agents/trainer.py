@@ -72,6 +72,20 @@ def _save(path: Path, net, opt, iteration: int, cfg: DictConfig, task) -> None:
     save_checkpoint(path, state)
 
 
+def _init_from(net, folder, *, console) -> None:
+    """Loads the weights of artifact ``folder`` into ``net`` (``trainer.init_from``: fine-tuning a
+    shipped policy); the artifact's network class and config must be ``net``'s exactly."""
+    from heurist.policies.export import load_network
+
+    src, manifest = load_network(folder)
+    if type(src) is not type(net) or dict(src.config) != dict(net.config):
+        raise ValueError(f"trainer.init_from={folder}: the artifact is "
+                         f"{manifest['network']['class']} {dict(src.config)}, the config builds "
+                         f"{type(net).__name__} {dict(net.config)}")
+    net.load_state_dict(src.state_dict())
+    console.print(f"initialised from {folder}")
+
+
 def _resume(net, opt, task, ckpt_path: Path, *, resume: bool, console) -> int:
     """Loads the checkpoint when resuming; returns the iteration to start from."""
     if not resume:
@@ -140,6 +154,8 @@ def train(cfg: DictConfig, *, console=None) -> dict:
 
     torch.manual_seed(int(tc.seed))
     net = task.build_net()
+    if tc.get("init_from") is not None:  # a resumed checkpoint below overrides these weights
+        _init_from(net, tc.init_from, console=console)
     opt = torch.optim.Adam(net.parameters(), lr=task.lr(0))
     task.setup(net)
     ckpt_path = run_dir / "checkpoint.pt"

@@ -78,6 +78,27 @@ def test_max_seconds_stops_the_loop_then_evaluates_and_exports(tmp_path):
     assert set(res["test"]) == {"insertion", "nearest", "camp/greedy", "camp/aug8"}
 
 
+def test_init_from_starts_from_exactly_the_artifact_weights(smoke_run, tmp_path):
+    """trainer.init_from: with 0 iterations the exported weights are the artifact's bit for bit
+    (not the seed's fresh init); an artifact of another network config is refused."""
+    from safetensors.torch import load_file
+
+    art = smoke_run[1] / "policy"
+    off = ["trainer.reinforce_iters=0", "trainer.evaluate=false", "trainer.seed=7"]
+    train(_cfg(tmp_path / "a", f"trainer.init_from={art}", *off), console=_quiet())
+    want = load_file(art / "weights.safetensors")
+    got = load_file(tmp_path / "a" / "policy" / "weights.safetensors")
+    assert sorted(got) == sorted(want) and all(torch.equal(got[k], want[k]) for k in want)
+    fresh = load_file(train(_cfg(tmp_path / "b", *off), console=_quiet())["exported"]
+                      + "/weights.safetensors")
+    assert not all(torch.equal(fresh[k], want[k]) for k in want)
+    with pytest.raises(ValueError, match="the config builds CAMP"):
+        train(_cfg(tmp_path / "c", f"trainer.init_from={art}", "agent.dim=32", *off),
+              console=_quiet())
+    with pytest.raises(ValueError, match="not a policy artifact folder"):
+        check_train_config(_cfg(tmp_path / "d", f"trainer.init_from={tmp_path}"))
+
+
 def test_lr_final_is_a_cosine_over_the_reinforce_iterations():
     """agent.lr_final: agent.lr through the imitation iterations, then a cosine from agent.lr
     (first REINFORCE iteration) to agent.lr_final (last); unset, agent.lr throughout."""
@@ -197,8 +218,9 @@ def test_learned_policy_refusals_exit_2_with_one_line(smoke_run, tmp_path, capsy
 def test_every_routing_experiment_composes_and_passes_the_checks():
     """Each routing experiment composes and passes check_train_config (the budget in it too)."""
     names = ["camp_pvrp_p_n20_m3", "camp_pvrp_p_n20_m3_pyvrp", "camp_pvrp_p_n20_m3_pyvrp_long",
-             "camp_pvrp_zc_n20_m3", "camp_pvrp_zc_n20_m3_pyvrp", "am_pvrp_p_n20_m3",
-             "pomo_pvrp_p_n20_m3", "am_tsp20", "am_cvrp20", "pomo_cvrp20", "routing_smoke"]
+             "camp_pvrp_p_n20_m3_pyvrp_finetune", "camp_pvrp_zc_n20_m3",
+             "camp_pvrp_zc_n20_m3_pyvrp", "am_pvrp_p_n20_m3", "pomo_pvrp_p_n20_m3", "am_tsp20",
+             "am_cvrp20", "pomo_cvrp20", "routing_smoke"]
     with initialize_config_module("heurist.configs", version_base="1.3"):
         for name in names:
             cfg = compose("train", overrides=[f"experiment={name}"])
