@@ -56,6 +56,44 @@ def test_smoke_run_writes_everything_and_checks_every_solution(smoke_run):
     assert saved["test"]["camp/aug8"]["objective"] <= saved["test"]["camp/greedy"]["objective"]
 
 
+def test_cpu_seconds_are_logged_beside_wall_seconds(smoke_run):
+    """Every iteration row logs time/wall_s and time/cpu_s (non-decreasing, CPU > 0); results.json
+    and the exported manifest carry the same train_cpu_seconds beside train_seconds."""
+    import csv
+
+    res, run_dir = smoke_run
+    with (run_dir / "metrics.csv").open() as fh:
+        rows = [r for r in csv.DictReader(fh) if r["time/cpu_s"]]
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3]
+    for key in ("time/wall_s", "time/cpu_s"):
+        vals = [float(r[key]) for r in rows]
+        assert vals == sorted(vals) and vals[0] > 0, key
+    # the last logged values precede the end of training
+    assert float(rows[-1]["time/cpu_s"]) <= res["train_cpu_seconds"] <= res["total_cpu_seconds"]
+    assert float(rows[-1]["time/wall_s"]) <= res["train_seconds"]
+    saved = json.loads((run_dir / "results.json").read_text())
+    manifest = json.loads((run_dir / "policy" / "manifest.json").read_text())
+    assert saved["train_cpu_seconds"] == res["train_cpu_seconds"] > 0
+    assert manifest["metrics"]["train_cpu_seconds"] == res["train_cpu_seconds"]
+
+
+def test_cpu_seconds_count_finished_children():
+    """cpu_seconds includes the CPU time of a waited-for child process (the PyVRP expert pool's
+    workers), which time.process_time alone misses."""
+    import subprocess
+    import sys
+    import time
+
+    from heurist.agents.trainer import cpu_seconds
+
+    c0, p0 = cpu_seconds(), time.process_time()
+    subprocess.run([sys.executable, "-c",
+                    ("import time\nt = time.process_time()\n"
+                     "while time.process_time() - t < 0.5: pass")], check=True)
+    assert cpu_seconds() - c0 >= 0.5
+    assert time.process_time() - p0 < 0.5
+
+
 def test_resume_is_bit_identical(smoke_run, tmp_path):
     """Stopping after 2 iterations and resuming gives the uninterrupted run's exact weights."""
     full = load_checkpoint(smoke_run[0]["checkpoint"])
