@@ -43,9 +43,27 @@ class PagingTask:
         self.cfg, self.console = cfg, console
         ec, tc = cfg.env, cfg.trainer
         self.split = load_split(ec.data_dir, n_train=ec.n_train)
+        n_val = int(ec.get("val_users", 0) or 0)
+        if n_val:
+            # Model selection: the last n_val training users (sorted names) leave training and
+            # take the held-out users' place in the evaluation, so the held-out users stay unseen.
+            if not 0 < n_val < len(self.split["train"]):
+                raise ValueError(f"env.val_users={n_val}: must lie in [0, "
+                                 f"{len(self.split['train']) - 1}]")
+            tr, names = self.split["train"], self.split["train_names"]
+            self.split = {"train": tr[:-n_val], "test": tr[-n_val:],
+                          "train_names": names[:-n_val], "test_names": names[-n_val:]}
+        self.evaluation_name = "validation" if n_val else "held-out"
         self.k = int(ec.cache_size)
+        # A learned predictor's outputs as inputs (env.input_predictor; predictor none only).
+        from heurist.policies.paging.learned_policy import input_predictor
+
+        self.inputs, self.inputs_sha = input_predictor(ec.get("input_predictor", "none"))
+        if self.inputs_sha is not None and str(ec.predictor) != "none":
+            raise ValueError(f"env.input_predictor={ec.input_predictor} needs env.predictor=none")
+        self.predictor = ec.predictor if self.inputs_sha is None else self.inputs
         self.gen_fn = PagingGenerator(traces=self.split["train"], length=ec.train_window,
-                                      predictor=ec.predictor, cache_size=self.k)
+                                      predictor=self.predictor, cache_size=self.k)
         self.env = PagingEnv(cache_size=self.k)
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
@@ -95,6 +113,7 @@ class PagingTask:
 
     def describe(self) -> dict:
         return {"cache_size": self.k, "predictor": str(self.cfg.env.predictor),
+                "input_predictor": str(self.cfg.env.get("input_predictor", "none")),
                 "train_users": self.split["train_names"], "test_users": self.split["test_names"]}
 
     def evaluate(self, net, *, logger, step: int) -> dict:
@@ -103,27 +122,30 @@ class PagingTask:
         ec, split, console = self.cfg.env, self.split, self.console
         net.eval()
         per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=self.k,
-                      predictor=ec.predictor, seed=int(ec.eval_seed))
+                      predictor=self.predictor, seed=int(ec.eval_seed))
         requests = total_requests(split["test"])
         console.print(results_table(per, requests=requests,
-                                    title=f"held-out BrightKite users ({len(split['test'])}), "
+                                    title=f"{self.evaluation_name} BrightKite users "
+                                          f"({len(split['test'])}), "
                                           f"k = {self.k}, predictor {ec.predictor}"))
         totals = {name: float(v.sum()) for name, v in per.items()}
         beats = totals["Learned"] < totals["LRU"]
         verdict = "[green]PASS" if beats else "[red]FAIL"
         console.print(f"{verdict}[/]: learned {totals['Learned']:,.0f} misses vs LRU "
-                      f"{totals['LRU']:,.0f} on the held-out users")
+                      f"{totals['LRU']:,.0f} on the {self.evaluation_name} users")
         logger.log({f"test/{n}": v for n, v in totals.items()}, step=step)
-        return {"misses": totals, "requests": requests,
+        return {"evaluated_on": self.evaluation_name, "misses": totals, "requests": requests,
                 "learned_over_opt": totals["Learned"] / totals["OPT"], "beats_lru": beats}
 
     def export(self, net, folder, *, results: dict):
         from heurist.policies.export import data_provenance, export_policy
 
         ec, split = self.cfg.env, self.split
+        extra = {} if self.inputs_sha is None else {"input_predictor": {
+            "spec": str(ec.input_predictor), "sha256": self.inputs_sha}}
         return export_policy(net, folder, replace=True,
                              training=OmegaConf.to_container(self.cfg, resolve=True),
                              metrics=results,
                              provenance={"data": data_provenance(
                                  find_traces(ec.data_dir)[0].parent, split["train_names"],
-                                 split["test_names"])})
+                                 split["test_names"]), **extra})

@@ -15,7 +15,8 @@ import numpy as np
 
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
-__all__ = ["ARTIFACT_NAME", "LearnedSlotPolicy", "shipped_policy_path"]
+__all__ = ["ARTIFACT_NAME", "LearnedSlotPolicy", "input_predictor", "input_predictor_of",
+           "shipped_policy_path"]
 
 #: The folder of the shipped slot-attention policy under ``policies/artifacts``.
 ARTIFACT_NAME = "paging_slot_attention"
@@ -24,6 +25,51 @@ ARTIFACT_NAME = "paging_slot_attention"
 def shipped_policy_path() -> Path:
     """The folder of the learned paging policy shipped inside the package."""
     return Path(__file__).resolve().parents[1] / "artifacts" / ARTIFACT_NAME
+
+
+class _Memo:
+    """A deterministic predictor with its outputs cached per (trace, cache size): training draws
+    the same user traces again and again."""
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self.cache: dict = {}
+
+    def __call__(self, trace, *, cache_size: int, rng=None):
+        trace = np.ascontiguousarray(trace, dtype=np.int64)
+        key = (hash(trace.tobytes()), trace.size, int(cache_size))
+        if key not in self.cache:
+            self.cache[key] = self.predictor(trace, cache_size=int(cache_size), rng=rng)
+        return self.cache[key]
+
+
+def input_predictor(spec):
+    """The predictions a slot policy reads: ``"none"``/``None`` (none: the policy sees recency,
+    frequency and marks only), ``"learned"`` (the shipped learned predictor of
+    :mod:`heurist.policies.paging.learned_predictor`: causal, no oracle) or ``"learned:DIR"``.
+    Returns ``(predictor or "none", weights sha256 or None)``."""
+    if spec is None or str(spec) == "none":
+        return "none", None
+    name, _, folder = str(spec).partition(":")
+    if name != "learned":
+        raise ValueError(f"input predictor {spec!r}: expected none, learned or learned:DIR")
+    from heurist.policies.paging.learned_predictor import load_predictor
+
+    pred = load_predictor(folder or None)
+    return _Memo(pred), pred.manifest["weights"]["sha256"]
+
+
+def input_predictor_of(manifest: dict, folder=""):
+    """The input predictor a slot-policy artifact was trained with (``training.env
+    .input_predictor``; absent: none); its weights must be the ones recorded at training time
+    (``provenance.input_predictor.sha256``), else ``ValueError``."""
+    spec = ((manifest.get("training") or {}).get("env") or {}).get("input_predictor", "none")
+    pred, sha = input_predictor(spec)
+    want = ((manifest.get("provenance") or {}).get("input_predictor") or {}).get("sha256")
+    if sha is not None and sha != want:
+        raise ValueError(f"{folder}: trained on input predictor {spec} with weights {want}, but "
+                         f"that predictor's weights are now {sha}; retrain or pass the artifact")
+    return pred
 
 
 def _replay_slots(trace: np.ndarray, actions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +99,9 @@ def _replay_slots(trace: np.ndarray, actions: np.ndarray, k: int) -> tuple[np.nd
 @register_policy
 class LearnedSlotPolicy(PagingPolicy):
     """The exported slot-attention eviction policy (greedy); ``artifact``: its folder (default:
-    the one shipped in the package). Reads no predictions."""
+    the one shipped in the package). Reads no oracle information: no predictions, or those of
+    the learned predictor it was trained with (``training.env.input_predictor``), computed from
+    the trace causally."""
 
     name = "Learned"
     aliases = ("learned_slot", "slot_attention")
@@ -66,9 +114,11 @@ class LearnedSlotPolicy(PagingPolicy):
         if self._policy is None:
             from heurist.policies.export.slot_policy import load_policy
 
-            self._policy = load_policy(self.artifact)
-            if self._policy.manifest["network"].get("class") != "SlotAttentionPolicy":
+            policy = load_policy(self.artifact)
+            if policy.manifest["network"].get("class") != "SlotAttentionPolicy":
                 raise ValueError(f"{self.artifact}: not a slot-attention paging policy")
+            self._inputs = input_predictor_of(policy.manifest, self.artifact)
+            self._policy = policy
         return self._policy
 
     def _run(self, trace, n_ids, k, predictions, seed):
@@ -81,7 +131,7 @@ class LearnedSlotPolicy(PagingPolicy):
         policy = self._load()
         if trace.size == 0:
             return np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.int64)
-        instance = instance_from_traces([trace], cache_size=k, predictor="none",
+        instance = instance_from_traces([trace], cache_size=k, predictor=self._inputs,
                                         rng=np.random.default_rng(seed))
         env = PagingEnv(cache_size=k)
         actions = []
