@@ -1,5 +1,10 @@
 """Train a policy (Hydra): ``python scripts/train.py [overrides]``.
 
+mallocMuZero: ``python scripts/train.py experiment=muzero_malloc_mapping`` (or
+``agent=gumbel_muzero|muzero|alphazero``): :func:`heurist.agents.muzero.hydra_train.train_muzero`
+trains the search agent's network on synthetic Malloc mapping instances, evaluates it on held-out
+ones and exports it under ``<run_dir>/policy`` (``heurist plan --method search --policy``).
+
 Routing: ``python scripts/train.py experiment=camp_pvrp_p_n20_m3`` (or ``am_``/``pomo_``...; see
 ``configs/experiment/``): REINFORCE on PVRP, the held-out test set against the classical
 constructors, the exported artifact under ``<run_dir>/policy``.
@@ -29,6 +34,7 @@ PROG = "train.py"
 @hydra.main(config_path="pkg://heurist.configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> int:
     from heurist.agents.entry import discard_unused_run_dir, fail, stop
+    from heurist.agents.muzero.hydra_train import is_muzero_config, train_muzero
     from heurist.agents.trainer import train
 
     hydra_dir = HydraConfig.get().runtime.output_dir
@@ -36,7 +42,10 @@ def main(cfg: DictConfig) -> int:
         with open_dict(cfg):
             cfg.trainer.run_dir = hydra_dir
     try:
-        results = train(cfg)
+        if is_muzero_config(cfg):  # the search agents have their own loop and checks
+            results = train_muzero(cfg)
+        else:
+            results = train(cfg)
     except (FileNotFoundError, ValueError) as exc:
         discard_unused_run_dir(hydra_dir, job_name=HydraConfig.get().job.name)
         fail(PROG, exc)
@@ -50,8 +59,20 @@ def main(cfg: DictConfig) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def check(cfg: DictConfig) -> None:
+    """The composed config's values, before any work: the search agents' checks for
+    ``agent=gumbel_muzero|muzero|alphazero``, the paging/routing checks otherwise."""
+    from heurist.agents.muzero.hydra_train import check_muzero_config, is_muzero_config
+
+    if is_muzero_config(cfg):
+        check_muzero_config(cfg)
+        return
     from heurist.agents.config_check import check_train_config
+
+    check_train_config(cfg)
+
+
+if __name__ == "__main__":
     from heurist.agents.entry import run_checked
 
-    run_checked(main, prog=PROG, config_name="train", check=check_train_config)
+    run_checked(main, prog=PROG, config_name="train", check=check)

@@ -28,12 +28,16 @@ import torch
 
 from heurist.agents.muzero.model import LearnedModel, unroll_loss
 from heurist.agents.muzero.replay import Replay
-from heurist.agents.search import gumbel_muzero_policy
+from heurist.agents.search import gumbel_muzero_policy, muzero_policy
 from heurist.policies.export.atomic import load_tensors, save_tensors
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation
 
-__all__ = ["MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net", "malloc_dims",
+__all__ = ["SELFPLAY_POLICIES", "MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net", "malloc_dims",
            "self_play", "self_play_step", "selfplay_shard", "serial_selfplay", "shard_rows"]
+
+#: self-play searches: Gumbel MuZero (gumbel_scale 1) or PUCT MuZero (Dirichlet noise at the root,
+#: actions sampled from the visit counts at temperature 1)
+SELFPLAY_POLICIES = ("gumbel", "puct")
 
 # (episodes, returns) of one self-play batch: per episode (obs [T, D], act [T], rew [T],
 # pi [T, A], root value [T]); returns [B]
@@ -66,8 +70,12 @@ class MuZeroConfig:
     value_scale: float = 100.0
     reanalyse: bool = True         # bootstrap n-step targets with the current network's value
     workers: int = 0               # self-play shards per iteration (0: one batch, the old stream)
+    policy: str = "gumbel"         # self-play search: gumbel (Gumbel MuZero) or puct (MuZero's)
 
     def __post_init__(self) -> None:
+        if self.policy not in SELFPLAY_POLICIES:
+            raise ValueError(f"policy {self.policy!r}: must be one of "
+                             f"{', '.join(SELFPLAY_POLICIES)}")
         if self.workers < 0 or self.rows < max(self.workers, 1):
             raise ValueError(f"workers {self.workers} / rows {self.rows}: need 0 <= workers "
                              "<= rows")
@@ -103,8 +111,9 @@ def _instances(cfg: MuZeroConfig, rng: np.random.Generator, rows: int) -> list:
 
 def self_play(net: MuZeroNet, instances: list, *, k: int, simulations: int,
               rng: np.random.Generator, gumbel_scale: float = 1.0,
-              order: str = "msa") -> tuple[list, np.ndarray]:
-    """Plays one episode per instance with Gumbel MuZero search over the learned model at every
+              order: str = "msa", policy: str = "gumbel") -> tuple[list, np.ndarray]:
+    """Plays one episode per instance with Gumbel MuZero search (``policy="puct"``: PUCT MuZero
+    with root noise, the action sampled from the visit counts) over the learned model at every
     decision. Returns per row (obs [T, D], act [T], rew [T], pi [T, A], root value [T]) and the
     rows' returns [B]."""
     from heurist.envs.malloc.env import MallocEnv
@@ -120,8 +129,12 @@ def self_play(net: MuZeroNet, instances: list, *, k: int, simulations: int,
         live = ~td["done"].reshape(B).numpy()
         obs = flat_observation(td).numpy()
         root = model.root(td)
-        out = gumbel_muzero_policy(None, rng, root, model, num_simulations=simulations,
-                                   gumbel_scale=gumbel_scale)
+        if policy == "puct":
+            out = muzero_policy(None, rng, root, model, num_simulations=simulations,
+                                temperature=1.0)
+        else:
+            out = gumbel_muzero_policy(None, rng, root, model, num_simulations=simulations,
+                                       gumbel_scale=gumbel_scale)
         a = np.where(live, out.action, 0)
         rootv = out.search_tree.summary().value
         td["action"] = torch.from_numpy(np.ascontiguousarray(a, np.int64))
@@ -139,7 +152,7 @@ def self_play_step(net: MuZeroNet, cfg: MuZeroConfig, rng: np.random.Generator,
     """One self-play batch of ``rows`` fresh instances, all drawn from ``rng`` (the instances
     first, then the search's noise): what the trainer and every self-play worker run."""
     return self_play(net, _instances(cfg, rng, rows), k=cfg.k, simulations=cfg.simulations,
-                     rng=rng, order=cfg.order)
+                     rng=rng, order=cfg.order, policy=cfg.policy)
 
 
 def shard_rows(rows: int, shards: int) -> list[int]:
@@ -199,7 +212,8 @@ class MuZeroTrainer:
 
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
-        saved = {"workers": 0, **d["config"]}  # written before workers existed: one batch
+        # written before workers / policy existed: one batch, Gumbel self-play
+        saved = {"workers": 0, "policy": "gumbel", **d["config"]}
         if saved != asdict(self.cfg):
             diff = sorted(k for k in saved if saved[k] != asdict(self.cfg).get(k))
             raise ValueError(f"checkpoint {path} was written with other settings: {diff}")
