@@ -1,0 +1,74 @@
+"""The slot-attention paging policy's training options: the validation split of the training
+users, and a learned predictor's causal predictions as inputs (recorded and checked)."""
+import json
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+from rich.console import Console
+
+from heurist.agents.paging_task import PagingTask
+from heurist.agents.trainer import train
+from heurist.policies.paging import simulate
+from heurist.policies.paging.learned_policy import (
+    LearnedSlotPolicy,
+    input_predictor,
+    input_predictor_of,
+)
+from heurist.policies.paging.learned_predictor import load_predictor
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _cfg(shared_data, run_dir, *extra):
+    with initialize_config_module("heurist.configs", version_base="1.3"):
+        return compose("train", overrides=[
+            "experiment=no_predictions", "logger=csv",
+            f"env.data_dir={shared_data / 'paging' / 'brightkite'}", f"trainer.run_dir={run_dir}",
+            "env.train_window=96", "trainer.imitation_iters=1", "trainer.imitation_batch=2",
+            "trainer.imitation_epochs=1", "trainer.reinforce_iters=0",
+            "trainer.require_beats_lru=false", *extra])
+
+
+def test_val_users_leave_training_and_replace_the_held_out_users(shared_data, tmp_path):
+    """env.val_users=5: the last 5 training users are evaluated, the 30 held-out users unused."""
+    task = PagingTask(_cfg(shared_data, tmp_path, "env.val_users=5", "trainer.evaluate=false"),
+                      console=Console(quiet=True))
+    assert len(task.split["train"]) == 65
+    assert task.split["test_names"] == ["bk2959.txt", "bk2989.txt", "bk3052.txt", "bk3055.txt",
+                                        "bk3108.txt"]
+    assert "bk3109.txt" not in task.split["train_names"] + task.split["test_names"]
+    with pytest.raises(ValueError, match="env.val_users=70"):
+        PagingTask(_cfg(shared_data, tmp_path, "env.val_users=70"), console=Console(quiet=True))
+
+
+def test_learned_inputs_are_recorded_and_replayed_exactly(shared_data, tmp_path):
+    """A run with env.input_predictor=learned records the predictor's sha256, and the exported
+    policy replays in simulate with exactly the validation misses of the run."""
+    res = train(_cfg(shared_data, tmp_path, "env.val_users=2", "env.input_predictor=learned"),
+                console=Console(quiet=True))
+    assert res["evaluated_on"] == "validation"
+    manifest = json.loads((tmp_path / "policy" / "manifest.json").read_text())
+    sha = load_predictor().manifest["weights"]["sha256"]
+    assert manifest["provenance"]["input_predictor"] == {"spec": "learned", "sha256": sha}
+    task = PagingTask(_cfg(shared_data, tmp_path, "env.val_users=2"), console=Console(quiet=True))
+    policy = LearnedSlotPolicy(artifact=tmp_path / "policy")
+    got = sum(simulate(t, 10, policy).misses for t in task.split["test"])
+    assert got == res["misses"]["Learned"]
+
+
+def test_input_predictor_checks_the_recorded_weights():
+    """Old artifacts (no input_predictor) read none; a changed predictor is refused by name."""
+    assert input_predictor_of({"training": {"env": {"predictor": "none"}}}) == "none"
+    pred, sha = input_predictor("learned")
+    trace = np.array([0, 1, 0, 2, 1, 0], dtype=np.int64)
+    assert pred(trace, cache_size=2) is pred(trace.copy(), cache_size=2)  # cached per trace
+    ok = {"training": {"env": {"input_predictor": "learned"}},
+          "provenance": {"input_predictor": {"spec": "learned", "sha256": sha}}}
+    assert input_predictor_of(ok) is not None
+    bad = {"training": {"env": {"input_predictor": "learned"}},
+           "provenance": {"input_predictor": {"spec": "learned", "sha256": "0" * 64}}}
+    with pytest.raises(ValueError, match="weights are now"):
+        input_predictor_of(bad, "ART")
+    with pytest.raises(ValueError, match="expected none, learned or learned:DIR"):
+        input_predictor("exact")
