@@ -110,14 +110,22 @@ def list_loss(s: torch.Tensor, future: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def train(train_set, val_set, *, steps: int, batch: int, lr: float, hidden: int, embed: int,
-          seed: int, budget: float, eval_every: int, loss: str = "listnet", logger=None):
-    """Returns ``(best network, history)``; ``batch`` (window, layer) lists per step."""
+          seed: int, budget: float, eval_every: int, loss: str = "listnet", logger=None,
+          neighbours: int = 0, residual: bool = False, layer_range=None,
+          corr_l2: float = 0.0):
+    """Returns ``(best network, history)``; ``batch`` (window, layer) lists per step.
+
+    ``neighbours``/``residual``/``layer_range``: :class:`KVScorer`'s options; with a
+    ``layer_range`` only those layers' lists are trained on. ``corr_l2`` penalises the mean
+    squared correction (residual networks stay near observed attention unless the data says)."""
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     torch.manual_seed(seed)
     x, y = train_set
     n, L, H, _, F = x.shape
-    net = KVScorer(n_features=F, n_layers=L, n_kv_heads=H, hidden=hidden, embed=embed)
+    net = KVScorer(n_features=F, n_layers=L, n_kv_heads=H, hidden=hidden, embed=embed,
+                   neighbours=neighbours, residual=residual, layer_range=layer_range)
+    lo, hi = (0, L) if layer_range is None else layer_range
     flat = x.reshape(-1, F)
     net.set_normalisation(flat.mean(0), flat.std(0))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -131,9 +139,11 @@ def train(train_set, val_set, *, steps: int, batch: int, lr: float, hidden: int,
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
         wi = torch.randint(n, (batch,), generator=gen)
-        li = torch.randint(L, (batch,), generator=gen)
+        li = torch.randint(lo, hi, (batch,), generator=gen)
         s = net(x[wi, li], li)  # [B, H, T]
         value = list_loss(s, y[wi, li], loss)
+        if corr_l2:
+            value = value + corr_l2 * net.correction(x[wi, li], li).pow(2).mean()
         opt.zero_grad()
         value.backward()
         opt.step()
@@ -170,12 +180,27 @@ def main(argv=None) -> int:
     ap.add_argument("--loss", choices=LOSSES, default="listnet")
     ap.add_argument("--target", choices=TARGETS, default="future")
     ap.add_argument("--values", action="store_true", help="add the value-norm features")
+    ap.add_argument("--neighbours", type=int, default=0, help="read features of j-n..j+n too")
+    ap.add_argument("--residual", action="store_true", help="observed attention + a correction")
+    ap.add_argument("--layer-range", default=None, help="LO:HI: correct (and train) only there")
+    ap.add_argument("--corr-l2", type=float, default=0.0, help="penalty on the correction")
     ap.add_argument("--budget", type=float, default=0.25, help="validation recall budget")
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--logger", choices=("wandb", "csv"), default="wandb")
     a = ap.parse_args(argv)
+    layer_range = None
+    if a.layer_range is not None:
+        try:
+            layer_range = [int(v) for v in a.layer_range.split(":")]
+            lo, hi = layer_range
+        except ValueError:
+            ap.error(f"--layer-range {a.layer_range!r}: expected LO:HI")
+        if not a.residual or not 0 <= lo < hi:
+            ap.error("--layer-range needs --residual and 0 <= LO < HI")
+    if a.neighbours < 0 or a.corr_l2 < 0:
+        ap.error("--neighbours and --corr-l2 must be >= 0")
     torch.set_num_threads(a.threads)
     kinds = [k for k in a.kinds.split(",") if k]
     train_set, val_set = load_data(a.data, kinds, a.val_docs, target=a.target, values=a.values)
@@ -188,7 +213,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     net, history = train(train_set, val_set, steps=a.steps, batch=a.batch, lr=a.lr,
                          hidden=a.hidden, embed=a.embed, seed=a.seed, budget=a.budget,
-                         eval_every=a.eval_every, loss=a.loss, logger=logger)
+                         eval_every=a.eval_every, loss=a.loss, logger=logger,
+                         neighbours=a.neighbours, residual=a.residual, layer_range=layer_range,
+                         corr_l2=a.corr_l2)
     seconds = time.perf_counter() - t0
     logger.finish()
     torch.save({"state_dict": net.state_dict(), "config": net.config, "history": history},

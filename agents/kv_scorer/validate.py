@@ -7,7 +7,8 @@ how a candidate scorer is chosen, since attention recall barely tracks KL.
 The validation documents are the last ``--val-docs`` train documents of each kind in the recorded
 data (as :func:`heurist.agents.kv_scorer.train.load_data` holds them out of training); each
 gives one window (its first ``context + continuation + 1`` tokens) run through kvpress's protocol
-in prefill mode, without greedy decoding. ``--layers LO:HI:POLICY`` replaces the policy in layers
+in prefill mode, without greedy decoding. A policy ``learned@FOLDER`` is the learned scorer of the
+artifact at ``FOLDER`` (several in one call share the reference runs). ``--layers LO:HI:POLICY`` replaces the policy in layers
 ``LO..HI-1`` by ``POLICY`` (a diagnostic: which layers decide the KL). Prints one JSON line per
 policy: mean KL over all windows and per kind.
 """
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
     model, tok = shared_model()
 
     def policy(name: str) -> KVPolicy:
+        if name.startswith("learned@"):  # one run per artifact, the references computed once
+            return make_policy("learned", artifact=Path(name.split("@", 1)[1]))
         kw = {"artifact": a.artifact} if name == "learned" and a.artifact else {}
         return make_policy(name, **kw)
 

@@ -36,7 +36,7 @@ from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import DecodeStep, LayerObservation, group_mean
 
 __all__ = ["ATTENTION_FEATURES", "DEFAULT_ARTIFACT", "FEATURES", "MAX_LOG_RECENCY",
-           "VALUE_FEATURES", "KVScorer", "LearnedScorer", "decode_features", "load_scorer",
+           "NEIGHBOUR_FEATURES", "VALUE_FEATURES", "KVScorer", "LearnedScorer", "decode_features", "load_scorer",
            "observe_step", "prefill_features", "prefill_stats", "value_features",
            "value_norm_features"]
 
@@ -143,40 +143,98 @@ def prefill_features(obs: LayerObservation) -> torch.Tensor:
     return decode_features(stats, obs.keys, torch.arange(t).expand(obs.n_kv_heads, -1), t)
 
 
+#: Attention features the network also reads at the neighbouring entries (``neighbours`` > 0):
+#: a copied span is read token after token, so an entry next to an attended one is read soon.
+NEIGHBOUR_FEATURES = ("log_mean", "log_max", "log_ema_slow", "log_observed")
+
+
+def _shift(x: torch.Tensor, d: int) -> torch.Tensor:
+    """``x [B, H, T, k]`` -> the same at entry ``j + d`` (zero, the training mean, off the end)."""
+    t = x.shape[-2]
+    if abs(d) >= t:
+        return torch.zeros_like(x)
+    if d > 0:
+        return nn.functional.pad(x[:, :, d:], (0, 0, 0, d))
+    return nn.functional.pad(x[:, :, :d], (0, 0, -d, 0))
+
+
 class KVScorer(nn.Module):
     """Per-entry MLP over :data:`FEATURES` plus layer and (layer, KV head) embeddings, shared by
-    every layer and head: ``x [Hkv, T, F]`` -> keep-scores ``[Hkv, T]``."""
+    every layer and head: ``x [Hkv, T, F]`` -> keep-scores ``[Hkv, T]``.
+
+    hidden: width of the MLP's two hidden layers; 0 makes the correction linear in the inputs.
+    neighbours: the MLP also reads :data:`NEIGHBOUR_FEATURES` at entries ``j - n .. j + n``.
+    residual: the score is ``scale * log_observed + MLP`` with the MLP's last layer starting at
+    zero, so the untrained network ranks exactly as observed attention and learns a correction.
+    layer_range: ``[lo, hi]``; with ``residual``, layers outside it keep observed attention's
+    ranking (no correction).
+    """
 
     def __init__(self, *, n_features: int = len(FEATURES), n_layers: int = 30,
-                 n_kv_heads: int = 3, hidden: int = 64, embed: int = 8) -> None:
+                 n_kv_heads: int = 3, hidden: int = 64, embed: int = 8, neighbours: int = 0,
+                 residual: bool = False, layer_range=None) -> None:
         super().__init__()
-        if min(n_features, n_layers, n_kv_heads, hidden, embed) < 1:
-            raise ValueError("every KVScorer size must be >= 1")
+        if min(n_features, n_layers, n_kv_heads, embed) < 1 or min(hidden, neighbours) < 0:
+            raise ValueError("every KVScorer size must be >= 1 (hidden, neighbours >= 0)")
+        lo, hi = (0, n_layers) if layer_range is None else (int(layer_range[0]),
+                                                            int(layer_range[1]))
+        if not 0 <= lo < hi <= n_layers or (layer_range is not None and not residual):
+            raise ValueError(f"layer_range needs residual and 0 <= lo < hi <= {n_layers}, "
+                             f"got {layer_range}")
         self.config = {"n_features": n_features, "n_layers": n_layers, "n_kv_heads": n_kv_heads,
                        "hidden": hidden, "embed": embed}
-        self.n_kv_heads = n_kv_heads
+        # Only the non-default options go in the config, so older artifacts load unchanged.
+        if neighbours:
+            self.config["neighbours"] = neighbours
+        if residual:
+            self.config["residual"] = True
+        if layer_range is not None:
+            self.config["layer_range"] = [lo, hi]
+        self.n_kv_heads, self.neighbours, self.residual = n_kv_heads, neighbours, residual
+        self.lo, self.hi = lo, hi
+        self.nb_index = [FEATURES.index(f) for f in NEIGHBOUR_FEATURES]
+        self.obs_index = FEATURES.index("log_observed")
         # Input normalisation, set from the training data (saved with the weights).
         self.register_buffer("mu", torch.zeros(n_features))
         self.register_buffer("sd", torch.ones(n_features))
         self.layer_emb = nn.Embedding(n_layers, embed)
         self.head_emb = nn.Embedding(n_layers * n_kv_heads, embed)
-        self.mlp = nn.Sequential(nn.Linear(n_features + 2 * embed, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+        width = n_features + 2 * embed + 2 * neighbours * len(NEIGHBOUR_FEATURES)
+        # hidden=0: a linear correction (searched directly on the KL, agents/kv_scorer/search.py)
+        self.mlp = nn.Sequential(nn.Linear(width, 1)) if hidden == 0 else nn.Sequential(
+            nn.Linear(width, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(hidden, 1))
+        if residual:
+            self.scale = nn.Parameter(torch.ones(()))
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
 
     def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Inputs are standardised by these ``[F]`` statistics of the training features."""
         self.mu.copy_(mean)
         self.sd.copy_(std.clamp(min=1e-3))
 
-    def forward(self, x: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
-        """``x [B, Hkv, T, F]``, ``layer [B]`` (long) -> ``[B, Hkv, T]``."""
+    def correction(self, x: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """The MLP's output alone: ``x [B, Hkv, T, F]``, ``layer [B]`` -> ``[B, Hkv, T]``."""
         _, h, t, _ = x.shape
         x = (x - self.mu) / self.sd
+        if self.neighbours:
+            near = x[..., self.nb_index]  # [B, Hkv, T, k]
+            x = torch.cat([x] + [_shift(near, d) for d in range(1, self.neighbours + 1)]
+                          + [_shift(near, -d) for d in range(1, self.neighbours + 1)], dim=-1)
         heads = layer[:, None] * self.n_kv_heads + torch.arange(h, device=x.device)[None]
         emb = torch.cat([self.layer_emb(layer)[:, None, :].expand(-1, h, -1),
                          self.head_emb(heads)], dim=-1)  # [B, Hkv, 2E]
         z = torch.cat([x, emb[:, :, None, :].expand(-1, -1, t, -1)], dim=-1)
         return self.mlp(z).squeeze(-1)
+
+    def forward(self, x: torch.Tensor, layer: torch.Tensor) -> torch.Tensor:
+        """``x [B, Hkv, T, F]``, ``layer [B]`` (long) -> ``[B, Hkv, T]``."""
+        out = self.correction(x, layer)
+        if self.residual:
+            inside = ((layer >= self.lo) & (layer < self.hi)).to(out.dtype)[:, None, None]
+            out = self.scale * x[..., self.obs_index] + inside * out
+        return out
 
 
 @functools.lru_cache(maxsize=4)
