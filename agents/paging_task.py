@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from heurist.agents.data import find_traces, load_split, total_requests
-from heurist.agents.evaluation import compare, results_table
+from heurist.agents.evaluation import baseline_misses, eval_instance, results_table
 from heurist.agents.imitation import imitation_update
 from heurist.agents.policy import NetPolicy
 from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
@@ -37,7 +37,6 @@ class PagingTask:
     """What the trainer asks of a paging run (see :mod:`heurist.agents.trainer`)."""
 
     def __init__(self, cfg: DictConfig, *, console) -> None:
-        from heurist.envs.paging.env import PagingEnv
         from heurist.envs.paging.generator import PagingGenerator
 
         self.cfg, self.console = cfg, console
@@ -56,7 +55,7 @@ class PagingTask:
         self.evaluation_name = "validation" if n_val else "held-out"
         self.k = int(ec.cache_size)
         # A learned predictor's outputs as inputs (env.input_predictor; predictor none only).
-        from heurist.policies.paging.learned_policy import input_predictor
+        from heurist.policies.paging.learned_policy import input_predictor, slot_env
 
         self.inputs, self.inputs_sha = input_predictor(ec.get("input_predictor", "none"))
         if self.inputs_sha is not None and str(ec.predictor) != "none":
@@ -64,7 +63,7 @@ class PagingTask:
         self.predictor = ec.predictor if self.inputs_sha is None else self.inputs
         self.gen_fn = PagingGenerator(traces=self.split["train"], length=ec.train_window,
                                       predictor=self.predictor, cache_size=self.k)
-        self.env = PagingEnv(cache_size=self.k)
+        self.env = slot_env(self.k, self.inputs)
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
 
@@ -121,8 +120,16 @@ class PagingTask:
         the verdict, returns the results entries."""
         ec, split, console = self.cfg.env, self.split, self.console
         net.eval()
-        per = compare({"Learned": NetPolicy(net)}, split["test"], cache_size=self.k,
-                      predictor=self.predictor, seed=int(ec.eval_seed))
+        # The learned policy in its own env (conditional inputs), the baselines in simulate, on
+        # one instance: compare()'s protocol.
+        from heurist.policies.paging.learned_policy import slot_env
+
+        inst = eval_instance(split["test"], cache_size=self.k, predictor=self.predictor,
+                             seed=int(ec.eval_seed))
+        with torch.no_grad():
+            per = {"Learned": collect(slot_env(self.k, self.inputs), inst.clone(), NetPolicy(net),
+                                      record=False).misses.numpy()}
+        per.update(baseline_misses(inst, cache_size=self.k, seed=int(ec.eval_seed)))
         requests = total_requests(split["test"])
         console.print(results_table(per, requests=requests,
                                     title=f"{self.evaluation_name} BrightKite users "

@@ -42,9 +42,14 @@ def main(argv=None) -> int:
     import torch
 
     from heurist.agents.data import load_split
-    from heurist.agents.evaluation import baseline_misses, eval_instance, policy_misses
+    from heurist.agents.evaluation import baseline_misses, eval_instance
     from heurist.policies.export.slot_policy import load_policy
-    from heurist.policies.paging.learned_policy import input_predictor_of, shipped_policy_path
+    from heurist.agents.rollout import collect
+    from heurist.policies.paging.learned_policy import (
+        input_predictor_of,
+        shipped_policy_path,
+        slot_env,
+    )
 
     torch.set_num_threads(1)
     folder = shipped_policy_path() if args.artifact is None else args.artifact
@@ -59,14 +64,16 @@ def main(argv=None) -> int:
     else:
         traces = split["test"]
     print(f"{args.users} users: {len(traces)}, requests {sum(map(len, traces)):,}; artifact {folder}, "
-          f"input predictor {inputs if isinstance(inputs, str) else 'learned'}")
+          f"input predictor {policy.manifest['training'].get('env', {}).get('input_predictor', 'none')}")
     print("| k | Learned | LRU | ARC | S3-FIFO | OPT | Learned / OPT | best classical / OPT |")
     print("|---|---|---|---|---|---|---|---|")
     for k in ks:
         t0 = time.perf_counter()
         # The policy's inputs (none, or a learned predictor's); the baselines read none of them.
         inst = eval_instance(traces, cache_size=k, predictor=inputs, seed=12345)
-        learned = float(policy_misses(policy, inst, cache_size=k).sum())
+        with torch.no_grad():
+            learned = float(collect(slot_env(k, inputs), inst.clone(), policy,
+                                    record=False).misses.sum())
         base = {n: float(v.sum()) for n, v in baseline_misses(inst, cache_size=k,
                                                               policies=BASELINES).items()}
         opt = base["OPT"]

@@ -7,13 +7,16 @@ import pytest
 from hydra import compose, initialize_config_module
 from rich.console import Console
 
+from heurist.agents.evaluation import eval_instance
 from heurist.agents.paging_task import PagingTask
+from heurist.agents.rollout import collect
 from heurist.agents.trainer import train
 from heurist.policies.paging import simulate
 from heurist.policies.paging.learned_policy import (
     LearnedSlotPolicy,
     input_predictor,
     input_predictor_of,
+    slot_env,
 )
 from heurist.policies.paging.learned_predictor import load_predictor
 
@@ -43,14 +46,14 @@ def test_val_users_leave_training_and_replace_the_held_out_users(shared_data, tm
 
 
 def test_learned_inputs_are_recorded_and_replayed_exactly(shared_data, tmp_path):
-    """A run with env.input_predictor=learned records the predictor's sha256, and the exported
+    """A run with env.input_predictor=conditional records the predictor's sha256, and the exported
     policy replays in simulate with exactly the validation misses of the run."""
-    res = train(_cfg(shared_data, tmp_path, "env.val_users=2", "env.input_predictor=learned"),
+    res = train(_cfg(shared_data, tmp_path, "env.val_users=2", "env.input_predictor=conditional"),
                 console=Console(quiet=True))
     assert res["evaluated_on"] == "validation"
     manifest = json.loads((tmp_path / "policy" / "manifest.json").read_text())
     sha = load_predictor().manifest["weights"]["sha256"]
-    assert manifest["provenance"]["input_predictor"] == {"spec": "learned", "sha256": sha}
+    assert manifest["provenance"]["input_predictor"] == {"spec": "conditional", "sha256": sha}
     task = PagingTask(_cfg(shared_data, tmp_path, "env.val_users=2"), console=Console(quiet=True))
     policy = LearnedSlotPolicy(artifact=tmp_path / "policy")
     got = sum(simulate(t, 10, policy).misses for t in task.split["test"])
@@ -70,5 +73,24 @@ def test_input_predictor_checks_the_recorded_weights():
            "provenance": {"input_predictor": {"spec": "learned", "sha256": "0" * 64}}}
     with pytest.raises(ValueError, match="weights are now"):
         input_predictor_of(bad, "ART")
-    with pytest.raises(ValueError, match="expected none, learned or learned:DIR"):
+    with pytest.raises(ValueError, match="expected none, learned, conditional"):
         input_predictor("exact")
+
+
+def test_conditional_channel_is_learned_ftp(shared_data):
+    """Evicting the slot of largest conditional log2 gap (channel 6) is LearnedFTP exactly: 707
+    misses on held-out user bk3157 at k = 10, as LearnedFTP."""
+    from heurist.agents.data import load_split
+    from heurist.policies.paging.learned_ftp import LearnedFTP
+
+    split = load_split(shared_data / "paging" / "brightkite", n_train=70)
+    trace = split["test"][split["test_names"].index("bk3157.txt")]
+    pred, _ = input_predictor("conditional")
+    inst = eval_instance([trace], cache_size=10, predictor=pred, seed=0)
+
+    def farthest(td):
+        return td["slot_features"][..., 6].masked_fill(~td["action_mask"], -1.0).argmax(-1)
+
+    misses = collect(slot_env(10, pred), inst.clone(), farthest, record=False).misses
+    assert float(misses[0]) == 707.0
+    assert simulate(trace, 10, LearnedFTP(predictor=pred.predictor)).misses == 707

@@ -16,7 +16,7 @@ import numpy as np
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
 __all__ = ["ARTIFACT_NAME", "LearnedSlotPolicy", "input_predictor", "input_predictor_of",
-           "shipped_policy_path"]
+           "shipped_policy_path", "slot_env"]
 
 #: The folder of the shipped slot-attention policy under ``policies/artifacts``.
 ARTIFACT_NAME = "paging_slot_attention"
@@ -33,7 +33,9 @@ class _Memo:
 
     def __init__(self, predictor) -> None:
         self.predictor = predictor
+        self.conditional = False
         self.cache: dict = {}
+        self.dist_cache: dict = {}  # gap distributions (slot_inputs.gap_distributions)
 
     def __call__(self, trace, *, cache_size: int, rng=None):
         trace = np.ascontiguousarray(trace, dtype=np.int64)
@@ -45,18 +47,35 @@ class _Memo:
 
 def input_predictor(spec):
     """The predictions a slot policy reads: ``"none"``/``None`` (none: the policy sees recency,
-    frequency and marks only), ``"learned"`` (the shipped learned predictor of
-    :mod:`heurist.policies.paging.learned_predictor`: causal, no oracle) or ``"learned:DIR"``.
-    Returns ``(predictor or "none", weights sha256 or None)``."""
+    frequency and marks only); ``"learned"`` (the shipped learned predictor of
+    :mod:`heurist.policies.paging.learned_predictor`, causal, no oracle: its point next arrivals
+    and bits) or ``"conditional"`` (the same predictor, its gap distribution conditioned on the
+    time elapsed at each decision: :mod:`heurist.policies.paging.slot_inputs`); ``name:DIR`` for
+    a predictor artifact folder. Returns ``(predictor or "none", weights sha256 or None)``."""
     if spec is None or str(spec) == "none":
         return "none", None
     name, _, folder = str(spec).partition(":")
-    if name != "learned":
-        raise ValueError(f"input predictor {spec!r}: expected none, learned or learned:DIR")
+    if name not in ("learned", "conditional"):
+        raise ValueError(f"input predictor {spec!r}: expected none, learned, conditional, "
+                         f"learned:DIR or conditional:DIR")
     from heurist.policies.paging.learned_predictor import load_predictor
 
     pred = load_predictor(folder or None)
-    return _Memo(pred), pred.manifest["weights"]["sha256"]
+    memo = _Memo(pred)
+    memo.conditional = name == "conditional"
+    return memo, pred.manifest["weights"]["sha256"]
+
+
+def slot_env(cache_size: int, inputs):
+    """The env a slot policy plays in: :class:`PagingEnv`, or for ``conditional`` inputs the
+    env with the conditional prediction channels."""
+    if getattr(inputs, "conditional", False):
+        from heurist.policies.paging.slot_inputs import LearnedInputsPagingEnv
+
+        return LearnedInputsPagingEnv(cache_size=cache_size, predictor=inputs)
+    from heurist.envs.paging.env import PagingEnv
+
+    return PagingEnv(cache_size=cache_size)
 
 
 def input_predictor_of(manifest: dict, folder=""):
@@ -124,7 +143,6 @@ class LearnedSlotPolicy(PagingPolicy):
     def _run(self, trace, n_ids, k, predictions, seed):
         import torch
 
-        from heurist.envs.paging.env import PagingEnv
         from heurist.envs.paging.generator import instance_from_traces
         from heurist.envs.paging.oracle import replay
 
@@ -133,7 +151,7 @@ class LearnedSlotPolicy(PagingPolicy):
             return np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.int64)
         instance = instance_from_traces([trace], cache_size=k, predictor=self._inputs,
                                         rng=np.random.default_rng(seed))
-        env = PagingEnv(cache_size=k)
+        env = slot_env(k, self._inputs)
         actions = []
         with torch.no_grad():
             td = env.reset(instance=instance)

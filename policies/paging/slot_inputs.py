@@ -1,0 +1,120 @@
+"""The paging env as the slot policy sees it when it reads a learned predictor
+(``input_predictor=learned``): the prediction channels of every slot are recomputed at each
+decision from the predictor's gap *distribution*, conditioned on the time elapsed since the page's
+latest request (LearnedFTP's signal, :mod:`heurist.policies.paging.learned_ftp`), instead of the
+point prediction frozen at that request, which goes stale.
+
+Channels overwritten in ``slot_features`` [B, k, F] (the others are the env's):
+
+* ``pred_rank`` (5): share of the other cached pages with a smaller conditional expected log2 gap;
+* ``log_pred_gap`` (6): the conditional expected ``log2(1 + gap)``, divided by ``never_log2``;
+* ``pred_overdue`` (7): the predicted probability that the page would be back by now.
+
+The distributions come from the trace causally (row ``t`` reads ``trace[:t + 1]``): no oracle.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numba import njit
+
+from heurist.envs.paging.env import PagingEnv
+from heurist.policies.paging.learned_ftp import _remaining
+
+__all__ = ["LearnedInputsPagingEnv", "gap_distributions"]
+
+
+@njit(cache=True)
+def _conditional(probs, length, centres, slot_page, slot_last, t_now, done, feat):
+    """Writes channels 5-7 of ``feat`` [B, k, F] from ``probs`` [B, T, C] (rows past a trace's
+    length are never read)."""
+    B, k = slot_page.shape
+    n = centres.size - 1
+    denom = max(k - 1, 1)
+    m = np.empty(k)
+    for b in range(B):
+        if done[b]:
+            continue
+        t = t_now[b]
+        for j in range(k):
+            m[j] = np.inf
+            if slot_page[b, j] < 0:
+                continue
+            r = slot_last[b, j]
+            e = t - r
+            m[j] = _remaining(probs[b], centres, r, e)
+            u = math.log2(1.0 + e)
+            passed = 0.0
+            for c in range(n):
+                if u >= c + 1:
+                    passed += probs[b, r, c]
+                elif u > c:
+                    passed += probs[b, r, c] * (u - c)
+            feat[b, j, 6] = min(m[j] / centres[n], 1.0)
+            feat[b, j, 7] = min(passed, 1.0)
+        for j in range(k):
+            if slot_page[b, j] < 0:
+                continue
+            nearer = 0
+            for i in range(k):
+                if i != j and slot_page[b, i] >= 0 and m[i] < m[j]:
+                    nearer += 1
+            feat[b, j, 5] = nearer / denom
+
+
+def gap_distributions(predictor, traces: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """The predictor's gap distribution of every request of every row -> float64 [B, T, C];
+    ``predictor``: a :class:`LearnedPagingPredictor`, or one wrapped with a ``predictor``
+    attribute (cached per trace)."""
+    base = getattr(predictor, "predictor", predictor)
+    cache = getattr(predictor, "dist_cache", None)
+    rows = []
+    for b in range(traces.shape[0]):
+        tr = np.ascontiguousarray(traces[b, :int(length[b])], dtype=np.int64)
+        key = (hash(tr.tobytes()), tr.size)
+        if cache is not None and key in cache:
+            rows.append(cache[key])
+            continue
+        probs = base.distributions(tr)[0]
+        if cache is not None:
+            cache[key] = probs
+        rows.append(probs)
+    C = rows[0].shape[1]
+    out = np.zeros((traces.shape[0], traces.shape[1], C))
+    for b, p in enumerate(rows):
+        out[b, :p.shape[0]] = p
+    return out
+
+
+class LearnedInputsPagingEnv(PagingEnv):
+    """:class:`PagingEnv` whose slot prediction channels are the learned predictor's conditional
+    ones (module docstring). Keyword-only: ``cache_size``, ``predictor`` (the learned predictor,
+    possibly cached). Dynamics, rewards, teacher and oracles are the env's."""
+
+    def __init__(self, *, cache_size: int = 10, predictor) -> None:
+        super().__init__(cache_size=cache_size)
+        self.input_predictor = predictor
+        from heurist.policies.paging.learned_predictor import N_BUCKETS
+
+        base = getattr(predictor, "predictor", predictor)
+        # The log2 value of each gap class, as LearnedFTP and the predictor use them.
+        self.centres = np.append(np.arange(N_BUCKETS) + 0.5, float(base.net.config["never_log2"]))
+        self._probs = None
+
+    def _reset_instance(self, instance):
+        trace = instance["trace"].cpu().numpy()
+        length = (instance["length"].cpu().numpy() if "length" in instance
+                  else np.full(trace.shape[0], trace.shape[1]))
+        self._probs = gap_distributions(self.input_predictor, trace, length)
+        return super()._reset_instance(instance)
+
+    def _observe(self, reward):
+        td = super()._observe(reward)
+        s = self.state
+        feat = td["slot_features"].numpy()
+        _conditional(self._probs, s.length, self.centres, s.slot_page, s.slot_last, s.t, s.done,
+                     feat)
+        td["slot_features"] = torch.from_numpy(feat)
+        return td
