@@ -61,7 +61,9 @@ def _variants(inst, **kwargs):
     for order in ("TLA", "LAT", "W"):
         for decompose in (True, False):
             for cover in (True, False):
-                yield filler_pack(inst, order=order, decompose=decompose, cover=cover, **kwargs)
+                for ldom in (True, False):
+                    yield filler_pack(inst, order=order, decompose=decompose, cover=cover,
+                                      ldom=ldom, **kwargs)
 
 
 def test_filler_search_matches_brute_force_on_full_sections():
@@ -112,6 +114,7 @@ def test_known_packings_are_never_infeasible_and_one_byte_less_is():
                 if res.status == "feasible":
                     assert check_plan(inst, res.offsets, mode="packing").valid
         assert filler_pack(inst, capacity=inst.capacity - 1).status == "infeasible"
+        assert filler_pack(inst, capacity=inst.capacity - 1, ldom=False).status == "infeasible"
         assert minimalloc_pack(inst, capacity=inst.capacity - 1).status == "infeasible"
     assert seen == {"feasible", "unknown"}
 

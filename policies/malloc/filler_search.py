@@ -31,6 +31,13 @@ node, and a step limit of the leaf's bin filling. When one is hit the search say
 exhausted search is then ``unknown``, never ``infeasible``. A state whose subtree was exhausted
 (placed set, floors, gap multisets per section, ``L``, last) is hashed (64 bits) into a memo, as
 in the other searches (a collision could wrongly prune, probability ~2**-64 per lookup).
+
+**L-dominance** (``ldom``). A node's completions are the listings whose first offset is
+``>= L`` (``> L`` for ranks below the last one's, the tie rule); the rest of the state fixes
+everything else. So a state exhausted from ``(L1, r1)`` has no completion from any ``(L, r)``
+with ``L > L1``, or ``L == L1`` and ``r >= r1``: a second table, keyed by the state without
+``L`` and the last rank, keeps the least ``(L, r)`` exhausted and prunes those it dominates
+(stacks of blocks placed in another order reach the same floors and gaps from another ``L``).
 """
 from __future__ import annotations
 
@@ -64,17 +71,19 @@ def _bit(ss, base, t):
 
 
 @njit(cache=True, inline="always")
-def _next_bit(ss, base, nw, t):
-    """The least set bit ``>= t`` of the ``nw``-word bitset at ``base``; -1 if none."""
+def _next_bit(ss, nz, base, nw, t):
+    """The least set bit ``>= t`` of the ``nw``-word bitset at ``base``; -1 if none. ``nz``:
+    per word, the next nonzero word of its bitset (relative, ``nw`` if none): sparse bitsets
+    of large fillers would otherwise be scanned word by word."""
     w = t >> 6
     if t < 0 or w >= nw:
         return -1
     v = ss[base + w] >> np.uint64(t & 63)
     pos = t
     if v == 0:
-        w += 1
-        while w < nw and ss[base + w] == 0:
-            w += 1
+        if w + 1 >= nw:
+            return -1
+        w = nz[base + w + 1]
         if w >= nw:
             return -1
         v = ss[base + w]
@@ -102,6 +111,22 @@ def _subset_bits(fsize, f_ptr, ss_ptr, ss):
                 if bs != 0 and w - ws - 1 >= 0:
                     v |= ss[base + w - ws - 1] >> (np.uint64(64) - bs)
                 ss[base + w] |= v
+
+
+@njit(cache=True)
+def _next_nonzero(ss, ss_ptr):
+    """Per word of each section's bitset, the next nonzero word at or after it (relative to
+    the section's first word; the word count if none)."""
+    nz = np.zeros(len(ss), dtype=np.int64)
+    for k in range(len(ss_ptr) - 1):
+        base = ss_ptr[k]
+        nw = ss_ptr[k + 1] - base
+        nxt = nw
+        for w in range(nw - 1, -1, -1):
+            if ss[base + w] != 0:
+                nxt = w
+            nz[base + w] = nxt
+    return nz
 
 
 @njit(cache=True)
@@ -218,7 +243,7 @@ def _leaf(floor, F, fsize, f_ptr, gk, gbase, gsize, gtop, cap, fout, step_cap, s
 
 
 @njit(cache=True, inline="always")
-def _sections_ok(size, live_ptr, live_idx, placed, off, floor, U, rem_s, ss, ss_ptr, L, cap, A0,
+def _sections_ok(size, live_ptr, live_idx, placed, off, floor, U, rem_s, ss, nz, ss_ptr, L, cap, A0,
                  A1):
     """Unallocated floor per section: its unplaced buffers sit at ``>= low`` (the least
     ``max(L, skyline)``), all above it (``low + rem <= C``), and the fillers can fill from the
@@ -235,7 +260,7 @@ def _sections_ok(size, live_ptr, live_idx, placed, off, floor, U, rem_s, ss, ss_
         if low + rem_s[k] > cap:
             return False
         base = ss_ptr[k]
-        if _next_bit(ss, base, ss_ptr[k + 1] - base, U[k] + low - floor[k]) < 0:
+        if _next_bit(ss, nz, base, ss_ptr[k + 1] - base, U[k] + low - floor[k]) < 0:
             return False
     return True
 
@@ -277,8 +302,9 @@ def _components(lo, hi, placed, rem_s, cross, A0, A1):
 
 
 @njit(cache=True)
-def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_ptr, ss, f_ptr,
-            fsize, cap, node_limit, memo_bits, max_offsets, leaf_steps, decompose, cover, gap_check, out, fout):
+def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_ptr, ss, nz, f_ptr,
+            fsize, cap, node_limit, memo_bits, max_offsets, leaf_steps, decompose, cover, gap_check,
+            ldom, out, fout):
     """Depth-first search over multi-section placements; returns ``(status, nodes,
     incomplete)``: status 1 packed (``out``: offsets of the multi-section buffers, ``fout``: of
     the fillers), 0 exhausted, -1 node limit; ``incomplete``: a cap cut some subtree.
@@ -320,6 +346,13 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
     c_pos = np.zeros(m1, dtype=np.int64)
     chosen = np.full(m1, -1, dtype=np.int64)
     key_at = np.zeros(m1, dtype=np.int64)
+    key2_at = np.zeros(m1, dtype=np.int64)
+    lr_at = np.zeros(m1, dtype=np.int64)
+    lv_at = np.zeros(m1, dtype=np.int64)
+    msize = (1 << memo_bits) if ldom else 1
+    memo2 = np.zeros(msize, dtype=np.int64)
+    memo2_l = np.zeros(msize, dtype=np.int64)
+    memo2_r = np.zeros(msize, dtype=np.int64)
     l_at = np.zeros(m1, dtype=np.int64)
     last_at = np.full(m1, -1, dtype=np.int64)
     save_ptr = np.zeros(m1 + 1, dtype=np.int64)
@@ -371,6 +404,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
             c_pos[d] = top
             chosen[d] = -1
             key_at[d] = 0
+            key2_at[d] = 0
             alive = True
             busy = False
             for k in range(A0, A1):
@@ -418,7 +452,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
                     if not placed[b] and lo[b] >= A0 and hi[b] <= A1:
                         off[b] = span_max(floor, lo[b], hi[b])
                 alive = _sections_ok(size, live_ptr, live_idx, placed, off, floor, U, rem_s,
-                                     ss, ss_ptr, L, cap, A0, A1)
+                                     ss, nz, ss_ptr, L, cap, A0, A1)
             if alive and decompose:
                 count, bs, be = _components(lo, hi, placed, rem_s, cross, A0, A1)
                 if count > 1:
@@ -448,6 +482,18 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
                        ^ (A0 * mul[5] + A1)) | 1
                 key_at[d] = key
                 alive = memo[memo_slot(memo, mask, key)] != key
+                if alive and ldom:
+                    # L-dominance: the same state (without L and the tie rank) exhausted from
+                    # a lower L, or the same L and a lower tie rank, had every completion of
+                    # this one (children at ``o >= L``; a higher tie rank allows fewer at L).
+                    key2 = ((h_set ^ h_floor ^ h_gap ^ h_ctx ^ (A0 * mul[5] + A1)) * mul[1]) | 1
+                    key2_at[d] = key2
+                    lr_at[d] = rank[last] if last >= 0 else -1
+                    lv_at[d] = L
+                    s2 = memo_slot(memo2, mask, key2)
+                    if memo2[s2] == key2 and (L > memo2_l[s2] or (L == memo2_l[s2]
+                                                                  and lr_at[d] >= memo2_r[s2])):
+                        alive = False
             if alive:
                 # A child at ``o`` makes ``L = o``: every busy section not under it must
                 # still be fillable up to ``o`` (``o <= floor + F - U``, the floor itself
@@ -481,7 +527,7 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
                         for k in range(lo[b], hi[b]):
                             base = ss_ptr[k]
                             t = U[k] + o - floor[k]
-                            p = _next_bit(ss, base, ss_ptr[k + 1] - base, t)
+                            p = _next_bit(ss, nz, base, ss_ptr[k + 1] - base, t)
                             if p < 0:
                                 o = cap + 1
                                 moved = True
@@ -492,7 +538,10 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
                                 break
                             g = o - floor[k]
                             if g > 0 and (g > F[k] or _bit(ss, base, g) == 0):
-                                o += 1
+                                # Jump to the next gap that is a subset sum itself (stepping
+                                # by 1 costs up to C / unit steps on sparse bitsets).
+                                p = _next_bit(ss, nz, base, ss_ptr[k + 1] - base, g)
+                                o = cap + 1 if p < 0 else o + p - g
                                 moved = True
                                 break
                         if moved:
@@ -545,6 +594,13 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, F, ss_pt
         while True:
             if key_at[d] != 0:
                 memo[memo_slot(memo, mask, key_at[d])] = key_at[d]
+                if ldom and key2_at[d] != 0:
+                    s2 = memo_slot(memo2, mask, key2_at[d])
+                    if (memo2[s2] != key2_at[d] or lv_at[d] < memo2_l[s2]
+                            or (lv_at[d] == memo2_l[s2] and lr_at[d] < memo2_r[s2])):
+                        memo2[s2] = key2_at[d]
+                        memo2_l[s2] = lv_at[d]
+                        memo2_r[s2] = lr_at[d]
             tgt = fail_jump[d]
             while True:
                 top = c_start[d]
@@ -679,7 +735,7 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
                 node_limit: int = 1_000_000, order: str = "TLA", memo_bits: int = 20,
                 max_offsets: int = FILLER_MAX_OFFSETS, leaf_steps: int = _LEAF_STEPS,
                 decompose: bool = True, cover: bool = True, gap_check: int = 2_000,
-                max_bitset_words: int = 1 << 24) -> SkylineResult | None:
+                ldom: bool = True, max_bitset_words: int = 1 << 24) -> SkylineResult | None:
     """Searches a perfect tiling's packing within ``capacity`` (default: the instance's) in at
     most ``node_limit`` nodes, fillers elastic (module doc). ``None`` when it does not apply
     (not a perfect tiling, or the fillers' bitsets would exceed ``max_bitset_words`` 64-bit
@@ -716,6 +772,7 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
         return None
     ss = np.zeros(int(ss_ptr[-1]), dtype=np.uint64)
     _subset_bits(fsize, f_ptr, ss_ptr, ss)
+    nz = _next_nonzero(ss, ss_ptr)
     ms, m0, m1 = size[multi], t0[multi], t1[multi]
     length = (inst.end - inst.start).astype(np.int64)[multi]
     nm = len(multi)
@@ -735,10 +792,10 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
     out = np.zeros(nm, dtype=np.int64)
     fout = np.zeros(len(fo), dtype=np.int64)
     status, nodes, incomplete = _search(ms, m0, m1, live_ptr, live_idx, rank.astype(np.int64),
-                                        by_rank.astype(np.int64), prev_same, F, ss_ptr, ss,
+                                        by_rank.astype(np.int64), prev_same, F, ss_ptr, ss, nz,
                                         f_ptr, fsize, np.int64(cu), np.int64(node_limit),
                                         int(memo_bits), int(max_offsets), int(leaf_steps),
-                                        bool(decompose), bool(cover), int(gap_check), out,
+                                        bool(decompose), bool(cover), int(gap_check), bool(ldom), out,
                                         fout)
     nodes = int(nodes)
     if status == 1:
