@@ -80,10 +80,10 @@ def main(argv=None) -> None:
     orders = a.orders.split(",")
     dirty = subprocess.run(["git", "status", "--porcelain", "policies/malloc/minimalloc_search.py",
                             "policies/malloc/filler_search.py"],
-                           capture_output=True, text=True).stdout.strip()
+                           capture_output=True, text=True, check=False).stdout.strip()
     rev = subprocess.run(["git", "log", "-1", "--format=%h", "--",
                           "policies/malloc/minimalloc_search.py"],
-                         capture_output=True, text=True).stdout.strip()
+                         capture_output=True, text=True, check=False).stdout.strip()
     print(f"minimalloc_search.py at {rev}{' (+ uncommitted edits)' if dirty else ''}, "
           f"node limit {a.nodes:,}")
     cols = ["portfolio", "perm", *orders]

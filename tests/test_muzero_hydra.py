@@ -79,14 +79,15 @@ def test_train_py_runs_and_refuses_bad_input(tmp_path):
     run = tmp_path / "run"
     ok = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"),
                          "experiment=muzero_malloc_mapping", *TINY, "agent.iterations=1",
-                         f"hydra.run.dir={run}"], capture_output=True, text=True, cwd=tmp_path)
+                         f"hydra.run.dir={run}"], capture_output=True, text=True, cwd=tmp_path,
+                        check=False)
     assert ok.returncode == 0, ok.stderr
     assert json.loads((run / "results.json").read_text())["iterations"] == 1
     assert (run / "policy" / "manifest.json").is_file()
     bad = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"),
                           "experiment=muzero_malloc_mapping", "agent.config.k=0",
                           f"hydra.run.dir={tmp_path / 'bad'}"],
-                         capture_output=True, text=True, cwd=tmp_path)
+                         capture_output=True, text=True, cwd=tmp_path, check=False)
     assert (bad.returncode, bad.stderr) == (
         2, "train.py: error: agent.config.k=0: must be an integer >= 1\n")
     assert not (tmp_path / "bad").exists()

@@ -72,7 +72,7 @@ def _int(cfg: DictConfig, key: str, low: int, default: Any = _MISSING) -> int:
 def _bool(cfg: DictConfig, key: str, default: Any = _MISSING) -> bool:
     value = _get(cfg, key, default)
     if not isinstance(value, bool):
-        raise ValueError(f"{key}={value}: must be true or false")
+        raise ValueError(f"{key}={value}: must be true or false")  # noqa: TRY004 (bad input)
     return value
 
 
