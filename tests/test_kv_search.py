@@ -7,7 +7,12 @@ import os
 import pytest
 import torch
 
-from heurist.agents.kv_scorer.search import batched_kl, search, window_from_reference
+from heurist.agents.kv_scorer.search import (
+    batched_kl,
+    input_names,
+    search,
+    window_from_reference,
+)
 from heurist.policies.export import export_artifact
 from heurist.policies.kv import make_policy, reference_run, run_policy
 from heurist.policies.kv.learned import FEATURES, KVScorer, LearnedScorer, load_scorer
@@ -80,6 +85,24 @@ def test_search_reports_the_kl_of_the_network_it_returns(setup):
     assert len(kls) == 4 and kls == sorted(kls, reverse=True) and best == kls[-1]
     measured = batched_kl(model, windows, net, 0.25)
     assert sum(measured) / 2 == pytest.approx(best, rel=1e-9)
+
+
+def test_ratio_objective_searches_only_the_named_inputs(setup):
+    """With objective "ratio" the start scores exactly 0 (log 1) and only the named inputs'
+    weights move; an unknown input name is refused."""
+    model, refs = setup
+    windows = [window_from_reference("code", f"os.py@{i}", r) for i, r in enumerate(refs)]
+    net, best, history = search(model, windows, iterations=2, sigma=1.0, budget=0.25,
+                                neighbours=1, layer_range=[15, 30], seed=0, log=lambda _: None,
+                                inputs=["log_recency", "+1:log_observed"], objective="ratio")
+    assert history[0]["kl"] == 0.0 and best <= 0.0
+    names = input_names(len(FEATURES), 1)
+    w = net.mlp[0].weight[0, :len(names)]
+    moved = {names[i] for i in torch.nonzero(w).flatten().tolist()}
+    assert moved <= {"log_recency", "+1:log_observed"}
+    with pytest.raises(ValueError, match="unknown inputs"):
+        search(model, windows, iterations=1, sigma=1.0, budget=0.25, neighbours=0,
+               layer_range=[15, 30], seed=0, log=lambda _: None, inputs=["+1:log_mean"])
 
 
 def test_new_network_options_round_trip_through_the_artifact(tmp_path):

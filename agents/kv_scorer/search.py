@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,17 @@ from transformers import DynamicCache
 
 from heurist.agents.kv_scorer.data import KINDS, documents
 from heurist.policies.kv.fidelity import Reference, reference_run
-from heurist.policies.kv.learned import KVScorer, prefill_features, value_features
+from heurist.policies.kv.learned import (
+    FEATURES,
+    NEIGHBOUR_FEATURES,
+    KVScorer,
+    prefill_features,
+    value_features,
+)
 from heurist.policies.kv.metrics import kl_divergence
 from heurist.policies.kv.select import n_kept as count_kept
 
-__all__ = ["Window", "batched_kl", "main", "prepare_windows", "search", "window_from_reference"]
+__all__ = ["Window", "batched_kl", "input_names", "main", "prepare_windows", "search", "window_from_reference"]
 
 _SINK_BONUS = 1e6
 
@@ -120,26 +127,53 @@ def _make_net(windows, *, neighbours: int, layer_range) -> KVScorer:
     return net.eval()
 
 
+def input_names(n_features: int, neighbours: int) -> list[str]:
+    """Names of the linear correction's inputs (the embeddings excluded), in order:
+    :data:`FEATURES`, then ``"+d:name"`` / ``"-d:name"`` for the neighbours' features."""
+    names = list(FEATURES[:n_features])
+    for sign in ("+", "-"):
+        names += [f"{sign}{d}:{f}" for d in range(1, neighbours + 1) for f in NEIGHBOUR_FEATURES]
+    return names
+
+
 def search(model, windows, *, iterations: int, sigma: float, budget: float, neighbours: int,
-           layer_range, seed: int, log=print, on_best=None):
-    """Returns ``(best net, best mean KL, history)``; see the module doc."""
+           layer_range, seed: int, log=print, on_best=None, inputs=None,
+           objective: str = "mean"):
+    """Returns ``(best net, best objective, history)``; see the module doc.
+
+    inputs: names (:func:`input_names`) of the only inputs searched (default: all).
+    objective: ``mean`` -- mean KL over the windows; ``ratio`` -- mean log(KL / KL of observed
+    attention) over the windows, so every window counts alike, not the few with the largest KL.
+    """
+    if objective not in ("mean", "ratio"):
+        raise ValueError(f"objective must be 'mean' or 'ratio', got {objective!r}")
     net = _make_net(windows, neighbours=neighbours, layer_range=layer_range)
     lin = net.mlp[0]
-    width = lin.weight.shape[1] - 2 * net.layer_emb.weight.shape[1]  # searched: not the embeddings
+    names = input_names(net.config["n_features"], neighbours)
+    free = torch.tensor([i for i, n in enumerate(names) if inputs is None or n in inputs])
+    if inputs is not None and len(free) != len(set(inputs)):
+        raise ValueError(f"unknown inputs {sorted(set(inputs) - set(names))}; known: {names}")
+    width = len(names)  # searched: not the embeddings
     gen = torch.Generator().manual_seed(seed)
+    base: list[float] = []
 
     def value(w: torch.Tensor) -> float:
         with torch.no_grad():
             lin.weight[0, :width] = w
         kls = batched_kl(model, windows, net, budget)
-        return sum(kls) / len(kls)
+        if objective == "mean":
+            return sum(kls) / len(kls)
+        if not base:
+            base.extend(kls)
+        return sum(math.log(k / b) for k, b in zip(kls, base)) / len(kls)
 
     w = torch.zeros(width)
     best = value(w)
     history = [{"it": 0, "kl": best, "sigma": sigma}]
     log(json.dumps(history[-1]))
     for it in range(1, iterations + 1):
-        d = torch.randn(width, generator=gen)
+        d = torch.zeros(width)
+        d[free] = torch.randn(len(free), generator=gen)
         d = d / d.norm()
         tried = [(value(w + sigma * d), 1.0), (value(w - sigma * d), -1.0)]
         kl, sign = min(tried)
@@ -172,6 +206,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=0.25)
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--continuation", type=int, default=64)
+    ap.add_argument("--inputs", default=None, help="comma-separated inputs searched (default all)")
+    ap.add_argument("--objective", choices=("mean", "ratio"), default="mean")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
@@ -204,7 +240,8 @@ def main(argv=None) -> int:
         log_file.flush()
 
     def export(net, kl, it) -> None:
-        export_artifact(net, a.out / "artifact", replace=True, metrics={"train_kl": kl},
+        export_artifact(net, a.out / "artifact", replace=True,
+                        metrics={f"train_{a.objective}_kl": kl},
                         training={**cfg, "method": "random-direction search on the train KL",
                                   "best_iteration": it,
                                   "train_windows": [[w.kind, w.doc] for w in windows],
@@ -212,9 +249,11 @@ def main(argv=None) -> int:
 
     net, best, history = search(model, windows, iterations=a.iterations, sigma=a.sigma,
                                 budget=a.budget, neighbours=a.neighbours,
-                                layer_range=layer_range, seed=a.seed, log=log, on_best=export)
+                                layer_range=layer_range, seed=a.seed, log=log, on_best=export,
+                                inputs=None if a.inputs is None else a.inputs.split(","),
+                                objective=a.objective)
     export(net, best, max((h["it"] for h in history if h["kl"] == best), default=0))
-    print(f"train KL {history[0]['kl']:.4f} (observed) -> {best:.4f} in "
+    print(f"train {a.objective} KL {history[0]['kl']:.4f} (observed) -> {best:.4f} in "
           f"{time.perf_counter() - t0:.0f} s; artifact {a.out / 'artifact'}")
     return 0
 
