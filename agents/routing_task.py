@@ -268,8 +268,10 @@ class RoutingTask:
         amp = (torch.autocast(self.device.type, dtype=torch.bfloat16) if bool(tc.amp)
                else nullcontext())
         with amp:
+            # the K copies are identical except SymNCO's symmetric ones: one encoder pass for all
             traj = run_episode(self.env, net, big, select=sampler(gen), first=first,
-                               movers_only=bool(self.cfg.agent.get("movers_only", False)))
+                               movers_only=bool(self.cfg.agent.get("movers_only", False)),
+                               shared=1 if self.agent == "symnco" else K)
             td0 = self.env.reset(instance=big[:B])
             returns = traj.reward.float().view(K, B).T  # [B, K]
             adv = self.baseline.advantage(returns, td0, inst, self.env)

@@ -67,7 +67,7 @@ def _max_steps(td: TensorDictBase) -> int:
 
 def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase, *,
                 select: Select = greedy, first: torch.Tensor | None = None,
-                movers_only: bool = False) -> Trajectory:
+                movers_only: bool = False, shared: int = 1) -> Trajectory:
     """Runs ``policy`` on every row of ``instance`` [B] until all are done.
 
     ``first`` [B] forces the first action (of vehicle 0 for a multi-agent policy) where it is
@@ -75,10 +75,20 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
     vehicle gets priority 0, the largest a log-probability can be, so it wins its client.
     ``movers_only`` (multi-agent): ``logp`` counts only the vehicles that moved, not those that
     lost a conflict (their choice left the episode unchanged, so REINFORCE should not credit it).
+    ``shared`` > 1 says that ``instance`` is ``shared`` copy-major copies of its first
+    ``B / shared`` rows (multi-start, samples of one instance): their first observations are equal,
+    so the policy's per-episode state (the encoder) is computed once on those rows and repeated,
+    as POMO does, instead of ``shared`` times (the gradient flows through the one pass).
     """
     td = env.reset(instance=instance)
-    state = policy.init(td)
     B = td.batch_size[0]
+    if shared > 1:
+        if B % shared:
+            raise ValueError(f"run_episode: shared={shared} does not divide the batch {B}")
+        b = B // shared
+        state = policy.init(td[:b])[torch.arange(B, device=td.device) % b]
+    else:
+        state = policy.init(td)
     if first is not None:
         first = first.to(td.device)
     log, prios, logps = [], [], []

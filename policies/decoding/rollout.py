@@ -72,14 +72,15 @@ def _candidates(env, policy, base: TensorDictBase, strategy: str, *, n_samples: 
             raise ValueError(f"rollout: n_samples must be >= 1, got {n_samples}")
         gen = torch.Generator(device=env.device).manual_seed(seed)
         big = torch.cat([base] * n_samples, 0)
-        return run_episode(env, policy, big, select=sampler(gen, temperature=temperature)), n_samples
+        return run_episode(env, policy, big, select=sampler(gen, temperature=temperature),
+                           shared=n_samples), n_samples
     if strategy == "beam":
         return beam_search(env, policy, base, width=beam_width), beam_width
     if strategy == "multistart":
         n = base["locs"].shape[1]  # one start per client; an illegal start falls back to greedy
         big = torch.cat([base] * n, 0)
         first = torch.arange(1, n + 1).repeat_interleave(base.batch_size[0])
-        return run_episode(env, policy, big, select=greedy, first=first), n
+        return run_episode(env, policy, big, select=greedy, first=first, shared=n), n
     raise ValueError(f"rollout: strategy must be one of {STRATEGIES}, got {strategy!r}")
 
 
