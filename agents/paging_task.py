@@ -3,6 +3,8 @@ shared baseline, on BrightKite training users; held-out evaluation against the c
 policies; the exported eviction policy."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -75,7 +77,15 @@ class PagingTask:
 
     def lr(self, it: int) -> float:
         ac = self.cfg.agent
-        return float(ac.lr if it < self.n_imit else ac.reinforce_lr)
+        if it >= self.n_imit:
+            return float(ac.reinforce_lr)
+        final = ac.get("imitation_lr_final")
+        if final is None or self.n_imit < 2:
+            return float(ac.lr)
+        # Cosine from agent.lr to imitation_lr_final over the imitation iterations: the late
+        # DAgger iterations refine instead of jumping between equally good policies.
+        frac = it / (self.n_imit - 1)
+        return float(final + 0.5 * (ac.lr - final) * (1.0 + math.cos(math.pi * frac)))
 
     def extra_state(self) -> dict:
         return {}

@@ -94,3 +94,14 @@ def test_conditional_channel_is_learned_ftp(shared_data):
     misses = collect(slot_env(10, pred), inst.clone(), farthest, record=False).misses
     assert float(misses[0]) == 707.0
     assert simulate(trace, 10, LearnedFTP(predictor=pred.predictor)).misses == 707
+
+
+def test_imitation_lr_cosine(shared_data, tmp_path):
+    """agent.imitation_lr_final: cosine from agent.lr to it over the imitation iterations, then
+    agent.reinforce_lr; null keeps agent.lr."""
+    task = PagingTask(_cfg(shared_data, tmp_path, "agent.imitation_lr_final=0.0001",
+                           "trainer.imitation_iters=3", "trainer.reinforce_iters=1"),
+                      console=Console(quiet=True))
+    assert [round(task.lr(i), 8) for i in range(4)] == [0.002, 0.00105, 0.0001, 0.0002]
+    task = PagingTask(_cfg(shared_data, tmp_path), console=Console(quiet=True))
+    assert task.lr(0) == 0.002
