@@ -75,6 +75,12 @@ def run_evaluation(cfg: DictConfig, out_dir, *, console=None) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     policy = load_any_policy(cfg.policy)
+    inputs = (getattr(policy, "manifest", {}).get("training", {}).get("env", {})
+              .get("input_predictor", "none"))
+    if str(inputs) != "none":  # its inputs come from a learned predictor this env does not run
+        raise ValueError(f"policy={cfg.policy}: reads input predictor {inputs}; evaluate it with "
+                         f"scripts/benchmark_paging_slot.py --artifact DIR or heurist simulate "
+                         f"--policy learned:DIR")
     split = load_split(cfg.env.data_dir, n_train=cfg.env.n_train)
     sizes = [int(k) for k in cfg.cache_sizes]
     requests = total_requests(split["test"])
