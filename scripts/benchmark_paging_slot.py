@@ -12,8 +12,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-
 BASELINES = ("LRU", "ARC", "S3-FIFO", "OPT")
 
 
@@ -43,8 +41,8 @@ def main(argv=None) -> int:
 
     from heurist.agents.data import load_split
     from heurist.agents.evaluation import baseline_misses, eval_instance
-    from heurist.policies.export.slot_policy import load_policy
     from heurist.agents.rollout import collect
+    from heurist.policies.export.slot_policy import load_policy
     from heurist.policies.paging.learned_policy import (
         input_predictor_of,
         shipped_policy_path,

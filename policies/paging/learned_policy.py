@@ -10,6 +10,7 @@ slot, which the missed page fills) to give the miss flags and victims, and the i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,7 +128,8 @@ class LearnedSlotPolicy(PagingPolicy):
 
     def __init__(self, *, artifact=None) -> None:
         self.artifact = shipped_policy_path() if artifact is None else Path(artifact)
-        self._policy = None
+        self._policy: Any = None
+        self._inputs: Any = "none"  # its input predictor, set on load
 
     def _load(self):
         if self._policy is None:

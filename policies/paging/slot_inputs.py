@@ -101,7 +101,7 @@ class LearnedInputsPagingEnv(PagingEnv):
         base = getattr(predictor, "predictor", predictor)
         # The log2 value of each gap class, as LearnedFTP and the predictor use them.
         self.centres = np.append(np.arange(N_BUCKETS) + 0.5, float(base.net.config["never_log2"]))
-        self._probs = None
+        self._probs: np.ndarray | None = None  # [B, T, C] of the current episode
 
     def _reset_instance(self, instance):
         trace = instance["trace"].cpu().numpy()
