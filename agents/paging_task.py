@@ -19,12 +19,13 @@ from heurist.agents.rollout import collect
 __all__ = ["PagingTask", "build_paging_net"]
 
 
-def build_paging_net(agent_cfg):
-    """The slot-attention network of ``agent`` config (feature sizes come from the env)."""
-    from heurist.envs.paging.env import REQUEST_FEATURES, SLOT_FEATURES
+def build_paging_net(agent_cfg, *, gap_features: bool = False):
+    """The slot-attention network of ``agent`` config (feature sizes come from the env;
+    ``gap_features``: the env's opt-in inter-arrival channels)."""
+    from heurist.envs.paging.env import REQUEST_FEATURES, slot_feature_names
     from heurist.policies.nets import SlotAttentionPolicy
 
-    return SlotAttentionPolicy(slot_dim=len(SLOT_FEATURES), request_dim=len(REQUEST_FEATURES),
+    return SlotAttentionPolicy(slot_dim=len(slot_feature_names(gap_features)), request_dim=len(REQUEST_FEATURES),
                                embed_dim=agent_cfg.embed_dim, n_heads=agent_cfg.n_heads,
                                n_layers=agent_cfg.n_layers, ff_dim=agent_cfg.ff_dim,
                                clip=agent_cfg.clip)
@@ -65,12 +66,14 @@ class PagingTask:
         self.predictor = ec.predictor if self.inputs_sha is None else self.inputs
         self.gen_fn = PagingGenerator(traces=self.split["train"], length=ec.train_window,
                                       predictor=self.predictor, cache_size=self.k)
-        self.env = slot_env(self.k, self.inputs)
+        # Opt-in inter-arrival slot channels (env.gap_features; off: the env as before).
+        self.gap = bool(ec.get("gap_features", False))
+        self.env = slot_env(self.k, self.inputs, gap_features=self.gap)
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
 
     def build_net(self):
-        return build_paging_net(self.cfg.agent)
+        return build_paging_net(self.cfg.agent, gap_features=self.gap)
 
     def setup(self, net) -> None:
         pass
@@ -137,7 +140,7 @@ class PagingTask:
         inst = eval_instance(split["test"], cache_size=self.k, predictor=self.predictor,
                              seed=int(ec.eval_seed))
         with torch.no_grad():
-            per = {"Learned": collect(slot_env(self.k, self.inputs), inst.clone(), NetPolicy(net),
+            per = {"Learned": collect(slot_env(self.k, self.inputs, gap_features=self.gap), inst.clone(), NetPolicy(net),
                                       record=False).misses.numpy()}
         per.update(baseline_misses(inst, cache_size=self.k, seed=int(ec.eval_seed)))
         requests = total_requests(split["test"])

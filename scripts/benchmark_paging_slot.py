@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     from heurist.agents.rollout import collect
     from heurist.policies.export.slot_policy import load_policy
     from heurist.policies.paging.learned_policy import (
+        gap_features_of,
         input_predictor_of,
         shipped_policy_path,
         slot_env,
@@ -54,6 +55,7 @@ def main(argv=None) -> int:
     try:
         policy = load_policy(folder)
         inputs = input_predictor_of(policy.manifest, folder)
+        gap = gap_features_of(policy.manifest, folder)
     except (FileNotFoundError, ValueError) as exc:
         ap.error(str(exc))
     split = load_split(None, n_train=args.n_train)
@@ -70,7 +72,7 @@ def main(argv=None) -> int:
         # The policy's inputs (none, or a learned predictor's); the baselines read none of them.
         inst = eval_instance(traces, cache_size=k, predictor=inputs, seed=12345)
         with torch.no_grad():
-            learned = float(collect(slot_env(k, inputs), inst.clone(), policy,
+            learned = float(collect(slot_env(k, inputs, gap_features=gap), inst.clone(), policy,
                                     record=False).misses.sum())
         base = {n: float(v.sum()) for n, v in baseline_misses(inst, cache_size=k,
                                                               policies=BASELINES).items()}

@@ -244,3 +244,72 @@ def test_render_row_shows_slots_and_done():
         td["action"] = torch.tensor([a])
         td = env.step(td)["next"]
     assert render_row(env, 0) == "row 0: done after 7 requests, misses 5"
+
+
+# ---------------------------------------------------------------- opt-in gap features
+
+GAP_TRACE = [0, 1, 0, 2, 1, 0, 3, 2, 4, 0]
+
+
+def _first_obs(trace, k, **kw):
+    env = PagingEnv(cache_size=k, **kw)
+    inst = instance_from_traces([np.asarray(trace)], cache_size=k, predictor="none")
+    return env, env.reset(instance=inst)
+
+
+def test_gap_features_exact_on_tiny_trace():
+    """First decision of GAP_TRACE at k = 3 (t = 6, page 3 pending): every gap channel exactly."""
+    import math
+
+    from heurist.envs.paging.env import GAP_FEATURES
+
+    env, td = _first_obs(GAP_TRACE, 3, gap_features=True)
+    assert int(env.state.t[0]) == 6 and env.state.slot_page[0].tolist() == [0, 1, 2]
+    got = td["slot_features"][0, :, len(SLOT_FEATURES):]
+    assert got.shape == (3, len(GAP_FEATURES))
+    ln = lambda x: math.log1p(x) / math.log1p(10)  # noqa: E731  (the env's _log_norm, T = 10)
+    lw = lambda c, w: math.log1p(c) / math.log1p(w)  # noqa: E731
+    g0 = [math.log2(3), math.log2(4)]  # page 0 at 0, 2, 5: gaps 2, 3 (log2(1 + gap))
+    std0 = math.sqrt(max(sum(g * g for g in g0) / 2 - (sum(g0) / 2) ** 2, 0.0)) / math.log2(11)
+    want = [
+        # page 0 (last at 5): last gap 3, mean 2.5, elapsed 1, 3 requests, 1 page since (3)
+        [ln(3), ln(2.5), std0, 1 / 3.5, lw(3, 64), lw(3, 512), ln(1)],
+        # page 1 (at 1, 4): one gap of 3, elapsed 2; pages 0 and 3 since
+        [ln(3), ln(3), 0.0, 2 / 5, lw(2, 64), lw(2, 512), ln(2)],
+        # page 2 (at 3 only): no gap yet; pages 1, 0, 3 since
+        [1.0, 1.0, 0.0, 0.0, lw(1, 64), lw(1, 512), ln(3)],
+    ]
+    assert torch.allclose(got, torch.tensor(want, dtype=torch.float32), atol=1e-6)
+
+
+def test_gap_features_are_causal():
+    """Changing a trace after index c leaves every observation of decisions at t <= c unchanged."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 12, size=120)
+    c = 70
+    b = a.copy()
+    b[c + 1:] = rng.integers(0, 12, size=120 - c - 1)
+    assert (a[c + 1:] != b[c + 1:]).any()
+    seen = []
+    for trace in (a, b):
+        env, td = _first_obs(trace, 4, gap_features=True)
+        obs = []
+        while not bool(td["done"].all()) and int(env.state.t[0]) <= c:
+            obs.append((int(env.state.t[0]), td["slot_features"].clone()))
+            td["action"] = torch.tensor([int(env.state.t[0]) % 4])
+            td = env.step(td)["next"]
+        seen.append(obs)
+    assert len(seen[0]) == len(seen[1]) >= 10
+    for (ta, fa), (tb, fb) in zip(*seen):
+        assert ta == tb and torch.equal(fa, fb)
+
+
+def test_gap_features_default_off_leaves_observations_identical():
+    """Default PagingEnv: 11 slot channels, equal to the first 11 of gap_features=True."""
+    env0, td0 = _first_obs(GAP_TRACE, 3)
+    _, td1 = _first_obs(GAP_TRACE, 3, gap_features=True)
+    assert env0.gap_features is False
+    assert env0.observation_spec["slot_features"].shape == (3, len(SLOT_FEATURES))
+    assert td0["slot_features"].shape == (1, 3, len(SLOT_FEATURES))
+    assert torch.equal(td0["slot_features"], td1["slot_features"][..., :len(SLOT_FEATURES)])
+    assert torch.equal(td0["request_features"], td1["request_features"])

@@ -14,6 +14,7 @@ from heurist.agents.trainer import train
 from heurist.policies.paging import simulate
 from heurist.policies.paging.learned_policy import (
     LearnedSlotPolicy,
+    gap_features_of,
     input_predictor,
     input_predictor_of,
     slot_env,
@@ -105,3 +106,28 @@ def test_imitation_lr_cosine(shared_data, tmp_path):
     assert [round(task.lr(i), 8) for i in range(4)] == [0.002, 0.00105, 0.0001, 0.0002]
     task = PagingTask(_cfg(shared_data, tmp_path), console=Console(quiet=True))
     assert task.lr(0) == 0.002
+
+
+def test_gap_features_are_recorded_and_replayed_exactly(shared_data, tmp_path):
+    """A run with env.gap_features=true exports an 18-channel policy that records the option and
+    replays in simulate with exactly the validation misses of the run."""
+    res = train(_cfg(shared_data, tmp_path, "env.val_users=2", "+env.gap_features=true"),
+                console=Console(quiet=True))
+    manifest = json.loads((tmp_path / "policy" / "manifest.json").read_text())
+    assert manifest["training"]["env"]["gap_features"] is True
+    assert manifest["network"]["config"]["slot_dim"] == 18
+    assert gap_features_of(manifest) is True
+    task = PagingTask(_cfg(shared_data, tmp_path, "env.val_users=2"), console=Console(quiet=True))
+    policy = LearnedSlotPolicy(artifact=tmp_path / "policy")
+    got = sum(simulate(t, 10, policy).misses for t in task.split["test"])
+    assert got == res["misses"]["Learned"]
+
+
+def test_gap_feature_option_mismatch_is_refused():
+    """An artifact whose recorded gap-feature option disagrees with its network is refused."""
+    net = {"class": "SlotAttentionPolicy", "config": {"slot_dim": 11}}
+    assert gap_features_of({"network": net}) is False
+    bad = {"training": {"env": {"gap_features": True}}, "network": net}
+    with pytest.raises(ValueError, match="gap_features=True gives 18 slot features, but the "
+                                         "network reads 11"):
+        gap_features_of(bad, "p")

@@ -19,7 +19,7 @@ from heurist.envs.paging.generator import PagingGenerator, validate_instance
 from heurist.envs.paging.predictions import next_arrivals_dense
 from heurist.envs.paging.state import PagingState
 
-__all__ = ["REQUEST_FEATURES", "SLOT_FEATURES", "PagingEnv"]
+__all__ = ["GAP_FEATURES", "REQUEST_FEATURES", "SLOT_FEATURES", "PagingEnv", "slot_feature_names"]
 
 #: Names of the per-slot features ``slot_features[..., k, F]`` (all in [0, 1]).
 SLOT_FEATURES = ("occupied", "recency_rank", "log_age", "rarity_rank", "log_count",
@@ -28,7 +28,18 @@ SLOT_FEATURES = ("occupied", "recency_rank", "log_age", "rarity_rank", "log_coun
 REQUEST_FEATURES = ("progress", "seen_before", "log_age", "log_count", "log_pred_gap",
                     "discard_bit", "phase_bit", "marked_fraction")
 
+#: Opt-in per-slot inter-arrival features (``PagingEnv(gap_features=True)``), appended after
+#: :data:`SLOT_FEATURES` (all in [0, 1]; causal: they read ``trace[:t + 1]`` at decision ``t``).
+GAP_FEATURES = ("log_last_gap", "log_mean_gap", "log2_gap_std", "overdue_ratio", "recent_64",
+                "recent_512", "log_stack_distance")
+
 _F = len(SLOT_FEATURES)
+_G = len(GAP_FEATURES)
+
+
+def slot_feature_names(gap_features: bool = False) -> tuple:
+    """The names of the ``slot_features`` channels of ``PagingEnv(gap_features=...)``."""
+    return SLOT_FEATURES + GAP_FEATURES if gap_features else SLOT_FEATURES
 _F2 = len(REQUEST_FEATURES)
 
 
@@ -200,6 +211,82 @@ def _features(trace, length, pred, disc, phase, has_pred, k, slot_page, slot_las
 
 
 @njit(cache=True)
+def _gap_history(trace, length):
+    """Per request ``i`` of every row, from ``trace[:i + 1]`` only: ``prev`` (the page's previous
+    request, -1), ``first`` (its first request), ``n`` (its requests so far, i included), ``s1``
+    and ``s2`` (sum and sum of squares of its ``log2(1 + gap)`` so far); all [B, T]."""
+    B, T = trace.shape
+    prev = np.full((B, T), -1, dtype=np.int64)
+    first = np.zeros((B, T), dtype=np.int64)
+    n = np.zeros((B, T), dtype=np.int64)
+    s1 = np.zeros((B, T))
+    s2 = np.zeros((B, T))
+    for b in range(B):
+        last = {}
+        for i in range(length[b]):
+            p = trace[b, i]
+            if p in last:
+                q = last[p]
+                g = math.log2(1.0 + (i - q))
+                prev[b, i] = q
+                first[b, i] = first[b, q]
+                n[b, i] = n[b, q] + 1
+                s1[b, i] = s1[b, q] + g
+                s2[b, i] = s2[b, q] + g * g
+            else:
+                first[b, i] = i
+                n[b, i] = 1
+            last[p] = i
+    return prev, first, n, s1, s2
+
+
+@njit(cache=True)
+def _gap_features(length, k, slot_page, slot_last, t_now, done, prev, first, n, s1, s2, off,
+                  slot_feat):
+    """Writes the :data:`GAP_FEATURES` of every cached slot into ``slot_feat[b, j, off:]``
+    (requests before and at the decision time only; a page requested once has no gap: the gap
+    channels read 1, its spread and overdue ratio 0)."""
+    B = slot_page.shape[0]
+    for b in range(B):
+        if done[b]:
+            continue
+        t = t_now[b]
+        scale = math.log1p(length[b])
+        lscale = math.log2(1.0 + length[b])
+        for j in range(k):
+            if slot_page[b, j] < 0:
+                continue
+            r = slot_last[b, j]
+            m = n[b, r]
+            e = t - r
+            if m >= 2:
+                mean = (r - first[b, r]) / (m - 1)
+                mu = s1[b, r] / (m - 1)
+                var = max(s2[b, r] / (m - 1) - mu * mu, 0.0)
+                slot_feat[b, j, off] = _log_norm(r - prev[b, r], scale)
+                slot_feat[b, j, off + 1] = _log_norm(mean, scale)
+                slot_feat[b, j, off + 2] = min(math.sqrt(var) / lscale, 1.0)
+                slot_feat[b, j, off + 3] = e / (e + mean)
+            else:
+                slot_feat[b, j, off] = 1.0
+                slot_feat[b, j, off + 1] = 1.0
+            for w in range(2):
+                win = 64 if w == 0 else 512
+                c = 0
+                i = r
+                while i >= 0 and i > t - win:
+                    c += 1
+                    i = prev[b, i]
+                slot_feat[b, j, off + 4 + w] = math.log1p(c) / math.log1p(win)
+            # Stack distance: distinct pages requested after r (the pending request included).
+            d = 0
+            for i in range(r + 1, t + 1):
+                if prev[b, i] <= r:
+                    d += 1
+            slot_feat[b, j, off + 6] = _log_norm(d, scale)
+
+
+@njit(cache=True)
 def _farthest_mask(slot_next, slot_page, done):
     """Every Belady-optimal slot per row (ties: pages never requested again); done rows: slot 0."""
     B, k = slot_next.shape
@@ -226,7 +313,8 @@ class PagingEnv(HeuristEnv):
     ``trace_length``, ``n_pages``, ``alpha`` (Zipf) and ``predictor`` (default
     :func:`~heurist.envs.paging.generator.default_predictor`: noisy next-arrival predictions).
     ``generator`` replaces the default generator (then ``predictor`` must be left ``None``: the
-    generator owns its predictor).
+    generator owns its predictor). ``gap_features`` (default off) appends the causal
+    inter-arrival channels :data:`GAP_FEATURES` to ``slot_features`` (F = 11 + 7).
 
     Observation (batch ``[B]``): ``slot_features`` [B, k, F], ``request_features`` [B, F2],
     ``action_mask`` [B, k]. Action: ``action`` [B] slot to evict. Reward [B, 1]: minus the cost of
@@ -235,7 +323,7 @@ class PagingEnv(HeuristEnv):
 
     def __init__(self, *, cache_size: int = 10, generator=None, predictor=None,
                  trace_length: int = 256, n_pages: int = 64, alpha: float = 0.9, seed: int = 0,
-                 device: str | torch.device = "cpu") -> None:
+                 gap_features: bool = False, device: str | torch.device = "cpu") -> None:
         if int(cache_size) < 1:
             raise ValueError(f"cache_size must be >= 1, got {cache_size}")
         if generator is None:
@@ -246,10 +334,13 @@ class PagingEnv(HeuristEnv):
                              "inject a generator")
         super().__init__(generator=generator, seed=seed, device=device)
         self.cache_size = k = int(cache_size)
+        self.gap_features = bool(gap_features)
+        self._n_slot_feat = len(slot_feature_names(self.gap_features))
+        self._gap_hist: tuple | None = None
         # A trace that never fills the cache needs no decision: its row is done at reset.
         self._allow_done_after_reset = True
         self.observation_spec = Composite(
-            slot_features=Unbounded(shape=(k, _F), dtype=torch.float32),
+            slot_features=Unbounded(shape=(k, self._n_slot_feat), dtype=torch.float32),
             request_features=Unbounded(shape=(_F2,), dtype=torch.float32),
             action_mask=Binary(n=k, shape=(k,), dtype=torch.bool),
             shape=(),
@@ -269,6 +360,9 @@ class PagingEnv(HeuristEnv):
         st = PagingState.empty(arr, _true_next(arr["trace"], arr["length"]),
                                cache_size=self.cache_size)
         self.state = st
+        if self.gap_features:
+            self._gap_hist = _gap_history(np.ascontiguousarray(st.trace, dtype=np.int64),
+                                          np.ascontiguousarray(st.length, dtype=np.int64))
         self._advance(np.arange(B, dtype=np.int64))
         # Misses served before the first decision are paid with the first step's reward; a row
         # that ends without any decision pays nothing (README: the no-decision corner case).
@@ -314,7 +408,7 @@ class PagingEnv(HeuristEnv):
         s = self.state
         B = s.trace.shape[0]
         k = self.cache_size
-        slot_feat = np.empty((B, k, _F), dtype=np.float32)
+        slot_feat = np.empty((B, k, self._n_slot_feat), dtype=np.float32)
         req_feat = np.empty((B, _F2), dtype=np.float32)
         mask = np.empty((B, k), dtype=np.bool_)
         _features(s.trace, s.length, s.pred, s.disc, s.phase, s.has_pred, k,
@@ -322,6 +416,10 @@ class PagingEnv(HeuristEnv):
                   s.slot_mark, s.slot_hits, s.count, s.last_seen, s.t, s.done,
                   slot_feat,
                   req_feat, mask)
+        if self.gap_features:
+            prev, first, n, s1, s2 = self._gap_hist
+            _gap_features(s.length, k, s.slot_page, s.slot_last, s.t, s.done, prev, first, n,
+                          s1, s2, _F, slot_feat)
         done = torch.from_numpy(s.done.astype(np.bool_)).reshape(B, 1)
         out = {"slot_features": torch.from_numpy(slot_feat),
                "request_features": torch.from_numpy(req_feat),

@@ -16,8 +16,8 @@ import numpy as np
 
 from heurist.policies.paging.base import PagingPolicy, register_policy
 
-__all__ = ["ARTIFACT_NAME", "LearnedSlotPolicy", "input_predictor", "input_predictor_of",
-           "shipped_policy_path", "slot_env"]
+__all__ = ["ARTIFACT_NAME", "LearnedSlotPolicy", "gap_features_of", "input_predictor",
+           "input_predictor_of", "shipped_policy_path", "slot_env"]
 
 #: The folder of the shipped slot-attention policy under ``policies/artifacts``.
 ARTIFACT_NAME = "paging_slot_attention"
@@ -67,16 +67,33 @@ def input_predictor(spec):
     return memo, pred.manifest["weights"]["sha256"]
 
 
-def slot_env(cache_size: int, inputs):
+def slot_env(cache_size: int, inputs, *, gap_features: bool = False):
     """The env a slot policy plays in: :class:`PagingEnv`, or for ``conditional`` inputs the
-    env with the conditional prediction channels."""
+    env with the conditional prediction channels; ``gap_features``: the env's opt-in
+    inter-arrival channels (``PagingEnv(gap_features=True)``)."""
     if getattr(inputs, "conditional", False):
         from heurist.policies.paging.slot_inputs import LearnedInputsPagingEnv
 
-        return LearnedInputsPagingEnv(cache_size=cache_size, predictor=inputs)
+        return LearnedInputsPagingEnv(cache_size=cache_size, predictor=inputs,
+                                      gap_features=gap_features)
     from heurist.envs.paging.env import PagingEnv
 
-    return PagingEnv(cache_size=cache_size)
+    return PagingEnv(cache_size=cache_size, gap_features=gap_features)
+
+
+def gap_features_of(manifest: dict, folder="") -> bool:
+    """Whether a slot-policy artifact was trained with the env's gap features
+    (``training.env.gap_features``; absent: off); its network's ``slot_dim`` must be that
+    env's channel count, else ``ValueError``."""
+    from heurist.envs.paging.env import slot_feature_names
+
+    gap = bool(((manifest.get("training") or {}).get("env") or {}).get("gap_features", False))
+    want = len(slot_feature_names(gap))
+    got = (manifest.get("network") or {}).get("config", {}).get("slot_dim")
+    if got is not None and int(got) != want:
+        raise ValueError(f"{folder}: training.env.gap_features={gap} gives {want} slot "
+                         f"features, but the network reads {got}; the artifact is inconsistent")
+    return gap
 
 
 def input_predictor_of(manifest: dict, folder=""):
@@ -130,6 +147,7 @@ class LearnedSlotPolicy(PagingPolicy):
         self.artifact = shipped_policy_path() if artifact is None else Path(artifact)
         self._policy: Any = None
         self._inputs: Any = "none"  # its input predictor, set on load
+        self._gap = False  # its env's gap-feature option, set on load
 
     def _load(self):
         if self._policy is None:
@@ -139,6 +157,7 @@ class LearnedSlotPolicy(PagingPolicy):
             if policy.manifest["network"].get("class") != "SlotAttentionPolicy":
                 raise ValueError(f"{self.artifact}: not a slot-attention paging policy")
             self._inputs = input_predictor_of(policy.manifest, self.artifact)
+            self._gap = gap_features_of(policy.manifest, self.artifact)
             self._policy = policy
         return self._policy
 
@@ -153,7 +172,7 @@ class LearnedSlotPolicy(PagingPolicy):
             return np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.int64)
         instance = instance_from_traces([trace], cache_size=k, predictor=self._inputs,
                                         rng=np.random.default_rng(seed))
-        env = slot_env(k, self._inputs)
+        env = slot_env(k, self._inputs, gap_features=self._gap)
         actions = []
         with torch.no_grad():
             td = env.reset(instance=instance)

@@ -91,10 +91,10 @@ def gap_distributions(predictor, traces: np.ndarray, length: np.ndarray) -> np.n
 class LearnedInputsPagingEnv(PagingEnv):
     """:class:`PagingEnv` whose slot prediction channels are the learned predictor's conditional
     ones (module docstring). Keyword-only: ``cache_size``, ``predictor`` (the learned predictor,
-    possibly cached). Dynamics, rewards, teacher and oracles are the env's."""
+    possibly cached), ``gap_features`` (the env's opt-in inter-arrival channels). Dynamics, rewards, teacher and oracles are the env's."""
 
-    def __init__(self, *, cache_size: int = 10, predictor) -> None:
-        super().__init__(cache_size=cache_size)
+    def __init__(self, *, cache_size: int = 10, predictor, gap_features: bool = False) -> None:
+        super().__init__(cache_size=cache_size, gap_features=gap_features)
         self.input_predictor = predictor
         from heurist.policies.paging.learned_predictor import N_BUCKETS
 
