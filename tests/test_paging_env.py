@@ -267,8 +267,8 @@ def test_gap_features_exact_on_tiny_trace():
     assert int(env.state.t[0]) == 6 and env.state.slot_page[0].tolist() == [0, 1, 2]
     got = td["slot_features"][0, :, len(SLOT_FEATURES):]
     assert got.shape == (3, len(GAP_FEATURES))
-    ln = lambda x: math.log1p(x) / math.log1p(10)  # noqa: E731  (the env's _log_norm, T = 10)
-    lw = lambda c, w: math.log1p(c) / math.log1p(w)  # noqa: E731
+    ln = lambda x: math.log1p(x) / math.log1p(10)  # the env's _log_norm, T = 10
+    lw = lambda c, w: math.log1p(c) / math.log1p(w)
     g0 = [math.log2(3), math.log2(4)]  # page 0 at 0, 2, 5: gaps 2, 3 (log2(1 + gap))
     std0 = math.sqrt(max(sum(g * g for g in g0) / 2 - (sum(g0) / 2) ** 2, 0.0)) / math.log2(11)
     want = [
