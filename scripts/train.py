@@ -60,13 +60,8 @@ def main(cfg: DictConfig) -> int:
 
 
 def check(cfg: DictConfig) -> None:
-    """The composed config's values, before any work: the search agents' checks for
-    ``agent=gumbel_muzero|muzero|alphazero``, the paging/routing checks otherwise."""
-    from heurist.agents.muzero.hydra_train import check_muzero_config, is_muzero_config
-
-    if is_muzero_config(cfg):
-        check_muzero_config(cfg)
-        return
+    """The composed config's values, before any work (the search agents' checks for
+    ``agent=gumbel_muzero|muzero|alphazero``, the paging/routing checks otherwise)."""
     from heurist.agents.config_check import check_train_config
 
     check_train_config(cfg)

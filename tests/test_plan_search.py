@@ -10,7 +10,7 @@ import pytest
 import torch
 from brute_force import brute_min_peak
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from heurist import policies
 from heurist.agents.muzero import LearnedModel, MuZeroConfig, MuZeroTrainer, plan_mapping
@@ -193,8 +193,8 @@ def test_configs_build_the_trainer_and_plan(overrides, name):
 
 
 def test_train_py_routes_muzero_agents_to_their_own_check():
-    """scripts/train.py's check sends experiment=muzero_malloc_mapping to check_muzero_config
-    (it passes); the paging/routing check_train_config alone still refuses the search agents."""
+    """scripts/train.py's check (check_train_config) sends experiment=muzero_malloc_mapping to
+    check_muzero_config: the shipped experiment passes, a bad search value is refused in one line."""
     import importlib.util
 
     from heurist.agents.config_check import check_train_config
@@ -206,5 +206,8 @@ def test_train_py_routes_muzero_agents_to_their_own_check():
     with initialize_config_module("heurist.configs", version_base="1.3"):
         cfg = compose("train", overrides=["experiment=muzero_malloc_mapping"])
     script.check(cfg)
-    with pytest.raises(ValueError, match=r"agent=gumbel_muzero"):
-        check_train_config(cfg)
+    check_train_config(cfg)
+    with open_dict(cfg):
+        cfg.agent.config.k = 0
+    with pytest.raises(ValueError, match=r"^agent\.config\.k=0: must be an integer >= 1$"):
+        script.check(cfg)
