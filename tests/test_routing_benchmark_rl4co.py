@@ -49,6 +49,7 @@ def test_bad_flags_exit_2_with_one_line(argv, message, capsys):
     assert len(err.splitlines()) == 1 and message in err, err
 
 
+@pytest.mark.optional  # rl4co is a bare-installed benchmark peer (README "Install"), not in CI's env
 def test_rl4co_solutions_are_checked_as_our_routes():
     """An untrained rl4co AM (greedy) and POMO (20 starts x 8 copies) on 4 of the test instances:
     every solution passes check_routes, whose objective equals rl4co's own cost (float32)."""
