@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, build_net
+from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, build_net, check_same_config
 from heurist.policies.export.atomic import load_tensors, save_tensors
 
 __all__ = ["MUZERO_AGENTS", "ExpertIterationTrainer", "check_muzero_config", "is_muzero_config",
@@ -165,9 +165,7 @@ class ExpertIterationTrainer:
 
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
-        if d["config"] != asdict(self.cfg):
-            diff = sorted(k for k in d["config"] if d["config"][k] != asdict(self.cfg).get(k))
-            raise ValueError(f"checkpoint {path} was written with other settings: {diff}")
+        check_same_config(d["config"], self.cfg, path)
         self.net.load_state_dict(d["net"])
         self.iteration = int(d["iteration"])
         self.history = list(d["history"])

@@ -33,7 +33,7 @@ from heurist.policies.export.atomic import load_tensors, save_tensors
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation
 
 __all__ = ["SELFPLAY_POLICIES", "MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net", "malloc_dims",
-           "self_play", "self_play_step", "selfplay_shard", "serial_selfplay", "shard_rows"]
+           "check_same_config", "self_play", "self_play_step", "selfplay_shard", "serial_selfplay", "shard_rows"]
 
 #: self-play searches: Gumbel MuZero (gumbel_scale 1) or PUCT MuZero (Dirichlet noise at the root,
 #: actions sampled from the visit counts at temperature 1)
@@ -176,6 +176,14 @@ def serial_selfplay(net: MuZeroNet, cfg: MuZeroConfig, iteration: int) -> list[S
 SelfPlayFn = Callable[[MuZeroNet, int], list[Shard]]
 
 
+def check_same_config(saved: dict, cfg: Any, path: str | Path) -> None:
+    """A checkpoint resumes only the run that wrote it: ``ValueError`` naming the settings in
+    which ``saved`` (its config dict) differs from the dataclass ``cfg``."""
+    if saved != asdict(cfg):
+        diff = sorted(k for k in saved if saved[k] != asdict(cfg).get(k))
+        raise ValueError(f"checkpoint {path} was written with other settings: {diff}")
+
+
 class MuZeroTrainer:
     """Holds the network, optimiser, replay and iteration counter; ``run`` trains and
     checkpoints to ``ckpt`` (resuming from it when it exists)."""
@@ -214,9 +222,7 @@ class MuZeroTrainer:
         d = load_tensors(path)
         # written before workers / policy existed: one batch, Gumbel self-play
         saved = {"workers": 0, "policy": "gumbel", **d["config"]}
-        if saved != asdict(self.cfg):
-            diff = sorted(k for k in saved if saved[k] != asdict(self.cfg).get(k))
-            raise ValueError(f"checkpoint {path} was written with other settings: {diff}")
+        check_same_config(saved, self.cfg, path)
         self.net.load_state_dict(d["net"])
         self.opt.load_state_dict(d["opt"])
         self.replay.load_state_dict(d["replay"])
