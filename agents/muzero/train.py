@@ -32,8 +32,9 @@ from heurist.agents.search import gumbel_muzero_policy, muzero_policy
 from heurist.policies.export.atomic import load_tensors, save_tensors
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation
 
-__all__ = ["SELFPLAY_POLICIES", "MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net", "malloc_dims",
-           "check_same_config", "self_play", "self_play_step", "selfplay_shard", "serial_selfplay", "shard_rows"]
+__all__ = ["SELFPLAY_POLICIES", "MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net",
+           "check_same_config", "malloc_dims", "self_play", "self_play_step", "selfplay_shard",
+           "serial_selfplay", "shard_rows"]
 
 #: self-play searches: Gumbel MuZero (gumbel_scale 1) or PUCT MuZero (Dirichlet noise at the root,
 #: actions sampled from the visit counts at temperature 1)
