@@ -31,9 +31,15 @@ def load_any_policy(path):
         raise ValueError(f"{path}: neither a policy artifact folder nor a training checkpoint "
                          f"(a policy.pt from an older heurist: re-export its checkpoint.pt with "
                          f"heurist export)")
+    env = blob["config"].get("env", {})
+    if env.get("gap_features") or str(env.get("input_predictor", "none")) != "none":
+        # its inputs are channels this evaluation's env does not compute
+        raise ValueError(f"{path}: trained with env.gap_features / env.input_predictor; export it "
+                         f"(heurist export) and evaluate with scripts/benchmark_paging_slot.py "
+                         f"--artifact DIR")
     from heurist.agents.trainer import build_net
 
-    net = build_net(OmegaConf.create(blob["config"]["agent"]))
+    net = build_net(OmegaConf.create(blob["config"]["agent"]), env_cfg=env)
     net.load_state_dict(blob["net"])
     return NetPolicy(net.eval())
 

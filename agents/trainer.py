@@ -54,12 +54,14 @@ def make_task(cfg: DictConfig, *, console):
     return getattr(importlib.import_module(module), name)(cfg, console=console)
 
 
-def build_net(agent_cfg):
-    """The network of ``agent`` config: the paging slot scorer or a routing model by name."""
+def build_net(agent_cfg, *, env_cfg=None):
+    """The network of ``agent`` config: the paging slot scorer or a routing model by name
+    (``env_cfg``: the run's env config, whose opt-in paging channels widen the slot input)."""
     if str(agent_cfg.get("name", "slot_attention")) == "slot_attention":
         from heurist.agents.paging_task import build_paging_net
 
-        return build_paging_net(agent_cfg)
+        gap = bool((env_cfg or {}).get("gap_features", False))
+        return build_paging_net(agent_cfg, gap_features=gap)
     from heurist.agents.routing_task import build_routing_net
 
     return build_routing_net(agent_cfg)

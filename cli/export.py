@@ -85,7 +85,7 @@ def run(args) -> int:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     from omegaconf import OmegaConf
 
-    net = build_net(OmegaConf.create(blob["config"]["agent"]))
+    net = build_net(OmegaConf.create(blob["config"]["agent"]), env_cfg=blob["config"].get("env"))
     try:
         net.load_state_dict(blob["net"])
     except RuntimeError as exc:

@@ -110,7 +110,8 @@ def test_imitation_lr_cosine(shared_data, tmp_path):
 
 def test_gap_features_are_recorded_and_replayed_exactly(shared_data, tmp_path):
     """A run with env.gap_features=true exports an 18-channel policy that records the option and
-    replays in simulate with exactly the validation misses of the run."""
+    replays in simulate with exactly the validation misses of the run; its checkpoint re-exports
+    to the same weights and scripts/evaluate.py refuses it."""
     res = train(_cfg(shared_data, tmp_path, "env.val_users=2", "+env.gap_features=true"),
                 console=Console(quiet=True))
     manifest = json.loads((tmp_path / "policy" / "manifest.json").read_text())
@@ -121,6 +122,19 @@ def test_gap_features_are_recorded_and_replayed_exactly(shared_data, tmp_path):
     policy = LearnedSlotPolicy(artifact=tmp_path / "policy")
     got = sum(simulate(t, 10, policy).misses for t in task.split["test"])
     assert got == res["misses"]["Learned"]
+    # heurist export of the run's checkpoint rebuilds the 18-channel network: the same weights
+    from types import SimpleNamespace
+
+    from heurist.agents.evaluate_run import load_any_policy
+    from heurist.cli.export import run as export_run
+
+    export_run(SimpleNamespace(checkpoint=str(tmp_path / "checkpoint.pt"),
+                               out=str(tmp_path / "again"), json=False))
+    again = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert again["weights"]["sha256"] == manifest["weights"]["sha256"]
+    # scripts/evaluate.py's env has no such channels: the checkpoint is refused in one line
+    with pytest.raises(ValueError, match=r"trained with env\.gap_features / env\.input_predictor"):
+        load_any_policy(tmp_path / "checkpoint.pt")
 
 
 def test_gap_feature_option_mismatch_is_refused():
