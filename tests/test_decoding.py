@@ -180,3 +180,21 @@ def test_sampler_draws_the_softmax_and_never_a_masked_action():
         counts = torch.bincount(sampler(gen, temperature=temperature)(logits, 0), minlength=4)
         assert counts[2] == 0
         assert torch.allclose(counts / 200_000, (logits[0] / temperature).softmax(-1), atol=0.005)
+
+
+@pytest.mark.parametrize("kind", ["am", "camp"])
+def test_judge_rejects_a_corrupted_log_and_agrees_with_check_solution(kind):
+    """judge's one evaluate pass rejects exactly what check_solution rejects: a log whose first
+    move repeats at step 2 (a client served twice) raises, a valid one returns evaluate's values."""
+    from heurist.policies.decoding import judge
+
+    env, policy, inst = setup(kind)
+    traj = run_episode(env, policy, inst, select=greedy)
+    kw = {} if traj.priorities is None else {"priorities": traj.priorities}
+    assert torch.equal(judge(env, inst, traj), env.evaluate(inst, traj.actions, **kw).double())
+    bad = traj.actions.clone()
+    bad[0, 1] = bad[0, 0]
+    assert not bool(env.check_solution(inst, bad, **kw)[0])
+    with pytest.raises(RuntimeError, match=r"the env oracle rejects decoded rows \[0\]"):
+        judge(env, inst, type(traj)(actions=bad, priorities=traj.priorities, reward=traj.reward,
+                                    logp=traj.logp))
