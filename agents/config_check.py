@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-__all__ = ["check_evaluate_config", "check_train_config"]
+__all__ = ["MUZERO_AGENTS", "check_evaluate_config", "check_muzero_config", "check_train_config"]
 
 # Seeds go to torch.manual_seed, which takes at most 64 bits.
 _MAX_SEED = 2**63 - 1
@@ -33,19 +33,23 @@ _WANDB_MODES = ("offline", "online", "disabled")
 _MISSING = object()
 
 
-def _get(cfg: DictConfig, key: str):
-    """The resolved value of ``key``; a missing key or a broken interpolation is a ValueError."""
+def _get(cfg: DictConfig, key: str, default=_MISSING):
+    """The resolved value of ``key`` (``default`` if absent and given); a missing key or a broken
+    interpolation is a ValueError."""
     try:
         value = OmegaConf.select(cfg, key, throw_on_missing=True, default=_MISSING)
     except OmegaConfBaseException as exc:
         raise ValueError(f"{key}: {str(exc).splitlines()[0]}") from None
     if value is _MISSING:
+        if default is not _MISSING:
+            return default
         raise ValueError(f"{key} is missing from the config (was it deleted with ~{key}?)")
     return value
 
 
-def _int(cfg: DictConfig, key: str, low: int, high: int | None = None) -> int:
-    value = _get(cfg, key)
+def _int(cfg: DictConfig, key: str, low: int, high: int | None = None, *,
+         default=_MISSING) -> int:
+    value = _get(cfg, key, default)
     valid = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (
             high is not None and value > high):
@@ -61,8 +65,8 @@ def _positive_float(cfg: DictConfig, key: str) -> float:
     return float(value)
 
 
-def _bool(cfg: DictConfig, key: str) -> bool:
-    value = _get(cfg, key)
+def _bool(cfg: DictConfig, key: str, *, default=_MISSING) -> bool:
+    value = _get(cfg, key, default)
     if not isinstance(value, bool):
         raise ValueError(f"{key}={value}: must be true or false")  # noqa: TRY004 (exit 2)
     return value
@@ -174,17 +178,40 @@ def _check_routing(cfg: DictConfig) -> None:
     _choice(cfg, "logger.mode", _WANDB_MODES)
 
 
-#: the search agents (configs/agent/{muzero,gumbel_muzero,alphazero}): agents/muzero/hydra_train.py
-_MUZERO_AGENTS = ("muzero", "gumbel_muzero", "alphazero")
+#: the search agents (configs/agent/{muzero,gumbel_muzero,alphazero}), trained by
+#: agents/muzero/hydra_train.py
+MUZERO_AGENTS = ("muzero", "gumbel_muzero", "alphazero")
+
+
+def check_muzero_config(cfg: DictConfig) -> None:
+    """Every value ``agents/muzero/hydra_train.train_muzero`` reads is of the right type and
+    range (``ValueError`` with a one-line message), before any work."""
+    from heurist.agents.muzero.hydra_train import muzero_config
+
+    muzero_config(cfg)
+    _int(cfg, "agent.iterations", 1)
+    _int(cfg, "agent.eval_instances", 0, default=0)
+    _int(cfg, "agent.search.simulations", 1)
+    _choice(cfg, "agent.search.policy", ("gumbel", "puct"))
+    _int(cfg, "trainer.ckpt_every", 1)
+    _int(cfg, "trainer.threads", 1)
+    for key in ("trainer.resume", "trainer.evaluate", "trainer.export"):
+        _bool(cfg, key)
+    if _get(cfg, "trainer.stop_after", None) is not None:
+        _int(cfg, "trainer.stop_after", 0)
+    budget = _get(cfg, "trainer.max_seconds", None)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                               or not budget > 0):
+        raise ValueError(f"trainer.max_seconds={budget}: must be a number > 0 (or null)")
+    _choice(cfg, "logger.kind", _LOGGER_KINDS)
+    _choice(cfg, "logger.mode", _WANDB_MODES)
 
 
 def check_train_config(cfg: DictConfig) -> None:
     """Every value ``scripts/train.py`` reads is of the right type and range (``ValueError``,
     or ``FileNotFoundError`` for the trace folder, with a one-line message)."""
     agent = OmegaConf.select(cfg, "agent.name", default=None)
-    if agent in _MUZERO_AGENTS:
-        # the search agents train through agents/muzero/hydra_train.py, which owns their checks
-        from heurist.agents.muzero.hydra_train import check_muzero_config
+    if agent in MUZERO_AGENTS:
         check_muzero_config(cfg)
         return
     kind = OmegaConf.select(cfg, "env.kind", default="paging")

@@ -28,23 +28,17 @@ import json
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from heurist.agents.config_check import MUZERO_AGENTS, check_muzero_config
 from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, build_net, check_same_config
 from heurist.policies.export.atomic import load_tensors, save_tensors
 
 __all__ = ["MUZERO_AGENTS", "ExpertIterationTrainer", "check_muzero_config", "is_muzero_config",
            "muzero_config", "train_muzero"]
-
-#: the agent group options this module trains (configs/agent/<name>.yaml)
-MUZERO_AGENTS = ("muzero", "gumbel_muzero", "alphazero")
-_LOGGER_KINDS = ("wandb", "csv")
-_WANDB_MODES = ("offline", "online", "disabled")
-_MISSING = object()
 
 
 def is_muzero_config(cfg: DictConfig) -> bool:
@@ -53,33 +47,13 @@ def is_muzero_config(cfg: DictConfig) -> bool:
     return OmegaConf.select(cfg, "agent.name", default=None) in MUZERO_AGENTS
 
 
-def _get(cfg: DictConfig, key: str, default: Any = _MISSING) -> Any:
-    value = OmegaConf.select(cfg, key, default=_MISSING)
-    if value is _MISSING:
-        if default is _MISSING:
-            raise ValueError(f"{key} is missing from the config")
-        return default
-    return value
-
-
-def _int(cfg: DictConfig, key: str, low: int, default: Any = _MISSING) -> int:
-    value = _get(cfg, key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{key}={value}: must be an integer >= {low}")
-    return value
-
-
-def _bool(cfg: DictConfig, key: str, default: Any = _MISSING) -> bool:
-    value = _get(cfg, key, default)
-    if not isinstance(value, bool):
-        raise ValueError(f"{key}={value}: must be true or false")  # noqa: TRY004 (bad input)
-    return value
-
-
 def muzero_config(cfg: DictConfig) -> MuZeroConfig:
     """``agent.config`` as a :class:`MuZeroConfig`; an unknown key, a value of the wrong type or
     out of range is a ``ValueError`` naming it as an override."""
-    raw = OmegaConf.to_container(_get(cfg, "agent.config"), resolve=True)
+    section = OmegaConf.select(cfg, "agent.config", default=None)
+    if section is None:
+        raise ValueError("agent.config is missing from the config")
+    raw = OmegaConf.to_container(section, resolve=True)
     known = {f.name: f for f in fields(MuZeroConfig)}
     for key, value in raw.items():
         if key not in known:
@@ -110,31 +84,6 @@ def muzero_config(cfg: DictConfig) -> MuZeroConfig:
         return MuZeroConfig(**raw)
     except ValueError as exc:
         raise ValueError(f"agent.config: {exc}") from None
-
-
-def check_muzero_config(cfg: DictConfig) -> None:
-    """Every value :func:`train_muzero` reads is of the right type and range (``ValueError``
-    with a one-line message), before any work."""
-    muzero_config(cfg)
-    _int(cfg, "agent.iterations", 1)
-    _int(cfg, "agent.eval_instances", 0, 0)
-    _int(cfg, "agent.search.simulations", 1)
-    if _get(cfg, "agent.search.policy") not in ("gumbel", "puct"):
-        raise ValueError(f"agent.search.policy={cfg.agent.search.policy}: must be gumbel or puct")
-    _int(cfg, "trainer.ckpt_every", 1)
-    _int(cfg, "trainer.threads", 1)
-    for key in ("trainer.resume", "trainer.evaluate", "trainer.export"):
-        _bool(cfg, key)
-    if _get(cfg, "trainer.stop_after", None) is not None:
-        _int(cfg, "trainer.stop_after", 0)
-    budget = _get(cfg, "trainer.max_seconds", None)
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
-                               or not budget > 0):
-        raise ValueError(f"trainer.max_seconds={budget}: must be a number > 0 (or null)")
-    if _get(cfg, "logger.kind") not in _LOGGER_KINDS:
-        raise ValueError(f"logger.kind={cfg.logger.kind}: must be one of {', '.join(_LOGGER_KINDS)}")
-    if _get(cfg, "logger.mode") not in _WANDB_MODES:
-        raise ValueError(f"logger.mode={cfg.logger.mode}: must be one of {', '.join(_WANDB_MODES)}")
 
 
 class ExpertIterationTrainer:
@@ -210,7 +159,7 @@ def _evaluate(trainer, cfg: DictConfig, mz: MuZeroConfig, *, alphazero: bool) ->
     from heurist.agents.muzero.planner import plan_mapping
     from heurist.policies.malloc import plan as classical_plan
 
-    n = int(_get(cfg, "agent.eval_instances", 0))
+    n = int(OmegaConf.select(cfg, "agent.eval_instances", default=0))
     if n == 0:
         return {}
     insts = _held_out(mz, n)
