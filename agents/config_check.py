@@ -147,9 +147,7 @@ def _check_routing(cfg: DictConfig) -> None:
     if init is not None and not (Path(str(init)) / "manifest.json").is_file():
         raise ValueError(f"trainer.init_from={init}: not a policy artifact folder (no "
                          f"manifest.json there)")
-    retire = cfg.env.get("retire", False)
-    if not isinstance(retire, bool):
-        raise ValueError(f"env.retire={retire}: must be true or false")
+    retire = _bool(cfg, "env.retire", default=False)
     if retire and _get(cfg, "agent.name") != "camp":
         raise ValueError(f"env.retire=true is a rule of the parallel PVRP env: use agent=camp "
                          f"(got agent={cfg.agent.name}) or env.retire=false")
