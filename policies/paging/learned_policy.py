@@ -32,15 +32,15 @@ class _Memo:
     """A deterministic predictor with its outputs cached per (trace, cache size): training draws
     the same user traces again and again."""
 
-    def __init__(self, predictor) -> None:
+    def __init__(self, predictor, *, conditional: bool = False) -> None:
         self.predictor = predictor
-        self.conditional = False
+        self.conditional = conditional
         self.cache: dict = {}
         self.dist_cache: dict = {}  # gap distributions (slot_inputs.gap_distributions)
 
     def __call__(self, trace, *, cache_size: int, rng=None):
         trace = np.ascontiguousarray(trace, dtype=np.int64)
-        key = (hash(trace.tobytes()), trace.size, int(cache_size))
+        key = (trace.tobytes(), int(cache_size))  # the bytes themselves: a hash could collide
         if key not in self.cache:
             self.cache[key] = self.predictor(trace, cache_size=int(cache_size), rng=rng)
         return self.cache[key]
@@ -62,9 +62,7 @@ def input_predictor(spec):
     from heurist.policies.paging.learned_predictor import load_predictor
 
     pred = load_predictor(folder or None)
-    memo = _Memo(pred)
-    memo.conditional = name == "conditional"
-    return memo, pred.manifest["weights"]["sha256"]
+    return _Memo(pred, conditional=name == "conditional"), pred.manifest["weights"]["sha256"]
 
 
 def slot_env(cache_size: int, inputs, *, gap_features: bool = False):

@@ -73,7 +73,7 @@ def gap_distributions(predictor, traces: np.ndarray, length: np.ndarray) -> np.n
     rows = []
     for b in range(traces.shape[0]):
         tr = np.ascontiguousarray(traces[b, :int(length[b])], dtype=np.int64)
-        key = (hash(tr.tobytes()), tr.size)
+        key = tr.tobytes()  # the bytes themselves: a hash could collide
         if cache is not None and key in cache:
             rows.append(cache[key])
             continue
