@@ -9,8 +9,9 @@ Two levels:
   :func:`evaluate_routes`.
 * **Action logs** of the envs (the common env-oracle signature): ``actions`` [B, T, M] for
   ``PVRP`` or [B, T] for ``PVRPSequential`` (told apart by their number of dimensions), replayed
-  by :mod:`heurist.envs.pvrp.decode` in plain numpy: :func:`check_solution`, :func:`evaluate`,
-  :func:`legal_actions`. ``instance`` is the env's instance TensorDict [B] (or a
+  by :mod:`heurist.envs.pvrp.decode` in plain numpy (:func:`legal_actions`, :func:`decode_log`)
+  or, for a batch's verdicts, by the batched numba replay of :mod:`heurist.envs.pvrp.oracle_numba`
+  (:func:`check_solution`, :func:`evaluate`), which equals the plain replay exactly. ``instance`` is the env's instance TensorDict [B] (or a
   :class:`PVRPInstances`).
 
 The parallel env's conflicts are resolved by the ``priority`` inputs of its steps, which the log
@@ -27,6 +28,7 @@ import numpy as np
 
 from heurist.envs.pvrp.decode import Decoded, decode_parallel, decode_sequential
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
+from heurist.envs.pvrp.oracle_numba import judge_parallel, judge_sequential
 
 if TYPE_CHECKING:
     import torch
@@ -211,9 +213,56 @@ def decode_log(instance, actions, *, priorities=None,
                   for i in range(inst.S)]
 
 
+def _log_arrays(instance, actions, priorities, retire: bool):
+    """The validated instances and the log as canonical arrays -> (inst, actions int64 [B, T, M]
+    or [B, T], priorities float64 [B, T, M] or None). Raises exactly as :func:`decode_log`."""
+    inst = _instances(instance)
+    acts = _numpy(actions)
+    prios = None if priorities is None else _numpy(priorities)
+
+    def refuse():  # the plain replay raises the reference's exact message
+        decode_log(inst, acts, priorities=prios, retire=retire)
+        raise AssertionError("decode_log accepted a log the batched oracle refuses")
+
+    if acts.ndim not in (2, 3) or acts.shape[0] != inst.S or (acts.ndim == 3
+                                                              and acts.shape[2] != inst.M):
+        refuse()
+    if acts.ndim == 2 and (prios is not None or retire):
+        refuse()
+    if prios is not None and prios.shape != acts.shape:
+        refuse()
+    acts = np.ascontiguousarray(acts, dtype=np.int64)
+    if acts.size and (acts.min() < 0 or acts.max() > inst.N):
+        refuse()
+    if prios is not None:
+        prios = np.ascontiguousarray(prios, dtype=np.float64)
+    return inst, acts, prios
+
+
 def _judge(instance, actions, priorities, weights: Weights | None,
            retire: bool = False) -> np.ndarray:
-    """float64 [B]: minus the objective of each valid, finished row; NaN otherwise."""
+    """float64 [B]: minus the objective of each valid, finished row; NaN otherwise. The batched
+    numba replay (:mod:`.oracle_numba`); :func:`_judge_reference` is the readable Python one it
+    must equal exactly."""
+    inst, acts, prios = _log_arrays(instance, actions, priorities, retire)
+    w = weights or Weights()
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
+    common = (np.ascontiguousarray(inst.demand, dtype=np.int64), f64(inst.capacity),
+              np.ascontiguousarray(inst.allowed_or_all(), dtype=np.bool_), f64(inst.depot),
+              f64(inst.locs), f64(inst.speed), f64(inst.preference), float(w.w_time),
+              float(w.w_pref), bool(w.minmax), bool(inst.is_zc))
+    if acts.ndim == 2:
+        return judge_sequential(acts, *common)
+    has = prios is not None
+    prios = prios if has else np.zeros((1, 1, 1), dtype=np.float64)
+    return judge_parallel(acts, prios, has, bool(retire), *common)
+
+
+def _judge_reference(instance, actions, priorities, weights: Weights | None,
+                     retire: bool = False) -> np.ndarray:
+    """float64 [B]: minus the objective of each valid, finished row; NaN otherwise: one Python
+    replay (:mod:`.decode`) and :func:`check_routes` per row (the specification of
+    :func:`_judge`)."""
     inst, rows = decode_log(instance, actions, priorities=priorities, retire=retire)
     out = np.full(inst.S, np.nan)
     for i, dec in enumerate(rows):

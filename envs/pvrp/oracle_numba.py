@@ -1,0 +1,355 @@
+"""Batched numba replay of PVRP action logs: the fast half of the oracles' ``check_solution`` and
+``evaluate``.
+
+Each kernel replays a whole batch of logs in one call (arrays in, one float64 per row out: minus
+the objective of a valid, finished log, NaN for a row the oracle rejects). The replay follows the
+same MDP rules as the readable Python reference in :mod:`heurist.envs.pvrp.decode` (which stays
+the specification; ``tests/test_pvrp_oracle_numba.py`` checks that both agree exactly, on valid
+and corrupted logs) and shares no code with the envs' step kernels or ``masks.py``: the legal
+moves are recomputed at every step from the decisions alone, and the first illegal action
+rejects the row. The verdict on the routes (:func:`heurist.envs.pvrp.oracle.check_routes`:
+every client once, trip loads within capacity, zones) and the objective are recomputed from the
+recorded routes in the order the Python oracle uses, with numpy's pairwise summation for the
+sums it takes with ``ndarray.sum``, so the objective is bit-identical to it, not just close.
+
+Inputs are canonical (validated by the caller): ``actions`` int64 in ``0..N``; ``demand`` int64
+[B, N]; ``capacity`` float64 [B, M] (unfloored, as the instance holds it); ``allowed`` bool
+[B, M, N] (all True for PVRP-P); ``depot`` [B, 2], ``locs`` [B, N, 2], ``speed`` [B, M],
+``preference`` [B, M, N] float64.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["judge_parallel", "judge_sequential"]
+
+
+@numba.njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """numpy's pairwise summation of ``a[lo:lo + n]`` (``add.reduce`` on a contiguous float64
+    array: 8 accumulators per block of <= 128, halves above), so sums round exactly as numpy's."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        stop = n - n % 8
+        while i < stop:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+
+
+@numba.njit(cache=True)
+def _np_sum(a, n):
+    """``float(a[:n].sum())``: numpy starts the reduction from 0.0."""
+    return 0.0 + _pairwise_sum(a, 0, n)
+
+
+@numba.njit(cache=True)
+def _dist(depot, locs, a, b):
+    """Euclidean distance between nodes ``a`` and ``b`` (0 = depot), as
+    ``PVRPInstances.distances``: ``sqrt(dx * dx + dy * dy)``."""
+    if a == 0:
+        xa, ya = depot[0], depot[1]
+    else:
+        xa, ya = locs[a - 1, 0], locs[a - 1, 1]
+    if b == 0:
+        xb, yb = depot[0], depot[1]
+    else:
+        xb, yb = locs[b - 1, 0], locs[b - 1, 1]
+    dx = xa - xb
+    dy = ya - yb
+    return np.sqrt(dx * dx + dy * dy)
+
+
+@numba.njit(cache=True)
+def _client_ok(k, j, allowed, unserved, retired, demand, load):
+    """Client ``j`` (1-based) is legal for vehicle ``k``: unserved, in its zone, not retired,
+    and it fits the load left."""
+    return (allowed[k, j - 1] and unserved[j - 1] and not retired[k]
+            and demand[j - 1] <= load[k])
+
+
+@numba.njit(cache=True)
+def _has_client(k, N, allowed, unserved, retired, demand, load):
+    for j in range(1, N + 1):
+        if _client_ok(k, j, allowed, unserved, retired, demand, load):
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _may_retire(k, M, N, allowed, unserved, retired, demand, cap):
+    """Vehicle ``k`` could retire with ``retired`` home for good: every open client it could
+    serve in one trip has another server that has not retired."""
+    for j in range(N):
+        if not (allowed[k, j] and unserved[j] and not retired[k] and demand[j] <= cap[k]):
+            continue
+        others = 0
+        for i in range(M):
+            if i != k and allowed[i, j] and not retired[i] and demand[j] <= cap[i]:
+                others += 1
+        if others == 0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _move(k, j, pos, load, cap, demand, unserved, moves, n_moves):
+    """Vehicle ``k`` goes to node ``j``: the depot refills it, a client is served; the move is
+    recorded (the routes are the runs of clients between depot visits)."""
+    if j == 0:
+        load[k] = cap[k]
+    else:
+        load[k] -= demand[j - 1]
+        unserved[j - 1] = False
+    pos[k] = j
+    moves[k, n_moves[k]] = j
+    n_moves[k] += 1
+
+
+@numba.njit(cache=True)
+def _finished(pos, unserved):
+    for j in range(unserved.shape[0]):
+        if unserved[j]:
+            return False
+    for k in range(pos.shape[0]):
+        if pos[k] != 0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _value(moves, n_moves, demand, capacity, allowed, depot, locs, speed, pref, w_time, w_pref,
+           minmax, zc, seen, edges, times):
+    """Minus the objective of the routes in ``moves`` (``check_routes`` then
+    ``evaluate_routes``), NaN when they fail ``check_routes``."""
+    M, N = allowed.shape
+    seen[:] = 0
+    ok = True
+    for k in range(M):
+        load = 0
+        for i in range(n_moves[k]):
+            c = moves[k, i]
+            if c == 0:
+                if load > capacity[k]:
+                    ok = False
+                load = 0
+                continue
+            seen[c - 1] += 1
+            load += demand[c - 1]
+            if not allowed[k, c - 1]:
+                ok = False
+        if load > capacity[k]:  # an open trip at the end (not reached by a finished log)
+            ok = False
+    for j in range(N):
+        if seen[j] != 1:
+            ok = False
+    if not ok:
+        return np.nan
+    for k in range(M):
+        length = 0.0
+        n_edges = 0
+        prev = 0
+        for i in range(n_moves[k] + 1):
+            c = moves[k, i] if i < n_moves[k] else 0
+            if c == 0:
+                if n_edges > 0:  # close the trip: its edges summed as numpy sums them
+                    edges[n_edges] = _dist(depot, locs, prev, 0)
+                    length += _np_sum(edges, n_edges + 1)
+                n_edges = 0
+                prev = 0
+                continue
+            edges[n_edges] = _dist(depot, locs, prev, c)
+            n_edges += 1
+            prev = c
+        times[k] = length / speed[k]
+    if minmax:
+        term = times[0]
+        for k in range(1, M):
+            if times[k] > term:
+                term = times[k]
+    else:
+        term = _np_sum(times, M)
+    value = w_time * term
+    if not zc:
+        collected = 0.0
+        for k in range(M):
+            for i in range(n_moves[k]):
+                c = moves[k, i]
+                if c != 0:
+                    collected += pref[k, c - 1]
+        value -= w_pref * collected
+    return -value
+
+
+@numba.njit(cache=True)
+def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity, allowed, depot,
+                   locs, speed, pref, w_time, w_pref, minmax, zc):
+    """Replays every row of the parallel env's log ``actions`` [B, T, M] (``priorities``
+    [B, T, M] used when ``has_priorities``, else the lowest vehicle index wins a conflict;
+    ``retire``: ``PVRPEnv(retire=True)``'s rule) -> float64 [B]: minus the objective of each
+    legal, finished row with valid routes, NaN otherwise."""
+    B, T, M = actions.shape
+    N = demand.shape[1]
+    out = np.full(B, np.nan)
+    pos = np.zeros(M, np.int64)
+    load = np.zeros(M, np.float64)
+    cap = np.zeros(M, np.float64)
+    unserved = np.zeros(N, np.bool_)
+    retired = np.zeros(M, np.bool_)
+    won = np.zeros(M, np.bool_)
+    has_client = np.zeros(M, np.bool_)
+    best = np.zeros(N + 1, np.int64)
+    moves = np.zeros((M, T + 1), np.int64)
+    n_moves = np.zeros(M, np.int64)
+    seen = np.zeros(N, np.int64)
+    edges = np.zeros(T + 2, np.float64)
+    times = np.zeros(M, np.float64)
+    for b in range(B):
+        dem = demand[b]
+        alw = allowed[b]
+        for k in range(M):
+            cap[k] = np.floor(capacity[b, k])  # integer demands: floor(capacity) is usable
+            load[k] = cap[k]
+            pos[k] = 0
+            retired[k] = False
+            n_moves[k] = 0
+        unserved[:] = True
+        illegal = -1
+        finished = False
+        for t in range(T):
+            if illegal < 0:
+                for k in range(M):
+                    j = actions[b, t, k]
+                    if j == 0:
+                        legal = (pos[k] != 0
+                                 or not _has_client(k, N, alw, unserved, retired, dem, load)
+                                 or (retire and _may_retire(k, M, N, alw, unserved, retired,
+                                                            dem, cap)))
+                    else:
+                        legal = _client_ok(k, j, alw, unserved, retired, dem, load)
+                    if not legal:
+                        illegal = t
+                        break
+            # conflicts: a depot choice always moves; per client the highest priority wins,
+            # ties to the lowest vehicle index
+            best[:] = -1
+            for k in range(M):
+                won[k] = True
+                j = actions[b, t, k]
+                if j == 0:
+                    continue
+                if best[j] < 0:
+                    best[j] = k
+                    continue
+                o = best[j]
+                if has_priorities and priorities[b, t, k] > priorities[b, t, o]:
+                    won[o] = False
+                    best[j] = k
+                else:
+                    won[k] = False
+            if retire:  # in vehicle order, each seeing the earlier ones' retirements
+                for k in range(M):
+                    has_client[k] = _has_client(k, N, alw, unserved, retired, dem, load)
+                for k in range(M):
+                    if (actions[b, t, k] == 0 and pos[k] == 0 and has_client[k]
+                            and _may_retire(k, M, N, alw, unserved, retired, dem, cap)):
+                        retired[k] = True
+            for k in range(M):
+                if won[k]:
+                    _move(k, actions[b, t, k], pos, load, cap, dem, unserved, moves, n_moves)
+            if _finished(pos, unserved):
+                finished = True
+                break
+        if finished and illegal < 0:
+            out[b] = _value(moves, n_moves, dem, capacity[b], alw, depot[b], locs[b], speed[b],
+                            pref[b], w_time, w_pref, minmax, zc, seen, edges, times)
+    return out
+
+
+@numba.njit(cache=True)
+def _active(k, N, pos, alw, unserved, retired, dem, load):
+    """Away from the depot, or at the depot with a feasible client."""
+    return pos[k] != 0 or _has_client(k, N, alw, unserved, retired, dem, load)
+
+
+@numba.njit(cache=True)
+def _next_vehicle(last, M, N, pos, alw, unserved, retired, dem, load):
+    """Round robin: the next active vehicle after ``last`` (vehicle 0 first), -1 if none."""
+    for i in range(1, M + 1):
+        k = (last + i) % M
+        if _active(k, N, pos, alw, unserved, retired, dem, load):
+            return k
+    return -1
+
+
+@numba.njit(cache=True)
+def judge_sequential(actions, demand, capacity, allowed, depot, locs, speed, pref, w_time, w_pref,
+                     minmax, zc):
+    """Replays every row of the sequential env's log ``actions`` [B, T] (the acting vehicle by
+    the round-robin rule) -> float64 [B]: minus the objective of each legal, finished row with
+    valid routes, NaN otherwise."""
+    B, T = actions.shape
+    M = capacity.shape[1]
+    N = demand.shape[1]
+    out = np.full(B, np.nan)
+    pos = np.zeros(M, np.int64)
+    load = np.zeros(M, np.float64)
+    cap = np.zeros(M, np.float64)
+    unserved = np.zeros(N, np.bool_)
+    retired = np.zeros(M, np.bool_)  # no retiring in the sequential env: stays all False
+    moves = np.zeros((M, T + 1), np.int64)
+    n_moves = np.zeros(M, np.int64)
+    seen = np.zeros(N, np.int64)
+    edges = np.zeros(T + 2, np.float64)
+    times = np.zeros(M, np.float64)
+    for b in range(B):
+        dem = demand[b]
+        alw = allowed[b]
+        for k in range(M):
+            cap[k] = np.floor(capacity[b, k])
+            load[k] = cap[k]
+            pos[k] = 0
+            n_moves[k] = 0
+        unserved[:] = True
+        illegal = -1
+        k = _next_vehicle(-1, M, N, pos, alw, unserved, retired, dem, load)
+        for t in range(T):
+            if k < 0:
+                break
+            j = actions[b, t]
+            if illegal < 0:
+                if j == 0:
+                    legal = pos[k] != 0 or not _has_client(k, N, alw, unserved, retired, dem,
+                                                           load)
+                else:
+                    legal = _client_ok(k, j, alw, unserved, retired, dem, load)
+                if not legal:
+                    illegal = t
+            _move(k, j, pos, load, cap, dem, unserved, moves, n_moves)
+            k = _next_vehicle(k, M, N, pos, alw, unserved, retired, dem, load)
+        if k < 0 and illegal < 0:
+            out[b] = _value(moves, n_moves, dem, capacity[b], alw, depot[b], locs[b], speed[b],
+                            pref[b], w_time, w_pref, minmax, zc, seen, edges, times)
+    return out
