@@ -465,7 +465,8 @@ def _candidates(size, lo, hi, rank, by_rank, prev_same, placed, off, rem, A0, A1
 def _rerank(size, lo, hi, placed, rem, A0, A1, rank, by_rank, crit, tpos, rsave, rs_top, zr):
     """Re-sorts the active buffers by the static order with ``T`` taken from the current
     unplaced bytes (as MiniMalloc does for each sub-problem), giving them the rank values they
-    held; saves ``(buffer, old rank)`` pairs on ``rsave`` from ``rs_top``. Returns the new top,
+    held (a ``P`` column keeps the caller's priority: only ``T`` changes); saves
+    ``(buffer, old rank)`` pairs on ``rsave`` from ``rs_top``. Returns the new top,
     ``rsave`` (grown if needed) and a hash of the assignment."""
     n = len(size)
     comp = np.empty(n, dtype=np.int64)
@@ -740,12 +741,35 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
             c_pos[d] = c_end[d]
 
 
-def _ranks(size, t0, t1, length, order):
+class _PriorityOrder(str):
+    """An order string whose ``P`` column is ``priority`` (``float64/int64 [M]``, over the buffers
+    the receiving search ranks). ``filler_pack`` takes a plain order string and passes it on to
+    ``_ranks`` over its own subset of buffers (the multi-section ones), so the priority travels
+    inside the string rather than through a keyword ``filler_pack`` does not have."""
+
+    priority: np.ndarray
+
+    def __new__(cls, order: str, priority: np.ndarray) -> _PriorityOrder:  # noqa: PYI034
+        obj = super().__new__(cls, order)
+        obj.priority = priority
+        return obj
+
+
+def _priority_column(priority, n):
+    """Dense ascending ranks (``int64 [N]``, equal priorities tie) of a validated priority."""
+    if priority is None or len(priority) != n:
+        raise ValueError(f"order 'P' needs a priority of length {n}, got "
+                         f"{None if priority is None else len(priority)}")
+    return np.unique(np.asarray(priority), return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def _ranks(size, t0, t1, length, order, priority=None):
     """Static buffer ranks (0 = first): ``order`` is a string over ``T`` (highest section
     total over the span), ``W`` (size), ``A`` (area: size x lifespan), ``L`` (lifespan length),
     all descending, lifespans in the instance's own time steps; ``a``/``l``: the same with
-    lifespans counted in sections; ``S``/``E`` (first/last section, ascending); the last ties
-    are broken by index."""
+    lifespans counted in sections; ``S``/``E`` (first/last section, ascending); ``P``: the
+    caller's ``priority`` (``[N]``, ascending: lower goes first; taken from the order itself when
+    it is a ``_PriorityOrder``); the last ties are broken by index."""
     n = len(size)
     n_sec = int(t1.max())
     diff = np.zeros(n_sec + 1, dtype=np.int64)
@@ -756,6 +780,8 @@ def _ranks(size, t0, t1, length, order):
     span = t1 - t0
     cols = {"T": -press, "W": -size, "A": -size * length, "L": -length, "a": -size * span,
             "l": -span, "S": t0, "E": t1}
+    if "P" in order:
+        cols["P"] = _priority_column(getattr(order, "priority", priority), n)
     perm = np.lexsort([np.arange(n)] + [cols[c] for c in reversed(order)])
     rank = np.empty(n, dtype=np.int64)
     rank[perm] = np.arange(n)
@@ -763,11 +789,33 @@ def _ranks(size, t0, t1, length, order):
     return rank, perm.astype(np.int64), crit, order.find("T")
 
 
+def _check_priority(priority, orders, n):
+    """``priority`` as ``float64 [N]`` (plain ``ValueError`` unless 1-D, numeric, finite, of
+    length ``N``, and used by some order's ``P``; a ``P`` needs one)."""
+    uses = any("P" in o for o in orders)
+    if priority is None:
+        if uses:
+            raise ValueError("order 'P' needs priority= (a float64/int64 [N] array)")
+        return None
+    arr = np.asarray(priority)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"priority must be a 1-D array of length {n}, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"priority must be float or integer, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError("priority must be finite (no NaN or inf)")
+    if not uses:
+        raise ValueError(f"priority= given but no order uses it: add 'P' to order, got {orders!r}")
+    return arr
+
+
 def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
                     node_limit: int = 1_000_000, order: str | tuple[str, ...] = MINIMALLOC_ORDERS,
                     memo_bits: int = 20, rules: tuple[str, ...] = RULES,
                     first_budget: int | None = None,
-                    cover_member: bool | str | None = None) -> SkylineResult:
+                    cover_member: bool | str | None = None,
+                    priority: np.ndarray | None = None) -> SkylineResult:
     """Searches for a packing within ``capacity`` (default: the instance's) in at most
     ``node_limit`` nodes in all. ``order``: static ranking (see ``_ranks``), or several, run
     in turn with budgets ``first_budget`` (default ``2 N``), then doubled each round, until one
@@ -779,15 +827,24 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     Sizes must be multiples of the alignment (``ValueError`` otherwise). With ``filler``
     among the rules and the cover member on, perfect tilings (every section exactly full)
     also run ``filler_search.filler_pack`` first in each round, one member per order
-    (``FILLER_ORDERS`` when ``order`` is the default)."""
+    (``FILLER_ORDERS`` when ``order`` is the default).
+
+    ``priority`` (``float64/int64 [N]``, finite; lower = placed earlier): a per-buffer order of
+    the caller's (e.g. a learned one), used where an order string has ``P``, as any criterion:
+    ``"P"`` ranks by it alone (ties by index), ``"TP"`` by the section total first and the
+    priority among its ties (and, with ``rerank``, ``T`` recomputed per component while ``P``
+    stays). It only ranks: every order is complete, so ``infeasible`` stays a proof. Orders
+    without ``P`` are unchanged (same ranks, same node counts)."""
     orders = (order,) if isinstance(order, str) else tuple(order)
     if first_budget is None:
         first_budget = max(2 * inst.n, 1)
     if node_limit < 1 or first_budget < 1:
         raise ValueError(f"node_limit and first_budget must be >= 1, got {node_limit}, "
                          f"{first_budget}")
-    if not orders or any(not o or set(o) - set("TWALalSE") for o in orders):
-        raise ValueError(f"order must be over 'TWALalSE', got {order!r}")
+    if not orders or any(not isinstance(o, str) or not o or set(o) - set("TWALalSEP")
+                         for o in orders):
+        raise ValueError(f"order must be over 'TWALalSEP', got {order!r}")
+    priority = _check_priority(priority, orders, inst.n)
     unknown = set(rules) - set(RULES)
     if isinstance(rules, str) or unknown:
         raise ValueError(f"rules must be a tuple of {RULES}, got {rules!r}")
@@ -818,6 +875,12 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)
+    if priority is not None:
+        # filler_pack ranks only the buffers spanning two sections or more (its own t0/t1 are
+        # these, from the same compressed_times): their priorities ride in the order string.
+        multi = priority[(t1 - t0) != 1]
+        fill_members = [(_PriorityOrder(o, multi) if "P" in o else o, m)
+                        for o, m in fill_members]
     size = (inst.size // unit).astype(np.int64)
     length = (inst.end - inst.start).astype(np.int64)
     used = 0
@@ -838,7 +901,7 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
                     return SkylineResult(res.offsets, res.status, used)
                 continue
             status, nodes, out = _run(size, t0, t1, length, o, cap // unit, budget, memo_bits,
-                                      m & ~_FILLER)
+                                      m & ~_FILLER, priority)
             used += nodes
             if status == 1:
                 return SkylineResult(out * unit, "feasible", used)
@@ -847,10 +910,10 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
         per *= 2
 
 
-def _run(size, t0, t1, length, order, cap, node_limit, memo_bits, rules):
+def _run(size, t0, t1, length, order, cap, node_limit, memo_bits, rules, priority=None):
     n = len(size)
     n_sec = int(t1.max())
-    rank, by_rank, crit, tpos = _ranks(size, t0, t1, length, order)
+    rank, by_rank, crit, tpos = _ranks(size, t0, t1, length, order, priority)
     # Identical buffers (size and span) are placed in rank order.
     prev_same = np.full(n, -1, dtype=np.int64)
     seen: dict[tuple[int, int, int], int] = {}

@@ -1,0 +1,130 @@
+"""The ``priority=`` hook of ``minimalloc_pack`` (order letter ``P``) and the learned packing order:
+validation, string orders unchanged, priorities that equal a static order reproduce it, and the
+search stays exact under any priority."""
+
+import numpy as np
+import pytest
+from brute_force import brute_min_peak
+
+from heurist.envs.malloc import MallocInstance, MemoryConfig
+from heurist.envs.malloc.synthetic import zero_slack_instance
+from heurist.policies.malloc import check_plan
+from heurist.policies.malloc.minimalloc_search import minimalloc_pack
+from heurist.policies.malloc.packing_order import (
+    LEARNED_ORDER,
+    N_FEATURES,
+    STATIC_ORDERS,
+    PackingOrderNet,
+    buffer_features,
+    net_inputs,
+)
+
+
+def _tiling(n, seed):
+    return zero_slack_instance(n, seed=seed, capacity=1 << 20, horizon=max(8, n // 2))[0]
+
+
+def test_priority_validation():
+    """Bad priorities and a ``P`` without one (or one no order uses) raise a plain ValueError."""
+    inst = _tiling(20, 0)
+    bad = [np.zeros(3), np.full(inst.n, np.nan), np.full(inst.n, np.inf), np.zeros((inst.n, 1)),
+           np.zeros(inst.n, dtype=bool), np.array(["a"] * inst.n)]
+    for p in bad:
+        with pytest.raises(ValueError, match="priority"):
+            minimalloc_pack(inst, order="P", priority=p)
+    with pytest.raises(ValueError, match="needs priority"):
+        minimalloc_pack(inst, order="TP")
+    with pytest.raises(ValueError, match="no order uses it"):
+        minimalloc_pack(inst, priority=np.zeros(inst.n))
+    with pytest.raises(ValueError, match="TWALalSEP"):
+        minimalloc_pack(inst, order="TX")
+
+
+@pytest.mark.parametrize("n,seed,order,nodes", [
+    (60, 1, None, 32), (60, 1, "TLA", 32), (60, 1, "W", 1330), (60, 1, "ATL", 303),
+    (60, 0, "W", 68), (60, 0, "ATL", 53), (100, 1, None, 2529), (100, 1, "TLA", 921)])
+def test_string_orders_unchanged(n, seed, order, nodes):
+    """String orders give the node counts they gave before the hook (golden, measured at
+    4c8afbe on the generator's zero-slack tilings)."""
+    inst = _tiling(n, seed)
+    res = minimalloc_pack(inst, node_limit=30_000, **({} if order is None else {"order": order}))
+    assert res.status == "feasible" and res.nodes == nodes
+    assert check_plan(inst, res.offsets, mode="packing").valid
+
+
+def test_priority_reproduces_a_static_order():
+    """``P`` with priority = -size ranks exactly as ``W`` (ties by index), filler member
+    included: the same node counts; float and int priorities agree."""
+    inst = _tiling(60, 1)
+    want = minimalloc_pack(inst, node_limit=30_000, order="W")
+    for p in (-inst.size.astype(np.float64), -inst.size.astype(np.int64)):
+        got = minimalloc_pack(inst, node_limit=30_000, order="P", priority=p)
+        assert (got.status, got.nodes) == (want.status, want.nodes) == ("feasible", 1330)
+        assert np.array_equal(got.offsets, want.offsets)
+
+
+def _tiny(count, seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        n = int(rng.integers(2, 7))
+        size = rng.integers(1, 7, n).tolist()
+        start = rng.integers(0, 6, n).tolist()
+        end = [s + int(rng.integers(1, 5)) for s in start]
+        opt = brute_min_peak(size, start, end)
+        yield MallocInstance.from_intervals(size, start, end,
+                                            memory=MemoryConfig(capacity=opt)), opt, rng
+
+
+def test_any_priority_keeps_the_search_exact():
+    """Random priorities (orders ``P``, ``TP``, and after a portfolio member): packs at the
+    exhaustive optimum (plan checked) and proves optimum - 1 infeasible, 40 instances."""
+    for inst, opt, rng in _tiny(40, seed=11):
+        p = rng.random(inst.n)
+        for order in ("P", "TP", ("TLA", "PW")):
+            res = minimalloc_pack(inst, order=order, priority=p)
+            assert res.status == "feasible"
+            assert check_plan(inst, res.offsets, mode="packing").valid
+            assert int((res.offsets + inst.size).max()) <= opt
+            res = minimalloc_pack(inst, capacity=opt - 1, order=order, priority=p)
+            assert res.status == "infeasible"
+
+
+def test_learned_order_on_a_tiling_is_exact():
+    """A net's priority (random weights) on a zero-slack tiling: packed at the capacity and
+    checked, or ``unknown`` within the budget; never ``infeasible`` (the tiling packs)."""
+    rng = np.random.default_rng(0)
+    d = 2 * N_FEATURES + 2
+    net = PackingOrderNet(w1=rng.normal(size=(d, 8)), b1=np.zeros(8), w2=rng.normal(size=8))
+    for seed in range(3):
+        inst = _tiling(60, seed)
+        res = minimalloc_pack(inst, node_limit=20_000, order=LEARNED_ORDER,
+                              priority=net.priority(inst))
+        assert res.status in ("feasible", "unknown")
+        if res.status == "feasible":
+            assert check_plan(inst, res.offsets, mode="packing").valid
+            assert int((res.offsets + inst.size).max()) <= inst.capacity
+
+
+def test_features_and_net(tmp_path):
+    """Features are finite, in [0, 1], the static-rank columns are permutations; the net's
+    save/load round trip is exact and bad weights raise ValueError."""
+    inst = _tiling(40, 2)
+    f = buffer_features(inst)
+    assert f.shape == (inst.n, N_FEATURES) and np.isfinite(f).all()
+    assert f.min() >= 0 and f.max() <= 1
+    for i in range(len(STATIC_ORDERS)):
+        r = np.rint(f[:, N_FEATURES - len(STATIC_ORDERS) + i] * (inst.n - 1)).astype(int)
+        assert sorted(r.tolist()) == list(range(inst.n))
+    x = net_inputs(f)
+    assert x.shape == (inst.n, 2 * N_FEATURES + 2)
+    assert np.allclose(x[0, N_FEATURES:], x[-1, N_FEATURES:])  # context is shared
+    d = 2 * N_FEATURES + 2
+    rng = np.random.default_rng(1)
+    net = PackingOrderNet(w1=rng.normal(size=(d, 4)), b1=rng.normal(size=4), w2=rng.normal(size=4))
+    net.save(tmp_path / "w.npz")
+    assert np.array_equal(PackingOrderNet.load(tmp_path / "w.npz").priority(inst),
+                          net.priority(inst))
+    with pytest.raises(ValueError):
+        PackingOrderNet(w1=np.zeros((d + 1, 4)), b1=np.zeros(4), w2=np.zeros(4))
+    with pytest.raises(ValueError):
+        PackingOrderNet(w1=np.full((d, 4), np.nan), b1=np.zeros(4), w2=np.zeros(4))
