@@ -28,7 +28,9 @@ def build_paging_net(agent_cfg, *, gap_features: bool = False):
     return SlotAttentionPolicy(slot_dim=len(slot_feature_names(gap_features)), request_dim=len(REQUEST_FEATURES),
                                embed_dim=agent_cfg.embed_dim, n_heads=agent_cfg.n_heads,
                                n_layers=agent_cfg.n_layers, ff_dim=agent_cfg.ff_dim,
-                               clip=agent_cfg.clip)
+                               clip=agent_cfg.clip, members=int(agent_cfg.get("members", 1)),
+                               skip_channel=agent_cfg.get("skip_channel"),
+                               skip_weight=float(agent_cfg.get("skip_weight", 0.0)))
 
 
 def _no_decisions(roll) -> dict:
@@ -69,6 +71,16 @@ class PagingTask:
         # Opt-in inter-arrival slot channels (env.gap_features; off: the env as before).
         self.gap = bool(ec.get("gap_features", False))
         self.env = slot_env(self.k, self.inputs, gap_features=self.gap)
+        # agent.imitation_target: "belady" labels the farthest slots; "zero_regret" every slot whose
+        # eviction costs no more than Belady's (cost-sensitive labels, agents/paging_regret.py).
+        target = str(cfg.agent.get("imitation_target", "belady"))
+        if target not in ("belady", "zero_regret"):
+            raise ValueError(f"agent.imitation_target={target}: must be belady or zero_regret")
+        self.teacher_env = self.env
+        if target == "zero_regret":
+            from heurist.agents.paging_regret import RegretTeacherEnv
+
+            self.teacher_env = RegretTeacherEnv(self.env)
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
 
@@ -102,7 +114,7 @@ class PagingTask:
             inst = self.gen_fn(tc.imitation_batch, np.random.default_rng(seed))
             # DAgger: the first pass follows Belady, later ones the (sampling) policy, labelled
             # by Belady.
-            roll = collect(self.env, inst, NetPolicy(net, sample=True, generator=tgen),
+            roll = collect(self.teacher_env, inst, NetPolicy(net, sample=True, generator=tgen),
                            teacher=True, follow_teacher=(it == 0))
             if roll.actions is None:
                 return _no_decisions(roll)
