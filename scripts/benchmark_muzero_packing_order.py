@@ -2,36 +2,48 @@
 count when it orders the buffers?
 
 ``minimalloc_pack(inst, order="TP", priority=...)`` takes a per-buffer priority (order letter
-``P``, lower first); ``PackingOrderNet`` (``policies/malloc/packing_order.py``) scores buffers from
-features known before search and is trained by ``agents/muzero/packing_order.py`` to imitate, per
-instance, the static order that needed the fewest nodes.
+``P``, lower first). Three learned orders (``policies/malloc/packing_order.py``, trained by
+``agents/muzero/packing_order.py``), from features known before search:
 
-``--train``: labels the training instances (``zero_slack(n, seed)`` for ``--train-sizes`` x
-``--train-seeds``: every static order of ``STATIC_ORDERS`` run alone within ``--label-nodes``),
-fits the net and writes it to ``--weights``. Then (unless ``--no-eval``) evaluates on held-out
-generated instances (``--sizes`` x ``--seeds``, disjoint from the training seeds) and on
-MiniMalloc's A..K at 2^20 (``--ak``), all columns with the same node limit per row:
+- ``imitate``: ``PackingOrderNet`` scores buffers to reproduce, per instance, the static order(s)
+  of ``STATIC_ORDERS`` that needed the fewest nodes (Plackett-Luce), labels from searches on
+  ``--train-sizes`` x ``--train-seeds`` within ``--label-nodes`` per order;
+- ``solution``: ``PackingOrderNet`` scores buffers to list them as the generator's known packing
+  does, lowest offset first (or its mirror image), on ``--solution-sizes`` x
+  ``--solution-seeds`` (no search needed);
+- ``picker``: ``OrderPickerNet`` picks one static order per instance from instance-level
+  features (its rank as the priority), trained on the same labels as ``imitate``.
+
+``--train`` fits the three and writes them to ``--weights`` and ``<weights>_{solution,picker}.npz``
+(``--labels``: a pickle cache of the search labels). Then (unless ``--no-eval``) evaluates on
+held-out generated instances (``--sizes`` x ``--seeds``, disjoint from every training seed) and on
+MiniMalloc's A..K at 2^20 (``--ak``), all columns of a row with the same node limit:
 
 - ``default``: the default portfolio (``MINIMALLOC_ORDERS``, its filler and cover members);
-- ``learned``: the net's priority alone, order ``TP`` (its filler and cover members);
-- ``learned+pf``: the learned order first in the default portfolio (``TP, TLA, TAL, LAT``);
+- ``imitate``, ``solution``, ``picker``: the learned order alone (``TP``; the picker ``TP`` or
+  ``P``; with its filler and cover members); ``solution+pf``: first in the default portfolio
+  (``TP, TLA, TAL, LAT``);
 - ``best static``: the fewest nodes of the static orders of ``STATIC_ORDERS``, each run alone,
-  chosen per instance in hindsight (a bound on what picking a static order can buy).
+  chosen per instance in hindsight (a bound on what picking a static order can buy);
+- ``known packing`` (generated rows): the priority = the generator's own offsets, ``TP`` (what a
+  perfect per-buffer order could buy; it uses the answer).
 
-    OMP_NUM_THREADS=1 nice -n 10 python scripts/benchmark_muzero_packing_order.py --train \\
-        --weights /tmp/packing_order.npz [--sizes 100,200,400] [--seeds 0,1,2] [--nodes 100000] \\
-        [--ak] [--ak-nodes 300000]
+    OMP_NUM_THREADS=1 nice -n 10 python scripts/benchmark_muzero_packing_order.py --train \
+        --weights /tmp/packing_order.npz --labels /tmp/packing_order_labels.pkl \
+        [--sizes 100,200,400] [--seeds 0,1,2] [--nodes 100000] [--ak] [--ak-nodes 300000]
 
 Cells: nodes (``*`` = not packed within the limit; ``>Ns`` = still running after
 ``--cell-seconds`` of wall, killed: each cell runs in a forked child) and wall seconds of the
-search (the learned order's includes its features and forward pass). Every packing is checked
-by ``check_plan``.
+search (a learned order's includes its features and forward pass). Every packing is checked
+by ``check_plan``. Summary: packed rows, geometric mean of nodes (undecided = the limit), total
+wall.
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
 import os
+import pickle
 import subprocess
 import time
 
@@ -39,11 +51,22 @@ import numpy as np
 
 
 def _cell(conn, inst, nodes: int, order, net) -> None:
+    """One search in a forked child: ``net`` is None (a static order), a ``PackingOrderNet``
+    (its priority), an ``OrderPickerNet`` (its pick replaces ``P``, or the first member of a
+    portfolio) or an ``int64 [N]`` array (a given priority: the known packing's offsets)."""
     from heurist.envs.malloc.plan_check import check_plan
     from heurist.policies.malloc.minimalloc_search import minimalloc_pack
+    from heurist.policies.malloc.packing_order import OrderPickerNet
 
     t = time.perf_counter()
-    kw = {} if net is None else {"priority": net.priority(inst)}
+    kw = {}
+    if isinstance(net, OrderPickerNet):
+        pick, kw["priority"] = net.order(inst)
+        order = (pick, *order[1:]) if isinstance(order, tuple) else pick
+    elif isinstance(net, np.ndarray):
+        kw["priority"] = net
+    elif net is not None:
+        kw["priority"] = net.priority(inst)
     res = minimalloc_pack(inst, node_limit=nodes, order=order, **kw)
     wall = time.perf_counter() - t
     if res.offsets is not None:
@@ -80,17 +103,23 @@ def _key(cell, limit: int) -> float:
     return nodes if status == "feasible" or status == "infeasible" else limit + 1e9
 
 
-def _row(name, inst, nodes, net, seconds, summary):
+def _row(name, inst, nodes, nets, seconds, summary, known=None):
     from heurist.policies.malloc.minimalloc_search import MINIMALLOC_ORDERS
     from heurist.policies.malloc.packing_order import LEARNED_ORDER, STATIC_ORDERS
 
+    imit, sol, picker = nets
     cells = {"default": _run_cell(inst, nodes, MINIMALLOC_ORDERS, None, seconds),
-             "learned": _run_cell(inst, nodes, LEARNED_ORDER, net, seconds),
-             "learned+pf": _run_cell(inst, nodes, (LEARNED_ORDER, *MINIMALLOC_ORDERS), net,
-                                     seconds)}
+             "imitate": _run_cell(inst, nodes, LEARNED_ORDER, imit, seconds),
+             "solution": _run_cell(inst, nodes, LEARNED_ORDER, sol, seconds),
+             "solution+pf": _run_cell(inst, nodes, (LEARNED_ORDER, *MINIMALLOC_ORDERS), sol,
+                                      seconds),
+             "picker": _run_cell(inst, nodes, "P", picker, seconds)}
     static = {o: _run_cell(inst, nodes, o, None, seconds) for o in STATIC_ORDERS}
     best = min(static, key=lambda o: (_key(static[o], nodes), static[o][2]))
     cells["best static"] = static[best]
+    if known is not None:
+        cells["known packing"] = _run_cell(inst, nodes, LEARNED_ORDER, known.astype(np.float64),
+                                           seconds)
     for k, c in cells.items():
         summary.setdefault(k, []).append(c)
     print(f"| {name} | {inst.n} | " + " | ".join(_fmt(c) for c in cells.values())
@@ -109,18 +138,28 @@ def _summary(summary, nodes_by_row):
               f"{sum(c[2] for c in cells):.1f} |")
 
 
+def _seeds(text: str) -> list[int]:
+    """``"1000-1029"`` (inclusive) or ``"0,1,2"``."""
+    lo, _, hi = text.partition("-")
+    return list(range(int(lo), int(hi) + 1)) if hi else [int(s) for s in lo.split(",")]
+
+
 def main(argv=None) -> None:
     import torch
 
     from heurist.agents.muzero.packing_order import (
         label_instances,
+        solution_labels,
+        train_order_picker,
         train_packing_order,
+        train_solution_order,
         zero_slack,
     )
     from heurist.envs.common.data import data_dir
     from heurist.envs.malloc import read_csv
+    from heurist.envs.malloc.synthetic import zero_slack_instance
     from heurist.policies.malloc.minimalloc_search import minimalloc_pack
-    from heurist.policies.malloc.packing_order import PackingOrderNet
+    from heurist.policies.malloc.packing_order import OrderPickerNet, PackingOrderNet
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", action="store_true")
@@ -129,6 +168,11 @@ def main(argv=None) -> None:
     ap.add_argument("--train-seeds", default="1000-1029")
     ap.add_argument("--label-nodes", type=int, default=20_000)
     ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--solution-sizes", default="100,200,400")
+    ap.add_argument("--solution-seeds", default="1000-1099")
+    ap.add_argument("--tau", type=float, default=2.0, help="the picker's target temperature")
+    ap.add_argument("--labels", default=None,
+                    help="cache of the training labels (pickle): read if present, else written")
     ap.add_argument("--no-eval", action="store_true")
     ap.add_argument("--sizes", default="100,200,400")
     ap.add_argument("--seeds", default="0,1,2")
@@ -139,49 +183,73 @@ def main(argv=None) -> None:
     ap.add_argument("--cell-seconds", type=float, default=120.0)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    lo, _, hi = a.train_seeds.partition("-")
-    train_seeds = range(int(lo), int(hi) + 1) if hi else [int(s) for s in lo.split(",")]
-    eval_seeds = [int(s) for s in a.seeds.split(",")]
-    if set(train_seeds) & set(eval_seeds):
-        ap.error("--train-seeds and --seeds overlap")
+    train_seeds = _seeds(a.train_seeds)
+    sol_seeds = _seeds(a.solution_seeds)
+    eval_seeds = _seeds(a.seeds)
+    if (set(train_seeds) | set(sol_seeds)) & set(eval_seeds):
+        ap.error("--train-seeds/--solution-seeds and --seeds overlap")
     rev = subprocess.run(["git", "log", "-1", "--format=%h"], capture_output=True, text=True,
                          check=False).stdout.strip()
     load = os.getloadavg()
     print(f"HEAD {rev}; load {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     minimalloc_pack(zero_slack(20, 0), node_limit=10)  # compile outside the timing
+    picker_path = a.weights.removesuffix(".npz") + "_picker.npz"
+    sol_path = a.weights.removesuffix(".npz") + "_solution.npz"
     if a.train:
         t = time.perf_counter()
-        data = label_instances([int(s) for s in a.train_sizes.split(",")], train_seeds,
-                               node_limit=a.label_nodes)
+        if a.labels and os.path.exists(a.labels):
+            with open(a.labels, "rb") as fh:
+                data = pickle.load(fh)
+            print(f"labels read from {a.labels}")
+        else:
+            data = label_instances([int(s) for s in a.train_sizes.split(",")], train_seeds,
+                                   node_limit=a.label_nodes)
+            if a.labels:
+                with open(a.labels, "wb") as fh:
+                    pickle.dump(data, fh)
         t_label = time.perf_counter() - t
         t = time.perf_counter()
-        net = train_packing_order(data, epochs=a.epochs, seed=0)
+        train_packing_order(data, epochs=a.epochs, seed=0).save(a.weights)
         t_train = time.perf_counter() - t
-        net.save(a.weights)
+        t = time.perf_counter()
+        sol_data = solution_labels([int(s) for s in a.solution_sizes.split(",")], sol_seeds)
+        train_solution_order(sol_data, epochs=a.epochs, seed=0).save(sol_path)
+        t_sol = time.perf_counter() - t
+        t = time.perf_counter()
+        train_order_picker(data, tau=a.tau, seed=0).save(picker_path)
+        t_pick = time.perf_counter() - t
         print(f"trained on {len(data)} instances (sizes {a.train_sizes}, seeds "
-              f"{a.train_seeds}): labelling {t_label:.0f} s, fitting {t_train:.0f} s wall")
-    net = PackingOrderNet.load(a.weights)
+              f"{a.train_seeds}, {a.label_nodes:,} nodes per static order): labelling "
+              f"{t_label:.0f} s, fitting the imitation scorer {t_train:.0f} s, the picker "
+              f"{t_pick:.1f} s; the solution scorer on {len(sol_data)} known packings (sizes "
+              f"{a.solution_sizes}, seeds {a.solution_seeds}) {t_sol:.0f} s, all wall")
+    nets = (PackingOrderNet.load(a.weights), PackingOrderNet.load(sol_path),
+            OrderPickerNet.load(picker_path))
     if a.no_eval:
         return
     print(f"\nnode limit {a.nodes:,} (generated), {a.ak_nodes:,} (A..K); cells nodes / wall s")
-    print("| instance | N | default | learned | learned+pf | best static | which | static "
-          "orders |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+    cols = ["default", "imitate", "solution", "solution+pf", "picker", "best static"]
+    head = "| instance | N | " + " | ".join(cols) + " | {}which | static orders |"
+    print(head.format("known packing | "))
+    print("|---|---:|" + "---:|" * (len(cols) + 1) + "---|---|")
     summary: dict = {}
     limits = []
     for n in map(int, a.sizes.split(",")):
         for seed in eval_seeds:
-            _row(f"gen {n}/{seed}", zero_slack(n, seed), a.nodes, net, a.cell_seconds, summary)
+            inst, off = zero_slack_instance(n, seed=seed, capacity=1 << 20,
+                                            horizon=max(8, n // 2))
+            _row(f"gen {n}/{seed}", inst, a.nodes, nets, a.cell_seconds, summary, off)
             limits.append(a.nodes)
     if limits:
         _summary(summary, limits)
     if a.ak:
-        print()
+        print("\n" + head.format(""))
+        print("|---|---:|" + "---:|" * len(cols) + "---|---|")
         summary, limits = {}, []
         folder = data_dir("malloc/minimalloc-challenging")
         for f in a.ak_files:
-            _row(f, read_csv(folder / f"{f}.1048576.csv")[0], a.ak_nodes, net, a.cell_seconds,
-                 summary)
+            _row(f, read_csv(folder / f"{f}.1048576.csv")[0], a.ak_nodes, nets,
+                 a.cell_seconds, summary)
             limits.append(a.ak_nodes)
         _summary(summary, limits)
 

@@ -20,10 +20,13 @@ from heurist.policies.malloc.geometry import compressed_times
 
 __all__ = [
     "LEARNED_ORDER",
+    "N_CONTEXT",
     "N_FEATURES",
     "STATIC_ORDERS",
+    "OrderPickerNet",
     "PackingOrderNet",
     "buffer_features",
+    "instance_context",
     "net_inputs",
 ]
 
@@ -133,3 +136,61 @@ class PackingOrderNet:
         """Reads ``save``'s ``.npz``."""
         with np.load(path) as z:
             return cls(w1=z["w1"], b1=z["b1"], w2=z["w2"])
+
+
+N_CONTEXT = 2 * _BASE + 1
+"""Instance features of ``instance_context``."""
+
+
+def instance_context(feats: np.ndarray) -> np.ndarray:
+    """``float32 [N_CONTEXT]`` of ``buffer_features`` rows ``[N, F]``: the mean and standard
+    deviation of the non-rank features (the share of single-section buffers among them), and
+    log N / 8."""
+    base = feats[:, :_BASE].astype(np.float64)
+    return np.concatenate([base.mean(axis=0), base.std(axis=0),
+                           [np.log(max(feats.shape[0], 1)) / 8.0]]).astype(np.float32)
+
+
+class OrderPickerNet:
+    """Picks one static order of ``STATIC_ORDERS`` per instance (``relu(c W1 + b1) W2 + b2``
+    logits, ``c`` from ``instance_context``) and hands its rank to the search as the priority:
+    ``order()`` returns the ``(order, priority)`` pair for ``minimalloc_pack`` (``"TP"`` when
+    the pick starts with ``T``, so that ``rerank`` still recomputes ``T``; else ``"P"``).
+    Weights: ``w1 [N_CONTEXT, H]``, ``b1 [H]``, ``w2 [H, K]``, ``b2 [K]`` (float32)."""
+
+    def __init__(self, *, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray,
+                 b2: np.ndarray) -> None:
+        w1, b1, w2, b2 = (np.asarray(a, dtype=np.float32) for a in (w1, b1, w2, b2))
+        k = len(STATIC_ORDERS)
+        if (w1.ndim != 2 or w1.shape[0] != N_CONTEXT or b1.shape != (w1.shape[1],)
+                or w2.shape != (w1.shape[1], k) or b2.shape != (k,)):
+            raise ValueError(f"OrderPickerNet: want w1 [{N_CONTEXT}, H], b1 [H], w2 [H, {k}], "
+                             f"b2 [{k}], got {w1.shape}, {b1.shape}, {w2.shape}, {b2.shape}")
+        if not all(np.isfinite(a).all() for a in (w1, b1, w2, b2)):
+            raise ValueError("OrderPickerNet: weights must be finite")
+        self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2
+
+    def logits(self, ctx: np.ndarray) -> np.ndarray:
+        """``float32 [K]`` (or ``[B, K]``) of ``instance_context`` ``ctx``."""
+        return np.maximum(ctx @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
+
+    def order(self, inst: MallocInstance,
+              capacity: int | None = None) -> tuple[str, np.ndarray]:
+        """``(order, priority float64 [N])`` for ``minimalloc_pack(inst, order=...,
+        priority=...)``: the rank under the picked static order."""
+        if inst.n == 0:
+            return "P", np.zeros(0, dtype=np.float64)
+        feats = buffer_features(inst, capacity)
+        k = int(np.argmax(self.logits(instance_context(feats))))
+        pick = STATIC_ORDERS[k]
+        return ("TP" if pick[0] == "T" else "P"), feats[:, _BASE + k].astype(np.float64)
+
+    def save(self, path: str | Path) -> None:
+        """Writes the weights as an ``.npz``."""
+        np.savez(path, w1=self.w1, b1=self.b1, w2=self.w2, b2=self.b2)
+
+    @classmethod
+    def load(cls, path: str | Path) -> OrderPickerNet:
+        """Reads ``save``'s ``.npz``."""
+        with np.load(path) as z:
+            return cls(w1=z["w1"], b1=z["b1"], w2=z["w2"], b2=z["b2"])
