@@ -128,3 +128,36 @@ def test_features_and_net(tmp_path):
         PackingOrderNet(w1=np.zeros((d + 1, 4)), b1=np.zeros(4), w2=np.zeros(4))
     with pytest.raises(ValueError):
         PackingOrderNet(w1=np.full((d, 4), np.nan), b1=np.zeros(4), w2=np.zeros(4))
+
+
+def test_solution_labels_and_training_are_deterministic():
+    """Known-packing labels list the buffers by offset (and mirrored); the same seed trains
+    the same scorer and picker weights."""
+    from heurist.agents.muzero.packing_order import (
+        OrderLabels,
+        solution_labels,
+        train_order_picker,
+        train_solution_order,
+    )
+
+    data = solution_labels([30], [1000, 1001])
+    inst, off = zero_slack_instance(30, seed=1000, capacity=1 << 20, horizon=15)
+    r = data[0].ranks
+    assert sorted(r[0].tolist()) == list(range(30)) and sorted(r[1].tolist()) == list(range(30))
+    assert np.all(np.diff(off[np.argsort(r[0])]) >= 0)
+    mirror = inst.capacity - off - inst.size
+    assert np.all(np.diff(mirror[np.argsort(r[1])]) >= 0)
+    a = train_solution_order(data, hidden=4, epochs=3, seed=5)
+    b = train_solution_order(data, hidden=4, epochs=3, seed=5)
+    assert np.array_equal(a.w1, b.w1) and np.array_equal(a.w2, b.w2)
+    labs = [OrderLabels(d.x, d.ranks, np.array([10, 40, 10, 10, 10, 10, 10]) * (i + 1), d.ctx)
+            for i, d in enumerate(data)]
+    p1 = train_order_picker(labs, hidden=4, epochs=5, seed=2)
+    p2 = train_order_picker(labs, hidden=4, epochs=5, seed=2)
+    assert np.array_equal(p1.w2, p2.w2)
+    order, prio = p1.order(inst)
+    k = int(np.argmax(p1.logits(data[0].ctx)))
+    assert order == ("TP" if STATIC_ORDERS[k][0] == "T" else "P")
+    assert np.array_equal(prio, buffer_features(inst)[:, N_FEATURES - len(STATIC_ORDERS) + k])
+    with pytest.raises(ValueError):
+        train_order_picker([OrderLabels(d.x, d.ranks, np.full(7, 5), d.ctx) for d in data])
