@@ -38,6 +38,15 @@ def _no_decisions(roll) -> dict:
     return {"train/misses": float(roll.misses.mean()), "train/decisions": 0}
 
 
+def _concat(rollouts: list):
+    """One rollout holding the decisions of ``rollouts`` (imitation reads the decision tensors)."""
+    import dataclasses
+
+    cat = {f: torch.cat([getattr(r, f) for r in rollouts])
+           for f in ("slot_features", "request_features", "action_mask", "actions", "teacher")}
+    return dataclasses.replace(rollouts[-1], **cat)
+
+
 class PagingTask:
     """What the trainer asks of a paging run (see :mod:`heurist.agents.trainer`)."""
 
@@ -81,6 +90,12 @@ class PagingTask:
             from heurist.agents.paging_regret import RegretTeacherEnv
 
             self.teacher_env = RegretTeacherEnv(self.env)
+        # agent.dagger_buffer: imitation trains on the decisions of the last N DAgger iterations
+        # (the aggregated data set of DAgger) instead of the current one only (1, the default).
+        self.buffer_len = int(cfg.agent.get("dagger_buffer", 1))
+        if self.buffer_len < 1:
+            raise ValueError(f"agent.dagger_buffer={self.buffer_len}: must be at least 1")
+        self.buffer: list = []
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
 
@@ -118,7 +133,11 @@ class PagingTask:
                            teacher=True, follow_teacher=(it == 0))
             if roll.actions is None:
                 return _no_decisions(roll)
-            loss = imitation_update(net, opt, roll, batch_size=tc.minibatch,
+            data = roll
+            if self.buffer_len > 1:
+                self.buffer = [*self.buffer, roll][-self.buffer_len:]
+                data = _concat(self.buffer)
+            loss = imitation_update(net, opt, data, batch_size=tc.minibatch,
                                     epochs=tc.imitation_epochs, generator=tgen,
                                     max_grad_norm=tc.max_grad_norm)
             return {"loss/imitation": loss, "train/misses": float(roll.misses.mean()),

@@ -25,6 +25,8 @@ def test_train_config_composes_from_package():
     ("slot_learned_inputs", "env.input_predictor", "conditional"),
     ("slot_gap_features", "env.gap_features", True),
     ("slot_zero_regret", "agent.imitation_target", "zero_regret"),
+    ("slot_distance_inputs", "env.input_predictor", "conditional_distance"),
+    ("slot_dagger_buffer", "agent.dagger_buffer", 8),
 ])
 def test_experiments_override_globally(experiment, key, value):
     """Each experiment file overrides keys at the global level."""
@@ -66,7 +68,8 @@ def test_evaluate_config_and_every_yaml_parse():
                      *(["experiment/paging_predictor_slot_k10.yaml"]
                        if (root / "experiment/paging_predictor_slot_k10.yaml").is_file() else []),
                      "experiment/pomo_cvrp20.yaml", "experiment/pomo_pvrp_p_n20_m3.yaml",
-                     "experiment/routing_smoke.yaml", "experiment/slot_gap_features.yaml",
+                     "experiment/routing_smoke.yaml", "experiment/slot_dagger_buffer.yaml",
+                     "experiment/slot_distance_inputs.yaml", "experiment/slot_gap_features.yaml",
                      "experiment/slot_learned_inputs.yaml", "experiment/slot_zero_regret.yaml",
                      "experiment/smoke.yaml",
                      "hydra/callbacks/sweep.yaml", "hydra/launcher/local.yaml",

@@ -32,9 +32,10 @@ class _Memo:
     """A deterministic predictor with its outputs cached per (trace, cache size): training draws
     the same user traces again and again."""
 
-    def __init__(self, predictor, *, conditional: bool = False) -> None:
+    def __init__(self, predictor, *, conditional: bool = False, distance: bool = False) -> None:
         self.predictor = predictor
-        self.conditional = conditional
+        self.conditional = conditional or distance
+        self.distance = distance
         self.cache: dict = {}
         self.dist_cache: dict = {}  # gap distributions (slot_inputs.gap_distributions)
 
@@ -51,18 +52,21 @@ def input_predictor(spec):
     frequency and marks only); ``"learned"`` (the shipped learned predictor of
     :mod:`heurist.policies.paging.learned_predictor`, causal, no oracle: its point next arrivals
     and bits) or ``"conditional"`` (the same predictor, its gap distribution conditioned on the
-    time elapsed at each decision: :mod:`heurist.policies.paging.slot_inputs`); ``name:DIR`` for
+    time elapsed at each decision: :mod:`heurist.policies.paging.slot_inputs`),
+    ``"conditional_distance"`` (that, and its reuse-distance distribution conditioned on the
+    current stack distance in the 1-bit channels); ``name:DIR`` for
     a predictor artifact folder. Returns ``(predictor or "none", weights sha256 or None)``."""
     if spec is None or str(spec) == "none":
         return "none", None
     name, _, folder = str(spec).partition(":")
-    if name not in ("learned", "conditional"):
+    if name not in ("learned", "conditional", "conditional_distance"):
         raise ValueError(f"input predictor {spec!r}: expected none, learned, conditional, "
-                         f"learned:DIR or conditional:DIR")
+                         f"conditional_distance, or one of them :DIR")
     from heurist.policies.paging.learned_predictor import load_predictor
 
     pred = load_predictor(folder or None)
-    return _Memo(pred, conditional=name == "conditional"), pred.manifest["weights"]["sha256"]
+    return (_Memo(pred, conditional=name == "conditional", distance=name == "conditional_distance"),
+            pred.manifest["weights"]["sha256"])
 
 
 def slot_env(cache_size: int, inputs, *, gap_features: bool = False):
@@ -73,7 +77,8 @@ def slot_env(cache_size: int, inputs, *, gap_features: bool = False):
         from heurist.policies.paging.slot_inputs import LearnedInputsPagingEnv
 
         return LearnedInputsPagingEnv(cache_size=cache_size, predictor=inputs,
-                                      gap_features=gap_features)
+                                      gap_features=gap_features,
+                                      distance=getattr(inputs, "distance", False))
     from heurist.envs.paging.env import PagingEnv
 
     return PagingEnv(cache_size=cache_size, gap_features=gap_features)
