@@ -118,7 +118,7 @@ def test_sequential_logs_match_the_reference(cfg):
     assert_same(inst, acts, None, cfg["weights"])
 
 
-@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 17, 127, 128, 129, 255, 256, 300, 1025])
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 15, 16, 17, 127, 128, 129, 255, 256, 300, 1025, 5000])
 def test_pairwise_sum_is_numpys(n):
     """_np_sum rounds exactly as ndarray.sum (pairwise blocks of 8, halves above 128)."""
     a = np.random.default_rng(n).random(n) * 10.0 ** np.random.default_rng(n + 1).integers(-8, 8, n)

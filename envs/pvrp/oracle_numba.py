@@ -26,37 +26,71 @@ __all__ = ["judge_parallel", "judge_sequential"]
 
 
 @numba.njit(cache=True)
-def _pairwise_sum(a, lo, n):
-    """numpy's pairwise summation of ``a[lo:lo + n]`` (``add.reduce`` on a contiguous float64
-    array: 8 accumulators per block of <= 128, halves above), so sums round exactly as numpy's."""
+def _pairwise_block(a, lo, n):
+    """numpy's pairwise summation of a block ``a[lo:lo + n]``, ``n <= 128``: a plain loop below
+    8, else 8 accumulators combined as a tree, then the rest."""
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """numpy's pairwise summation of ``a[lo:lo + n]`` (``add.reduce`` on a contiguous float64
+    array): blocks of <= 128 by :func:`_pairwise_block`, above that the sum of the two halves
+    (the first a multiple of 8), so sums round exactly as numpy's. The recursion runs on an
+    explicit stack: numba cannot reload a cached recursive function."""
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        stop = n - n % 8
-        while i < stop:
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+        return _pairwise_block(a, lo, n)
+    f_lo = np.empty(64, np.int64)
+    f_n = np.empty(64, np.int64)
+    f_phase = np.empty(64, np.int64)
+    f_left = np.empty(64, np.float64)
+    d = 0
+    f_lo[0], f_n[0], f_phase[0] = lo, n, 0
+    ret = 0.0
+    while d >= 0:
+        m = f_n[d]
+        if m <= 128:
+            ret = _pairwise_block(a, f_lo[d], m)
+            d -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if f_phase[d] == 0:  # first half
+            f_phase[d] = 1
+            f_lo[d + 1], f_n[d + 1], f_phase[d + 1] = f_lo[d], n2, 0
+            d += 1
+        elif f_phase[d] == 1:  # second half, the first's sum kept
+            f_left[d] = ret
+            f_phase[d] = 2
+            f_lo[d + 1], f_n[d + 1], f_phase[d + 1] = f_lo[d] + n2, m - n2, 0
+            d += 1
+        else:
+            ret = f_left[d] + ret
+            d -= 1
+    return ret
 
 
 @numba.njit(cache=True)
@@ -92,6 +126,10 @@ def _client_ok(k, j, allowed, unserved, retired, demand, load):
 
 @numba.njit(cache=True)
 def _has_client(k, N, allowed, unserved, retired, demand, load):
+    """Vehicle ``k`` has a legal client (a retired one never has: it was most of the replay's
+    time to find that out client by client)."""
+    if retired[k]:
+        return False
     for j in range(1, N + 1):
         if _client_ok(k, j, allowed, unserved, retired, demand, load):
             return True
@@ -99,17 +137,23 @@ def _has_client(k, N, allowed, unserved, retired, demand, load):
 
 
 @numba.njit(cache=True)
-def _may_retire(k, M, N, allowed, unserved, retired, demand, cap):
-    """Vehicle ``k`` could retire with ``retired`` home for good: every open client it could
-    serve in one trip has another server that has not retired."""
+def _servers(k, N, alw, dem, cap, servers, delta):
+    """Adds ``delta`` to ``servers[j]``, the number of vehicles that have not retired and could
+    serve client ``j`` in one trip, for every client vehicle ``k`` could serve."""
     for j in range(N):
-        if not (allowed[k, j] and unserved[j] and not retired[k] and demand[j] <= cap[k]):
-            continue
-        others = 0
-        for i in range(M):
-            if i != k and allowed[i, j] and not retired[i] and demand[j] <= cap[i]:
-                others += 1
-        if others == 0:
+        if alw[k, j] and dem[j] <= cap[k]:
+            servers[j] += delta
+
+
+@numba.njit(cache=True)
+def _may_retire(k, N, alw, unserved, retired, dem, cap, servers):
+    """Vehicle ``k`` could retire with ``retired`` home for good: every open client it could
+    serve in one trip has another server that has not retired (``servers`` counts them, ``k``
+    included)."""
+    if retired[k]:
+        return True
+    for j in range(N):
+        if alw[k, j] and unserved[j] and dem[j] <= cap[k] and servers[j] == 1:
             return False
     return True
 
@@ -219,8 +263,8 @@ def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity
     unserved = np.zeros(N, np.bool_)
     retired = np.zeros(M, np.bool_)
     won = np.zeros(M, np.bool_)
-    has_client = np.zeros(M, np.bool_)
     best = np.zeros(N + 1, np.int64)
+    servers = np.zeros(N, np.int64)
     moves = np.zeros((M, T + 1), np.int64)
     n_moves = np.zeros(M, np.int64)
     seen = np.zeros(N, np.int64)
@@ -235,6 +279,9 @@ def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity
             pos[k] = 0
             retired[k] = False
             n_moves[k] = 0
+        servers[:] = 0
+        for k in range(M):
+            _servers(k, N, alw, dem, cap, servers, 1)
         unserved[:] = True
         illegal = -1
         finished = False
@@ -245,8 +292,8 @@ def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity
                     if j == 0:
                         legal = (pos[k] != 0
                                  or not _has_client(k, N, alw, unserved, retired, dem, load)
-                                 or (retire and _may_retire(k, M, N, alw, unserved, retired,
-                                                            dem, cap)))
+                                 or (retire and _may_retire(k, N, alw, unserved, retired, dem,
+                                                            cap, servers)))
                     else:
                         legal = _client_ok(k, j, alw, unserved, retired, dem, load)
                     if not legal:
@@ -269,13 +316,14 @@ def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity
                     best[j] = k
                 else:
                     won[k] = False
-            if retire:  # in vehicle order, each seeing the earlier ones' retirements
+            if retire:  # in vehicle order, each seeing the earlier ones' retirements; whether
+                # k has a client depends on no other vehicle's retirement, so it is tested at k
                 for k in range(M):
-                    has_client[k] = _has_client(k, N, alw, unserved, retired, dem, load)
-                for k in range(M):
-                    if (actions[b, t, k] == 0 and pos[k] == 0 and has_client[k]
-                            and _may_retire(k, M, N, alw, unserved, retired, dem, cap)):
+                    if (actions[b, t, k] == 0 and pos[k] == 0
+                            and _has_client(k, N, alw, unserved, retired, dem, load)
+                            and _may_retire(k, N, alw, unserved, retired, dem, cap, servers)):
                         retired[k] = True
+                        _servers(k, N, alw, dem, cap, servers, -1)
             for k in range(M):
                 if won[k]:
                     _move(k, actions[b, t, k], pos, load, cap, dem, unserved, moves, n_moves)
