@@ -7,6 +7,8 @@ zones and load fit enter through the dynamic embedding, so one encoder pass serv
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from tensordict import TensorDict, TensorDictBase
 
@@ -19,7 +21,7 @@ from heurist.policies.nets.routing.embeddings import (
 )
 from heurist.policies.nets.routing.encoder import MHAEncoder
 
-__all__ = ["AttentionModel"]
+__all__ = ["AttentionModel", "shared_copies", "shared_view"]
 
 
 class AttentionModel(RoutingPolicy):
@@ -48,11 +50,70 @@ class AttentionModel(RoutingPolicy):
     def init(self, td: TensorDictBase) -> TensorDict:
         nodes = self.embed(td)
         gk, gv, lk = self.decoder.precompute(nodes)
-        return TensorDict({"nodes": nodes, "graph": nodes.mean(1), "gk": gk, "gv": gv, "lk": lk},
-                          batch_size=td.batch_size)
+        # ``row``: which encoded row each state row is (a reindexed state carries it along)
+        row = torch.arange(nodes.shape[0], device=nodes.device)
+        return TensorDict({"nodes": nodes, "graph": nodes.mean(1), "gk": gk, "gv": gv, "lk": lk,
+                           "row": row}, batch_size=td.batch_size)
 
     def step(self, td: TensorDictBase, state: TensorDict) -> tuple[torch.Tensor, TensorDict]:
-        query = self.context(td, state["nodes"], state["graph"])
-        logits = self.decoder(query, (state["gk"], state["gv"], state["lk"]), td["action_mask"],
-                              dynamic=self.dynamic(td))
+        view, K = shared_view(state, _PER_INSTANCE, extra=self._context_precompute)
+        if K == 1:  # one row per instance: the plain path, bit for bit as before
+            gk, gv, lk, nodes, graph = view
+            query = self.context(td, nodes, graph)
+        else:  # K copies per instance (POMO's starts, samples): per-instance products
+            gk, gv, lk, _, _, node_q, graph_q = view
+            query = self.context.step(td, node_q, graph_q, shared=K)
+        logits = self.decoder(query, (gk, gv, lk), td["action_mask"], dynamic=self.dynamic(td),
+                              shared=K)
         return logits, state
+
+    def _context_precompute(self, view: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return self.context.precompute(view[3], view[4])
+
+
+#: the state entries that step reads once per instance (shared by its K copies)
+_PER_INSTANCE = ("gk", "gv", "lk", "nodes", "graph")
+
+
+def shared_view(state: TensorDict, names: tuple[str, ...], *,
+                extra: Callable[[tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]] | None = None,
+                ) -> tuple[tuple[torch.Tensor, ...], int]:
+    """The entries ``names`` of ``state`` [B] and their sharing K (:func:`shared_copies`): the
+    ``[B, ...]`` entries and 1, or, when the state is K copy-major copies, the first ``B / K``
+    rows of each followed by ``extra(those rows)`` (per-episode precomputations), and K.
+
+    The slices (and ``extra``) are computed once per episode and kept in ``state`` (a non-tensor
+    entry, valid only while ``state`` still holds the same ``row`` and entry tensors: a reindexed
+    state holds new ones): a slice taken at every step cost, in its backward, a zero-filled
+    ``[B, ...]`` gradient per step, more than the products themselves."""
+    full = tuple(state[n] for n in names)
+    row = state.get("row", None)
+    if row is None:
+        return full, 1
+    cache = state.get_non_tensor("shared_view") if "shared_view" in state.keys() else None
+    if (cache is not None and cache["row"] is row and len(cache["full"]) == len(full)
+            and all(a is b for a, b in zip(cache["full"], full))):
+        return cache["view"], cache["K"]
+    K = shared_copies(row)
+    view = full
+    if K > 1:
+        view = tuple(x[:row.shape[0] // K] for x in full)
+        if extra is not None:
+            view = view + tuple(extra(view))
+    state.set_non_tensor("shared_view", {"row": row, "full": full, "K": K, "view": view})
+    return view, K
+
+
+def shared_copies(row: torch.Tensor | None) -> int:
+    """K when ``row`` [B] is ``arange(B) % (B / K)``: the state was encoded on ``B / K`` rows and
+    repeated K times copy-major (``run_episode(shared=K)``: POMO's starts, the shared baseline's
+    samples), so the decoder may read the keys of the first ``B / K`` rows only; else 1 (a
+    reindexed state, e.g. beam search's)."""
+    if row is None or row.ndim != 1 or not row.shape[0]:
+        return 1
+    B = row.shape[0]
+    b = int(row[-1]) + 1
+    if b >= B or b < 1 or B % b:
+        return 1
+    ok = torch.equal(row.view(B // b, b), torch.arange(b, device=row.device).expand(B // b, b))
+    return B // b if ok else 1

@@ -57,9 +57,17 @@ class PointerDecoder(nn.Module):
         return heads(gk), heads(gv), lk.transpose(-1, -2).contiguous()
 
     def forward(self, query: torch.Tensor, keys: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                mask: torch.Tensor, dynamic: torch.Tensor | None = None) -> torch.Tensor:
+                mask: torch.Tensor, dynamic: torch.Tensor | None = None, *,
+                shared: int = 1) -> torch.Tensor:
         """``query`` [..., H], ``keys`` from :meth:`precompute`, ``mask`` [..., n], ``dynamic``
-        [..., n, F] (needs ``dynamic_dim = F``) -> masked logits [..., n]."""
+        [..., n, F] (needs ``dynamic_dim = F``) -> masked logits [..., n].
+
+        ``shared`` K > 1: ``query`` [B, H] and ``mask``/``dynamic`` [B, ...] are K copy-major
+        copies of ``b = B / K`` instances whose keys are given once, ``[b, ...]`` (row ``k * b + i``
+        uses the keys of instance ``i``: POMO's starts, the shared baseline's samples); the K
+        queries of an instance then meet its keys in one matrix product (:meth:`_shared`)."""
+        if shared > 1:
+            return self._shared(query, keys, mask, dynamic, int(shared))
         gk, gv, lk = keys
         H = query.shape[-1]
         h, d = self.n_heads, H // self.n_heads
@@ -86,5 +94,46 @@ class PointerDecoder(nn.Module):
         logits = (g.unsqueeze(-1) * lk).sum(-2)  # [..., n]
         if dynamic is not None:
             logits = logits + (dynamic * (g @ wl).unsqueeze(-2)).sum(-1)
+        logits = logits / math.sqrt(H)
+        return masked_logits(self.clip * torch.tanh(logits), mask)
+
+    def _shared(self, query: torch.Tensor, keys: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                mask: torch.Tensor, dynamic: torch.Tensor | None, K: int) -> torch.Tensor:
+        """:meth:`forward` for ``[B, H]`` queries whose keys repeat K times (copy-major): the
+        products run as batched matmuls ``[b, h, K, d] x [b, h, d, n]``, the K starts of an
+        instance sharing its key tensor, instead of broadcast products over ``[B, h, n, d]``
+        (which, with their backward, were ~70 % of a POMO iteration). Same values up to float
+        rounding (the sums run in another order)."""
+        gk, gv, lk = keys  # [b, h, n, d], [b, h, n, d], [b, H, n]
+        B, H = query.shape
+        if B % K:
+            raise ValueError(f"PointerDecoder: shared={K} does not divide the batch {B}")
+        b, h = B // K, self.n_heads
+        d = H // h
+        n = gk.shape[-2]
+        if gk.shape[0] != b:
+            raise ValueError(f"PointerDecoder: shared={K} needs keys of {b} rows, got "
+                             f"{gk.shape[0]}")
+        q = query.view(K, b, h, d)
+        compat = q.permute(1, 2, 0, 3) @ gk.transpose(-1, -2)  # [b, h, K, n]
+        if dynamic is not None:
+            if self.dynamic is None:
+                raise ValueError("PointerDecoder: built with dynamic_dim=0, got dynamic features")
+            wk, wv, wl = self.dynamic.weight.chunk(3, 0)  # each [H, F]
+            F = dynamic.shape[-1]
+            uk = torch.einsum("khd,hdf->khf", q.reshape(B, h, d), wk.view(h, d, F))  # [B, h, F]
+            dyn_k = uk @ dynamic.transpose(-1, -2)  # [B, h, n]
+            compat = compat + dyn_k.view(K, b, h, n).permute(1, 2, 0, 3)
+        m = mask.view(K, b, 1, n).permute(1, 2, 0, 3)  # [b, 1, K, n]
+        compat = masked_logits(compat / math.sqrt(d), m)
+        attn = compat.softmax(-1)  # [b, h, K, n]
+        glimpse = (attn @ gv).permute(2, 0, 1, 3).reshape(B, h, d)  # [B, h, d]
+        if dynamic is not None:
+            a = attn.permute(2, 0, 1, 3).reshape(B, h, n)
+            glimpse = glimpse + torch.einsum("khf,hdf->khd", a @ dynamic, wv.view(h, d, F))
+        g = self.out(glimpse.reshape(B, H))  # [B, H]
+        logits = (g.view(K, b, H).transpose(0, 1) @ lk).transpose(0, 1).reshape(B, n)
+        if dynamic is not None:
+            logits = logits + (dynamic @ (g @ wl).unsqueeze(-1)).squeeze(-1)
         logits = logits / math.sqrt(H)
         return masked_logits(self.clip * torch.tanh(logits), mask)

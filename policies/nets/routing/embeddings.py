@@ -65,6 +65,36 @@ class ContextEmbedding(nn.Module):
             parts.insert(0, graph)
         return self.proj(torch.cat(parts, -1))
 
+    def precompute(self, nodes: torch.Tensor, graph: torch.Tensor) -> tuple[torch.Tensor,
+                                                                              torch.Tensor]:
+        """The static parts of the query, once per episode: the projection is linear, so
+        ``proj([graph, here, v]) = graph Wg + here Wh + v Wv``; ``nodes`` [b, N + 1, H] ->
+        ``nodes Wh`` [b, N + 1, H] and ``graph`` [b, H] -> ``graph Wg`` [b, H] (zeros without the
+        graph context) for :meth:`step`."""
+        H = nodes.shape[-1]
+        w = self.proj.weight  # [H, (2 if graph else 1) * H + VEHICLE_DIM]
+        g = H if self.graph else 0
+        node_q = nodes @ w[:, g:g + H].T
+        graph_q = graph @ w[:, :H].T if self.graph else torch.zeros_like(graph)
+        return node_q, graph_q
+
+    def step(self, td: TensorDictBase, node_q: torch.Tensor, graph_q: torch.Tensor, *,
+             shared: int = 1) -> torch.Tensor:
+        """:meth:`forward` from :meth:`precompute`'s ``node_q`` [b, N + 1, H] and ``graph_q``
+        [b, H], where the observation ``td`` [B] is ``shared`` = K copy-major copies of the b
+        instances (B = K b; K = 1: one row each): same query up to float rounding, without a
+        ``[B, H + ...]`` projection per step, and the per-step gather's gradient is ``[b, ...]``
+        (K times smaller than gathering from repeated node embeddings)."""
+        k = acting_vehicle(td)
+        pos = gather_rows(td["vehicle_pos"], k)  # [B]
+        b, H = graph_q.shape
+        K = int(shared)
+        inst = torch.arange(b, device=pos.device)
+        here = node_q[inst, pos.view(K, b)].view(K * b, H)  # [B, H]
+        w_v = self.proj.weight[:, -VEHICLE_DIM:]
+        ctx = graph_q if K == 1 else graph_q.unsqueeze(0).expand(K, b, H).reshape(K * b, H)
+        return ctx + here + gather_rows(vehicle_features(td), k) @ w_v.T
+
 
 class DynamicEmbedding(nn.Module):
     """The acting vehicle's per-node view ``[B, N + 1, PROFILE_DIM]`` (preference, zone, demand

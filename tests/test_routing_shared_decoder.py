@@ -1,0 +1,78 @@
+"""The shared-key fast path of the pointer decoder (POMO's starts share one instance's keys): the
+same logits as the broadcast path, the same query from the precomputed context, and a reindexed
+state falls back to the row-by-row path."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from heurist.envs.pvrp import PVRPSequentialEnv, Weights, generate
+from heurist.policies.nets.routing import POMO, AttentionModel
+from heurist.policies.nets.routing.attention_model import shared_copies, shared_view
+from heurist.policies.nets.routing.decoder import PointerDecoder
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_shared_copies_recognises_only_copy_major_repeats():
+    """K for arange(B) % (B / K), else 1 (identity, shuffled, ragged rows)."""
+    assert shared_copies(torch.arange(12) % 4) == 3
+    assert shared_copies(torch.arange(5)) == 1
+    assert shared_copies(torch.tensor([0, 1, 1, 0])) == 1
+    assert shared_copies(torch.tensor([0, 1, 2, 0, 1])) == 1
+    assert shared_copies(None) == 1
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_shared_decoder_equals_broadcast_decoder(dynamic):
+    """K copies of b instances: logits of the matmul path == the broadcast path on repeated keys
+    (to float32 rounding), -inf exactly where masked, and equal gradients."""
+    torch.manual_seed(0)
+    K, b, n, H, F = 4, 3, 7, 32, 5
+    dec = PointerDecoder(dim=H, n_heads=4, dynamic_dim=F if dynamic else 0)
+    nodes = torch.randn(b, n, H, requires_grad=True)
+    query = torch.randn(K * b, H)
+    mask = torch.rand(K * b, n) < 0.7
+    mask[:, 0] = True
+    dyn = torch.randn(K * b, n, F) if dynamic else None
+    keys = dec.precompute(nodes)
+    fast = dec(query, keys, mask, dyn, shared=K)
+    idx = torch.arange(K * b) % b
+    slow = dec(query, tuple(k[idx] for k in keys), mask, dyn)
+    assert torch.equal(torch.isinf(fast), ~mask) and torch.equal(torch.isinf(slow), ~mask)
+    assert torch.allclose(fast[mask], slow[mask], atol=1e-5)
+    g1 = torch.autograd.grad(fast[mask].sum(), nodes, retain_graph=True)[0]
+    g2 = torch.autograd.grad(slow[mask].sum(), nodes)[0]
+    assert torch.allclose(g1, g2, atol=1e-5)
+    with pytest.raises(ValueError, match="needs keys of"):
+        dec(query, tuple(k[idx] for k in keys), mask, dyn, shared=K)
+
+
+@pytest.mark.parametrize("cls", [AttentionModel, POMO])
+def test_precomputed_context_equals_the_projection(cls):
+    """ContextEmbedding.step from precompute == forward on the observation (float rounding)."""
+    torch.manual_seed(1)
+    env = PVRPSequentialEnv(n_clients=6, n_vehicles=2, weights=Weights(w_time=1.0, w_pref=0.3))
+    td = env.reset(instance=generate(4, n_clients=6, n_vehicles=2, rng=5).to_tensordict())
+    net = cls(dim=32, n_heads=4, n_layers=1, ff_dim=64).eval()
+    state = net.init(td)
+    want = net.context(td, state["nodes"], state["graph"])
+    got = net.context.step(td, *net.context.precompute(state["nodes"], state["graph"]))
+    assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_reindexed_state_uses_the_full_keys():
+    """A state reindexed after a shared step (beam search's state[idx]) is no longer copy-major:
+    shared_view gives its own [B] rows again, not the cached slice."""
+    torch.manual_seed(2)
+    env = PVRPSequentialEnv(n_clients=5, n_vehicles=1, weights=Weights(w_time=1.0, w_pref=0.0))
+    td = env.reset(instance=generate(2, n_clients=5, n_vehicles=1, rng=1).to_tensordict())
+    net = POMO(dim=16, n_heads=2, n_layers=1, ff_dim=32).eval()
+    state = net.init(td)[torch.arange(6) % 2]
+    (gk, *_), K = shared_view(state, ("gk", "gv", "lk"))
+    assert K == 3 and gk.shape[0] == 2
+    again, K2 = shared_view(state, ("gk", "gv", "lk"))
+    assert K2 == 3 and again[0] is gk  # sliced once per episode
+    moved = state[torch.tensor([1, 0, 3, 2, 5, 4])]
+    (gk2, *_), K3 = shared_view(moved, ("gk", "gv", "lk"))
+    assert K3 == 1 and gk2.shape[0] == 6 and torch.equal(gk2, moved["gk"])
