@@ -306,8 +306,10 @@ def main(argv=None) -> int:
     for model in ("am", "pomo"):
         a, b = by.get(f"ours-{model}"), by.get(f"rl4co-{model}")
         if a and b:
-            ratios.append(f"{model.upper()}: throughput {a['ips'] / b['ips']:.2f}x rl4co's, gap "
-                          f"{a['gap']:+.2f} % vs {b['gap']:+.2f} %")
+            g = lambda r: f"{r['gap']:+.2f} %" if r["gap"] is not None else "(no PyVRP)"
+            per_cpu = (a["instances"] / a["cpu_s"]) / (b["instances"] / b["cpu_s"])
+            ratios.append(f"{model.upper()}: throughput {a['ips'] / b['ips']:.2f}x rl4co's "
+                          f"({per_cpu:.2f}x per CPU second), gap {g(a)} vs {g(b)}")
     diffs = [r["diff"] for r in rows if r["diff"] is not None]
     if diffs:
         ratios.append(f"largest |rl4co's own cost - check_routes' objective| on its solutions: "

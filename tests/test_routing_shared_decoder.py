@@ -8,19 +8,18 @@ import torch
 
 from heurist.envs.pvrp import PVRPSequentialEnv, Weights, generate
 from heurist.policies.nets.routing import POMO, AttentionModel
-from heurist.policies.nets.routing.attention_model import shared_copies, shared_view
+from heurist.policies.nets.routing.attention_model import shared_copies
 from heurist.policies.nets.routing.decoder import PointerDecoder
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_shared_copies_recognises_only_copy_major_repeats():
-    """K for arange(B) % (B / K), else 1 (identity, shuffled, ragged rows)."""
-    assert shared_copies(torch.arange(12) % 4) == 3
-    assert shared_copies(torch.arange(5)) == 1
-    assert shared_copies(torch.tensor([0, 1, 1, 0])) == 1
-    assert shared_copies(torch.tensor([0, 1, 2, 0, 1])) == 1
-    assert shared_copies(None) == 1
+    """K for arange(B) % b, else 1 (identity, shuffled, ragged rows)."""
+    assert shared_copies(torch.arange(12) % 4, 4) == 3
+    assert shared_copies(torch.arange(5), 5) == 1
+    assert shared_copies(torch.tensor([0, 1, 1, 0]), 2) == 1
+    assert shared_copies(torch.tensor([0, 1, 2, 0, 1]), 3) == 1
 
 
 @pytest.mark.parametrize("dynamic", [False, True])
@@ -55,24 +54,34 @@ def test_precomputed_context_equals_the_projection(cls):
     env = PVRPSequentialEnv(n_clients=6, n_vehicles=2, weights=Weights(w_time=1.0, w_pref=0.3))
     td = env.reset(instance=generate(4, n_clients=6, n_vehicles=2, rng=5).to_tensordict())
     net = cls(dim=32, n_heads=4, n_layers=1, ff_dim=64).eval()
-    state = net.init(td)
-    want = net.context(td, state["nodes"], state["graph"])
-    got = net.context.step(td, *net.context.precompute(state["nodes"], state["graph"]))
+    nodes = net.embed(td)
+    want = net.context(td, nodes, nodes.mean(1))
+    got = net.context.step(td, *net.context.precompute(nodes, nodes.mean(1)))
     assert torch.allclose(got, want, atol=1e-5)
 
 
-def test_reindexed_state_uses_the_full_keys():
-    """A state reindexed after a shared step (beam search's state[idx]) is no longer copy-major:
-    shared_view gives its own [B] rows again, not the cached slice."""
+def test_repeated_and_reindexed_states():
+    """The state of 2 instances repeated 3 times copy-major is read per instance (K = 3, the
+    instances' own key tensors, memoised); reindexed (beam search's state[idx]) its rows gather
+    their instance's keys, and the logits equal (to rounding) those of a state built on the
+    permuted rows."""
     torch.manual_seed(2)
     env = PVRPSequentialEnv(n_clients=5, n_vehicles=1, weights=Weights(w_time=1.0, w_pref=0.0))
-    td = env.reset(instance=generate(2, n_clients=5, n_vehicles=1, rng=1).to_tensordict())
+    inst = generate(2, n_clients=5, n_vehicles=1, rng=1).to_tensordict()
     net = POMO(dim=16, n_heads=2, n_layers=1, ff_dim=32).eval()
-    state = net.init(td)[torch.arange(6) % 2]
-    (gk, *_), K = shared_view(state, ("gk", "gv", "lk"))
-    assert K == 3 and gk.shape[0] == 2
-    again, K2 = shared_view(state, ("gk", "gv", "lk"))
-    assert K2 == 3 and again[0] is gk  # sliced once per episode
-    moved = state[torch.tensor([1, 0, 3, 2, 5, 4])]
-    (gk2, *_), K3 = shared_view(moved, ("gk", "gv", "lk"))
-    assert K3 == 1 and gk2.shape[0] == 6 and torch.equal(gk2, moved["gk"])
+    state = net.init(env.reset(instance=inst))[torch.arange(6) % 2]
+    keys = state.get_non_tensor("per_instance")["tensors"]
+    view, K = net._view(state)
+    assert K == 3 and view[0] is keys[0] and len(view) == 7
+    again, _ = net._view(state)
+    assert again is view  # once per episode
+    perm = torch.tensor([1, 0, 3, 2, 5, 4])
+    moved = state[perm]
+    view2, K2 = net._view(moved)
+    assert K2 == 1 and view2[0].shape[0] == 6 and torch.equal(view2[0], keys[0][perm % 2])
+    big = torch.cat([inst] * 3, 0)[perm]
+    td = env.reset(instance=big)
+    want, _ = net.step(td, net.init(td))
+    got, _ = net.step(td, moved)
+    assert torch.equal(torch.isinf(got), torch.isinf(want))
+    assert torch.allclose(got[torch.isfinite(got)], want[torch.isfinite(want)], atol=1e-5)

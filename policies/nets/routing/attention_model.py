@@ -7,8 +7,6 @@ zones and load fit enter through the dynamic embedding, so one encoder pass serv
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from tensordict import TensorDict, TensorDictBase
 
@@ -21,7 +19,7 @@ from heurist.policies.nets.routing.embeddings import (
 )
 from heurist.policies.nets.routing.encoder import MHAEncoder
 
-__all__ = ["AttentionModel", "shared_copies", "shared_view"]
+__all__ = ["AttentionModel", "shared_copies"]
 
 
 class AttentionModel(RoutingPolicy):
@@ -48,16 +46,22 @@ class AttentionModel(RoutingPolicy):
         return self.encoder(self.init_embedding(td))
 
     def init(self, td: TensorDictBase) -> TensorDict:
+        """The state [B]: ``row`` (which encoded instance each row is; reindexing the state
+        carries it along) and, as one non-tensor entry shared by every reindexed copy, the
+        per-instance tensors: encoded nodes, graph embedding and the decoder's keys. So
+        ``run_episode(shared=K)``'s K-fold repeat of the state copies only ``row``, and a step
+        on K copy-major copies reads each instance's keys once (:meth:`_view`)."""
         nodes = self.embed(td)
         gk, gv, lk = self.decoder.precompute(nodes)
-        # ``row``: which encoded row each state row is (a reindexed state carries it along)
         row = torch.arange(nodes.shape[0], device=nodes.device)
-        return TensorDict({"nodes": nodes, "graph": nodes.mean(1), "gk": gk, "gv": gv, "lk": lk,
-                           "row": row}, batch_size=td.batch_size)
+        state = TensorDict({"row": row}, batch_size=td.batch_size)
+        state.set_non_tensor("per_instance", {"tensors": (gk, gv, lk, nodes, nodes.mean(1)),
+                                              "memo": None})
+        return state
 
     def step(self, td: TensorDictBase, state: TensorDict) -> tuple[torch.Tensor, TensorDict]:
-        view, K = shared_view(state, _PER_INSTANCE, extra=self._context_precompute)
-        if K == 1:  # one row per instance: the plain path, bit for bit as before
+        view, K = self._view(state)
+        if K == 1:  # one row per state row: the plain path (bit for bit the materialised one)
             gk, gv, lk, nodes, graph = view
             query = self.context(td, nodes, graph)
         else:  # K copies per instance (POMO's starts, samples): per-instance products
@@ -67,53 +71,37 @@ class AttentionModel(RoutingPolicy):
                               shared=K)
         return logits, state
 
-    def _context_precompute(self, view: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        return self.context.precompute(view[3], view[4])
+    def _view(self, state: TensorDict) -> tuple[tuple[torch.Tensor, ...], int]:
+        """(tensors, K): the per-instance tensors (keys, nodes, graph) and, when ``row`` [B] is
+        K copy-major copies of the instances (:func:`shared_copies`), K and the context's
+        precomputed projections appended; else the tensors gathered to the B rows and 1
+        (a reindexed state: beam search). Memoised per ``row`` tensor, so once per episode."""
+        per = state.get_non_tensor("per_instance")
+        row = state["row"]
+        memo = per["memo"]
+        if memo is not None and memo[0] is row:
+            return memo[1], memo[2]
+        tensors = per["tensors"]
+        K = shared_copies(row, tensors[0].shape[0])
+        if K == 1 and not (row.shape[0] == tensors[0].shape[0]
+                           and torch.equal(row, torch.arange(row.shape[0], device=row.device))):
+            view = tuple(x[row] for x in tensors)
+        elif K == 1:
+            view = tensors
+        else:
+            view = tensors + tuple(self.context.precompute(tensors[3], tensors[4]))
+        per["memo"] = (row, view, K)
+        return view, K
 
 
-#: the state entries that step reads once per instance (shared by its K copies)
-_PER_INSTANCE = ("gk", "gv", "lk", "nodes", "graph")
-
-
-def shared_view(state: TensorDict, names: tuple[str, ...], *,
-                extra: Callable[[tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]] | None = None,
-                ) -> tuple[tuple[torch.Tensor, ...], int]:
-    """The entries ``names`` of ``state`` [B] and their sharing K (:func:`shared_copies`): the
-    ``[B, ...]`` entries and 1, or, when the state is K copy-major copies, the first ``B / K``
-    rows of each followed by ``extra(those rows)`` (per-episode precomputations), and K.
-
-    The slices (and ``extra``) are computed once per episode and kept in ``state`` (a non-tensor
-    entry, valid only while ``state`` still holds the same ``row`` and entry tensors: a reindexed
-    state holds new ones): a slice taken at every step cost, in its backward, a zero-filled
-    ``[B, ...]`` gradient per step, more than the products themselves."""
-    full = tuple(state[n] for n in names)
-    row = state.get("row", None)
-    if row is None:
-        return full, 1
-    cache = state.get_non_tensor("shared_view") if "shared_view" in state.keys() else None
-    if (cache is not None and cache["row"] is row and len(cache["full"]) == len(full)
-            and all(a is b for a, b in zip(cache["full"], full))):
-        return cache["view"], cache["K"]
-    K = shared_copies(row)
-    view = full
-    if K > 1:
-        view = tuple(x[:row.shape[0] // K] for x in full)
-        if extra is not None:
-            view = view + tuple(extra(view))
-    state.set_non_tensor("shared_view", {"row": row, "full": full, "K": K, "view": view})
-    return view, K
-
-
-def shared_copies(row: torch.Tensor | None) -> int:
-    """K when ``row`` [B] is ``arange(B) % (B / K)``: the state was encoded on ``B / K`` rows and
-    repeated K times copy-major (``run_episode(shared=K)``: POMO's starts, the shared baseline's
-    samples), so the decoder may read the keys of the first ``B / K`` rows only; else 1 (a
-    reindexed state, e.g. beam search's)."""
-    if row is None or row.ndim != 1 or not row.shape[0]:
-        return 1
+def shared_copies(row: torch.Tensor, b: int) -> int:
+    """K when ``row`` [B] is ``arange(B) % b`` with ``B = K b`` (the state of b instances
+    repeated K times copy-major: ``run_episode(shared=K)``, POMO's starts, the shared baseline's
+    samples), else 1."""
     B = row.shape[0]
-    b = int(row[-1]) + 1
-    if b >= B or b < 1 or B % b:
+    if b < 1 or B <= b or B % b:
         return 1
     ok = torch.equal(row.view(B // b, b), torch.arange(b, device=row.device).expand(B // b, b))
     return B // b if ok else 1
+
+
