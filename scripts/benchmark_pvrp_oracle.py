@@ -24,8 +24,6 @@ import sys
 import time
 from datetime import datetime, timezone
 
-import numpy as np
-
 
 def _args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,10 +115,10 @@ def main(argv=None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cases = _cases(args)
     lines = [f"Command: `python {' '.join(sys.argv)}`\n",
-             f"{stamp}, {os.cpu_count()} cores shared, 1-min load {load0:.1f} at start, torch "
-             f"{torch.__version__}, {args.threads} thread(s).\n",
-             "| decode | instances | decode ms / instance, reference oracle | numba oracle | "
-             "speed-up | candidates | oracle us / candidate, reference | numba | oracle ratio |",
+             (f"{stamp}, {os.cpu_count()} cores shared, 1-min load {load0:.1f} at start, torch "
+              f"{torch.__version__}, {args.threads} thread(s).\n"),
+             ("| decode | instances | decode ms / instance, reference oracle | numba oracle | "
+              "speed-up | candidates | oracle us / candidate, reference | numba | oracle ratio |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, env, net, td, spec in cases:
         _decode(env, net, td[:2], spec, reference=False)  # warm-up: numba, first allocations

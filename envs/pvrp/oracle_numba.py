@@ -231,8 +231,7 @@ def _value(moves, n_moves, demand, capacity, allowed, depot, locs, speed, pref, 
     if minmax:
         term = times[0]
         for k in range(1, M):
-            if times[k] > term:
-                term = times[k]
+            term = max(term, times[k])
     else:
         term = _np_sum(times, M)
     value = w_time * term
