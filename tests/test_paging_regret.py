@@ -64,3 +64,32 @@ def test_regret_teacher_env_only_changes_the_mask():
     wrapped.reset(instance=eval_instance([trace], cache_size=3, predictor="none", seed=0))
     assert int(wrapped.opt_action()[0]) == int(env.opt_action()[0])
     assert wrapped.opt_mask().numpy().tolist() == zero_regret_mask(env.state).tolist()
+
+
+def test_dagger_buffer_concat_and_bad_imitation_options(shared_data, tmp_path):
+    """_concat stacks the decision tensors of several rollouts; bad agent options are refused."""
+    from hydra import compose, initialize_config_module
+    from rich.console import Console
+
+    from heurist.agents.paging_task import PagingTask, _concat
+    from heurist.agents.rollout import collect
+
+    env = PagingEnv(cache_size=2)
+    inst = eval_instance([np.array([0, 1, 2, 0, 1, 2, 3])], cache_size=2, predictor="none", seed=0)
+    rolls = [collect(env, inst.clone(), lambda td: torch.zeros(1, dtype=torch.int64), teacher=True)
+             for _ in range(2)]
+    both = _concat(rolls)
+    n = rolls[0].actions.shape[0]
+    assert both.actions.shape[0] == 2 * n and torch.equal(both.teacher[:n], rolls[0].teacher)
+    for bad, msg in (("imitation_target=far", "imitation_target=far"),
+                     ("dagger_buffer=0", "dagger_buffer=0")):
+        with initialize_config_module("heurist.configs", version_base="1.3"):
+            cfg = compose("train", overrides=[
+                "experiment=slot_zero_regret", "logger=csv", "env.input_predictor=none",
+                f"env.data_dir={shared_data / 'paging' / 'brightkite'}",
+                f"trainer.run_dir={tmp_path}", f"agent.{bad}"] if "target" in bad else [
+                "experiment=slot_dagger_buffer", "logger=csv", "env.input_predictor=none",
+                f"env.data_dir={shared_data / 'paging' / 'brightkite'}",
+                f"trainer.run_dir={tmp_path}", f"agent.{bad}"])
+        with pytest.raises(ValueError, match=msg):
+            PagingTask(cfg, console=Console(quiet=True))
