@@ -28,7 +28,6 @@ import numpy as np
 
 from heurist.envs.pvrp.decode import Decoded, decode_parallel, decode_sequential
 from heurist.envs.pvrp.instance import PVRPInstances, Weights
-from heurist.envs.pvrp.oracle_numba import judge_parallel, judge_sequential
 
 if TYPE_CHECKING:
     import torch
@@ -244,6 +243,9 @@ def _judge(instance, actions, priorities, weights: Weights | None,
     """float64 [B]: minus the objective of each valid, finished row; NaN otherwise. The batched
     numba replay (:mod:`.oracle_numba`); :func:`_judge_reference` is the readable Python one it
     must equal exactly."""
+    # numba is imported on call, as torch is: the route checks above serve the solvers
+    from heurist.envs.pvrp.oracle_numba import judge_parallel, judge_sequential
+
     inst, acts, prios = _log_arrays(instance, actions, priorities, retire)
     w = weights or Weights()
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)
