@@ -59,15 +59,15 @@ def _cell(conn, inst, nodes: int, order, net) -> None:
     from heurist.policies.malloc.packing_order import OrderPickerNet
 
     t = time.perf_counter()
-    kw = {}
+    priority = None
     if isinstance(net, OrderPickerNet):
-        pick, kw["priority"] = net.order(inst)
+        pick, priority = net.order(inst)
         order = (pick, *order[1:]) if isinstance(order, tuple) else pick
     elif isinstance(net, np.ndarray):
-        kw["priority"] = net
+        priority = net
     elif net is not None:
-        kw["priority"] = net.priority(inst)
-    res = minimalloc_pack(inst, node_limit=nodes, order=order, **kw)
+        priority = net.priority(inst)
+    res = minimalloc_pack(inst, node_limit=nodes, order=order, priority=priority)
     wall = time.perf_counter() - t
     if res.offsets is not None:
         assert check_plan(inst, res.offsets, mode="packing").valid
