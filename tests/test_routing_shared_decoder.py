@@ -85,3 +85,20 @@ def test_repeated_and_reindexed_states():
     got, _ = net.step(td, moved)
     assert torch.equal(torch.isinf(got), torch.isinf(want))
     assert torch.allclose(got[torch.isfinite(got)], want[torch.isfinite(want)], atol=1e-5)
+
+
+@pytest.mark.parametrize("argv", [["--iters", "0"], ["--threads", "0"]])
+def test_iteration_benchmark_refuses_bad_flags(argv, capsys):
+    """scripts/benchmark_routing_iter.py: a bad count exits 2 with one stderr line."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_routing_iter.py"
+    spec = importlib.util.spec_from_file_location("benchmark_routing_iter", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit) as exc:
+        mod.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--iters and --threads must be >= 1" in err, err
