@@ -790,8 +790,9 @@ def _ranks(size, t0, t1, length, order, priority=None):
 
 
 def _check_priority(priority, orders, n):
-    """``priority`` as ``float64 [N]`` (plain ``ValueError`` unless 1-D, numeric, finite, of
-    length ``N``, and used by some order's ``P``; a ``P`` needs one)."""
+    """``priority`` as an array ``[N]`` of its own dtype (integers are not cast to float: no
+    precision lost); plain ``ValueError`` unless 1-D, numeric, finite, of length ``N``, and used
+    by some order's ``P`` (a ``P`` needs one)."""
     uses = any("P" in o for o in orders)
     if priority is None:
         if uses:
@@ -802,7 +803,6 @@ def _check_priority(priority, orders, n):
         raise ValueError(f"priority must be a 1-D array of length {n}, got shape {arr.shape}")
     if arr.dtype.kind not in "iuf":
         raise ValueError(f"priority must be float or integer, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         raise ValueError("priority must be finite (no NaN or inf)")
     if not uses:
