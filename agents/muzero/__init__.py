@@ -13,9 +13,23 @@ Artifacts: ``load_search_policy("malloc-prior")`` (a shipped name or a folder) g
 ``plan_mapping``'s keywords by the artifact's role: the shipped distilled prior
 (``distill.export_prior``) as AlphaZero mode's prior, a ``train_muzero.py`` network as MuZero
 mode's model.
+
+Packing order (``packing_order``): ``label_instances`` / ``solution_labels`` label zero-slack
+instances for the exact ``minimalloc`` search, ``train_packing_order`` / ``train_solution_order``
+/ ``train_order_picker`` fit the learned buffer order to them.
 """
 from heurist.agents.muzero.model import LearnedModel, UnrollBatch, count_parameters, unroll_loss
 from heurist.agents.muzero.packing import PackingResult, plan_packing
+from heurist.agents.muzero.packing_order import (
+    OrderLabels,
+    label_instance,
+    label_instances,
+    solution_labels,
+    train_order_picker,
+    train_packing_order,
+    train_solution_order,
+    zero_slack,
+)
 from heurist.agents.muzero.planner import (
     EpisodeResult,
     MappingResult,
@@ -31,6 +45,9 @@ from heurist.agents.muzero.sumtree import SumTree
 from heurist.agents.muzero.train import MuZeroConfig, MuZeroTrainer, self_play
 
 __all__ = ["EpisodeResult", "LearnedModel", "MappingResult", "MuZeroConfig", "MuZeroTrainer",
-           "PackingResult", "PriorFn", "Replay", "RouteResult", "SearchPolicy", "SumTree", "TrueSimulator", "UnrollBatch",
-           "count_parameters", "load_search_policy", "mapping_rollout", "nearest_prior", "plan_mapping", "plan_packing", "plan_routes", "search_episodes",
-           "self_play", "unroll_loss"]
+           "OrderLabels", "PackingResult", "PriorFn", "Replay", "RouteResult", "SearchPolicy",
+           "SumTree", "TrueSimulator", "UnrollBatch", "count_parameters", "label_instance",
+           "label_instances", "load_search_policy", "mapping_rollout", "nearest_prior",
+           "plan_mapping", "plan_packing", "plan_routes", "search_episodes", "self_play",
+           "solution_labels", "train_order_picker", "train_packing_order",
+           "train_solution_order", "unroll_loss", "zero_slack"]
