@@ -55,10 +55,13 @@ from heurist.policies.malloc.search_common import (
     span_max,
 )
 
-__all__ = ["FILLER_MAX_OFFSETS", "filler_pack", "perfect_tiling"]
+__all__ = ["FILLER_MAX_OFFSETS", "GUILLOTINE_STEPS_PER_NODE", "filler_pack", "perfect_tiling"]
 
 FILLER_MAX_OFFSETS = 64
 """Offsets tried per buffer and node (the lowest first); more makes the run incomplete."""
+
+GUILLOTINE_STEPS_PER_NODE = 4
+"""Steps of the guillotine member per node of ``filler_pack``'s budget."""
 
 _LEAF_STEPS = 200_000
 _U1 = np.uint64(1)
@@ -731,16 +734,37 @@ def perfect_tiling(inst: MallocInstance, capacity: int | None = None) -> bool:
     return bool((np.cumsum(diff)[:n_sec] == cap).all())
 
 
+_GUILLOTINE_CACHE: dict = {}
+
+
+def _guillotine_cached(size, t0, t1, cap, steps):
+    """``guillotine_pack`` memoised on its arguments (a pure function): the portfolio calls
+    ``filler_pack`` once per order with the same budget, and the guillotine member ignores the
+    order."""
+    from heurist.policies.malloc.guillotine_search import guillotine_pack
+
+    key = (size.tobytes(), t0.tobytes(), t1.tobytes(), cap, steps)
+    if key not in _GUILLOTINE_CACHE:
+        if len(_GUILLOTINE_CACHE) >= 8:
+            _GUILLOTINE_CACHE.clear()
+        _GUILLOTINE_CACHE[key] = guillotine_pack(size, t0, t1, cap, steps=steps)
+    off, used = _GUILLOTINE_CACHE[key]
+    return (None if off is None else off.copy()), used
+
+
 def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
                 node_limit: int = 1_000_000, order: str = "TLA", memo_bits: int = 20,
                 max_offsets: int = FILLER_MAX_OFFSETS, leaf_steps: int = _LEAF_STEPS,
                 decompose: bool = True, cover: bool = True, gap_check: int = 2_000,
-                ldom: bool = True, max_bitset_words: int = 1 << 24) -> SkylineResult | None:
+                ldom: bool = True, guillotine: bool = True,
+                max_bitset_words: int = 1 << 24) -> SkylineResult | None:
     """Searches a perfect tiling's packing within ``capacity`` (default: the instance's) in at
     most ``node_limit`` nodes, fillers elastic (module doc). ``None`` when it does not apply
     (not a perfect tiling, or the fillers' bitsets would exceed ``max_bitset_words`` 64-bit
     words). ``infeasible`` only when the search was exhausted with no cap hit (a proof);
-    ``order``: the static rank of ``minimalloc_search`` (``TWALalSE``)."""
+    ``order``: the static rank of ``minimalloc_search`` (``TWALalSE``). With ``guillotine``
+    the guillotine search (``guillotine_search``: packs or gives up, proves nothing) runs first
+    with ``GUILLOTINE_STEPS_PER_NODE * node_limit`` steps, counted as nodes at that rate."""
     from heurist.policies.malloc.minimalloc_search import _ranks
 
     if node_limit < 1:
@@ -756,6 +780,15 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
     n_sec = int(t1.max())
     size = (inst.size // unit).astype(np.int64)
     cu = cap // unit
+    g_steps = 0
+    if guillotine:
+        # Its steps are cheap (a few microseconds on small address ranges), so it gets
+        # GUILLOTINE_STEPS_PER_NODE steps per node of the budget, counted as nodes that way.
+        g_off, g_steps = _guillotine_cached(size, t0, t1, int(cu),
+                                            int(node_limit) * GUILLOTINE_STEPS_PER_NODE)
+        g_steps = -(-g_steps // GUILLOTINE_STEPS_PER_NODE)
+        if g_off is not None:
+            return SkylineResult(g_off * unit, "feasible", g_steps)
     single = (t1 - t0) == 1
     fill = np.flatnonzero(single)
     multi = np.flatnonzero(~single)
@@ -797,7 +830,7 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
                                         int(memo_bits), int(max_offsets), int(leaf_steps),
                                         bool(decompose), bool(cover), int(gap_check), bool(ldom), out,
                                         fout)
-    nodes = int(nodes)
+    nodes = int(nodes) + g_steps
     if status == 1:
         offsets = np.zeros(inst.n, dtype=np.int64)
         offsets[multi] = out * unit

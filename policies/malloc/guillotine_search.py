@@ -1,0 +1,270 @@
+"""Guillotine search for perfect tilings (issue 13): packs or gives up, never proves anything.
+
+A *guillotine* packing of a perfect tiling (every time section exactly full) can be cut, again
+and again, by a straight line through free space: a *time cut* (a section border that no buffer
+of the piece crosses) or an *address cut* (a level ``a`` that no buffer of the piece straddles,
+so the buffers below it fill ``[base, base + a)`` in every section of the piece's window). This
+search looks for such a packing only, top down, as an AND-OR search over *pieces*
+``(window [s0, s1), height h, the set of buffers inside)``:
+
+* a piece whose window is one section is packed by stacking its buffers (they fill it exactly);
+  a piece that is one buffer spanning the window at height ``h`` is that buffer;
+* time cuts are taken at once: the parts are independent pieces (all must pack);
+* otherwise every address cut ``a`` (ascending, screened by the subset sums of the sparsest
+  sections) is tried, with every set ``S`` of the piece's buffers that sums to exactly ``a`` in
+  each section of the window (found section by section from the left, exact subset-sum targets,
+  a memo of dead border states, identical buffers taken in order), and then the piece below
+  (``S``, height ``a``) and the piece above (the rest, ``h - a``).
+
+The two pieces of a cut share no buffer, so they are independent: each is solved once (its first
+packing kept) and a piece that cannot be packed is remembered by ``(window, height, buffers)``.
+So the search is complete *for guillotine packings* of the instance, and a packing it returns is
+a real one. Many packings are not guillotine packings, so finding none (or running out of its
+step budget) says nothing about feasibility: it is only a first member before the complete
+``filler_search``, which alone may say ``infeasible``. It reads only sizes and live ranges.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["guillotine_pack"]
+
+
+class _Budget(Exception):
+    """The step budget ran out."""
+
+
+def _sumset(sizes, limit):
+    """Subset sums of ``sizes`` up to ``limit`` as a Python int bitset (0 if ``limit < 0``)."""
+    if limit < 0:
+        return 0
+    mask = (1 << (limit + 1)) - 1
+    s = 1
+    for x in sizes:
+        s |= (s << x) & mask
+    return s
+
+
+class _Guillotine:
+    """One search over buffers ``size/lo/hi`` (compressed sections, address units)."""
+
+    def __init__(self, size, lo, hi, steps):
+        self.size = [int(x) for x in size]
+        self.lo = [int(x) for x in lo]
+        self.hi = [int(x) for x in hi]
+        n = len(self.size)
+        # Identical buffers (size and span) are interchangeable: take them in index order.
+        self.prev_same = [-1] * n
+        seen: dict[tuple[int, int, int], int] = {}
+        for b in range(n):
+            key = (self.size[b], self.lo[b], self.hi[b])
+            self.prev_same[b] = seen.get(key, -1)
+            seen[key] = b
+        self.off = [0] * n
+        self.failed: set = set()
+        self.steps = 0
+        self.max_steps = int(steps)
+
+    def _tick(self):
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise _Budget
+
+    def solve(self, s0, s1, base, h, items):
+        """Packs the piece (``items``: a frozenset of buffers) at ``base``; False if it has no
+        guillotine packing (remembered)."""
+        self._tick()
+        if s1 - s0 == 1:
+            o = base
+            for b in items:
+                self.off[b] = o
+                o += self.size[b]
+            return True
+        if len(items) == 1:
+            (b,) = items
+            if self.lo[b] == s0 and self.hi[b] == s1 and self.size[b] == h:
+                self.off[b] = base
+                return True
+        key = (s0, s1, h, items)
+        if key in self.failed:
+            return False
+        parts = self._time_parts(s0, s1, items)
+        if len(parts) > 1:
+            ok = all(self.solve(p0, p1, base, h, frozenset(m)) for p0, p1, m in parts)
+        else:
+            ok = self._address(s0, s1, base, h, items)
+        if not ok:
+            self.failed.add(key)
+        return ok
+
+    def _time_parts(self, s0, s1, items):
+        cross = [0] * (s1 - s0 + 1)
+        for b in items:
+            cross[self.lo[b] - s0 + 1] += 1
+            cross[self.hi[b] - s0] -= 1
+        starts = [s0]
+        run = 0
+        for k in range(s0 + 1, s1):
+            run += cross[k - s0]
+            if run == 0:
+                starts.append(k)
+        if len(starts) == 1:
+            return [(s0, s1, items)]
+        ends = starts[1:] + [s1]
+        parts = [(a, e, []) for a, e in zip(starts, ends)]
+        for b in items:
+            parts[int(np.searchsorted(starts, self.lo[b], side="right")) - 1][2].append(b)
+        return parts
+
+    def _address(self, s0, s1, base, h, items):
+        width = s1 - s0
+        live = [[] for _ in range(width)]
+        starts = [[] for _ in range(width)]
+        for b in items:
+            starts[self.lo[b] - s0].append(b)
+            for k in range(self.lo[b], self.hi[b]):
+                live[k - s0].append(b)
+        # Cut levels: subset sums of every section's buffers, the sparsest sections first (the
+        # set search checks each section exactly, so a superset is enough).
+        cand = (1 << (h + 1)) - 1
+        for i in sorted(range(width), key=lambda i: len(live[i])):
+            cand &= _sumset([self.size[b] for b in live[i]], h)
+            self._tick()
+            if cand & ~1 & ~(1 << h) == 0:
+                return False
+        cand &= ~1 & ~(1 << h)
+        while cand:
+            a = (cand & -cand).bit_length() - 1
+            cand &= cand - 1
+            for S in self._cut_sets(s0, s1, h, a, starts):
+                below = frozenset(S)
+                if (self.solve(s0, s1, base, a, below)
+                        and self.solve(s0, s1, base + a, h - a, items - below)):
+                    return True
+        return False
+
+    def _cut_sets(self, s0, s1, h, a, starts):
+        """Every set ``S`` of the piece's buffers summing to exactly ``a`` in each section of the
+        window (the rest then sums to ``h - a``), section by section from the left."""
+        width = s1 - s0
+        low = [0] * width   # bytes decided into S, per section
+        high = [0] * width  # bytes decided out of S
+        S: set[int] = set()
+        dead: set = set()
+        size, lo, hi = self.size, self.lo, self.hi
+
+        def fits(b, arr, lim):
+            z = size[b]
+            for k in range(lo[b] - s0, hi[b] - s0):
+                if arr[k] + z > lim:
+                    return False
+            return True
+
+        def add(b, arr, z):
+            for k in range(lo[b] - s0, hi[b] - s0):
+                arr[k] += z
+
+        def section(i):
+            if i == width:
+                yield S
+                return
+            # The future depends only on which buffers still live here are in S.
+            key = (i, frozenset(b for b in S if hi[b] > s0 + i))
+            if key in dead:
+                return
+            self._tick()
+            got = False
+            target = a - low[i]
+            # The buffers that live on branch first; of the fillers (living here only, so the
+            # future does not see them) one subset of the right sum is taken, the first found
+            # largest first: trying every such subset explodes on many small fillers.
+            new = sorted(starts[i], key=lambda b: (hi[b] == s0 + i + 1, -size[b], b))
+            suffix = [0] * (len(new) + 1)
+            suffix[len(new)] = 1
+            mask = (1 << (target + 1)) - 1 if target >= 0 else 0
+            for j in range(len(new) - 1, -1, -1):
+                suffix[j] = suffix[j + 1] | ((suffix[j + 1] << size[new[j]]) & mask)
+            if target >= 0 and (suffix[0] >> target) & 1:
+                for out in pick(i, new, suffix, 0, target):
+                    got = True
+                    yield out
+            if not got:
+                dead.add(key)
+
+        def pick(i, new, suffix, j, t):
+            if j == len(new):
+                yield from section(i + 1)
+                return
+            self._tick()
+            b = new[j]
+            if hi[b] == s0 + i + 1:
+                yield from fillers(i, new, suffix, j, t)
+                return
+            z = size[b]
+            ps = self.prev_same[b]
+            # In S (only if the identical buffer before it is: S holds a prefix of each group
+            # of identical buffers), or out of it.
+            if (t >= z and (suffix[j + 1] >> (t - z)) & 1 and (ps < 0 or ps in S)
+                    and fits(b, low, a)):
+                add(b, low, z)
+                S.add(b)
+                try:
+                    yield from pick(i, new, suffix, j + 1, t - z)
+                finally:
+                    S.discard(b)
+                    add(b, low, -z)
+            if (suffix[j + 1] >> t) & 1 and fits(b, high, h - a):
+                add(b, high, z)
+                try:
+                    yield from pick(i, new, suffix, j + 1, t)
+                finally:
+                    add(b, high, -z)
+
+        def fillers(i, new, suffix, j, t):
+            chosen = []
+            for q in range(j, len(new)):
+                b = new[q]
+                if t >= size[b] and (suffix[q + 1] >> (t - size[b])) & 1:
+                    chosen.append(b)
+                    t -= size[b]
+            for b in new[j:]:
+                if b in chosen:
+                    low[i] += size[b]
+                    S.add(b)
+                else:
+                    high[i] += size[b]
+            try:
+                yield from section(i + 1)
+            finally:
+                for b in new[j:]:
+                    if b in chosen:
+                        low[i] -= size[b]
+                        S.discard(b)
+                    else:
+                        high[i] -= size[b]
+
+        yield from section(0)
+
+
+def guillotine_pack(size, t0, t1, cap, *, steps):
+    """Offsets (address units, ``int64 [N]``) of a guillotine packing of the perfect tiling
+    ``size/t0/t1`` (compressed sections ``[t0, t1)``) within ``cap``, or ``None`` (none found
+    within ``steps`` search steps: says nothing about feasibility); and the steps used."""
+    import sys
+
+    size = np.asarray(size, dtype=np.int64)
+    t0 = np.asarray(t0, dtype=np.int64)
+    t1 = np.asarray(t1, dtype=np.int64)
+    g = _Guillotine(size, t0, t1, steps)
+    limit = sys.getrecursionlimit()
+    # Nesting grows with the window width (one generator level per section in a cut search).
+    sys.setrecursionlimit(max(limit, 20 * (int(t1.max()) + len(size)) + 1000))
+    try:
+        ok = g.solve(0, int(t1.max()), 0, int(cap), frozenset(range(len(size))))
+    except _Budget:
+        ok = False
+    finally:
+        sys.setrecursionlimit(limit)
+    if not ok:
+        return None, g.steps
+    return np.asarray(g.off, dtype=np.int64), g.steps
