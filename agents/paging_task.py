@@ -129,7 +129,10 @@ class PagingTask:
             inst = self.gen_fn(tc.imitation_batch, np.random.default_rng(seed))
             # DAgger: the first pass follows Belady, later ones the (sampling) policy, labelled
             # by Belady.
-            roll = collect(self.teacher_env, inst, NetPolicy(net, sample=True, generator=tgen),
+            # agent.dagger_sample=false: the later passes follow the greedy policy, the one that
+            # is evaluated, instead of sampling from it.
+            sample = bool(self.cfg.agent.get("dagger_sample", True))
+            roll = collect(self.teacher_env, inst, NetPolicy(net, sample=sample, generator=tgen),
                            teacher=True, follow_teacher=(it == 0))
             if roll.actions is None:
                 return _no_decisions(roll)

@@ -27,6 +27,7 @@ def test_train_config_composes_from_package():
     ("slot_zero_regret", "agent.imitation_target", "zero_regret"),
     ("slot_distance_inputs", "env.input_predictor", "conditional_distance"),
     ("slot_dagger_buffer", "agent.dagger_buffer", 8),
+    ("slot_greedy_dagger", "agent.dagger_sample", False),
 ])
 def test_experiments_override_globally(experiment, key, value):
     """Each experiment file overrides keys at the global level."""
@@ -70,6 +71,7 @@ def test_evaluate_config_and_every_yaml_parse():
                      "experiment/pomo_cvrp20.yaml", "experiment/pomo_pvrp_p_n20_m3.yaml",
                      "experiment/routing_smoke.yaml", "experiment/slot_dagger_buffer.yaml",
                      "experiment/slot_distance_inputs.yaml", "experiment/slot_gap_features.yaml",
+                     "experiment/slot_greedy_dagger.yaml",
                      "experiment/slot_learned_inputs.yaml", "experiment/slot_zero_regret.yaml",
                      "experiment/smoke.yaml",
                      "hydra/callbacks/sweep.yaml", "hydra/launcher/local.yaml",
