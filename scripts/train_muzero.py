@@ -61,14 +61,9 @@ def main(argv=None) -> None:
         torch.set_num_threads(a.threads)
         pool = None
         if cfg.workers >= 1 and not a.no_ray:
-            try:
-                from heurist.agents.distributed.selfplay import RaySelfPlay
-            except ImportError as exc:  # the extra is missing
-                raise ValueError(f"--workers needs Ray ({exc}); install the ray extra or pass "
-                                 "--no-ray") from None
-            pool = RaySelfPlay(cfg, address=a.ray_address,
-                               num_cpus=None if a.ray_address else cfg.workers,
-                               threads=a.threads)
+            from heurist.agents.distributed.selfplay import start_selfplay
+
+            pool = start_selfplay(cfg, address=a.ray_address, threads=a.threads)
         trainer = MuZeroTrainer(cfg, selfplay=pool)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -65,11 +65,19 @@ def test_resumed_run_gives_identical_weights(tmp_path, overrides, role, policy):
     ("agent.config.policy=mcts", "agent.config: policy 'mcts': must be one of gumbel, puct"),
     ("agent.iterations=0", "agent.iterations=0: must be an integer >= 1"),
     ("trainer.max_seconds=-1", "trainer.max_seconds=-1: must be a number > 0 (or null)"),
+    ("agent.workers=-1", "agent.workers=-1: must be an integer >= 0"),
+    ("agent.workers=1.5", "agent.workers=1.5: must be an integer >= 0"),
+    ("agent.workers=3", "agent.config: workers 3 / rows 2: need 0 <= workers <= rows"),
+    ("agent.workers=2 +agent.config.workers=1",
+     "agent.workers=2 / agent.config.workers=1: set one of them (Ray plays one shard per worker)"),
+    ("agent=alphazero agent.workers=2",
+     ("agent.workers=2: Ray self-play is for agent=gumbel_muzero|muzero (alphazero's expert "
+      "iteration plays in this process); use 0")),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, override, message):
     """A value out of range fails the check with one line naming the override."""
     with pytest.raises(ValueError) as err:
-        check_muzero_config(_cfg(tmp_path, "experiment=muzero_malloc_mapping", override))
+        check_muzero_config(_cfg(tmp_path, "experiment=muzero_malloc_mapping", *override.split()))
     assert str(err.value) == message
 
 
@@ -91,3 +99,25 @@ def test_train_py_runs_and_refuses_bad_input(tmp_path):
     assert (bad.returncode, bad.stderr) == (
         2, "train.py: error: agent.config.k=0: must be an integer >= 1\n")
     assert not (tmp_path / "bad").exists()
+
+
+def test_ray_workers_match_in_process_shards_and_resume(tmp_path):
+    """agent.workers=2 (2 Ray actors) exports the weights of the same 2 shards played in this
+    process (+agent.config.workers=2), straight and resumed with Ray after 1 iteration."""
+    ray = pytest.importorskip("ray")
+    run = ["experiment=muzero_malloc_mapping", "agent.iterations=2", "agent.eval_instances=0"]
+    serial = train_muzero(_cfg(tmp_path / "serial", *run, "+agent.config.workers=2"))
+    train_muzero(_cfg(tmp_path / "resumed", *run, "+agent.config.workers=2",
+                      "trainer.stop_after=1"))
+    # one local Ray for both runs (a run that starts Ray itself also ends it); it stays up
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        ray_run = train_muzero(_cfg(tmp_path / "ray", *run, "agent.workers=2"))
+        train_muzero(_cfg(tmp_path / "resumed", *run, "agent.workers=2", "trainer.resume=true"))
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
+    assert (serial["iterations"], ray_run["iterations"]) == (2, 2)
+    ws, wr, wz = (_weights(tmp_path / d) for d in ("serial", "ray", "resumed"))
+    assert sorted(ws) == sorted(wr) == sorted(wz)
+    assert all(bool((ws[k] == wr[k]).all()) and bool((ws[k] == wz[k]).all()) for k in ws)

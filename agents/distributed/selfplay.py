@@ -34,7 +34,7 @@ import numpy as np
 from heurist.agents.muzero.train import MuZeroConfig, Shard, build_net, selfplay_shard
 from heurist.policies.nets.muzero import MuZeroNet
 
-__all__ = ["RaySelfPlay", "ShardFn", "connect", "episodes_equal"]
+__all__ = ["RaySelfPlay", "ShardFn", "connect", "episodes_equal", "start_selfplay"]
 
 # (net, cfg, iteration, shard) -> the shard's (episodes, returns); selfplay_shard by default
 ShardFn = Callable[..., Shard]
@@ -109,6 +109,7 @@ class RaySelfPlay:
         self.actors: list[Any] = [actor.remote(asdict(cfg), threads, fn)
                                   for _ in range(cfg.workers)]
         self.version = 0
+        self.owns_ray = False  # start_selfplay sets it when it started Ray: shutdown ends Ray
         self.pids: list[int] = []
         self.seconds: list[float] = []
         self.cpu_seconds: list[float] = []
@@ -137,12 +138,34 @@ class RaySelfPlay:
         return ray.get([a.pid.remote() for a in self.actors])
 
     def shutdown(self) -> None:
-        """Ends the actors (Ray itself stays up)."""
+        """Ends the actors; Ray itself stays up unless :func:`start_selfplay` started it."""
         import ray
 
         for a in self.actors:
             ray.kill(a, no_restart=True)
         self.actors = []
+        if self.owns_ray:
+            ray.shutdown()
+            self.owns_ray = False
+
+
+def start_selfplay(cfg: MuZeroConfig, *, address: str | None = None,
+                   threads: int = 1) -> RaySelfPlay:
+    """The ``cfg.workers`` self-play actors of ``scripts/train_muzero.py --workers`` and of the
+    Hydra entry's ``agent.workers``: on the cluster at ``address`` (or ``$RAY_ADDRESS``), else on
+    a new local Ray of ``cfg.workers`` CPUs (no dashboard); ``threads`` torch threads per actor.
+    When this call started Ray, the pool's ``shutdown`` ends it. Ray not installed:
+    ``ValueError`` (one line, for the CLIs' exit 2)."""
+    try:
+        import ray
+    except ImportError as exc:  # the extra is missing
+        raise ValueError(f"workers >= 1 need Ray ({exc}); install the ray extra "
+                         '(pip install -e ".[ray]")') from None
+    started = not ray.is_initialized()
+    pool = RaySelfPlay(cfg, address=address, num_cpus=None if address else cfg.workers,
+                       threads=threads)
+    pool.owns_ray = started
+    return pool
 
 
 def episodes_equal(a: list[Shard], b: list[Shard]) -> bool:

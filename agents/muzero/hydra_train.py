@@ -13,6 +13,13 @@ What the agent group selects:
   ``alphazero_prior``, what the shipped ``malloc-prior`` is).
 
 ``agent.config`` holds :class:`MuZeroConfig`'s keywords (``seed`` is ``agent.config.seed``),
+``agent.workers`` (MuZero agents; 0: in-process self-play) splits each iteration's self-play into
+that many shards played by as many Ray actors (:func:`heurist.agents.distributed.selfplay.
+start_selfplay`, as ``scripts/train_muzero.py --workers``; a local Ray of ``agent.workers`` CPUs,
+no dashboard, ended with the run). It sets ``MuZeroConfig.workers``: the run gives bit-identical
+weights to ``agent.config.workers=N`` played in this process (shard ``w`` of iteration ``i`` is
+seeded by ``(seed, i, w)``, the shards enter the replay in shard order), but not to
+``agent.workers=0``, whose one batch draws from ``(seed, i)``.
 ``agent.iterations`` the run's length and ``agent.eval_instances`` the held-out synthetic
 instances planned at the end. The trainer group gives what every run has: ``ckpt_every``,
 ``resume`` (continue from ``<run_dir>/checkpoint.pt``), ``stop_after`` (simulate an
@@ -48,8 +55,9 @@ def is_muzero_config(cfg: DictConfig) -> bool:
 
 
 def muzero_config(cfg: DictConfig) -> MuZeroConfig:
-    """``agent.config`` as a :class:`MuZeroConfig`; an unknown key, a value of the wrong type or
-    out of range is a ``ValueError`` naming it as an override."""
+    """``agent.config`` as a :class:`MuZeroConfig` (``agent.workers`` >= 1 sets its ``workers``);
+    an unknown key, a value of the wrong type or out of range is a ``ValueError`` naming it as an
+    override."""
     section = OmegaConf.select(cfg, "agent.config", default=None)
     if section is None:
         raise ValueError("agent.config is missing from the config")
@@ -80,6 +88,12 @@ def muzero_config(cfg: DictConfig) -> MuZeroConfig:
 
     if raw.get("order", "msa") not in ORDERS:
         raise ValueError(f"agent.config.order={raw['order']}: must be one of {', '.join(ORDERS)}")
+    ray_workers = OmegaConf.select(cfg, "agent.workers", default=0)
+    if ray_workers:  # Ray plays the shards: one shard per actor
+        if raw.get("workers", 0) not in (0, ray_workers):
+            raise ValueError(f"agent.workers={ray_workers} / agent.config.workers="
+                             f"{raw['workers']}: set one of them (Ray plays one shard per worker)")
+        raw["workers"] = ray_workers
     try:
         return MuZeroConfig(**raw)
     except ValueError as exc:
@@ -226,19 +240,31 @@ def train_muzero(cfg: DictConfig, *, console=None) -> dict:
                          mode=cfg.logger.mode, config=OmegaConf.to_container(cfg, resolve=True),
                          console=console)
     out_of_time = False
-    while trainer.iteration < stop:
-        log = trainer.iterate()
-        it = trainer.iteration
-        logger.log({f"train/{k}": v for k, v in log.items() if k != "iteration"}, step=it)
-        console.print(f"it {it:4d}  " + "  ".join(f"{k} {v:.4g}" for k, v in log.items()
-                                                 if k != "iteration")
-                      + f"  [{time.perf_counter() - t0:.0f}s]", soft_wrap=True)
-        out_of_time = budget is not None and time.perf_counter() - t0 > float(budget)
-        if it % every == 0 or it == stop or out_of_time:
-            trainer.save(ckpt)
-        if out_of_time and it < stop:
-            console.print(f"trainer.max_seconds={budget}: stopped after iteration {it} of {total}")
-            break
+    pool = None
+    if int(OmegaConf.select(cfg, "agent.workers", default=0)) and trainer.iteration < stop:
+        from heurist.agents.distributed.selfplay import start_selfplay
+
+        pool = start_selfplay(mz, threads=int(tc.threads))  # a local Ray of agent.workers CPUs
+        trainer.selfplay = pool
+    try:
+        while trainer.iteration < stop:
+            log = trainer.iterate()
+            it = trainer.iteration
+            logger.log({f"train/{k}": v for k, v in log.items() if k != "iteration"}, step=it)
+            console.print(f"it {it:4d}  " + "  ".join(f"{k} {v:.4g}" for k, v in log.items()
+                                                     if k != "iteration")
+                          + f"  [{time.perf_counter() - t0:.0f}s]", soft_wrap=True)
+            out_of_time = budget is not None and time.perf_counter() - t0 > float(budget)
+            if it % every == 0 or it == stop or out_of_time:
+                trainer.save(ckpt)
+            if out_of_time and it < stop:
+                console.print(f"trainer.max_seconds={budget}: stopped after iteration {it} "
+                              f"of {total}")
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()  # the actors, and Ray when this run started it
+            trainer.selfplay = None
     if not ckpt.is_file():  # resumed at the end already, or 0 iterations to run
         trainer.save(ckpt)
     if trainer.iteration < total and not out_of_time:  # trainer.stop_after: resume later
