@@ -6,7 +6,7 @@ in the same run, on the same logs.
 Three decodes (the decoding unit's ``rollout``, every candidate judged by the env oracle):
 
 * ``pomo-cvrp20 multistart_aug8``: an untrained POMO (6 layers, seed 0; the oracle's work does not
-  depend on the weights) on the first ``--cvrp-instances`` CVRP20 test instances of
+  depend much on the weights) on the first ``--cvrp-instances`` CVRP20 test instances of
   ``scripts/benchmark_rl4co.py`` (``PVRPSequential``, 20 starts x 8 copies = 160 candidates);
 * ``camp-pvrp-p aug8`` and ``camp-pvrp-p multistart_aug8``: the shipped policy on the first
   ``--pvrp-instances`` held-out instances of ``scripts/benchmark_routing.py`` (``PVRP``, retire).
