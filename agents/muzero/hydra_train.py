@@ -13,13 +13,6 @@ What the agent group selects:
   ``alphazero_prior``, what the shipped ``malloc-prior`` is).
 
 ``agent.config`` holds :class:`MuZeroConfig`'s keywords (``seed`` is ``agent.config.seed``),
-``agent.workers`` (MuZero agents; 0: in-process self-play) splits each iteration's self-play into
-that many shards played by as many Ray actors (:func:`heurist.agents.distributed.selfplay.
-start_selfplay`, as ``scripts/train_muzero.py --workers``; a local Ray of ``agent.workers`` CPUs,
-no dashboard, ended with the run). It sets ``MuZeroConfig.workers``: the run gives bit-identical
-weights to ``agent.config.workers=N`` played in this process (shard ``w`` of iteration ``i`` is
-seeded by ``(seed, i, w)``, the shards enter the replay in shard order), but not to
-``agent.workers=0``, whose one batch draws from ``(seed, i)``.
 ``agent.iterations`` the run's length and ``agent.eval_instances`` the held-out synthetic
 instances planned at the end. The trainer group gives what every run has: ``ckpt_every``,
 ``resume`` (continue from ``<run_dir>/checkpoint.pt``), ``stop_after`` (simulate an
@@ -28,6 +21,17 @@ are written atomically (``save_tensors``: temporary file, then ``os.replace``); 
 bit-identical weights to one run straight through, since iteration ``i`` draws everything from
 ``(seed, i)``. The metrics go to ``logger`` (wandb offline + ``metrics.csv``, or CSV only), the
 network to ``<run_dir>/policy`` (an artifact ``heurist plan --method search --policy`` loads).
+
+``agent.workers`` (MuZero agents; 0: in-process self-play) splits each iteration's self-play into
+that many shards, played by as many Ray actors (:func:`heurist.agents.distributed.selfplay.
+start_selfplay`, as ``scripts/train_muzero.py --workers``; a local Ray of ``agent.workers`` CPUs,
+no dashboard, ended with the run). It sets ``MuZeroConfig.workers``: the run gives bit-identical
+weights to ``agent.config.workers=N`` played in this process (shard ``w`` of iteration ``i`` is
+seeded by ``(seed, i, w)``, the shards enter the replay in shard order), resumed too. It is not
+bit-identical to ``agent.workers=0``, by design: that path (kept bit for bit) searches all
+``rows`` episodes as one batch whose instances and noise come from the one ``(seed, i)``
+generator in batch order, so no split into independently seeded shards reproduces its draws;
+what is the same is the distribution (rows, instances, search) and the learner.
 """
 from __future__ import annotations
 
