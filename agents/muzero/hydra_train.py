@@ -31,7 +31,7 @@ seeded by ``(seed, i, w)``, the shards enter the replay in shard order), resumed
 bit-identical to ``agent.workers=0``, by design: that path (kept bit for bit) searches all
 ``rows`` episodes as one batch whose instances and noise come from the one ``(seed, i)``
 generator in batch order, so no split into independently seeded shards reproduces its draws;
-what is the same is the distribution (rows, instances, search) and the learner.
+what stays the same is the episodes' distribution and the training step, not the draws.
 """
 from __future__ import annotations
 
