@@ -14,7 +14,8 @@ Sections (``--sections``, any of ``akzo``; prints Markdown for docs/benchmarks/m
   ``--zero-slack-seconds S``: each instance gets a node budget worth ``S`` CPU seconds at its
   own node rate instead; the last column lists each seed's wall seconds ("-": not packed).
   ``--rules-off a,b``: the z sweep with those search rules switched off (ablation, e.g.
-  ``filler`` for the search before the elastic-filler member).
+  ``filler`` for the search before the elastic-filler member). ``--guillotine-steps 0``: the
+  filler search without its guillotine member.
 * ``o``: cached zoo graphs (``scripts/extract_zoo.py``): ``minimize_capacity`` with about
   ``--zoo-seconds`` of nodes (rate measured by a probe) against greedy-by-size and peak live bytes.
 
@@ -23,7 +24,8 @@ Every packing is re-checked by ``check_plan``.
 Usage: python scripts/benchmark_malloc_exact.py [--sections akzo] [--data DIR] [--files ABC...]
        [--nodes 2000000] [--repeats 3] [--ablation-nodes 100000] [--sizes 100,200,400,700,1000]
        [--seeds 5] [--zero-slack-nodes 500000] [--zero-slack-seconds S]
-       [--family tests|generator] [--rules-off RULE,...] [--zoo-seconds 10]
+       [--family tests|generator] [--rules-off RULE,...] [--guillotine-steps K]
+       [--zoo-seconds 10]
 """
 from __future__ import annotations
 
@@ -182,7 +184,16 @@ def main() -> None:
     parser.add_argument("--rules-off", default="",
                         help="comma-separated rules switched off in the z sweep (ablation)")
     parser.add_argument("--zoo-seconds", type=float, default=10.0)
+    parser.add_argument("--guillotine-steps", type=int, default=None,
+                        help="steps of the filler search's guillotine member per node "
+                        "(default 4; 0 switches it off, for ablation)")
     args = parser.parse_args()
+    if args.guillotine_steps is not None:
+        if args.guillotine_steps < 0:
+            parser.error(f"--guillotine-steps must be >= 0, got {args.guillotine_steps}")
+        from heurist.policies.malloc import filler_search
+
+        filler_search.GUILLOTINE_STEPS_PER_NODE = args.guillotine_steps
     folder = args.data or data_dir("malloc/minimalloc-challenging")
     minimalloc_pack(read_csv(folder / "A.1048576.csv")[0], node_limit=10)  # compile
     if "a" in args.sections:

@@ -61,7 +61,8 @@ FILLER_MAX_OFFSETS = 64
 """Offsets tried per buffer and node (the lowest first); more makes the run incomplete."""
 
 GUILLOTINE_STEPS_PER_NODE = 4
-"""Steps of the guillotine member per node of ``filler_pack``'s budget."""
+"""Steps of the guillotine member per node of ``filler_pack``'s budget (0: the member is off,
+as ``guillotine=False``; the benchmark's ``--guillotine-steps``)."""
 
 _LEAF_STEPS = 200_000
 _U1 = np.uint64(1)
@@ -781,7 +782,7 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
     size = (inst.size // unit).astype(np.int64)
     cu = cap // unit
     g_steps = 0
-    if guillotine:
+    if guillotine and GUILLOTINE_STEPS_PER_NODE > 0:
         # Its steps are cheap (a few microseconds on small address ranges), so it gets
         # GUILLOTINE_STEPS_PER_NODE steps per node of the budget, counted as nodes that way.
         g_off, g_steps = _guillotine_cached(size, t0, t1, int(cu),
