@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from heurist.envs.paging import write_oracle_general
 from heurist.cli import main
+from heurist.envs.paging import write_oracle_general
 
 
 def run_json(capsys, argv):

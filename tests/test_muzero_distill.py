@@ -26,7 +26,7 @@ def data():
 def test_expert_targets_are_the_search_episodes(data):
     """The expert plays exactly plan_mapping's episodes; targets are distributions over the
     legal actions; the value target of each row's first position is its episode return."""
-    res, ep = plan_mapping(_insts(), num_simulations=8, k=4, order="msa")
+    _res, ep = plan_mapping(_insts(), num_simulations=8, k=4, order="msa")
     np.testing.assert_array_equal(data.returns, ep.returns)
     assert data.obs.shape == (len(data), 87) and data.policy.shape == (len(data), 5)
     torch.testing.assert_close(data.policy.sum(-1), torch.ones(len(data)))

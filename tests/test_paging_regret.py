@@ -17,7 +17,7 @@ def _opt_from(trace, cache, t0, k):
             continue
         miss += 1
 
-        def nxt(p):
+        def nxt(p, s=s):
             return next((u for u in range(s + 1, T) if trace[u] == p), T)
 
         cache[cache.index(max(cache, key=nxt))] = y

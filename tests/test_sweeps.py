@@ -114,11 +114,11 @@ def test_sweep_names_members_that_a_single_run_would_exit_from(tmp_path):
     assert [r["status"] for r in summary["runs"]] == ["completed", "failed", "failed", "failed"]
     failed = {m["num"]: (m["exit_status"], m["error"]) for m in summary["failed"]}
     assert sorted(failed) == [1, 2, 3]
-    assert failed[1] == (1, "MemberFailed: train.py: the learned policy did not beat LRU "
-                            "(exit 1)")
+    assert failed[1] == (1, ("MemberFailed: train.py: the learned policy did not beat LRU "
+                             "(exit 1)"))
     for num in (2, 3):
-        assert failed[num] == (2, f"MemberFailed: train.py: error: {bad / 'zz.txt'}: empty trace "
-                                  "(no requests) (exit 2)")
+        assert failed[num] == (2, (f"MemberFailed: train.py: error: {bad / 'zz.txt'}: empty trace "
+                                   "(no requests) (exit 2)"))
     names = {m["num"]: m["name"] for m in summary["failed"]}
     assert names[3].endswith(f"env.data_dir={bad},trainer.require_beats_lru=True")
     for num, name in names.items():
