@@ -9,6 +9,7 @@ from brute_force import brute_min_peak
 from heurist.envs.malloc import MallocInstance, MemoryConfig
 from heurist.envs.malloc.synthetic import zero_slack_instance
 from heurist.policies.malloc import check_plan
+from heurist.policies.malloc.filler_search import filler_pack
 from heurist.policies.malloc.minimalloc_search import minimalloc_pack
 from heurist.policies.malloc.packing_order import (
     LEARNED_ORDER,
@@ -61,8 +62,14 @@ def test_priority_reproduces_a_static_order():
     want = minimalloc_pack(inst, node_limit=30_000, order="W")
     for p in (-inst.size.astype(np.float64), -inst.size.astype(np.int64)):
         got = minimalloc_pack(inst, node_limit=30_000, order="P", priority=p)
-        assert (got.status, got.nodes) == (want.status, want.nodes) == ("feasible", 1330)
+        assert (got.status, got.nodes) == (want.status, want.nodes) == ("feasible", 621)
         assert np.array_equal(got.offsets, want.offsets)
+        # the guillotine member packs this tiling before any ranking is used: the filler
+        # search's own ranking is checked with the member off
+        want_f = filler_pack(inst, node_limit=30_000, order="W", guillotine=False)
+        got_f = filler_pack(inst, node_limit=30_000, order="P", priority=p, guillotine=False)
+        assert (got_f.status, got_f.nodes) == (want_f.status, want_f.nodes) == ("feasible", 244)
+        assert np.array_equal(got_f.offsets, want_f.offsets)
 
 
 def _tiny(count, seed):

@@ -758,12 +758,14 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
                 max_offsets: int = FILLER_MAX_OFFSETS, leaf_steps: int = _LEAF_STEPS,
                 decompose: bool = True, cover: bool = True, gap_check: int = 2_000,
                 ldom: bool = True, guillotine: bool = True,
-                max_bitset_words: int = 1 << 24) -> SkylineResult | None:
+                max_bitset_words: int = 1 << 24,
+                priority: np.ndarray | None = None) -> SkylineResult | None:
     """Searches a perfect tiling's packing within ``capacity`` (default: the instance's) in at
     most ``node_limit`` nodes, fillers elastic (module doc). ``None`` when it does not apply
     (not a perfect tiling, or the fillers' bitsets would exceed ``max_bitset_words`` 64-bit
     words). ``infeasible`` only when the search was exhausted with no cap hit (a proof);
-    ``order``: the static rank of ``minimalloc_search`` (``TWALalSE``). With ``guillotine``
+    ``order``: the static rank of ``minimalloc_search`` (``TWALalSE``, and ``P`` with
+    ``priority``, ``[N]`` over all the instance's buffers, lower first). With ``guillotine``
     the guillotine search (``guillotine_search``: packs or gives up, proves nothing) runs first
     with ``GUILLOTINE_STEPS_PER_NODE * node_limit`` steps, counted as nodes at that rate."""
     from heurist.policies.malloc.minimalloc_search import _ranks
@@ -811,7 +813,9 @@ def filler_pack(inst: MallocInstance, *, capacity: int | None = None,
     length = (inst.end - inst.start).astype(np.int64)[multi]
     nm = len(multi)
     if nm:
-        rank, by_rank, _, _ = _ranks(ms, m0, m1, length, order)
+        # only the buffers spanning two sections or more are ranked here: their priorities
+        rank, by_rank, _, _ = _ranks(ms, m0, m1, length, order,
+                                     None if priority is None else np.asarray(priority)[multi])
     else:
         rank = by_rank = np.zeros(0, dtype=np.int64)
     prev_same = np.full(nm, -1, dtype=np.int64)

@@ -741,20 +741,6 @@ def _search(size, lo, hi, live_ptr, live_idx, rank, by_rank, prev_same, crit, tp
             c_pos[d] = c_end[d]
 
 
-class _PriorityOrder(str):
-    """An order string whose ``P`` column is ``priority`` (``float64/int64 [M]``, over the buffers
-    the receiving search ranks). ``filler_pack`` takes a plain order string and passes it on to
-    ``_ranks`` over its own subset of buffers (the multi-section ones), so the priority travels
-    inside the string rather than through a keyword ``filler_pack`` does not have."""
-
-    priority: np.ndarray
-
-    def __new__(cls, order: str, priority: np.ndarray) -> _PriorityOrder:  # noqa: PYI034
-        obj = super().__new__(cls, order)
-        obj.priority = priority
-        return obj
-
-
 def _priority_column(priority, n):
     """Dense ascending ranks (``int64 [N]``, equal priorities tie) of a validated priority."""
     if priority is None or len(priority) != n:
@@ -768,8 +754,8 @@ def _ranks(size, t0, t1, length, order, priority=None):
     total over the span), ``W`` (size), ``A`` (area: size x lifespan), ``L`` (lifespan length),
     all descending, lifespans in the instance's own time steps; ``a``/``l``: the same with
     lifespans counted in sections; ``S``/``E`` (first/last section, ascending); ``P``: the
-    caller's ``priority`` (``[N]``, ascending: lower goes first; taken from the order itself when
-    it is a ``_PriorityOrder``); the last ties are broken by index."""
+    caller's ``priority`` (``[N]``, ascending: lower goes first); the last ties are broken by
+    index."""
     n = len(size)
     n_sec = int(t1.max())
     diff = np.zeros(n_sec + 1, dtype=np.int64)
@@ -781,7 +767,7 @@ def _ranks(size, t0, t1, length, order, priority=None):
     cols = {"T": -press, "W": -size, "A": -size * length, "L": -length, "a": -size * span,
             "l": -span, "S": t0, "E": t1}
     if "P" in order:
-        cols["P"] = _priority_column(getattr(order, "priority", priority), n)
+        cols["P"] = _priority_column(priority, n)
     perm = np.lexsort([np.arange(n)] + [cols[c] for c in reversed(order)])
     rank = np.empty(n, dtype=np.int64)
     rank[perm] = np.arange(n)
@@ -875,12 +861,6 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
     t0, t1 = compressed_times(inst)
     t0 = t0.astype(np.int64)
     t1 = t1.astype(np.int64)
-    if priority is not None:
-        # filler_pack ranks only the buffers spanning two sections or more (its own t0/t1 are
-        # these, from the same compressed_times): their priorities ride in the order string.
-        multi = priority[(t1 - t0) != 1]
-        fill_members = [(_PriorityOrder(o, multi) if "P" in o else o, m)
-                        for o, m in fill_members]
     size = (inst.size // unit).astype(np.int64)
     length = (inst.end - inst.start).astype(np.int64)
     used = 0
@@ -893,7 +873,7 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
                 return SkylineResult(None, "unknown", used)
             if m < 0:
                 res = filler_pack(inst, capacity=cap, node_limit=budget, order=o,
-                                  memo_bits=memo_bits)
+                                  memo_bits=memo_bits, priority=priority if "P" in o else None)
                 if res is None:  # bitsets too large: not used
                     continue
                 used += res.nodes
