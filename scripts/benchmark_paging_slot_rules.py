@@ -26,19 +26,13 @@ def _cdf(p, u, n):
 
 
 def _remaining(p, centres, v, n):
-    u = math.log2(1.0 + v)
-    num = den = 0.0
-    for b in range(n + 1):
-        if b == n:
-            w, c = 1.0, centres[b]
-        elif u >= b + 1:
-            continue
-        elif u > b:
-            w, c = b + 1 - u, 0.5 * (u + b + 1)
-        else:
-            w, c = 1.0, centres[b]
-        num, den = num + p[b] * w * c, den + p[b] * w
-    return centres[n] if den <= 1e-12 else num / den
+    """LearnedFTP's expected remaining log2 gap of the distribution ``p`` given gap > ``v``."""
+    import numpy as np
+
+    from heurist.policies.paging.learned_ftp import _remaining as ftp_remaining
+
+    row = np.ascontiguousarray(p, dtype=np.float64)[None, : n + 1]
+    return ftp_remaining(row, np.ascontiguousarray(centres, dtype=np.float64), 0, float(v))
 
 
 def _run(users, pred, score, k):
