@@ -256,6 +256,9 @@ def main(argv=None) -> int:
             print(f"benchmark_rl4co: {exc}", file=sys.stderr)
             return 2
     torch.set_num_threads(args.threads)
+    # Lightning sets torch's threads to the core count unless OMP_NUM_THREADS is set (it ran
+    # rl4co on 2 threads here, 2 CPU s per wall s): pin it so both sides get --threads
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import rl4co  # the 15-20 s import, outside every timed section
 
     inst = test_set(args.test_size, args.test_seed)
