@@ -40,8 +40,8 @@ def test_expert_targets_are_the_search_episodes(data):
 
 
 def test_train_prior_fits_the_expert(data):
-    """A few hundred steps fit the expert's choices on its own positions (>= 90 % argmax
-    agreement), and the loss falls."""
+    """A few hundred steps fit the expert's choices on its own positions (the net's pick is one
+    of the expert's most-weighted actions on >= 95 % of them), and the loss falls."""
     torch.manual_seed(0)
     net = build_net(MuZeroConfig(k=4))
     losses = train_prior(net, data, steps=300, batch_size=64, lr=3e-3)
@@ -49,7 +49,11 @@ def test_train_prior_fits_the_expert(data):
     with torch.no_grad():
         logits, _ = net(data.obs)
     pick = logits.masked_fill(~data.legal, -torch.inf).argmax(-1)
-    assert (pick == data.policy.argmax(-1)).float().mean() >= 0.9
+    # ~10 % of the positions have tied expert targets: any of the tied actions is the expert's
+    # choice (comparing with argmax's first index made the test depend on float rounding)
+    top = data.policy.max(-1).values
+    agree = data.policy.gather(-1, pick[:, None]).squeeze(-1) >= top - 1e-6
+    assert agree.float().mean() >= 0.95
 
 
 def test_prior_greedy_equals_env_greedy_for_an_action0_prior():
