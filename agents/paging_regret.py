@@ -22,71 +22,52 @@ __all__ = ["RegretTeacherEnv", "belady_regret", "zero_regret_mask"]
 
 
 @njit(cache=True)
-def _farthest(nxt, k, skip_page, pages):
-    """Index of the largest ``nxt`` among ``pages[:k]`` other than ``skip_page``."""
-    best, far = -1, -1
+def _holds_live(x_pages, x_next, y_pages, length):
+    """Whether every page of cache X still requested before ``length`` is also in cache Y."""
+    k = x_pages.size
     for i in range(k):
-        if pages[i] != skip_page and nxt[i] > far:
-            far, best = nxt[i], i
-    return best
+        if x_next[i] < length:
+            found = False
+            for j in range(k):
+                if y_pages[j] == x_pages[i]:
+                    found = True
+                    break
+            if not found:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _belady_step(pages, nxt, y, y_next):
+    """Serves request ``y`` (next use ``y_next``) with Belady on a full cache; True on a miss."""
+    k = pages.size
+    for i in range(k):
+        if pages[i] == y:
+            nxt[i] = y_next
+            return False
+    far, v = -1, -1
+    for i in range(k):
+        if nxt[i] > far:
+            far, v = nxt[i], i
+    pages[v] = y
+    nxt[v] = y_next
+    return True
 
 
 @njit(cache=True)
 def _lockstep(trace, true_next, cost, length, t, a_pages, a_next, b_pages, b_next):
     """Replays Belady on caches A and B (pages / next use, full, ``k`` each, already holding the
     request ``t``) over ``trace[t + 1:length]`` until they merge; returns cost(B) - cost(A)."""
-    k = a_pages.size
     diff = 0.0
-    s = t + 1
-    while s < length:
+    for s in range(t + 1, length):
         # Merged: the same pages, or the pages that differ are never requested again.
-        same = True
-        for i in range(k):
-            if a_next[i] < length:
-                found = False
-                for j in range(k):
-                    if b_pages[j] == a_pages[i]:
-                        found = True
-                        break
-                if not found:
-                    same = False
-                    break
-        if same:
-            for j in range(k):
-                if b_next[j] < length:
-                    found = False
-                    for i in range(k):
-                        if a_pages[i] == b_pages[j]:
-                            found = True
-                            break
-                    if not found:
-                        same = False
-                        break
-        if same:
+        if (_holds_live(a_pages, a_next, b_pages, length)
+                and _holds_live(b_pages, b_next, a_pages, length)):
             return diff
-        y = trace[s]
-        ia = -1
-        ib = -1
-        for i in range(k):
-            if a_pages[i] == y:
-                ia = i
-            if b_pages[i] == y:
-                ib = i
-        if ia >= 0:
-            a_next[ia] = true_next[s]
-        else:
-            v = _farthest(a_next, k, -1, a_pages)
-            a_pages[v] = y
-            a_next[v] = true_next[s]
+        if _belady_step(a_pages, a_next, trace[s], true_next[s]):
             diff -= cost[s]
-        if ib >= 0:
-            b_next[ib] = true_next[s]
-        else:
-            v = _farthest(b_next, k, -1, b_pages)
-            b_pages[v] = y
-            b_next[v] = true_next[s]
+        if _belady_step(b_pages, b_next, trace[s], true_next[s]):
             diff += cost[s]
-        s += 1
     return diff
 
 
