@@ -247,6 +247,18 @@ def _value(moves, n_moves, demand, capacity, allowed, depot, locs, speed, pref, 
 
 
 @numba.njit(cache=True)
+def _start_row(capacity_row, cap, load, pos, retired, n_moves, unserved):
+    """Every vehicle at the depot, full, not retired, no moves; every client unserved."""
+    for k in range(cap.size):
+        cap[k] = np.floor(capacity_row[k])  # integer demands: floor(capacity) is usable
+        load[k] = cap[k]
+        pos[k] = 0
+        retired[k] = False
+        n_moves[k] = 0
+    unserved[:] = True
+
+
+@numba.njit(cache=True)
 def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity, allowed, depot,
                    locs, speed, pref, w_time, w_pref, minmax, zc):
     """Replays every row of the parallel env's log ``actions`` [B, T, M] (``priorities``
@@ -272,16 +284,10 @@ def judge_parallel(actions, priorities, has_priorities, retire, demand, capacity
     for b in range(B):
         dem = demand[b]
         alw = allowed[b]
-        for k in range(M):
-            cap[k] = np.floor(capacity[b, k])  # integer demands: floor(capacity) is usable
-            load[k] = cap[k]
-            pos[k] = 0
-            retired[k] = False
-            n_moves[k] = 0
+        _start_row(capacity[b], cap, load, pos, retired, n_moves, unserved)
         servers[:] = 0
         for k in range(M):
             _servers(k, N, alw, dem, cap, servers, 1)
-        unserved[:] = True
         illegal = -1
         finished = False
         for t in range(T):
@@ -374,12 +380,7 @@ def judge_sequential(actions, demand, capacity, allowed, depot, locs, speed, pre
     for b in range(B):
         dem = demand[b]
         alw = allowed[b]
-        for k in range(M):
-            cap[k] = np.floor(capacity[b, k])
-            load[k] = cap[k]
-            pos[k] = 0
-            n_moves[k] = 0
-        unserved[:] = True
+        _start_row(capacity[b], cap, load, pos, retired, n_moves, unserved)
         illegal = -1
         k = _next_vehicle(-1, M, N, pos, alw, unserved, retired, dem, load)
         for t in range(T):
