@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import itertools
 
-__all__ = ["brute_min_peak"]
+__all__ = ["brute_min_peak", "tiny_instances"]
 
 
 def brute_min_peak(size, start, end, members=None) -> int:
@@ -20,3 +20,19 @@ def brute_min_peak(size, start, end, members=None) -> int:
         peak = max(top.values())
         best = peak if best is None else min(best, peak)
     return best
+
+
+def tiny_instances(rng, count: int):
+    """Yields ``count`` random instances of 2-6 buffers drawn from ``rng``, each with its
+    exhaustive optimum as the capacity: ``(instance, optimum)``. Lazy, so a caller may draw from
+    the same ``rng`` between instances."""
+    from heurist.envs.malloc import MallocInstance, MemoryConfig
+
+    for _ in range(count):
+        n = int(rng.integers(2, 7))
+        size = rng.integers(1, 7, n).tolist()
+        start = rng.integers(0, 6, n).tolist()
+        end = [s + int(rng.integers(1, 5)) for s in start]
+        opt = brute_min_peak(size, start, end)
+        yield MallocInstance.from_intervals(size, start, end,
+                                            memory=MemoryConfig(capacity=opt)), opt

@@ -2,9 +2,9 @@
 the search complete, ``infeasible`` is reported only when true, and ``minimize_capacity`` finds
 the exhaustive optimum."""
 
+import brute_force
 import numpy as np
 import pytest
-from brute_force import brute_min_peak
 
 from heurist.envs.malloc import MallocInstance, MemoryConfig
 from heurist.envs.malloc.synthetic import zero_slack_instance
@@ -19,17 +19,7 @@ RULE_SETS = [RULES, ()] + [tuple(r for r in RULES if r != off) for off in RULES]
 
 def tiny_instances(count: int, seed: int):
     """``count`` random instances of 2-6 buffers with their exhaustive optimum."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        n = int(rng.integers(2, 7))
-        size = rng.integers(1, 7, n).tolist()
-        start = rng.integers(0, 6, n).tolist()
-        end = [s + int(rng.integers(1, 5)) for s in start]
-        opt = brute_min_peak(size, start, end)
-        out.append((MallocInstance.from_intervals(size, start, end,
-                                                  memory=MemoryConfig(capacity=opt)), opt))
-    return out
+    return list(brute_force.tiny_instances(np.random.default_rng(seed), count))
 
 
 @pytest.mark.parametrize("rules", RULE_SETS, ids=lambda r: "-".join(r) or "none")

@@ -4,9 +4,8 @@ search stays exact under any priority."""
 
 import numpy as np
 import pytest
-from brute_force import brute_min_peak
+from brute_force import tiny_instances
 
-from heurist.envs.malloc import MallocInstance, MemoryConfig
 from heurist.envs.malloc.synthetic import zero_slack_instance
 from heurist.policies.malloc import check_plan
 from heurist.policies.malloc.filler_search import filler_pack
@@ -74,14 +73,8 @@ def test_priority_reproduces_a_static_order():
 
 def _tiny(count, seed):
     rng = np.random.default_rng(seed)
-    for _ in range(count):
-        n = int(rng.integers(2, 7))
-        size = rng.integers(1, 7, n).tolist()
-        start = rng.integers(0, 6, n).tolist()
-        end = [s + int(rng.integers(1, 5)) for s in start]
-        opt = brute_min_peak(size, start, end)
-        yield MallocInstance.from_intervals(size, start, end,
-                                            memory=MemoryConfig(capacity=opt)), opt, rng
+    for inst, opt in tiny_instances(rng, count):
+        yield inst, opt, rng  # the test draws its priorities from the same stream
 
 
 def test_any_priority_keeps_the_search_exact():
