@@ -873,7 +873,7 @@ def minimalloc_pack(inst: MallocInstance, *, capacity: int | None = None,
                 return SkylineResult(None, "unknown", used)
             if m < 0:
                 res = filler_pack(inst, capacity=cap, node_limit=budget, order=o,
-                                  memo_bits=memo_bits, priority=priority if "P" in o else None)
+                                  memo_bits=memo_bits, priority=priority)
                 if res is None:  # bitsets too large: not used
                     continue
                 used += res.nodes
