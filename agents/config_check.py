@@ -186,10 +186,7 @@ def check_muzero_config(cfg: DictConfig) -> None:
     range (``ValueError`` with a one-line message), before any work."""
     from heurist.agents.muzero.hydra_train import muzero_config
 
-    workers = _int(cfg, "agent.workers", 0, default=0)
-    if workers and _get(cfg, "agent.name") == "alphazero":
-        raise ValueError(f"agent.workers={workers}: Ray self-play is for agent=gumbel_muzero|muzero "
-                         "(alphazero's expert iteration plays in this process); use 0")
+    _int(cfg, "agent.workers", 0, default=0)
     muzero_config(cfg)
     _int(cfg, "agent.iterations", 1)
     _int(cfg, "agent.eval_instances", 0, default=0)

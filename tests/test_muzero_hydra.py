@@ -70,9 +70,8 @@ def test_resumed_run_gives_identical_weights(tmp_path, overrides, role, policy):
     ("agent.workers=3", "agent.config: workers 3 / rows 2: need 0 <= workers <= rows"),
     ("agent.workers=2 +agent.config.workers=1",
      "agent.workers=2 / agent.config.workers=1: set one of them (Ray plays one shard per worker)"),
-    ("agent=alphazero agent.workers=2",
-     ("agent.workers=2: Ray self-play is for agent=gumbel_muzero|muzero (alphazero's expert "
-      "iteration plays in this process); use 0")),
+    ("agent=alphazero agent.workers=3",
+     "agent.config: workers 3 / rows 2: need 0 <= workers <= rows"),
 ])
 def test_bad_values_are_one_line_errors(tmp_path, override, message):
     """A value out of range fails the check with one line naming the override."""
@@ -101,11 +100,12 @@ def test_train_py_runs_and_refuses_bad_input(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_ray_workers_match_in_process_shards_and_resume(tmp_path):
+@pytest.mark.parametrize("agent", ["experiment=muzero_malloc_mapping", "agent=alphazero"])
+def test_ray_workers_match_in_process_shards_and_resume(tmp_path, agent):
     """agent.workers=2 (2 Ray actors) exports the weights of the same 2 shards played in this
     process (+agent.config.workers=2), straight and resumed with Ray after 1 iteration."""
     ray = pytest.importorskip("ray")
-    run = ["experiment=muzero_malloc_mapping", "agent.iterations=2", "agent.eval_instances=0"]
+    run = [agent, "agent.iterations=2", "agent.eval_instances=0"]
     serial = train_muzero(_cfg(tmp_path / "serial", *run, "+agent.config.workers=2"))
     train_muzero(_cfg(tmp_path / "resumed", *run, "+agent.config.workers=2",
                       "trainer.stop_after=1"))

@@ -149,11 +149,12 @@ class RaySelfPlay:
             self.owns_ray = False
 
 
-def start_selfplay(cfg: MuZeroConfig, *, address: str | None = None,
-                   threads: int = 1) -> RaySelfPlay:
+def start_selfplay(cfg: MuZeroConfig, *, address: str | None = None, threads: int = 1,
+                   fn: ShardFn = selfplay_shard) -> RaySelfPlay:
     """The ``cfg.workers`` self-play actors of ``scripts/train_muzero.py --workers`` and of the
     Hydra entry's ``agent.workers``: on the cluster at ``address`` (or ``$RAY_ADDRESS``), else on
-    a new local Ray of ``cfg.workers`` CPUs (no dashboard); ``threads`` torch threads per actor.
+    a new local Ray of ``cfg.workers`` CPUs (no dashboard); ``threads`` torch threads per actor;
+    ``fn`` the shard each actor plays (alphazero: ``distill.expert_shard``).
     When this call started Ray, the pool's ``shutdown`` ends it. Ray not installed:
     ``ValueError`` (one line, for the CLIs' exit 2)."""
     try:
@@ -163,7 +164,7 @@ def start_selfplay(cfg: MuZeroConfig, *, address: str | None = None,
                          '(pip install -e ".[ray]")') from None
     started = not ray.is_initialized()
     pool = RaySelfPlay(cfg, address=address, num_cpus=None if address else cfg.workers,
-                       threads=threads)
+                       threads=threads, fn=fn)
     pool.owns_ray = started
     return pool
 

@@ -22,7 +22,8 @@ from heurist.agents.muzero.model import LearnedModel
 from heurist.agents.muzero.planner import search_episodes
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation, scalar_to_support
 
-__all__ = ["ExpertData", "expert_targets", "export_prior", "prior_greedy_returns", "train_prior"]
+__all__ = ["ExpertData", "expert_shard", "expert_targets", "export_prior", "prior_greedy_returns",
+           "train_prior"]
 
 
 @dataclass
@@ -40,6 +41,13 @@ class ExpertData:
 
     def __len__(self) -> int:
         return self.obs.shape[0]
+
+    @staticmethod
+    def concat(parts: list[ExpertData]) -> ExpertData:
+        """The positions of ``parts`` one after the other (shard order)."""
+        return ExpertData(torch.cat([p.obs for p in parts]), torch.cat([p.policy for p in parts]),
+                          torch.cat([p.legal for p in parts]), torch.cat([p.value for p in parts]),
+                          np.concatenate([p.returns for p in parts]))
 
 
 def expert_targets(instances: list, *, num_simulations: int, k: int = 8, order: str = "msa",
@@ -82,6 +90,20 @@ def expert_targets(instances: list, *, num_simulations: int, k: int = 8, order: 
         val.append(torch.from_numpy(to_go[rows, t].astype(np.float32)))
     return ExpertData(torch.cat(obs), torch.cat(pol), torch.cat(legal), torch.cat(val),
                       ep.returns)
+
+
+def expert_shard(net: MuZeroNet, cfg, *, iteration: int, shard: int) -> ExpertData:
+    """Shard ``shard`` of expert iteration ``iteration`` (``cfg``: a ``MuZeroConfig`` with
+    ``workers`` >= 1 shards): its rows' instances and the search's seed come from
+    ``(seed, iteration, shard)`` only, so any process (a Ray actor or this one) plays the same
+    positions. The expert uses ``net``'s prior from iteration 1 on, uniform in iteration 0."""
+    from heurist.agents.muzero.train import _instances, shard_rows
+
+    rng = np.random.default_rng([cfg.seed, iteration, shard])
+    insts = _instances(cfg, rng, shard_rows(cfg.rows, cfg.workers)[shard])
+    return expert_targets(insts, num_simulations=cfg.simulations, k=cfg.k, order=cfg.order,
+                          net=net if iteration > 0 else None,
+                          seed=int(rng.integers(0, 2**31 - 1)))
 
 
 def train_prior(net: MuZeroNet, data: ExpertData, *, steps: int, batch_size: int = 256,

@@ -22,8 +22,8 @@ bit-identical weights to one run straight through, since iteration ``i`` draws e
 ``(seed, i)``. The metrics go to ``logger`` (wandb offline + ``metrics.csv``, or CSV only), the
 network to ``<run_dir>/policy`` (an artifact ``heurist plan --method search --policy`` loads).
 
-``agent.workers`` (MuZero agents; 0: in-process self-play) splits each iteration's self-play into
-that many shards, played by as many Ray actors (:func:`heurist.agents.distributed.selfplay.
+``agent.workers`` (0: in-process self-play) splits each iteration's self-play (for ``alphazero``:
+the expert's games) into that many shards, played by as many Ray actors (:func:`heurist.agents.distributed.selfplay.
 start_selfplay`, as ``scripts/train_muzero.py --workers``; a local Ray of ``agent.workers`` CPUs,
 no dashboard, ended with the run). It sets ``MuZeroConfig.workers``: the run gives bit-identical
 weights to ``agent.config.workers=N`` played in this process (shard ``w`` of iteration ``i`` is
@@ -113,14 +113,20 @@ class ExpertIterationTrainer:
     values, the network's prior from iteration 1 on, uniform in iteration 0), then
     ``train_steps`` AdamW steps on its positions (``train_prior``; a fresh optimiser each
     iteration, so a checkpoint is the network and the history). MuZeroConfig's model-only keys
-    (unroll, n_step, discount, replay_capacity, reanalyse, workers, policy) are unused."""
+    (unroll, n_step, discount, replay_capacity, reanalyse, policy) are unused.
 
-    def __init__(self, cfg: MuZeroConfig) -> None:
+    ``workers`` >= 1 splits the expert's rows into shards seeded by ``(seed, iteration, shard)``
+    (:func:`~heurist.agents.muzero.distill.expert_shard`), played by ``selfplay`` (the Ray actors
+    of :func:`~heurist.agents.distributed.selfplay.start_selfplay`) or, without one, here one
+    after the other: the same positions either way. ``workers = 0`` keeps the one-batch stream."""
+
+    def __init__(self, cfg: MuZeroConfig, *, selfplay=None) -> None:
         self.cfg = cfg
         torch.manual_seed(cfg.seed)
         self.net = build_net(cfg)
         self.iteration = 0
         self.history: list[dict[str, float]] = []
+        self.selfplay = selfplay  # (net, iteration) -> the shards' ExpertData in shard order
 
     def state_dict(self) -> dict:
         return {"config": asdict(self.cfg), "net": self.net.state_dict(),
@@ -139,16 +145,31 @@ class ExpertIterationTrainer:
 
     def iterate(self) -> dict[str, float]:
         """One expert batch and ``train_steps`` gradient steps; returns its log line."""
-        from heurist.agents.muzero.distill import expert_targets, train_prior
+        from heurist.agents.muzero.distill import (
+            ExpertData,
+            expert_shard,
+            expert_targets,
+            train_prior,
+        )
         from heurist.agents.muzero.train import _instances
 
         cfg = self.cfg
         t0 = time.perf_counter()
         rng = np.random.default_rng([cfg.seed, self.iteration])
-        insts = _instances(cfg, rng, cfg.rows)
-        seed = int(rng.integers(0, 2**31 - 1))
-        data = expert_targets(insts, num_simulations=cfg.simulations, k=cfg.k, order=cfg.order,
-                              net=self.net if self.iteration > 0 else None, seed=seed)
+        if cfg.workers == 0:  # one batch: the instances, then the seed, from (seed, iteration)
+            insts = _instances(cfg, rng, cfg.rows)
+            seed = int(rng.integers(0, 2**31 - 1))
+            data = expert_targets(insts, num_simulations=cfg.simulations, k=cfg.k,
+                                  order=cfg.order, seed=seed,
+                                  net=self.net if self.iteration > 0 else None)
+        else:  # the shards draw from (seed, iteration, shard); training from (seed, iteration)
+            seed = int(rng.integers(0, 2**31 - 1))
+            shards = ([expert_shard(self.net, cfg, iteration=self.iteration, shard=w)
+                       for w in range(cfg.workers)] if self.selfplay is None
+                      else self.selfplay(self.net, self.iteration))
+            if len(shards) != cfg.workers:
+                raise RuntimeError(f"expert iteration: {len(shards)} shards for {cfg.workers}")
+            data = ExpertData.concat(shards)
         t1 = time.perf_counter()
         losses = train_prior(self.net, data, steps=cfg.train_steps, batch_size=cfg.batch_size,
                              lr=cfg.lr, weight_decay=cfg.weight_decay, seed=seed)
@@ -247,8 +268,11 @@ def train_muzero(cfg: DictConfig, *, console=None) -> dict:
     pool = None
     if int(OmegaConf.select(cfg, "agent.workers", default=0)) and trainer.iteration < stop:
         from heurist.agents.distributed.selfplay import start_selfplay
+        from heurist.agents.muzero.distill import expert_shard
 
-        pool = start_selfplay(mz, threads=int(tc.threads))  # a local Ray of agent.workers CPUs
+        # a local Ray of agent.workers CPUs; alphazero's actors play the expert's shards
+        pool = start_selfplay(mz, threads=int(tc.threads), **({"fn": expert_shard}
+                                                              if alphazero else {}))
         trainer.selfplay = pool
     try:
         while trainer.iteration < stop:
