@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from transformers import DynamicCache
 
+from heurist.policies.kv.allocation import SCORE_KINDS, Allocation, kept_with_mask, masked_attention
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.cache import PolicyCache
 from heurist.policies.kv.full import FullCache
@@ -36,6 +37,7 @@ from heurist.policies.kv.select import n_kept as count_kept
 
 __all__ = [
     "FidelityResult",
+    "allocated_sets",
     "Reference",
     "prefill_recall",
     "reference_run",
@@ -136,18 +138,23 @@ def reference_run(model, ids: torch.Tensor, *, context: int, continuation: int,
     return ref
 
 
-def prefill_recall(ref: Reference, kept: list[torch.Tensor]) -> float:
+def prefill_recall(ref: Reference, kept: list[torch.Tensor],
+                   masks: list[torch.Tensor] | None = None) -> float:
     """Attention-recall proxy of prefill kept sets ``kept[layer] [Hkv, n]``: the mean over layers,
     query heads and continuation positions of (mass on kept context + continuation entries) /
-    (total mass), using the FULL cache's continuation attention. Full cache -> exactly 1."""
+    (total mass), using the FULL cache's continuation attention. Full cache -> exactly 1.
+    ``masks[layer] [Hkv, n]`` (optional, ``True`` = not kept) drops padded entries."""
     t = ref.context_len
     per_layer = []
-    for a, idx in zip(ref.cont_attn, kept):
+    for i, (a, idx) in enumerate(zip(ref.cont_attn, kept)):
         g = a.shape[0] // idx.shape[0]
         iq = idx.repeat_interleave(g, dim=0)[:, None, :].expand(-1, a.shape[1], -1)
         every = torch.arange(t).expand_as(a[..., :t])
         tail = a[..., t:].sum(-1)  # continuation entries are always cached in prefill mode
-        kept_mass = a[..., :t].gather(-1, iq).sum(-1) + tail
+        got = a[..., :t].gather(-1, iq)
+        if masks is not None:
+            got = got * ~masks[i].repeat_interleave(g, dim=0)[:, None, :]
+        kept_mass = got.sum(-1) + tail
         total = a[..., :t].gather(-1, every).sum(-1) + tail
         per_layer.append((kept_mass / total).mean())
     return float(torch.stack(per_layer).mean())
@@ -158,7 +165,11 @@ def _cache(model, ref: Reference, policy: KVPolicy, kept, capacity, decode_evict
                                     kept, capacity=capacity, decode_evict=decode_evict)
 
 
-def _greedy(model, ref, policy, kept, capacity, mode, real_positions, n) -> torch.Tensor:
+def _greedy(model, ref, policy, kept, capacity, mode, real_positions, n, masks=None
+            ) -> torch.Tensor:
+    if masks is not None:
+        with masked_attention([m[None] for m in masks]):
+            return _greedy(model, ref, policy, kept, capacity, mode, real_positions, n)
     cache = _cache(model, ref, policy, kept, capacity, mode == "decode")
     tok, out_tokens = ref.first, []
     for _ in range(n):
@@ -171,14 +182,35 @@ def _greedy(model, ref, policy, kept, capacity, mode, real_positions, n) -> torc
     return torch.cat(out_tokens)
 
 
+def allocated_sets(ref: Reference, policy: KVPolicy, n: int, allocation: Allocation
+                   ) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Prefill kept sets under ``allocation`` (:mod:`heurist.policies.kv.allocation`): per layer
+    ``idx [Hkv, P]`` and ``masked [Hkv, P]`` (every layer padded to the same ``P``), and the
+    counts ``[L, Hkv]`` (summing to ``L * Hkv * n``)."""
+    scores = [policy.prefill_scores(obs, n) for obs in ref.observations]
+    counts = allocation.counts(scores, n, kind=SCORE_KINDS.get(policy.name, "mass"))
+    width = int(counts.max())
+    pairs = [kept_with_mask(s, c, width) for s, c in zip(scores, counts)]
+    return [p[0] for p in pairs], [p[1] for p in pairs], counts
+
+
 @torch.inference_mode()
 def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: str = "prefill",
-               real_positions: bool = True, greedy: bool = True) -> FidelityResult:
-    """Fidelity of ``policy`` at ``budget`` (fraction of the context kept per head) on ``ref``."""
+               real_positions: bool = True, greedy: bool = True,
+               allocation: Allocation | None = None) -> FidelityResult:
+    """Fidelity of ``policy`` at ``budget`` (fraction of the context kept per head) on ``ref``.
+
+    ``allocation`` (prefill mode only): split the same total budget unevenly over (layer, KV head)
+    (:mod:`heurist.policies.kv.allocation`); uncounted padding entries are masked out of attention.
+    """
     if mode not in EVICTION_MODES:
         raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
     t, c = ref.context_len, ref.inputs.numel()
     n = count_kept(t, budget) if policy.evicts else t
+    if allocation is not None and not allocation.uniform and policy.evicts:
+        if mode != "prefill":
+            raise ValueError("a non-uniform allocation runs in prefill mode only")
+        return _run_allocated(model, ref, policy, budget, n, allocation, real_positions, greedy)
     kept = [policy.select(obs, n) for obs in ref.observations]
     # The full cache never evicts, so both modes are the prefill path (bitwise the reference).
     decode = mode == "decode" and policy.evicts
@@ -210,4 +242,25 @@ def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: 
     return FidelityResult(policy=policy.name, budget=budget, recall=recall,
                           kl=kl_divergence(ref.logits, logits), ppl=perplexity(logits, ref.targets),
                           agreement=agree, ppl_full=ref.ppl, n_kept=n, mode=mode,
+                          seed=getattr(policy, "seed", None))
+
+
+def _run_allocated(model, ref, policy, budget, n, allocation, real_positions, greedy
+                   ) -> FidelityResult:
+    t, c = ref.context_len, ref.inputs.numel()
+    kept, masks, _ = allocated_sets(ref, policy, n, allocation)
+    cache = _cache(model, ref, policy, kept, n, False)
+    with masked_attention([m[None] for m in masks]):
+        out = model(ref.inputs[None], past_key_values=cache,
+                    position_ids=_positions(t, c, real_positions), use_cache=True)
+    logits = out.logits[0]
+    agree = float("nan")
+    if greedy and ref.greedy.numel():
+        toks = _greedy(model, ref, policy, kept, n, "prefill", real_positions,
+                       ref.greedy.numel(), masks)
+        agree = agreement(ref.greedy, toks)
+    return FidelityResult(policy=f"{policy.name}+{allocation.label}", budget=budget,
+                          recall=prefill_recall(ref, kept, masks),
+                          kl=kl_divergence(ref.logits, logits), ppl=perplexity(logits, ref.targets),
+                          agreement=agree, ppl_full=ref.ppl, n_kept=n, mode="prefill",
                           seed=getattr(policy, "seed", None))

@@ -1,0 +1,201 @@
+"""Adaptive budget split: the same TOTAL budget (``n_kept(T, budget)`` entries times every
+(layer, KV head)), spent unevenly across layers and heads.
+
+Uniform eviction keeps ``n`` entries in every (layer, KV head). An :class:`Allocation` instead
+gives each (layer, KV head) its own count ``c[l, h]`` with ``sum c == L * Hkv * n`` exactly:
+
+* per-layer budgets ``B_l`` from a linear ramp over depth, ``w_l = 1 + slope * (2 l / (L - 1) - 1)``
+  (``slope > 0``: deeper layers get more, an inverted PyramidKV; ``slope < 0``: PyramidKV's
+  funnel), split by largest remainders and capped at ``Hkv * T``;
+* within a layer, either an equal split (``across_heads=False``) or AdaKV's rule
+  (``across_heads=True``): one top-``B_l`` over the layer's heads on NORMALISED scores (each
+  head's scores made a distribution: mass policies divided by their sum, logit policies --
+  the learned scorer -- through a softmax), after every head first takes a floor of its
+  ``floor * B_l / Hkv`` best entries (and at least ``min_per_head``, the sink).
+
+Then each (layer, head) keeps its ``c[l, h]`` best entries by the policy's OWN scores. The
+allocation's hyperparameters are chosen on train windows (``agents/kv_scorer/allocate.py``), never
+per document.
+
+Real generation with unequal counts: transformers' cache holds one dense ``[B, Hkv, Tk, D]``
+tensor per layer, so every (layer, head) is padded to the same ``P = max c`` slots and the padding
+is MASKED: :func:`masked_attention` adds ``-inf`` to those keys' attention logits inside the eager
+attention of every layer (kvpress's AdaKV does the same by replacing masked keys with a key no
+query can attend to). A masked entry gets exactly zero attention, as if evicted; memory is not
+saved in this simulation, fidelity is exact.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Allocation", "SCORE_KINDS", "head_counts", "kept_with_mask", "layer_budgets",
+           "masked_attention", "normalise", "split_evenly"]
+
+#: How a policy's prefill scores become a per-head distribution: ``mass`` (non-negative
+#: attention-like scores, divided by their sum) or ``logit`` (softmax).
+SCORE_KINDS = {"learned": "logit"}
+#: Scores at or above this are keep-bonuses (sinks, protected windows), not attention.
+_BONUS = 1e5
+
+
+def normalise(scores: torch.Tensor, kind: str) -> torch.Tensor:
+    """``[Hkv, T]`` scores -> ``[Hkv, T]`` per-head distributions (rows sum to 1).
+
+    Bonus entries (``>= 1e5``: the sink, a protected window) count as the head's best plain entry,
+    so they do not swamp the comparison between heads.
+    """
+    if kind not in ("mass", "logit"):
+        raise ValueError(f"kind must be 'mass' or 'logit', got {kind!r}")
+    s = scores.to(torch.float64)
+    bonus = s >= _BONUS
+    plain_max = s.masked_fill(bonus, -torch.inf).amax(-1, keepdim=True)
+    s = torch.where(bonus, plain_max.expand_as(s), s)
+    if kind == "logit":
+        return torch.softmax(s, dim=-1)
+    s = s.clamp(min=0.0)
+    return s / s.sum(-1, keepdim=True).clamp(min=1e-30)
+
+
+def split_evenly(total: int, weights: torch.Tensor, cap: int) -> torch.Tensor:
+    """``total`` units over ``weights [N]`` (>= 0) by largest remainders, none above ``cap``;
+    returns ``[N]`` long summing to ``total`` (needs ``total <= N * cap``)."""
+    n = weights.numel()
+    if total > n * cap or total < 0:
+        raise ValueError(f"cannot split {total} over {n} slots of at most {cap}")
+    w = weights.to(torch.float64).clamp(min=0.0)
+    out = torch.zeros(n, dtype=torch.long)
+    free = torch.ones(n, dtype=torch.bool)
+    left = total
+    while left > 0:
+        wf = torch.where(free, w, torch.zeros_like(w))
+        if wf.sum() <= 0:
+            wf = free.to(torch.float64)
+        share = left * wf / wf.sum()
+        add = share.floor().long()
+        rem = left - int(add.sum())
+        if rem:  # the largest remainders get one more (ties: lowest index, deterministic)
+            frac = (share - share.floor()).masked_fill(~free, -1.0)
+            add[frac.topk(rem).indices] += 1
+        add = torch.minimum(add, cap - out)
+        out += add
+        left = total - int(out.sum())
+        free = out < cap
+    return out
+
+
+def layer_budgets(total: int, n_layers: int, *, slope: float, cap: int) -> torch.Tensor:
+    """``[L]`` per-layer entry counts summing to ``total`` from the depth ramp (module doc)."""
+    if not -1.0 <= slope <= 1.0:
+        raise ValueError(f"slope must be in [-1, 1], got {slope}")
+    depth = torch.linspace(-1.0, 1.0, n_layers, dtype=torch.float64) if n_layers > 1 else \
+        torch.zeros(1, dtype=torch.float64)
+    return split_evenly(total, 1.0 + slope * depth, cap)
+
+
+def head_counts(probs: torch.Tensor, budget: int, *, floor: int) -> torch.Tensor:
+    """AdaKV inside one layer: ``probs [Hkv, T]`` -> ``[Hkv]`` counts summing to ``budget``.
+
+    Each head first takes its ``floor`` best entries; the rest of the budget goes to the largest
+    remaining normalised scores over all heads (ties: ``torch.topk``'s order)."""
+    hkv, t = probs.shape
+    floor = min(floor, t, budget // hkv)
+    order = probs.argsort(dim=-1, descending=True, stable=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(t).expand(hkv, -1).contiguous())
+    s = probs.masked_fill(rank < floor, 2.0)  # above any probability: always taken
+    chosen = s.reshape(-1).topk(budget).indices
+    return torch.bincount(chosen // t, minlength=hkv)
+
+
+def kept_with_mask(scores: torch.Tensor, counts: torch.Tensor, width: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores [Hkv, T]``, ``counts [Hkv]`` -> ``(idx [Hkv, width], masked [Hkv, width])``:
+    each head's ``width`` best entries in position order, those beyond its own ``count`` best
+    masked (``True``). ``width >= max(counts)``."""
+    width = min(width, scores.shape[-1])
+    top = scores.topk(width, dim=-1)  # the same call as select.keep_top: equal sets at c == n
+    rank = torch.arange(width).expand_as(top.indices)
+    masked = rank >= counts[:, None]
+    idx, order = top.indices.sort(dim=-1)
+    return idx, masked.gather(1, order)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How the total budget is split over (layer, KV head); see the module doc.
+
+    slope: depth ramp of the per-layer budgets in [-1, 1] (0: equal layers).
+    across_heads: AdaKV's top-k over the layer's heads on normalised scores (else equal heads).
+    floor: fraction of a head's equal share it always keeps with ``across_heads``.
+    min_per_head: entries every (layer, head) keeps at least (1: the sink survives).
+    """
+
+    slope: float = 0.0
+    across_heads: bool = False
+    floor: float = 0.2
+    min_per_head: int = 1
+
+    def __post_init__(self) -> None:
+        if not -1.0 <= self.slope <= 1.0 or not 0.0 <= self.floor <= 1.0 or self.min_per_head < 0:
+            raise ValueError(f"need slope in [-1, 1], floor in [0, 1], min_per_head >= 0: {self}")
+
+    @property
+    def uniform(self) -> bool:
+        return self.slope == 0.0 and not self.across_heads
+
+    @property
+    def label(self) -> str:
+        """Short name used in result rows, e.g. ``ada`` or ``ada,s0.5``."""
+        parts = (["ada" + ("" if self.floor == 0.2 else f"f{self.floor:g}")]
+                 if self.across_heads else [])
+        if self.slope:
+            parts.append(f"s{self.slope:g}")
+        return ",".join(parts) or "uniform"
+
+    def counts(self, scores: list[torch.Tensor], n: int, *, kind: str = "mass") -> torch.Tensor:
+        """Per-layer ``[Hkv, T]`` scores and the uniform count ``n`` -> ``[L, Hkv]`` counts with
+        ``sum == L * Hkv * n``."""
+        n_layers = len(scores)
+        hkv, t = scores[0].shape
+        budgets = layer_budgets(n_layers * hkv * n, n_layers, slope=self.slope, cap=hkv * t)
+        rows = []
+        for s, b in zip(scores, budgets.tolist()):
+            if self.across_heads:
+                floor = max(self.min_per_head, int(self.floor * b / hkv))
+                rows.append(head_counts(normalise(s, kind), b, floor=floor))
+            else:
+                rows.append(split_evenly(b, torch.ones(hkv), t))
+        return torch.stack(rows)
+
+
+@contextlib.contextmanager
+def masked_attention(masks: list[torch.Tensor | None]):
+    """Inside, every eager Llama attention layer ``l`` gives zero weight to the cached keys
+    ``masks[l] [B, Hkv, P]`` marks ``True`` (keys beyond ``P``, appended later, are visible).
+
+    Patches ``transformers.models.llama.modeling_llama.eager_attention_forward`` (the function
+    ``LlamaAttention`` looks up at call time with ``attn_implementation="eager"``) and restores it
+    on exit."""
+    import transformers.models.llama.modeling_llama as ml
+
+    original = ml.eager_attention_forward
+
+    def attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+        m = masks[module.layer_idx]
+        if m is not None:
+            m = torch.nn.functional.pad(m, (0, key.shape[-2] - m.shape[-1]), value=False)
+            low = torch.finfo(query.dtype).min
+            bias = torch.zeros(m.shape, dtype=query.dtype).masked_fill(m, low)
+            bias = bias.repeat_interleave(module.num_key_value_groups, dim=1)[:, :, None, :]
+            attention_mask = bias if attention_mask is None else (
+                attention_mask + bias).clamp(min=low)
+        return original(module, query, key, value, attention_mask, scaling, dropout, **kwargs)
+
+    ml.eager_attention_forward = attention
+    try:
+        yield
+    finally:
+        ml.eager_attention_forward = original
