@@ -16,7 +16,25 @@ from heurist.agents.policy import NetPolicy
 from heurist.agents.reinforce import reinforce_update, shared_baseline_advantage
 from heurist.agents.rollout import collect
 
-__all__ = ["PagingTask", "build_paging_net"]
+__all__ = ["PagingTask", "build_paging_net", "mixed_family_traces"]
+
+
+def mixed_family_traces(families: list[str], *, n_traces: int = 20, length: int = 2100,
+                        seed: int = 0) -> list[np.ndarray]:
+    """The training traces ``[length]`` of the synthetic ``families`` (``n_traces`` each, in the
+    order given): the train part of :func:`heurist.agents.paging_predictors.data.family_traces`
+    (seed ``seed``; the held-out part, seed ``seed + 1_000_003``, is never drawn here)."""
+    if not families:
+        return []
+    from heurist.agents.paging_predictors.data import SYNTHETIC, family_traces
+
+    bad = [f for f in families if f not in SYNTHETIC]
+    if bad or len(set(families)) != len(families):
+        raise ValueError(f"env.mix_families={families}: distinct names out of {', '.join(SYNTHETIC)}")
+    if n_traces < 1 or length < 1:
+        raise ValueError(f"env.mix_traces={n_traces}, env.mix_length={length}: must be >= 1")
+    return [t for fam in families
+            for t in family_traces(fam, part="train", n_traces=n_traces, length=length, seed=seed)]
 
 
 def build_paging_net(agent_cfg, *, gap_features: bool = False):
@@ -67,6 +85,13 @@ class PagingTask:
             self.split = {"train": tr[:-n_val], "test": tr[-n_val:],
                           "train_names": names[:-n_val], "test_names": names[-n_val:]}
         self.evaluation_name = "validation" if n_val else "held-out"
+        # env.mix_families (issue 11 §3): synthetic families' training traces join the training
+        # pool (drawn uniformly with the BrightKite users); evaluation stays on BrightKite.
+        self.mix = mixed_family_traces(list(ec.get("mix_families", []) or []),
+                                       n_traces=int(ec.get("mix_traces", 20)),
+                                       length=int(ec.get("mix_length", 2100)),
+                                       seed=int(ec.get("mix_seed", 0)))
+        train_pool = self.split["train"] + self.mix
         self.k = int(ec.cache_size)
         # A learned predictor's outputs as inputs (env.input_predictor; predictor none only).
         from heurist.policies.paging.learned_policy import input_predictor, slot_env
@@ -75,7 +100,7 @@ class PagingTask:
         if self.inputs_sha is not None and str(ec.predictor) != "none":
             raise ValueError(f"env.input_predictor={ec.input_predictor} needs env.predictor=none")
         self.predictor = ec.predictor if self.inputs_sha is None else self.inputs
-        self.gen_fn = PagingGenerator(traces=self.split["train"], length=ec.train_window,
+        self.gen_fn = PagingGenerator(traces=train_pool, length=ec.train_window,
                                       predictor=self.predictor, cache_size=self.k)
         # Opt-in inter-arrival slot channels (env.gap_features; off: the env as before).
         self.gap = bool(ec.get("gap_features", False))
@@ -160,7 +185,9 @@ class PagingTask:
     def describe(self) -> dict:
         return {"cache_size": self.k, "predictor": str(self.cfg.env.predictor),
                 "input_predictor": str(self.cfg.env.get("input_predictor", "none")),
-                "train_users": self.split["train_names"], "test_users": self.split["test_names"]}
+                "train_users": self.split["train_names"], "test_users": self.split["test_names"],
+                **({"mix_families": list(self.cfg.env.mix_families),
+                    "mix_traces": len(self.mix)} if self.mix else {})}
 
     def evaluate(self, net, *, logger, step: int) -> dict:
         """The learned policy against the baselines on the held-out users; prints the table and

@@ -28,6 +28,7 @@ def test_train_config_composes_from_package():
     ("slot_distance_inputs", "env.input_predictor", "conditional_distance"),
     ("slot_dagger_buffer", "agent.dagger_buffer", 8),
     ("slot_greedy_dagger", "agent.dagger_sample", False),
+    ("slot_mixed", "env.mix_traces", 20),
 ])
 def test_experiments_override_globally(experiment, key, value):
     """Each experiment file overrides keys at the global level."""
@@ -72,7 +73,8 @@ def test_evaluate_config_and_every_yaml_parse():
                      "experiment/routing_smoke.yaml", "experiment/slot_dagger_buffer.yaml",
                      "experiment/slot_distance_inputs.yaml", "experiment/slot_gap_features.yaml",
                      "experiment/slot_greedy_dagger.yaml",
-                     "experiment/slot_learned_inputs.yaml", "experiment/slot_zero_regret.yaml",
+                     "experiment/slot_learned_inputs.yaml", "experiment/slot_mixed.yaml",
+                     "experiment/slot_zero_regret.yaml",
                      "experiment/smoke.yaml",
                      "hydra/callbacks/sweep.yaml", "hydra/launcher/local.yaml",
                      "hydra/launcher/slurm.yaml", "logger/csv.yaml",
