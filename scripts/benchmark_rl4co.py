@@ -7,7 +7,8 @@ rl4co is a benchmark peer, never imported by the package: install it bare (READM
 colorlog``); without it this script exits 2.
 
 Every run trains from scratch for ``--budget`` wall seconds in this one process, one after the
-other (ours, then rl4co's, per model), with ``--threads`` torch threads:
+other (ours, then rl4co's, per model), with ``--threads`` torch threads (pinned again when rl4co's
+training starts, and reported per run as the count seen at the end of training):
 
 * ours: ``scripts/train.py experiment=am_cvrp20`` / ``pomo_cvrp20`` (the trainer, through the
   Hydra configs) with ``trainer.max_seconds=--budget``;
@@ -106,10 +107,13 @@ def train_ours(model: str, *, budget: float, run_dir: Path, threads: int) -> dic
         hp["batch_size"], hp["lr"], hp["layers"]), "experiment config drifted from HPARAMS"
     load0 = _load()
     res = train(cfg, console=Console(quiet=True))
+    import torch
+
     n = int(res["iterations"]) * int(cfg.trainer.batch_size)
     return {"instances": n, "iterations": int(res["iterations"]),
             "train_s": float(res["train_seconds"]), "cpu_s": float(res["train_cpu_seconds"]),
-            "load": (load0, _load()), "artifact": res["exported"]}
+            "load": (load0, _load()), "artifact": res["exported"],
+            "threads": torch.get_num_threads()}
 
 
 def decode_ours(artifact: str, inst, *, decode: str) -> tuple[np.ndarray, float]:
@@ -124,10 +128,12 @@ def decode_ours(artifact: str, inst, *, decode: str) -> tuple[np.ndarray, float]
     return np.array([r.objective for r in recs]), time.perf_counter() - t0
 
 
-def train_rl4co(model: str, *, budget: float, seed: int = 0):
+def train_rl4co(model: str, *, budget: float, threads: int, seed: int = 0):
     """rl4co's ``AttentionModel`` / ``POMO`` trained for ``budget`` wall seconds through its
-    ``RL4COTrainer``; returns (the Lightning module, the run's facts)."""
+    ``RL4COTrainer`` on ``threads`` torch threads; returns (the Lightning module, the run's
+    facts, with the torch thread count seen at the last batch)."""
     import lightning as L
+    import torch
     from rl4co.envs import CVRPEnv
     from rl4co.models import POMO, AttentionModel
     from rl4co.utils.trainer import RL4COTrainer
@@ -143,9 +149,17 @@ def train_rl4co(model: str, *, budget: float, seed: int = 0):
 
         def __init__(self) -> None:
             self.n, self.t0, self.c0, self.wall, self.cpu = 0, 0.0, 0.0, 0.0, 0.0
+            self.threads = 0
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            # importing rl4co.envs compiles a numba ufunc whose OpenMP start resets torch's
+            # threads to the core count (2 here, whatever OMP_NUM_THREADS says): this is how
+            # rl4co got 2 CPU s per wall s in the earlier runs; pin it again before training
+            torch.set_num_threads(threads)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             self.n += int(batch.batch_size[0])
+            self.threads = torch.get_num_threads()
             self.wall = time.perf_counter() - self.t0
             self.cpu = cpu_seconds() - self.c0
             if self.wall >= budget:
@@ -170,7 +184,7 @@ def train_rl4co(model: str, *, budget: float, seed: int = 0):
     # the training seconds end at the last batch (ours: after the last iteration)
     facts = {"instances": count.n, "iterations": int(trainer.global_step),
              "train_s": count.wall, "cpu_s": count.cpu, "load": (load0, _load()),
-             "fit_s": time.perf_counter() - count.t0}
+             "fit_s": time.perf_counter() - count.t0, "threads": count.threads}
     return net, facts
 
 
@@ -256,10 +270,14 @@ def main(argv=None) -> int:
             print(f"benchmark_rl4co: {exc}", file=sys.stderr)
             return 2
     torch.set_num_threads(args.threads)
-    # Lightning sets torch's threads to the core count unless OMP_NUM_THREADS is set (it ran
-    # rl4co on 2 threads here, 2 CPU s per wall s): pin it so both sides get --threads
+    # rl4co ran on 2 threads here (2 CPU s per wall s) whatever OMP_NUM_THREADS said: importing
+    # rl4co.envs compiles a numba ufunc whose OpenMP start resets torch's thread count; so the
+    # threads are set again after that import and when rl4co's training starts
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     import rl4co  # the 15-20 s import, outside every timed section
+    import rl4co.envs  # its numba compile resets torch's threads: set them after
+
+    torch.set_num_threads(args.threads)
 
     inst = test_set(args.test_size, args.test_seed)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -280,7 +298,7 @@ def main(argv=None) -> int:
             objs, secs = decode_ours(facts["artifact"], inst, decode=decode)
             diff = None
         else:
-            module, facts = train_rl4co(model, budget=args.budget)
+            module, facts = train_rl4co(model, budget=args.budget, threads=args.threads)
             objs, secs, diff = decode_rl4co(module, model, inst)
             torch.set_num_threads(args.threads)  # Lightning may have changed it
         row = {"run": run, "decode": decode, "obj": float(objs.mean()),
@@ -296,13 +314,13 @@ def main(argv=None) -> int:
                  f"run at a time.\n" if K else "")
     lines.append("| run | decode | train wall s | train CPU s | iterations | instances | "
                  "instances / s | mean objective (all) | gap to PyVRP % | decode ms / instance | "
-                 "1-min load start / end |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+                 "torch threads | 1-min load start / end |")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         gap = f"{r['gap']:+.2f}" if r["gap"] is not None else "-"
         lines.append(f"| {r['run']} | {r['decode']} | {r['train_s']:.0f} | {r['cpu_s']:.0f} | "
                      f"{r['iterations']:,} | {r['instances']:,} | {r['ips']:.0f} | "
-                     f"{r['obj']:.4f} | {gap} | {r['ms']:.2f} | {r['load'][0]:.1f} / "
+                     f"{r['obj']:.4f} | {gap} | {r['ms']:.2f} | {r['threads']} | {r['load'][0]:.1f} / "
                      f"{r['load'][1]:.1f} |")
     by = {r["run"]: r for r in rows}
     ratios = []
