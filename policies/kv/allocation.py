@@ -86,13 +86,16 @@ def split_evenly(total: int, weights: torch.Tensor, cap: int) -> torch.Tensor:
     return out
 
 
-def layer_budgets(total: int, n_layers: int, *, slope: float, cap: int) -> torch.Tensor:
-    """``[L]`` per-layer entry counts summing to ``total`` from the depth ramp (module doc)."""
+def layer_budgets(total: int, n_layers: int, *, slope: float, cap: int, least: int = 0
+                  ) -> torch.Tensor:
+    """``[L]`` per-layer entry counts summing to ``total`` from the depth ramp (module doc);
+    every layer gets at least ``least`` (the ramp splits what is left)."""
     if not -1.0 <= slope <= 1.0:
         raise ValueError(f"slope must be in [-1, 1], got {slope}")
     depth = torch.linspace(-1.0, 1.0, n_layers, dtype=torch.float64) if n_layers > 1 else \
         torch.zeros(1, dtype=torch.float64)
-    return split_evenly(total, 1.0 + slope * depth, cap)
+    least = min(least, total // n_layers)
+    return least + split_evenly(total - least * n_layers, 1.0 + slope * depth, cap - least)
 
 
 def head_counts(probs: torch.Tensor, budget: int, *, floor: int) -> torch.Tensor:
@@ -130,7 +133,8 @@ class Allocation:
     slope: depth ramp of the per-layer budgets in [-1, 1] (0: equal layers).
     across_heads: AdaKV's top-k over the layer's heads on normalised scores (else equal heads).
     floor: fraction of a head's equal share it always keeps with ``across_heads``.
-    min_per_head: entries every (layer, head) keeps at least (1: the sink survives).
+    min_per_head: entries every (layer, head) keeps at least (1: the sink survives), so every
+        layer's budget is at least ``Hkv * min_per_head`` whatever the ramp.
     """
 
     slope: float = 0.0
@@ -160,7 +164,8 @@ class Allocation:
         ``sum == L * Hkv * n``."""
         n_layers = len(scores)
         hkv, t = scores[0].shape
-        budgets = layer_budgets(n_layers * hkv * n, n_layers, slope=self.slope, cap=hkv * t)
+        budgets = layer_budgets(n_layers * hkv * n, n_layers, slope=self.slope, cap=hkv * t,
+                                least=hkv * self.min_per_head)
         rows = []
         for s, b in zip(scores, budgets.tolist()):
             if self.across_heads:
