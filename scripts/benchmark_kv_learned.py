@@ -6,6 +6,9 @@ continuation; decode mode also evicts after every continuation token).
     python scripts/benchmark_kv_learned.py --contexts 512 --docs 1 --modes decode
     python scripts/benchmark_kv_learned.py --contexts 1024,2048 --docs 1 --modes prefill
     python scripts/benchmark_kv_learned.py --render      # docs/benchmarks/kv_learned.md from the rows
+    python scripts/benchmark_kv_learned.py --contexts 512 --docs 3 --policies observed,learned \
+        --budgets 0.25 --allocation ada,s0.5       # the same total budget split unevenly
+    python scripts/benchmark_kv_learned.py --table   # markdown means per (context, mode, policy)
 
 Each run appends its rows to ``--rows`` (JSON lines; a (context, mode, kind, doc, policy, budget)
 already there is skipped), so the expensive parts run separately and the page is rendered from
@@ -25,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from heurist.agents.kv_scorer.data import KINDS, load_documents
+from heurist.policies.kv.allocation import Allocation
 from heurist.policies.kv.evaluate import evaluate_text
 from heurist.policies.kv.fidelity import reference_run
 from heurist.policies.kv.registry import parse_budgets, parse_policies
@@ -48,6 +52,8 @@ def run(args) -> None:
         done = {_key(json.loads(line)) for line in rows_path.read_text().splitlines() if line}
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     policies, budgets = parse_policies(args.policies), parse_budgets(args.budgets)
+    alloc = Allocation.parse(args.allocation) if args.allocation else None
+    suffix = "" if alloc is None or alloc.uniform else f"+{alloc.label}"
     for context in (int(c) for c in args.contexts.split(",")):
         need = context + args.continuation + 1
         docs = [(k, d, ids) for k in args.kinds.split(",")
@@ -55,8 +61,8 @@ def run(args) -> None:
         for kind, doc, ids in tqdm(docs, desc=f"{context} tokens"):
             ref = None
             for mode in args.modes.split(","):
-                todo = [p for p in policies
-                        if any((context, mode, kind, doc, p, b) not in done for b in budgets)]
+                todo = [p for p in policies if any(
+                    (context, mode, kind, doc, p + suffix, b) not in done for b in budgets)]
                 if not todo:
                     continue
                 if ref is None:
@@ -67,7 +73,8 @@ def run(args) -> None:
                 t0 = time.perf_counter()
                 rows = evaluate_text(model, ids, policies=todo, budgets=budgets, context=context,
                                      continuation=args.continuation, mode=mode,
-                                     greedy_steps=args.greedy, reference=ref)
+                                     greedy_steps=args.greedy, reference=ref,
+                                     allocation=alloc)
                 per_run = (time.perf_counter() - t0) / len(rows)
                 with rows_path.open("a") as f:
                     for r in rows:
@@ -81,6 +88,29 @@ def run(args) -> None:
 def _mean(xs):
     xs = [x for x in xs if x is not None]
     return statistics.fmean(xs) if xs else float("nan")
+
+
+def table(args) -> str:
+    """Markdown: per (context, mode) and policy (allocations included), the mean KL per budget and
+    the mean perplexity and greedy agreement at 25 %, with the documents they cover."""
+    rows = [json.loads(line) for line in Path(args.rows).read_text().splitlines() if line]
+    out = []
+    for context, mode in sorted({(r["context"], r["mode"]) for r in rows}):
+        gr = [r for r in rows if r["context"] == context and r["mode"] == mode]
+        budgets = sorted({r["budget"] for r in gr})
+        out += [f"{context} tokens, {mode}:", "",
+                "| policy | docs | " + " | ".join(f"KL @{b:g}" for b in budgets)
+                + " | ppl @0.25 | agreement @0.25 |", "|---" * (len(budgets) + 4) + "|"]
+        for p in sorted({r["policy"] for r in gr}):
+            kl = [_mean([r["kl"] for r in gr if r["policy"] == p and r["budget"] == b])
+                  for b in budgets]
+            q = [r for r in gr if r["policy"] == p and r["budget"] == 0.25]
+            n = len({r["doc"] for r in gr if r["policy"] == p})
+            out.append(f"| {p} | {n} | " + " | ".join(f"{x:.4f}" for x in kl)
+                       + f" | {_mean([r['ppl'] for r in q]):.3f} | "
+                       f"{_mean([r['agreement'] for r in q]):.3f} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def render(args) -> str:
@@ -184,6 +214,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rows", default="runs/kv_scorer/bench.jsonl")
     ap.add_argument("--render", action="store_true", help="write --out from the rows and stop")
+    ap.add_argument("--table", action="store_true", help="print mean tables of --rows and stop")
+    ap.add_argument("--allocation", default=None,
+                    help="split the budget unevenly (prefill): e.g. ada, s0.5, ada,s0.5")
     ap.add_argument("--commands", nargs="*", default=[], help="commands to list on the page")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/kv_learned.md"))
     args = ap.parse_args(argv)
@@ -193,6 +226,15 @@ def main(argv=None) -> int:
                 raise ValueError(f"--kinds: {k!r} is not one of {KINDS}")
         parse_policies(args.policies)
         parse_budgets(args.budgets)
+        if args.allocation:
+            Allocation.parse(args.allocation)
+            if args.modes != "prefill":
+                raise ValueError("--allocation runs in prefill mode only (--modes prefill)")
+        if args.table:
+            if not Path(args.rows).is_file():
+                raise ValueError(f"--rows {args.rows}: file not found; run the benchmark first")
+            print(table(args))
+            return 0
         if args.render:
             if not Path(args.rows).is_file():
                 raise ValueError(f"--rows {args.rows}: file not found; run the benchmark first")

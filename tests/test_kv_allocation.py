@@ -20,8 +20,8 @@ from heurist.policies.kv.allocation import (
     split_evenly,
 )
 from heurist.policies.kv.fidelity import _cache, allocated_sets
-from heurist.policies.kv.metrics import kl_divergence
 from heurist.policies.kv.learned import LearnedScorer
+from heurist.policies.kv.metrics import kl_divergence
 from heurist.policies.kv.observation import LayerObservation
 from heurist.policies.kv.shared import shared_model
 
@@ -124,6 +124,8 @@ def test_full_floor_is_uniform_and_masking_is_eviction(setup):
     kept, masks, counts = allocated_sets(ref, policy, n_kept(T, 0.25),
                                          Allocation(across_heads=True, floor=0.0))
     assert int(counts.sum()) == 30 * 3 * n_kept(T, 0.25)
+    assert sum(int((~m).sum()) for m in masks) == int(counts.sum())
+    assert all(k.shape == m.shape == (3, int(counts.max())) for k, m in zip(kept, masks))
     n = n_kept(T, 0.25)
     pairs = [kept_with_mask(policy.prefill_scores(o, n), torch.full((3,), n), n + 20)
              for o in ref.observations]

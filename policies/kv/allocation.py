@@ -31,8 +31,16 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Allocation", "SCORE_KINDS", "head_counts", "kept_with_mask", "layer_budgets",
-           "masked_attention", "normalise", "split_evenly"]
+__all__ = [
+    "SCORE_KINDS",
+    "Allocation",
+    "head_counts",
+    "kept_with_mask",
+    "layer_budgets",
+    "masked_attention",
+    "normalise",
+    "split_evenly",
+]
 
 #: How a policy's prefill scores become a per-head distribution: ``mass`` (non-negative
 #: attention-like scores, divided by their sum) or ``logit`` (softmax).
@@ -158,6 +166,30 @@ class Allocation:
         if self.slope:
             parts.append(f"s{self.slope:g}")
         return ",".join(parts) or "uniform"
+
+    @classmethod
+    def parse(cls, spec: str) -> Allocation:
+        """The inverse of :attr:`label`: ``"uniform"``, ``"ada"``, ``"adaf0.5"``, ``"s0.5"``,
+        ``"ada,s-0.5"`` ..."""
+        kw: dict = {}
+        try:
+            for part in (p.strip() for p in spec.split(",") if p.strip()):
+                if part == "uniform":
+                    continue
+                if part.startswith("ada"):
+                    kw["across_heads"] = True
+                    if part[3:]:
+                        if not part.startswith("adaf"):
+                            raise ValueError(part)
+                        kw["floor"] = float(part[4:])
+                elif part.startswith("s"):
+                    kw["slope"] = float(part[1:])
+                else:
+                    raise ValueError(part)
+        except ValueError:
+            raise ValueError(f"allocation {spec!r}: expected parts uniform, ada, adafF, sS "
+                             "(e.g. ada,s0.5)") from None
+        return cls(**kw)
 
     def counts(self, scores: list[torch.Tensor], n: int, *, kind: str = "mass") -> torch.Tensor:
         """Per-layer ``[Hkv, T]`` scores and the uniform count ``n`` -> ``[L, Hkv]`` counts with

@@ -32,14 +32,17 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
                   context: int, continuation: int, seeds: list[int] = (0,),
                   mode: str = "prefill", greedy_steps: int = 16, progress=None,
                   reference=None, parity: str = "heurist",
-                  policy_kwargs: dict[str, dict] | None = None) -> list[dict]:
+                  policy_kwargs: dict[str, dict] | None = None,
+                  allocation=None) -> list[dict]:
     """One dict per (policy, budget): keys policy, budget, recall, kl, ppl, agreement (+ extras).
 
     ``progress`` (optional) is called with a short label after each run finishes; ``reference``
     (optional) is a :func:`reference_run` of ``ids`` already made with the same sizes; ``parity``
     ``"kvpress"`` scores with kvpress's definitions where they differ from ours;
     ``policy_kwargs`` (optional) maps a policy name to extra keyword hyperparameters (e.g.
-    ``{"learned": {"artifact": path}}``).
+    ``{"learned": {"artifact": path}}``); ``allocation`` (optional, prefill mode) an
+    :class:`~heurist.policies.kv.allocation.Allocation` splitting each budget unevenly (rows are
+    then named ``policy+label``).
     """
     if mode not in EVICTION_MODES:
         raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
@@ -54,7 +57,8 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
                 kw.update((policy_kwargs or {}).get(name, {}))
                 policy = make_policy(name, **kw)
                 per_seed.append(run_policy(model, ref, policy, budget, mode=mode,
-                                           greedy=greedy_steps > 0).to_dict())
+                                           greedy=greedy_steps > 0,
+                                           allocation=allocation).to_dict())
                 if progress is not None:
                     progress(f"{name}@{budget:g}")
             rows.append(aggregate_seeds(per_seed) if name == "random" else per_seed[0])
