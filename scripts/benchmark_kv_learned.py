@@ -17,6 +17,7 @@ all of them. Test documents: ``heurist.agents.kv_scorer.data`` (fixed hash split
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import statistics
@@ -52,15 +53,16 @@ def run(args) -> None:
         done = {_key(json.loads(line)) for line in rows_path.read_text().splitlines() if line}
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     policies, budgets = parse_policies(args.policies), parse_budgets(args.budgets)
-    alloc = Allocation.parse(args.allocation) if args.allocation else None
-    suffix = "" if alloc is None or alloc.uniform else f"+{alloc.label}"
+    allocs = [Allocation.parse(x) for x in args.allocation.split("/")] if args.allocation \
+        else [None]
     for context in (int(c) for c in args.contexts.split(",")):
         need = context + args.continuation + 1
         docs = [(k, d, ids) for k in args.kinds.split(",")
                 for d, ids in load_documents(tok, k, "test", count=args.docs, need=need)]
         for kind, doc, ids in tqdm(docs, desc=f"{context} tokens"):
             ref = None
-            for mode in args.modes.split(","):
+            for mode, alloc in itertools.product(args.modes.split(","), allocs):
+                suffix = "" if alloc is None or alloc.uniform else f"+{alloc.label}"
                 todo = [p for p in policies if any(
                     (context, mode, kind, doc, p + suffix, b) not in done for b in budgets)]
                 if not todo:
@@ -216,7 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--render", action="store_true", help="write --out from the rows and stop")
     ap.add_argument("--table", action="store_true", help="print mean tables of --rows and stop")
     ap.add_argument("--allocation", default=None,
-                    help="split the budget unevenly (prefill): e.g. ada, s0.5, ada,s0.5")
+                    help="split the budget unevenly (prefill): e.g. ada, s0.5, ada,s0.5; "
+                         "several separated by / (uniform/ada,s0.5) share each reference")
     ap.add_argument("--commands", nargs="*", default=[], help="commands to list on the page")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/kv_learned.md"))
     args = ap.parse_args(argv)
@@ -227,7 +230,8 @@ def main(argv=None) -> int:
         parse_policies(args.policies)
         parse_budgets(args.budgets)
         if args.allocation:
-            Allocation.parse(args.allocation)
+            for x in args.allocation.split("/"):
+                Allocation.parse(x)
             if args.modes != "prefill":
                 raise ValueError("--allocation runs in prefill mode only (--modes prefill)")
         if args.table:
