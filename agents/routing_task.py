@@ -51,6 +51,8 @@ def build_routing_net(agent_cfg) -> nn.Module:
           "norm": str(agent_cfg.norm), "clip": float(agent_cfg.clip)}
     if name == "camp":
         kw["comm_layers"] = int(agent_cfg.comm_layers)
+    elif not bool(agent_cfg.get("dynamic", True)):
+        kw["dynamic"] = False
     return getattr(routing, AGENTS[name])(**kw)
 
 

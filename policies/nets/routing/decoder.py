@@ -114,7 +114,9 @@ class PointerDecoder(nn.Module):
         if gk.shape[0] != b:
             raise ValueError(f"PointerDecoder: shared={K} needs keys of {b} rows, got "
                              f"{gk.shape[0]}")
-        q = query.view(K, b, h, d)
+        # the 1 / sqrt(d) on the [B, H] queries, not the [b, h, K, n] products (exact when d is
+        # a power of 4, as POMO's 16)
+        q = (query * (1 / math.sqrt(d))).view(K, b, h, d)
         compat = q.permute(1, 2, 0, 3) @ gk.transpose(-1, -2)  # [b, h, K, n]
         if dynamic is not None:
             if self.dynamic is None:
@@ -125,7 +127,7 @@ class PointerDecoder(nn.Module):
             dyn_k = uk @ dynamic.transpose(-1, -2)  # [B, h, n]
             compat = compat + dyn_k.view(K, b, h, n).permute(1, 2, 0, 3)
         m = mask.view(K, b, 1, n).permute(1, 2, 0, 3)  # [b, 1, K, n]
-        compat = masked_logits(compat / math.sqrt(d), m)
+        compat = masked_logits(compat, m)  # (uk above came from the scaled q too)
         attn = compat.softmax(-1)  # [b, h, K, n]
         glimpse = (attn @ gv).permute(2, 0, 1, 3).reshape(B, h, d)  # [B, h, d]
         if dynamic is not None:

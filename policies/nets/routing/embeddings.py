@@ -92,8 +92,11 @@ class ContextEmbedding(nn.Module):
         inst = torch.arange(b, device=pos.device)
         here = node_q[inst, pos.view(K, b)].view(K * b, H)  # [B, H]
         w_v = self.proj.weight[:, -VEHICLE_DIM:]
+        veh = gather_rows(vehicle_features(td), k) @ w_v.T
+        if not self.graph:  # graph_q is zeros (POMO): adding it is exact, and a [B, H] pass
+            return here + veh
         ctx = graph_q if K == 1 else graph_q.unsqueeze(0).expand(K, b, H).reshape(K * b, H)
-        return ctx + here + gather_rows(vehicle_features(td), k) @ w_v.T
+        return ctx + here + veh
 
 
 class DynamicEmbedding(nn.Module):

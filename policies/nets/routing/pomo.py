@@ -20,9 +20,10 @@ class POMO(AttentionModel):
     """AM with ``norm="instance"`` and ``graph_context=False`` by default."""
 
     def __init__(self, *, dim: int = 128, n_heads: int = 8, n_layers: int = 6, ff_dim: int = 512,
-                 norm: str = "instance", clip: float = 10.0, graph_context: bool = False) -> None:
+                 norm: str = "instance", clip: float = 10.0, graph_context: bool = False,
+                 dynamic: bool = True) -> None:
         super().__init__(dim=dim, n_heads=n_heads, n_layers=n_layers, ff_dim=ff_dim, norm=norm,
-                         clip=clip, graph_context=graph_context)
+                         clip=clip, graph_context=graph_context, dynamic=dynamic)
 
 
 def start_actions(td: TensorDictBase) -> torch.Tensor:

@@ -21,9 +21,10 @@ class SymNCO(AttentionModel):
     """AM plus a projection head ``g`` (2-layer MLP, SymNCO's) for the invariance loss."""
 
     def __init__(self, *, dim: int = 128, n_heads: int = 8, n_layers: int = 3, ff_dim: int = 512,
-                 norm: str = "batch", clip: float = 10.0, graph_context: bool = True) -> None:
+                 norm: str = "batch", clip: float = 10.0, graph_context: bool = True,
+                 dynamic: bool = True) -> None:
         super().__init__(dim=dim, n_heads=n_heads, n_layers=n_layers, ff_dim=ff_dim, norm=norm,
-                         clip=clip, graph_context=graph_context)
+                         clip=clip, graph_context=graph_context, dynamic=dynamic)
         self.projection = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
     def project(self, td: TensorDictBase) -> torch.Tensor:
