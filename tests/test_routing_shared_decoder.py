@@ -102,3 +102,26 @@ def test_iteration_benchmark_refuses_bad_flags(argv, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--iters and --threads must be >= 1" in err, err
+
+
+def test_dynamic_off_builds_without_it_and_round_trips():
+    """agent.dynamic=false: no dynamic parameters, the manifest config records it (and only then),
+    the config rebuilds the same network, and on CVRP its shared and per-row logits agree."""
+    from omegaconf import OmegaConf
+
+    from heurist.agents.routing_task import build_routing_net
+
+    cfg = OmegaConf.create({"name": "pomo", "dim": 16, "n_heads": 2, "n_layers": 1, "ff_dim": 32,
+                            "norm": "instance", "clip": 10.0, "dynamic": False})
+    torch.manual_seed(3)
+    net = build_routing_net(cfg).eval()
+    assert net.dynamic is None and net.decoder.dynamic is None
+    assert net.config["dynamic"] is False and "dynamic" not in POMO(dim=16, n_heads=2).config
+    assert list(POMO(**net.config).state_dict()) == list(net.state_dict())
+    env = PVRPSequentialEnv(n_clients=5, n_vehicles=1, weights=Weights(w_time=1.0, w_pref=0.0))
+    inst = generate(2, n_clients=5, n_vehicles=1, rng=1).to_tensordict()
+    td = env.reset(instance=torch.cat([inst] * 3, 0))
+    shared, _ = net.step(td, net.init(td[:2])[torch.arange(6) % 2])
+    plain, _ = net.step(td, net.init(td))
+    assert torch.equal(torch.isinf(shared), torch.isinf(plain))
+    assert torch.allclose(shared[torch.isfinite(shared)], plain[torch.isfinite(plain)], atol=1e-5)
