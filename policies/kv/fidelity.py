@@ -37,8 +37,8 @@ from heurist.policies.kv.select import n_kept as count_kept
 
 __all__ = [
     "FidelityResult",
-    "allocated_sets",
     "Reference",
+    "allocated_sets",
     "prefill_recall",
     "reference_run",
     "run_policy",
@@ -167,11 +167,15 @@ def _cache(model, ref: Reference, policy: KVPolicy, kept, capacity, decode_evict
 
 def _greedy(model, ref, policy, kept, capacity, mode, real_positions, n, masks=None
             ) -> torch.Tensor:
-    if masks is not None:
-        with masked_attention([m[None] for m in masks]):
-            return _greedy(model, ref, policy, kept, capacity, mode, real_positions, n)
     cache = _cache(model, ref, policy, kept, capacity, mode == "decode")
-    tok, out_tokens = ref.first, []
+    if masks is not None:  # prefill-mode padding (appended tokens are visible)
+        with masked_attention([m[None] for m in masks]):
+            return _greedy_loop(model, cache, ref.first, real_positions, n)
+    return _greedy_loop(model, cache, ref.first, real_positions, n)
+
+
+def _greedy_loop(model, cache, first, real_positions, n) -> torch.Tensor:
+    tok, out_tokens = first, []
     for _ in range(n):
         pos = cache.next_position
         out = model(tok[None], past_key_values=cache, position_ids=_positions(pos, 1, real_positions),
@@ -201,7 +205,7 @@ def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: 
     """Fidelity of ``policy`` at ``budget`` (fraction of the context kept per head) on ``ref``.
 
     ``allocation`` (prefill mode only): split the same total budget unevenly over (layer, KV head)
-    (:mod:`heurist.policies.kv.allocation`); uncounted padding entries are masked out of attention.
+    (:mod:`heurist.policies.kv.allocation`); padding slots are masked out of attention.
     """
     if mode not in EVICTION_MODES:
         raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
@@ -209,6 +213,8 @@ def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: 
     n = count_kept(t, budget) if policy.evicts else t
     if allocation is not None and not allocation.uniform and policy.evicts:
         if mode != "prefill":
+            # Padded slots would stay visible to decode scoring (the learned scorer's
+            # within-head z-scores read every slot), so decode is not simulated exactly.
             raise ValueError("a non-uniform allocation runs in prefill mode only")
         return _run_allocated(model, ref, policy, budget, n, allocation, real_positions, greedy)
     kept = [policy.select(obs, n) for obs in ref.observations]
