@@ -16,8 +16,23 @@ search looks for such a packing only, top down, as an AND-OR search over *pieces
   a memo of dead border states, identical buffers taken in order), and then the piece below
   (``S``, height ``a``) and the piece above (the rest, ``h - a``).
 
+**Strips** (``strips=True``). The full-window cut lines of a piece without a time cut split it
+into *strips*: full-window pieces with no full-window cut inside, so each is one buffer spanning
+the window or has a time cut. Strips can be swapped freely (nothing crosses their borders), so
+any strip can go at the bottom: the one holding a chosen *anchor* buffer. So a buffer spanning
+the window is cut off at once (no choice), and otherwise only the sets ``S`` holding the anchor
+that leave some inner border uncrossed are tried. Such a border ``c`` (not crossed by the
+anchor) bounds the strip's height: it is a subset sum both of the buffers ending at ``c`` and of
+those starting at ``c``. Per piece, the anchor is the buffer with the fewest such heights (a
+buffer with none means no guillotine packing). Trying all strips in every order is gone too.
+
+**Look-ahead** (``lookahead=True``). Entering section ``i``, the set search checks that every
+section ahead (within a depth that fits ``_REACH_BITS``) can still reach exactly ``a`` with the
+buffers not decided yet (subset sums of those starting in ``i`` or later, built per piece).
+
 The two pieces of a cut share no buffer, so they are independent: each is solved once (its first
 packing kept) and a piece that cannot be packed is remembered by ``(window, height, buffers)``.
+Identical buffers (size and span) are taken as a prefix *of the piece's own* group.
 So the search is complete *for guillotine packings* of the instance, and a packing it returns is
 a real one. Many packings are not guillotine packings, so finding none (or running out of its
 step budget) says nothing about feasibility: it is only a first member before the complete
@@ -28,6 +43,10 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["guillotine_pack"]
+
+
+_REACH_BITS = 1 << 29
+"""Bits of look-ahead subset sums per piece (64 MiB): caps the look-ahead depth."""
 
 
 class _Budget(Exception):
@@ -48,7 +67,9 @@ def _sumset(sizes, limit):
 class _Guillotine:
     """One search over buffers ``size/lo/hi`` (compressed sections, address units)."""
 
-    def __init__(self, size, lo, hi, steps):
+    def __init__(self, size, lo, hi, steps, strips=True, lookahead=True):
+        self.strips = bool(strips)
+        self.lookahead = bool(lookahead)
         self.size = [int(x) for x in size]
         self.lo = [int(x) for x in lo]
         self.hi = [int(x) for x in hi]
@@ -133,25 +154,131 @@ class _Guillotine:
             if cand & ~1 & ~(1 << h) == 0:
                 return False
         cand &= ~1 & ~(1 << h)
+        anchor = -1
+        if self.strips:
+            full = [b for b in items if self.lo[b] == s0 and self.hi[b] == s1]
+            if full:
+                # A buffer spanning the window is a strip of its own: at the bottom, no choice.
+                anchor = max(full, key=lambda b: (self.size[b], -b))
+                below = frozenset((anchor,))
+                a = self.size[anchor]
+                return (a < h and self.solve(s0, s1, base + a, h - a, items - below)
+                        and self.solve(s0, s1, base, a, below))
+            # Strips (module doc): the bottom one holds the anchor, the buffer that leaves
+            # the fewest strip heights to try.
+            anchor, levels = self._pick_anchor(s0, s1, h, live, items, cand)
+            if anchor < 0:
+                return False
+            cand &= levels
+        reach = self._reach(s0, h, live) if self.lookahead else None
+        # Identical buffers: the nearest one before ``b`` *in this piece* (the others lie in
+        # other pieces, so they do not constrain S here).
+        prev_in = {}
+        for b in items:
+            ps = self.prev_same[b]
+            while ps >= 0 and ps not in items:
+                ps = self.prev_same[ps]
+            prev_in[b] = ps
         while cand:
             a = (cand & -cand).bit_length() - 1
             cand &= cand - 1
-            for S in self._cut_sets(s0, s1, h, a, starts):
+            self._tick()
+            for S in self._cut_sets(s0, s1, h, a, starts, prev_in, anchor, reach):
                 below = frozenset(S)
                 if (self.solve(s0, s1, base, a, below)
                         and self.solve(s0, s1, base + a, h - a, items - below)):
                     return True
         return False
 
-    def _cut_sets(self, s0, s1, h, a, starts):
+    def _pick_anchor(self, s0, s1, h, live, items, cand):
+        """The anchor (a buffer crossing a border) whose strip heights (its strip's levels,
+        within ``cand``) are fewest, widest on ties; and those heights; ``(-1, 0)`` when some
+        buffer allows no strip height (the piece has no guillotine packing). Uses per border ``c``
+        the subset sums of the buffers ending at ``c`` (section ``c - 1``) and starting at ``c``
+        (section ``c``); only the two borders an anchor ends on need them without it."""
+        size, lo, hi = self.size, self.lo, self.hi
+        mask = (1 << (h + 1)) - 1
+        width = s1 - s0
+
+        def sums(bufs, skip=-1):
+            ss = 1
+            for b in bufs:
+                if b != skip:
+                    ss |= (ss << size[b]) & mask
+            return ss
+
+        ends = [[b for b in live[c - 1 - s0] if hi[b] == c] for c in range(s0 + 1, s1)]
+        begins = [[b for b in live[c - s0] if lo[b] == c] for c in range(s0 + 1, s1)]
+        side = [sums(e) & sums(g) for e, g in zip(ends, begins)]
+        self._tick()
+        # prefix[j]: OR of side[0..j-1]; suffix[j]: OR of side[j..]
+        prefix = [0] * width
+        for j in range(1, width):
+            prefix[j] = prefix[j - 1] | side[j - 1]
+        suffix = [0] * width
+        for j in range(width - 2, -1, -1):
+            suffix[j] = suffix[j + 1] | side[j]
+        best = None
+        for b in items:
+            if hi[b] - lo[b] < 2:
+                continue
+            za = size[b]
+            # borders c = s0 + 1 + j not crossed: c < lo[b] or c > hi[b], and c in {lo, hi}
+            jl, jh = lo[b] - s0 - 1, hi[b] - s0 - 1
+            lv = prefix[max(jl, 0)] | (suffix[jh + 1] if 0 <= jh + 1 < width else 0)
+            if jl >= 0:
+                lv |= sums(ends[jl]) & ((sums(begins[jl], b) << za) & mask)
+            if jh < width - 1:
+                lv |= ((sums(ends[jh], b) << za) & mask) & sums(begins[jh])
+            lv &= cand & ~((1 << za) - 1)
+            self._tick()
+            if not lv:
+                # Every buffer lies in some strip, of a height it allows: none, no packing.
+                return -1, 0
+            score = (lv.bit_count(), -(hi[b] - lo[b]), -za, b)
+            if best is None or score < best[0]:
+                best = (score, b, lv)
+        return best[1], best[2]
+
+    def _reach(self, s0, h, live):
+        """``reach[k][i - k + depth]`` (``i`` in ``(k - depth, k]``): the subset sums (a bitset
+        up to ``h``) of the buffers live in section ``k`` of the window that start in section
+        ``i`` or later, i.e. those a cut-set search entering section ``i`` has not decided yet.
+        ``depth`` is capped so that all of them take at most ``_REACH_BITS`` bits."""
+        width = len(live)
+        depth = max(1, min(width, _REACH_BITS // (width * (h + 1))))
+        mask = (1 << (h + 1)) - 1
+        reach = []
+        for k in range(width):
+            bs = sorted(live[k], key=lambda b: -self.lo[b])
+            row = [0] * depth
+            ss, q = 1, 0
+            for i in range(k, k - depth, -1):
+                while q < len(bs) and self.lo[bs[q]] - s0 >= i:
+                    ss |= (ss << self.size[bs[q]]) & mask
+                    q += 1
+                    self._tick()
+                row[i - k + depth - 1] = ss
+            reach.append(row)
+        return depth, reach
+
+    def _cut_sets(self, s0, s1, h, a, starts, prev_in, anchor=-1, reach=None):
         """Every set ``S`` of the piece's buffers summing to exactly ``a`` in each section of the
-        window (the rest then sums to ``h - a``), section by section from the left."""
+        window (the rest then sums to ``h - a``), section by section from the left. With an
+        ``anchor`` (strips), only the sets holding it that some inner border of the window
+        leaves uncrossed (the bottom strip has a time cut). ``prev_in``: per buffer, the
+        nearest identical one before it in the piece (-1: none)."""
         width = s1 - s0
         low = [0] * width   # bytes decided into S, per section
         high = [0] * width  # bytes decided out of S
         S: set[int] = set()
         dead: set = set()
         size, lo, hi = self.size, self.lo, self.hi
+
+        # The last inner border the anchor does not cross (0: none; a set holding the anchor
+        # then has no time cut).
+        last_free = width if anchor < 0 else max(
+            [i for i in range(1, width) if not lo[anchor] < s0 + i < hi[anchor]], default=0)
 
         def fits(b, arr, lim):
             z = size[b]
@@ -164,44 +291,60 @@ class _Guillotine:
             for k in range(lo[b] - s0, hi[b] - s0):
                 arr[k] += z
 
-        def section(i):
+        def section(i, free):
             if i == width:
-                yield S
+                if free or anchor < 0:
+                    yield S
                 return
-            # The future depends only on which buffers still live here are in S.
-            key = (i, frozenset(b for b in S if hi[b] > s0 + i))
+            # The future depends only on which buffers still live here are in S (and, with an
+            # anchor, whether a border was left uncrossed: none of them lives on across it).
+            on = frozenset(b for b in S if hi[b] > s0 + i)
+            free = free or (0 < i and all(lo[b] >= s0 + i for b in on))  # (the anchor)
+            if not free and i > last_free:
+                return  # every border left is crossed by the anchor
+            key = (i, on, free)
             if key in dead:
                 return
+            if reach is not None:
+                # Look-ahead: each section ahead (within the depth) must still reach exactly
+                # ``a`` with the buffers not decided yet.
+                depth, rows = reach
+                for k in range(i, min(width, i + depth)):
+                    t = a - low[k]
+                    if t < 0 or not (rows[k][i - k + depth - 1] >> t) & 1:
+                        dead.add(key)
+                        return
             self._tick()
             got = False
             target = a - low[i]
             # The buffers that live on branch first; of the fillers (living here only, so the
             # future does not see them) one subset of the right sum is taken, the first found
             # largest first: trying every such subset explodes on many small fillers.
-            new = sorted(starts[i], key=lambda b: (hi[b] == s0 + i + 1, -size[b], b))
+            new = sorted((b for b in starts[i] if b != anchor),
+                         key=lambda b: (hi[b] == s0 + i + 1, -size[b], b))
             suffix = [0] * (len(new) + 1)
             suffix[len(new)] = 1
             mask = (1 << (target + 1)) - 1 if target >= 0 else 0
             for j in range(len(new) - 1, -1, -1):
                 suffix[j] = suffix[j + 1] | ((suffix[j + 1] << size[new[j]]) & mask)
             if target >= 0 and (suffix[0] >> target) & 1:
-                for out in pick(i, new, suffix, 0, target):
+                for out in pick(i, new, suffix, 0, target, free):
                     got = True
                     yield out
             if not got:
                 dead.add(key)
 
-        def pick(i, new, suffix, j, t):
+        def pick(i, new, suffix, j, t, free):
             if j == len(new):
-                yield from section(i + 1)
+                yield from section(i + 1, free)
                 return
             self._tick()
             b = new[j]
             if hi[b] == s0 + i + 1:
-                yield from fillers(i, new, suffix, j, t)
+                yield from fillers(i, new, suffix, j, t, free)
                 return
             z = size[b]
-            ps = self.prev_same[b]
+            ps = prev_in[b]
             # In S (only if the identical buffer before it is: S holds a prefix of each group
             # of identical buffers), or out of it.
             if (t >= z and (suffix[j + 1] >> (t - z)) & 1 and (ps < 0 or ps in S)
@@ -209,18 +352,18 @@ class _Guillotine:
                 add(b, low, z)
                 S.add(b)
                 try:
-                    yield from pick(i, new, suffix, j + 1, t - z)
+                    yield from pick(i, new, suffix, j + 1, t - z, free)
                 finally:
                     S.discard(b)
                     add(b, low, -z)
             if (suffix[j + 1] >> t) & 1 and fits(b, high, h - a):
                 add(b, high, z)
                 try:
-                    yield from pick(i, new, suffix, j + 1, t)
+                    yield from pick(i, new, suffix, j + 1, t, free)
                 finally:
                     add(b, high, -z)
 
-        def fillers(i, new, suffix, j, t):
+        def fillers(i, new, suffix, j, t, free):
             chosen = []
             for q in range(j, len(new)):
                 b = new[q]
@@ -234,7 +377,7 @@ class _Guillotine:
                 else:
                     high[i] += size[b]
             try:
-                yield from section(i + 1)
+                yield from section(i + 1, free)
             finally:
                 for b in new[j:]:
                     if b in chosen:
@@ -243,10 +386,16 @@ class _Guillotine:
                     else:
                         high[i] -= size[b]
 
-        yield from section(0)
+        if anchor >= 0:
+            # The anchor is in S from the start, so every section of its span knows it.
+            if not fits(anchor, low, a):
+                return
+            add(anchor, low, size[anchor])
+            S.add(anchor)
+        yield from section(0, False)
 
 
-def guillotine_pack(size, t0, t1, cap, *, steps):
+def guillotine_pack(size, t0, t1, cap, *, steps, strips=True, lookahead=True):
     """Offsets (address units, ``int64 [N]``) of a guillotine packing of the perfect tiling
     ``size/t0/t1`` (compressed sections ``[t0, t1)``) within ``cap``, or ``None`` (none found
     within ``steps`` search steps: says nothing about feasibility); and the steps used."""
@@ -255,7 +404,7 @@ def guillotine_pack(size, t0, t1, cap, *, steps):
     size = np.asarray(size, dtype=np.int64)
     t0 = np.asarray(t0, dtype=np.int64)
     t1 = np.asarray(t1, dtype=np.int64)
-    g = _Guillotine(size, t0, t1, steps)
+    g = _Guillotine(size, t0, t1, steps, strips, lookahead)
     limit = sys.getrecursionlimit()
     # Nesting grows with the window width (one generator level per section in a cut search).
     sys.setrecursionlimit(max(limit, 20 * (int(t1.max()) + len(size)) + 1000))
