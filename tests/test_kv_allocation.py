@@ -154,3 +154,14 @@ def test_batched_evaluator_equals_run_policy(setup):
             got = batched_kl(model, [w, w], p, alloc, 0.25)
             want = run_policy(model, ref, make_policy(p), 0.25, allocation=alloc, greedy=False).kl
             assert abs(got[0] - want) < 1e-5 and abs(got[1] - want) < 1e-5
+
+
+def test_allocation_labels_round_trip():
+    """Allocation.parse inverts label; bad specs raise ValueError."""
+    for spec in ("uniform", "ada", "adaf0.5", "s0.75", "ada,s0.75", "adaf0,s-0.5"):
+        a = Allocation.parse(spec)
+        assert a.label == spec and Allocation.parse(a.label) == a
+    assert Allocation.parse("ada,s0.75") == Allocation(slope=0.75, across_heads=True)
+    for bad in ("x", "s", "adax", "s2"):
+        with pytest.raises(ValueError):
+            Allocation.parse(bad)
