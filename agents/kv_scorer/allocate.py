@@ -114,7 +114,7 @@ def batched_kl(model, windows: list[AllocWindow], policy: str, allocation: Alloc
 
 
 def grid(slopes: list[float], floors: list[float]) -> list[Allocation]:
-    """Uniform heads at every slope, and AdaKV heads at every (slope, floor)."""
+    """Equal heads at every slope, and AdaKV heads at every (slope, floor) (none: no floors)."""
     out = [Allocation(slope=s) for s in slopes]
     out += [Allocation(slope=s, across_heads=True, floor=f)
             for s, f in itertools.product(slopes, floors)]
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/kv_scorer/alloc.jsonl"))
     ap.add_argument("--policies", default="observed,learned")
     ap.add_argument("--slopes", default="-0.5,0,0.5,1")
-    ap.add_argument("--floors", default="0.2,0.5")
+    ap.add_argument("--floors", default="0.2,0.5", help="AdaKV floors; 'none': no AdaKV")
     ap.add_argument("--docs", type=int, default=16, help="train documents per kind (as record)")
     ap.add_argument("--val-docs", type=int, default=3)
     ap.add_argument("--per-kind", type=int, default=8, help="train windows per kind")
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         allocations = grid([float(s) for s in a.slopes.split(",")],
-                           [float(f) for f in a.floors.split(",")])
+                           [] if a.floors == "none" else [float(f) for f in a.floors.split(",")])
     except ValueError as e:
         ap.error(f"--slopes/--floors: {e}")
     if min(a.docs - a.val_docs, a.val_docs, a.per_kind, a.batch) < 1:
