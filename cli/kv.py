@@ -166,9 +166,27 @@ def _load(threads: int = 0):
     return shared_model()
 
 
+def _allocation(spec: str | None, mode: str):
+    """``--allocation`` as an :class:`~heurist.policies.kv.allocation.Allocation` (``None``: the
+    equal split); a non-uniform split runs in prefill mode only."""
+    if spec is None:
+        return None
+    from heurist.policies.kv.allocation import Allocation  # imports torch: only when asked
+
+    try:
+        allocation = Allocation.parse(spec)
+    except ValueError as exc:
+        raise ValueError(f"--allocation: {exc}") from None
+    if mode == "decode" and not allocation.uniform:
+        raise ValueError(f"--allocation {spec} runs in --mode prefill only (in decode mode the "
+                         "padded slots would reach the learned scorer's per-head features)")
+    return allocation
+
+
 def _evaluate_inputs(args) -> tuple[list[str], list[float], list[int], str, int, str]:
-    """Every flag and the file checked, before torch, transformers and the model load:
-    ``(policies, budgets, seeds, text, tokens needed, what they are)``."""
+    """Every flag and the file checked, before transformers and the model load (torch too,
+    unless ``--allocation`` is given): ``(policies, budgets, seeds, text, tokens needed, what
+    they are)``."""
     from heurist.policies.kv.registry import parse_budgets, parse_policies
 
     policies = parse_policies(args.policy)
@@ -180,6 +198,7 @@ def _evaluate_inputs(args) -> tuple[list[str], list[float], list[int], str, int,
         raise ValueError(f"--greedy must be >= 0 (0: skip agreement), got {args.greedy}")
     _check_threads(args.threads)
     _check_artifact(args.artifact, policies)
+    args.allocation = _allocation(args.allocation, args.mode)
     if args.parity == "kvpress":
         _check_snapkv(policies, args.tokens, " --parity kvpress")
     # The continuation and the greedy tokens both take positions after the context.
@@ -208,6 +227,7 @@ def _evaluate(args) -> int:
                              greedy_steps=args.greedy, parity=args.parity,
                              policy_kwargs=({"learned": {"artifact": args.artifact}}
                                             if args.artifact else None),
+                             allocation=args.allocation,
                              progress=lambda label: bar.update(task, advance=1, description=label))
     # Agreement is NaN when --greedy 0: JSON gets null (NaN is not JSON), the table a dash.
     rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
@@ -286,6 +306,10 @@ def register(subparsers) -> None:
                          "(TOVA layer-wide, H2O = ObservedAttention, SnapKV window, random)")
     ev.add_argument("--artifact", default=None,
                     help="policy artifact folder for --policy learned (default: the shipped one)")
+    ev.add_argument("--allocation", default=None,
+                    help="split each budget unevenly over (layer, KV head), same total, prefill "
+                         "mode: e.g. ada,s0.75 (AdaKV across heads + deeper layers get more); "
+                         "rows are named policy+split (default: equal split)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.set_defaults(func=_evaluate)
     pa = sub.add_parser("parity", help="kept-set parity with kvpress presses at prefill")

@@ -139,3 +139,29 @@ def test_validation_and_help_import_neither_torch_nor_transformers():
             "print([m for m in ('torch', 'transformers', 'rich') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_allocation_flag_splits_the_same_budget_and_uniform_changes_nothing(capsys):
+    """--allocation ada,s0.75 names its rows policy+split at the same kept count; uniform gives
+    the equal split's exact KL."""
+    argv = ["kv", "evaluate", "--text", os.__file__, "--tokens", "64", "--continuation", "8",
+            "--budget", "0.25", "--policy", "observed", "--greedy", "0", "--json"]
+    assert main(argv) == 0
+    equal = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--allocation", "uniform"]) == 0
+    assert json.loads(capsys.readouterr().out) == equal
+    assert main([*argv, "--allocation", "ada,s0.75"]) == 0
+    (split,) = json.loads(capsys.readouterr().out)
+    assert split["policy"] == "observed+ada,s0.75" and split["n_kept"] == equal[0]["n_kept"] == 16
+    assert split["kl"] > 0.0 and split["kl"] != equal[0]["kl"]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--allocation", "ada,x1"], "--allocation: allocation 'ada,x1': expected parts uniform, ada,"),
+    (["--allocation", "s0.5", "--mode", "decode"], "--allocation s0.5 runs in --mode prefill only"),
+])
+def test_bad_allocation_exits_2_with_one_line(capsys, extra, message):
+    """An unknown split or a split in decode mode exits 2 with one line, before the model runs."""
+    assert main(["kv", "evaluate", "--text", os.__file__, "--tokens", "64", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
