@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument("--zoo-seconds", type=float, default=10.0)
     parser.add_argument("--guillotine-steps", type=int, default=None,
                         help="steps of the filler search's guillotine member per node "
-                        "(default 4; 0 switches it off, for ablation)")
+                        "(default 16; 0 switches it off, for ablation)")
     args = parser.parse_args()
     if args.guillotine_steps is not None:
         if args.guillotine_steps < 0:

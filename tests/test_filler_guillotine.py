@@ -77,19 +77,19 @@ def test_one_byte_less_is_still_proved_infeasible():
 
 
 def test_strips_and_lookahead_pack_every_small_guillotine_tiling():
-    """Strips (the bottom strip holds a chosen anchor and has a time cut) and the look-ahead
-    keep the guillotine search complete on 200 small generated tilings (4-23 buffers, each a
-    guillotine packing by construction): every variant packs each within its steps, and every
-    plan passes check_plan."""
+    """Strips (the bottom strip holds a chosen anchor and has a time cut; 1 or 4 anchors in
+    turn) and the look-ahead keep the guillotine search complete on 200 small generated tilings
+    (4-23 buffers, each a guillotine packing by construction): every variant packs each within
+    its steps, and every plan passes check_plan."""
     for seed in range(200):
         inst, _ = zero_slack_instance(4 + seed % 20, seed=seed, capacity=64, horizon=8)
         unit = address_unit(inst)
         t0, t1 = compressed_times(inst)
-        for strips in (True, False):
+        for strips, anchors in ((True, 1), (True, 4), (False, 1)):
             for lookahead in (True, False):
                 off, used = guillotine_pack(inst.size // unit, t0, t1, inst.capacity // unit,
                                             steps=1_000_000, strips=strips,
-                                            lookahead=lookahead)
+                                            lookahead=lookahead, anchors=anchors)
                 assert off is not None and used < 1_000_000, (seed, strips, lookahead)
                 assert check_plan(inst, off * unit, mode="packing").valid
 

@@ -25,6 +25,10 @@ that leave some inner border uncrossed are tried. Such a border ``c`` (not cross
 anchor) bounds the strip's height: it is a subset sum both of the buffers ending at ``c`` and of
 those starting at ``c``. Per piece, the anchor is the buffer with the fewest such heights (a
 buffer with none means no guillotine packing). Trying all strips in every order is gone too.
+Any anchor gives a search that is complete for guillotine packings, so ``anchors`` of them
+(``GUILLOTINE_ANCHORS``: the fewest heights, and the lowest least height, alternately) run in
+turn, ``_QUANTUM`` switch points each: the first to pack wins, and the first to be exhausted
+proves the piece has no guillotine packing.
 
 **Look-ahead** (``lookahead=True``). Entering section ``i``, the set search checks that every
 section ahead (within a depth that fits ``_REACH_BITS``) can still reach exactly ``a`` with the
@@ -44,6 +48,12 @@ import numpy as np
 
 __all__ = ["guillotine_pack"]
 
+
+GUILLOTINE_ANCHORS = 4
+"""Anchors per piece whose strip searches run in turn (``_Guillotine._drive``)."""
+
+_QUANTUM = 64
+"""Switch points per anchor and turn."""
 
 _REACH_BITS = 1 << 29
 """Bits of look-ahead subset sums per piece (64 MiB): caps the look-ahead depth."""
@@ -67,8 +77,9 @@ def _sumset(sizes, limit):
 class _Guillotine:
     """One search over buffers ``size/lo/hi`` (compressed sections, address units)."""
 
-    def __init__(self, size, lo, hi, steps, strips=True, lookahead=True):
+    def __init__(self, size, lo, hi, steps, strips=True, lookahead=True, anchors=1):
         self.strips = bool(strips)
+        self.anchors = max(1, int(anchors))
         self.lookahead = bool(lookahead)
         self.size = [int(x) for x in size]
         self.lo = [int(x) for x in lo]
@@ -154,23 +165,6 @@ class _Guillotine:
             if cand & ~1 & ~(1 << h) == 0:
                 return False
         cand &= ~1 & ~(1 << h)
-        anchor = -1
-        if self.strips:
-            full = [b for b in items if self.lo[b] == s0 and self.hi[b] == s1]
-            if full:
-                # A buffer spanning the window is a strip of its own: at the bottom, no choice.
-                anchor = max(full, key=lambda b: (self.size[b], -b))
-                below = frozenset((anchor,))
-                a = self.size[anchor]
-                return (a < h and self.solve(s0, s1, base + a, h - a, items - below)
-                        and self.solve(s0, s1, base, a, below))
-            # Strips (module doc): the bottom one holds the anchor, the buffer that leaves
-            # the fewest strip heights to try.
-            anchor, levels = self._pick_anchor(s0, s1, h, live, items, cand)
-            if anchor < 0:
-                return False
-            cand &= levels
-        reach = self._reach(s0, h, live) if self.lookahead else None
         # Identical buffers: the nearest one before ``b`` *in this piece* (the others lie in
         # other pieces, so they do not constrain S here).
         prev_in = {}
@@ -179,16 +173,57 @@ class _Guillotine:
             while ps >= 0 and ps not in items:
                 ps = self.prev_same[ps]
             prev_in[b] = ps
+        reach = None
+        if not self.strips:
+            reach = self._reach(s0, h, live) if self.lookahead else None
+            return self._drive([self._strips(s0, s1, base, h, items, starts, prev_in, -1,
+                                             cand, reach)])
+        full = [b for b in items if self.lo[b] == s0 and self.hi[b] == s1]
+        if full:
+            # A buffer spanning the window is a strip of its own: at the bottom, no choice.
+            anchor = max(full, key=lambda b: (self.size[b], -b))
+            below = frozenset((anchor,))
+            a = self.size[anchor]
+            return (a < h and self.solve(s0, s1, base + a, h - a, items - below)
+                    and self.solve(s0, s1, base, a, below))
+        # Strips (module doc): the bottom one holds the anchor. Each anchor's search is
+        # complete for guillotine packings, so they run in turn (round-robin): the first to
+        # pack wins, and the first to be exhausted proves that there is none.
+        picks = self._pick_anchor(s0, s1, h, live, items, cand)
+        if not picks:
+            return False
+        reach = self._reach(s0, h, live) if self.lookahead else None
+        return self._drive([self._strips(s0, s1, base, h, items, starts, prev_in, anchor,
+                                         cand & levels, reach) for anchor, levels in picks])
+
+    def _drive(self, runs):
+        """Round-robin over the anchors' searches, ``_QUANTUM`` switch points each: True at
+        the first packing, False when the first of them is exhausted."""
+        while True:
+            for run in runs:
+                for _ in range(_QUANTUM):
+                    r = next(run, False)
+                    if r is None:
+                        continue
+                    return r
+
+    def _strips(self, s0, s1, base, h, items, starts, prev_in, anchor, cand, reach):
+        """One anchor's search (``anchor`` -1: any bottom set): yields None at switch points,
+        then True (packed: the offsets are set) or ends (exhausted)."""
         while cand:
             a = (cand & -cand).bit_length() - 1
             cand &= cand - 1
             self._tick()
+            yield None
             for S in self._cut_sets(s0, s1, h, a, starts, prev_in, anchor, reach):
+                if S is None:
+                    yield None
+                    continue
                 below = frozenset(S)
                 if (self.solve(s0, s1, base, a, below)
                         and self.solve(s0, s1, base + a, h - a, items - below)):
-                    return True
-        return False
+                    yield True
+                    return
 
     def _pick_anchor(self, s0, s1, h, live, items, cand):
         """The anchor (a buffer crossing a border) whose strip heights (its strip's levels,
@@ -218,7 +253,7 @@ class _Guillotine:
         suffix = [0] * width
         for j in range(width - 2, -1, -1):
             suffix[j] = suffix[j + 1] | side[j]
-        best = None
+        scored = []
         for b in items:
             if hi[b] - lo[b] < 2:
                 continue
@@ -234,11 +269,19 @@ class _Guillotine:
             self._tick()
             if not lv:
                 # Every buffer lies in some strip, of a height it allows: none, no packing.
-                return -1, 0
-            score = (lv.bit_count(), -(hi[b] - lo[b]), -za, b)
-            if best is None or score < best[0]:
-                best = (score, b, lv)
-        return best[1], best[2]
+                return []
+            scored.append((lv.bit_count(), (lv & -lv).bit_length(), -(hi[b] - lo[b]), b, lv))
+        # The fewest heights first; then those whose least height is lowest (a thin strip is
+        # found soon), alternately, up to ``self.anchors`` of them.
+        by_count = sorted(scored)
+        by_low = sorted(scored, key=lambda x: x[1:])
+        picks, seen = [], set()
+        for x, y in zip(by_count, by_low):
+            for z in (x, y):
+                if z[3] not in seen and len(picks) < self.anchors:
+                    seen.add(z[3])
+                    picks.append((z[3], z[4]))
+        return picks
 
     def _reach(self, s0, h, live):
         """``reach[k][i - k + depth]`` (``i`` in ``(k - depth, k]``): the subset sums (a bitset
@@ -315,6 +358,7 @@ class _Guillotine:
                         dead.add(key)
                         return
             self._tick()
+            yield None  # a switch point for the anchors' round-robin
             got = False
             target = a - low[i]
             # The buffers that live on branch first; of the fillers (living here only, so the
@@ -329,7 +373,7 @@ class _Guillotine:
                 suffix[j] = suffix[j + 1] | ((suffix[j + 1] << size[new[j]]) & mask)
             if target >= 0 and (suffix[0] >> target) & 1:
                 for out in pick(i, new, suffix, 0, target, free):
-                    got = True
+                    got = got or out is not None  # None: a switch point, not a set
                     yield out
             if not got:
                 dead.add(key)
@@ -395,7 +439,8 @@ class _Guillotine:
         yield from section(0, False)
 
 
-def guillotine_pack(size, t0, t1, cap, *, steps, strips=True, lookahead=True):
+def guillotine_pack(size, t0, t1, cap, *, steps, strips=True, lookahead=True,
+                    anchors=GUILLOTINE_ANCHORS):
     """Offsets (address units, ``int64 [N]``) of a guillotine packing of the perfect tiling
     ``size/t0/t1`` (compressed sections ``[t0, t1)``) within ``cap``, or ``None`` (none found
     within ``steps`` search steps: says nothing about feasibility); and the steps used."""
@@ -404,7 +449,7 @@ def guillotine_pack(size, t0, t1, cap, *, steps, strips=True, lookahead=True):
     size = np.asarray(size, dtype=np.int64)
     t0 = np.asarray(t0, dtype=np.int64)
     t1 = np.asarray(t1, dtype=np.int64)
-    g = _Guillotine(size, t0, t1, steps, strips, lookahead)
+    g = _Guillotine(size, t0, t1, steps, strips, lookahead, anchors)
     limit = sys.getrecursionlimit()
     # Nesting grows with the window width (one generator level per section in a cut search).
     sys.setrecursionlimit(max(limit, 20 * (int(t1.max()) + len(size)) + 1000))
