@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Decoded", "conflict_winners", "decode_parallel", "decode_sequential", "parallel_log"]
+__all__ = ["Decoded", "conflict_winners", "decode_parallel", "decode_sequential", "parallel_log",
+           "sequential_log"]
 
 
 @dataclass(frozen=True)
@@ -177,13 +178,15 @@ def decode_parallel(actions, demand, capacity, allowed, priorities=None, *,
     return r.decoded(False, T, illegal, -1)
 
 
-def decode_sequential(actions, demand, capacity, allowed) -> Decoded:
+def decode_sequential(actions, demand, capacity, allowed, *, retire: bool = False) -> Decoded:
     """Replays one row of the sequential env: ``actions`` [T] ints; ``demand`` [N] ints,
     ``capacity`` [M], ``allowed`` [M, N] bool. The acting vehicle follows the round-robin rule:
     the next vehicle after the last one to act (cyclically, vehicle 0 first) that is active
     (away from the depot, or at the depot with a feasible client). None active: the episode is
-    over."""
-    r = _Replay(demand, capacity, allowed)
+    over. ``retire``: ``PVRPSequentialEnv(retire=True)``'s rule, the parallel one for the acting
+    vehicle alone (at the depot with a feasible client, the depot retires it for good where
+    :meth:`_Replay.may_retire` allows; a retired vehicle has no client, so it is never active)."""
+    r = _Replay(demand, capacity, allowed, retire)
     actions = _actions(np.asarray(actions).reshape(-1), 1, r.demand.shape[0])
     M = r.capacity.shape[0]
 
@@ -199,10 +202,60 @@ def decode_sequential(actions, demand, capacity, allowed) -> Decoded:
         if k < 0:
             return r.decoded(True, t, illegal, last)
         j = int(actions[t])
-        if illegal < 0 and not r.legal()[k, j]:
+        legal = r.legal()
+        if illegal < 0 and not legal[k, j]:
             illegal = t
+        if retire and j == 0 and r.pos[k] == 0 and legal[k, 1:].any() \
+                and r.may_retire(r.retired)[k]:
+            r.retired[k] = True
         r.move(k, j)
         last, k = k, next_vehicle(k)
     if k < 0:
         return r.decoded(True, actions.shape[0], illegal, last)
     return r.decoded(False, actions.shape[0], illegal, k)
+
+
+def sequential_log(routes, demand, capacity, allowed, *, retire: bool = True) -> np.ndarray:
+    """The inverse of :func:`decode_sequential` for valid ``routes`` of one instance (``demand``
+    [N], ``capacity`` [M], ``allowed`` [M, N] as there) -> int64 [T]: the round robin is replayed
+    and each acting vehicle takes the next node of its trips back to back (a depot return closing
+    each); a vehicle done with its trips that is still active chooses the depot, to retire, which
+    is legal then (every open client is on the trips of a vehicle not yet done). Without
+    ``retire`` such a vehicle has no legal move in the routes: ``ValueError``."""
+    r = _Replay(demand, capacity, allowed, retire)
+    M = r.capacity.shape[0]
+    if len(routes) != M:
+        raise ValueError(f"routes must list {M} vehicles, got {len(routes)}")
+    seqs = [[j for trip in trips for j in (*map(int, trip), 0)] for trips in routes]
+    nxt = [0] * M
+    log: list[int] = []
+
+    def next_vehicle(last: int) -> int:
+        active = r.active()
+        for i in range(1, M + 1):
+            if active[(last + i) % M]:
+                return (last + i) % M
+        return -1
+
+    k = next_vehicle(-1)
+    while k >= 0:
+        if nxt[k] < len(seqs[k]):
+            j = seqs[k][nxt[k]]
+            nxt[k] += 1
+        elif r.pos[k] == 0 and retire:
+            j = 0
+        else:
+            raise ValueError(f"vehicle {k} is done with its trips but still has a feasible client "
+                             "(legal as a retirement only: retire=True)")
+        legal = r.legal()
+        if not legal[k, j]:
+            raise ValueError(f"the routes are not a legal sequential log: vehicle {k} -> {j} at "
+                             f"step {len(log)}")
+        if retire and j == 0 and r.pos[k] == 0 and legal[k, 1:].any():
+            r.retired[k] = True
+        r.move(k, j)
+        log.append(j)
+        k = next_vehicle(k)
+    if r.unserved.any() or any(n < len(s) for n, s in zip(nxt, seqs)):
+        raise ValueError("the routes are not a legal sequential log: the episode ended first")
+    return np.asarray(log, dtype=np.int64)

@@ -7,6 +7,11 @@ A vehicle is active when it is away from the depot, or at the depot with a feasi
 (:func:`~heurist.envs.pvrp.masks.active_vehicles`). The acting vehicle's mask is row
 ``current_vehicle`` of the parallel env's mask, so it never stays at the depot; the episode ends when
 no vehicle is active (all clients served, all vehicles home).
+
+With ``retire=True`` (torch backend) the parallel env's retire rule applies to the acting vehicle:
+at the depot with a feasible client it may also choose the depot, to retire for good, when
+:func:`~heurist.envs.pvrp.masks.can_retire` allows it (no open client it could serve would be left
+without a server); a retired vehicle has no client move, so it is never active again.
 """
 from __future__ import annotations
 
@@ -19,7 +24,14 @@ from torchrl.data import Binary, Categorical, Composite
 from heurist.envs.common import register
 from heurist.envs.pvrp import oracle
 from heurist.envs.pvrp.env import PVRPEnv, travel
-from heurist.envs.pvrp.masks import active_vehicles, f32, mark_served, refresh_row, vehicle_masks
+from heurist.envs.pvrp.masks import (
+    active_vehicles,
+    f32,
+    mark_served,
+    refresh_row,
+    retire_masks,
+    vehicle_masks,
+)
 from heurist.envs.pvrp.masks import dist_f32 as _dist
 from heurist.envs.pvrp.state import PVRPState
 
@@ -142,6 +154,9 @@ class PVRPSequentialEnv(PVRPEnv):
 
     Same arguments, instances, observations and reward as :class:`PVRPEnv`, plus the observation
     ``current_vehicle`` [] (int64); the action is one node [] and ``action_mask`` is [N + 1].
+    ``retire=True`` (torch backend): the acting vehicle, at the depot with a feasible client, may
+    choose the depot to retire for good where no client would be stranded (the parallel env's
+    rule, :func:`~heurist.envs.pvrp.masks.retire_masks`); a retired vehicle never acts again.
     """
 
     def _make_specs(self) -> None:
@@ -200,7 +215,14 @@ class PVRPSequentialEnv(PVRPEnv):
                            s.load)
         gain = s.pref_gain[rows, k, a]
         reward = gain - self.weights.w_time * self._time_term(s.time, time)
-        mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
+        if self.retire:
+            # the depot chosen at the depot with a feasible client is a retirement; the mask
+            # allowed it only where can_retire did, so no client is stranded
+            asks = (a == 0) & (s.pos[rows, k] == 0) & s.any_client[rows, k]
+            s.retired = s.retired | (acting & asks.unsqueeze(-1))
+            mask, any_client = retire_masks(s.avail, s.demand, load, pos, s.capacity, s.retired)
+        else:
+            mask, any_client = vehicle_masks(s.avail, s.demand, load, pos)
         active = active_vehicles(pos, any_client)
         done = ~active.any(-1)
         s.current = torch.where(done, k, next_vehicle(active, k))
@@ -246,6 +268,8 @@ class PVRPSequentialEnv(PVRPEnv):
         c = lambda x: x.detach().cpu().numpy().copy()  # the rollout must not touch the state
         pos, load, time, served = c(s.pos), c(s.load), c(s.time), c(s.served)
         avail, mask, any_client, cur = c(s.avail), c(s.mask), c(s.any_client), c(s.current)
+        if self.retire:  # greedy never retires; a retired vehicle keeps no client, so no move
+            avail &= ~c(s.retired)[:, :, None]
         live = ~c(self._done(s))
         n = lambda x: np.ascontiguousarray(x.detach().cpu().numpy())
         returns = np.zeros(pos.shape[0], np.float64)
@@ -270,20 +294,21 @@ class PVRPSequentialEnv(PVRPEnv):
         """Whether each row's log [B, T] takes only legal actions and ends the episode with valid
         routes (:mod:`.oracle`) -> bool [B]."""
         return oracle.check_solution(instance, self._log(instance, actions), weights=self.weights,
-                                     priorities=priorities)
+                                     priorities=priorities, retire=self.retire)
 
     def evaluate(self, instance: TensorDictBase, actions: torch.Tensor,
                  priorities: None = None) -> torch.Tensor:
         """Minus the oracle objective of each row's routes -> float64 [B]; NaN when invalid or
         unfinished."""
         return oracle.evaluate(instance, self._log(instance, actions), weights=self.weights,
-                               priorities=priorities)
+                               priorities=priorities, retire=self.retire)
 
     def legal_actions(self, instance: TensorDictBase, actions: torch.Tensor,
                       priorities: None = None) -> torch.Tensor:
         """The acting vehicle's legal moves after the log prefix [B, t], recomputed by the oracle
         (round robin included) without the step code or ``masks.py`` -> bool [B, N + 1]."""
-        return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities)
+        return oracle.legal_actions(instance, self._log(instance, actions), priorities=priorities,
+                                    retire=self.retire)
 
     # ------------------------------------------------------------------ snapshot / restore
     snapshot_fields = (*PVRPEnv.snapshot_fields, "current")

@@ -187,8 +187,9 @@ def _tensor(x: np.ndarray):
 def decode_log(instance, actions, *, priorities=None,
                retire: bool = False) -> tuple[PVRPInstances, list[Decoded]]:
     """Replays every row of the log ``actions`` ([B, T, M] parallel, [B, T] sequential) with
-    ``priorities`` [B, T, M] or None (``retire``: the parallel env's retire rule) -> (the
-    validated instances, one :class:`Decoded` per row)."""
+    ``priorities`` [B, T, M] or None -> (the
+    validated instances, one :class:`Decoded` per row). ``retire``: the retire rule of the log's
+    env (``PVRPEnv`` or ``PVRPSequentialEnv`` with ``retire=True``)."""
     inst = _instances(instance)
     acts = _numpy(actions)
     if acts.ndim not in (2, 3) or acts.shape[0] != inst.S or (acts.ndim == 3
@@ -199,10 +200,8 @@ def decode_log(instance, actions, *, priorities=None,
     if acts.ndim == 2:
         if priorities is not None:
             raise ValueError("a sequential log has no conflicts: priorities must be None")
-        if retire:
-            raise ValueError("retire is a rule of the parallel env only")
-        return inst, [decode_sequential(acts[i], inst.demand[i], inst.capacity[i], allowed[i])
-                      for i in range(inst.S)]
+        return inst, [decode_sequential(acts[i], inst.demand[i], inst.capacity[i], allowed[i],
+                                        retire=retire) for i in range(inst.S)]
     prios = None if priorities is None else _numpy(priorities)
     if prios is not None and prios.shape != acts.shape:
         raise ValueError(f"priorities must have the actions' shape {list(acts.shape)}, "
@@ -226,7 +225,7 @@ def _log_arrays(instance, actions, priorities, retire: bool):
     if acts.ndim not in (2, 3) or acts.shape[0] != inst.S or (acts.ndim == 3
                                                               and acts.shape[2] != inst.M):
         refuse()
-    if acts.ndim == 2 and (prios is not None or retire):
+    if acts.ndim == 2 and prios is not None:
         refuse()
     if prios is not None and prios.shape != acts.shape:
         refuse()
@@ -254,7 +253,7 @@ def _judge(instance, actions, priorities, weights: Weights | None,
               f64(inst.locs), f64(inst.speed), f64(inst.preference), float(w.w_time),
               float(w.w_pref), bool(w.minmax), bool(inst.is_zc))
     if acts.ndim == 2:
-        return judge_sequential(acts, *common)
+        return judge_sequential(acts, bool(retire), *common)
     has = prios is not None
     prios = prios if has else np.zeros((1, 1, 1), dtype=np.float64)
     return judge_parallel(acts, prios, has, bool(retire), *common)
@@ -277,7 +276,7 @@ def _judge_reference(instance, actions, priorities, weights: Weights | None,
 def check_solution(instance, actions, *, weights: Weights | None = None,
                    priorities=None, retire: bool = False) -> torch.Tensor:
     """bool [B]: each row's log takes only legal actions, reaches the end of the episode, and its
-    routes pass :func:`check_routes` (``retire``: the log of ``PVRPEnv(retire=True)``)."""
+    routes pass :func:`check_routes` (``retire``: the log of an env with ``retire=True``)."""
     return _tensor(~np.isnan(_judge(instance, actions, priorities, weights, retire)))
 
 

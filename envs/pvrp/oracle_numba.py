@@ -358,11 +358,12 @@ def _next_vehicle(last, M, N, pos, alw, unserved, retired, dem, load):
 
 
 @numba.njit(cache=True)
-def judge_sequential(actions, demand, capacity, allowed, depot, locs, speed, pref, w_time, w_pref,
-                     minmax, zc):
+def judge_sequential(actions, retire, demand, capacity, allowed, depot, locs, speed, pref, w_time,
+                     w_pref, minmax, zc):
     """Replays every row of the sequential env's log ``actions`` [B, T] (the acting vehicle by
-    the round-robin rule) -> float64 [B]: minus the objective of each legal, finished row with
-    valid routes, NaN otherwise."""
+    the round-robin rule; ``retire``: ``PVRPSequentialEnv(retire=True)``'s rule, the acting
+    vehicle at the depot with a client retiring by choosing the depot) -> float64 [B]: minus the
+    objective of each legal, finished row with valid routes, NaN otherwise."""
     B, T = actions.shape
     M = capacity.shape[1]
     N = demand.shape[1]
@@ -371,7 +372,8 @@ def judge_sequential(actions, demand, capacity, allowed, depot, locs, speed, pre
     load = np.zeros(M, np.float64)
     cap = np.zeros(M, np.float64)
     unserved = np.zeros(N, np.bool_)
-    retired = np.zeros(M, np.bool_)  # no retiring in the sequential env: stays all False
+    retired = np.zeros(M, np.bool_)
+    servers = np.zeros(N, np.int64)
     moves = np.zeros((M, T + 1), np.int64)
     n_moves = np.zeros(M, np.int64)
     seen = np.zeros(N, np.int64)
@@ -381,20 +383,29 @@ def judge_sequential(actions, demand, capacity, allowed, depot, locs, speed, pre
         dem = demand[b]
         alw = allowed[b]
         _start_row(capacity[b], cap, load, pos, retired, n_moves, unserved)
+        servers[:] = 0
+        for m in range(M):
+            _servers(m, N, alw, dem, cap, servers, 1)
         illegal = -1
         k = _next_vehicle(-1, M, N, pos, alw, unserved, retired, dem, load)
         for t in range(T):
             if k < 0:
                 break
             j = actions[b, t]
-            if illegal < 0:
-                if j == 0:
-                    legal = pos[k] != 0 or not _has_client(k, N, alw, unserved, retired, dem,
-                                                           load)
-                else:
-                    legal = _client_ok(k, j, alw, unserved, retired, dem, load)
-                if not legal:
-                    illegal = t
+            may = False  # the depot chosen at the depot with a client: a retirement
+            if j == 0:
+                home_with_client = pos[k] == 0 and _has_client(k, N, alw, unserved, retired,
+                                                               dem, load)
+                may = (retire and home_with_client
+                       and _may_retire(k, N, alw, unserved, retired, dem, cap, servers))
+                legal = not home_with_client or may
+            else:
+                legal = _client_ok(k, j, alw, unserved, retired, dem, load)
+            if illegal < 0 and not legal:
+                illegal = t
+            if may:
+                retired[k] = True
+                _servers(k, N, alw, dem, cap, servers, -1)
             _move(k, j, pos, load, cap, dem, unserved, moves, n_moves)
             k = _next_vehicle(k, M, N, pos, alw, unserved, retired, dem, load)
         if k < 0 and illegal < 0:
