@@ -218,7 +218,8 @@ def main(argv=None) -> int:
     ap.add_argument("--render", action="store_true", help="write --out from the rows and stop")
     ap.add_argument("--table", action="store_true", help="print mean tables of --rows and stop")
     ap.add_argument("--allocation", default=None,
-                    help="split the budget unevenly (prefill): e.g. ada, s0.5, ada,s0.5; "
+                    help="split the budget unevenly (prefill): e.g. ada, s0.5, ada,s0.5, "
+                         "ada,k0.3:1:1.7 (per-layer knots); "
                          "several separated by / (uniform/ada,s0.5) share each reference")
     ap.add_argument("--commands", nargs="*", default=[], help="commands to list on the page")
     ap.add_argument("--out", type=Path, default=Path("docs/benchmarks/kv_learned.md"))

@@ -8,12 +8,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heurist.agents.kv_scorer.allocate import AllocWindow, batched_kl
+from heurist.agents.kv_scorer.allocate import AllocWindow, batched_kl, knot_search, ramp_knots
 from heurist.policies.kv import make_policy, n_kept, reference_run, run_policy
 from heurist.policies.kv.allocation import (
     Allocation,
     head_counts,
     kept_with_mask,
+    knot_weights,
     layer_budgets,
     masked_attention,
     normalise,
@@ -73,18 +74,22 @@ def test_head_counts_brute_force():
 
 @given(t=st.integers(8, 64), budget=st.floats(0.05, 0.6), slope=st.floats(-1.0, 1.0),
        ada=st.booleans(), floor=st.floats(0.0, 1.0), sink=st.integers(1, 3),
-       seed=st.integers(0, 50))
-@settings(max_examples=15, deadline=None)
+       seed=st.integers(0, 50),
+       knots=st.none() | st.lists(st.floats(0.0, 3.0), min_size=2, max_size=5).filter(
+           lambda k: sum(k) > 0.1))
+@settings(max_examples=20, deadline=None)
 def test_allocated_kept_sets_have_the_total_budget_and_the_sink(t, budget, slope, ada, floor,
-                                                                sink, seed):
-    """Learned scorer, 4 layers: the unmasked entries over all (layer, head) number exactly
-    L * Hkv * n_kept, every head keeps at least ``sink`` of them and they include 0..sink-1."""
+                                                                sink, seed, knots):
+    """Learned scorer, 4 layers (ramp or knot curve): the unmasked entries over all (layer, head)
+    number exactly L * Hkv * n_kept, every head keeps at least ``sink`` of them and they include
+    0..sink-1."""
     policy = LearnedScorer(sink=sink)
     obs = [_obs(t, seed + i, 7 * i) for i in range(4)]
     n = n_kept(t, budget)
     if n < sink:
         return
-    alloc = Allocation(slope=slope, across_heads=ada, floor=floor, min_per_head=sink)
+    alloc = Allocation(slope=0.0 if knots else slope, across_heads=ada, floor=floor,
+                       min_per_head=sink, knots=tuple(knots) if knots else None)
     scores = [policy.prefill_scores(o, n) for o in obs]
     counts = alloc.counts(scores, n, kind="logit")
     assert int(counts.sum()) == 4 * 3 * n and int(counts.min()) >= sink
@@ -158,10 +163,34 @@ def test_batched_evaluator_equals_run_policy(setup):
 
 def test_allocation_labels_round_trip():
     """Allocation.parse inverts label; bad specs raise ValueError."""
-    for spec in ("uniform", "ada", "adaf0.5", "s0.75", "ada,s0.75", "adaf0,s-0.5"):
+    for spec in ("uniform", "ada", "adaf0.5", "s0.75", "ada,s0.75", "adaf0,s-0.5",
+                 "ada,k0.25:1:1.75", "k1:0:2.5"):
         a = Allocation.parse(spec)
         assert a.label == spec and Allocation.parse(a.label) == a
     assert Allocation.parse("ada,s0.75") == Allocation(slope=0.75, across_heads=True)
-    for bad in ("x", "s", "adax", "s2"):
+    for bad in ("x", "s", "adax", "s2", "k", "k1:-1", "k0:0", "s0.5,k1:2"):
         with pytest.raises(ValueError):
             Allocation.parse(bad)
+
+
+def test_knot_weights_and_budgets_golden():
+    """Knots interpolate linearly over depth; a ramp written as knots gives the ramp's budgets."""
+    assert knot_weights((0.0, 2.0, 0.0), 5).tolist() == [0.0, 1.0, 2.0, 1.0, 0.0]
+    assert knot_weights((3.0,), 4).tolist() == [3.0] * 4
+    got = layer_budgets(40, 5, slope=0.0, cap=100, least=2, knots=(0.0, 2.0, 0.0))
+    assert got.tolist() == [2, 10, 17, 9, 2]  # 30 over 1:2:1 -> 7.5, 15, 7.5; the tie: index 1
+    for slope in (-0.5, 0.5, 0.75, 1.0):
+        a = ramp_knots(Allocation(slope=slope, across_heads=True), 5)
+        assert a.slope == 0.0 and len(a.knots) == 5
+        assert torch.equal(layer_budgets(11520, 30, slope=0.0, cap=1536, least=3, knots=a.knots),
+                           layer_budgets(11520, 30, slope=slope, cap=1536, least=3))
+
+
+def test_knot_search_descends_a_toy_loss():
+    """Coordinate descent keeps only improving moves: loss sum (k - 1)^2 from (0.25 .. 1.75)."""
+    start = ramp_knots(Allocation(slope=0.75), 5)
+    hist = knot_search(lambda a: sum((k - 1.0) ** 2 for k in a.knots), start,
+                       [[0.6, 1.5], [0.8, 1.25]])
+    losses = [h[1] for h in hist]
+    assert len(hist) == 3 and losses == sorted(losses, reverse=True) and losses[-1] < 0.3
+    assert hist[-1][0].knots == (0.4688, 0.9375, 1.0, 1.0312, 1.05)

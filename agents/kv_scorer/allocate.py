@@ -11,10 +11,21 @@ run through kvpress's protocol in prefill mode at ``--budget``. Every (policy, a
 grid is measured on the train windows (one batched forward each); per policy the allocation with
 the lowest train KL, and uniform, are then measured on the validation windows. One JSON line per
 measurement.
+
+``--search POLICY=START`` (repeatable) instead fits a per-layer weight curve (``Allocation.knots``,
+``--knots`` knots evenly over depth) by coordinate descent on the train KL, starting from START's
+depth ramp (e.g. ``learned=ada,s0.75``): each round tries every knot times each factor of the
+round (``--factors``, one round per ``/``-separated group), keeping a move when the mean train KL
+falls; it stops early at ``--stop-at`` (UTC ``HH:MM``). Only START and the final curve (and the
+best after round 1, when it differs) are then measured on the validation windows.
+
+    python -m heurist.agents.kv_scorer.allocate --search learned=ada,s0.75 --per-kind 6 --batch 18
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
 import itertools
 import json
 import statistics
@@ -37,7 +48,8 @@ from heurist.policies.kv.metrics import kl_divergence
 from heurist.policies.kv.registry import make_policy
 from heurist.policies.kv.select import n_kept as count_kept
 
-__all__ = ["AllocWindow", "batched_kl", "grid", "main", "prepare", "split_documents"]
+__all__ = ["AllocWindow", "batched_kl", "grid", "knot_search", "main", "prepare",
+           "ramp_knots", "split_documents"]
 
 
 @dataclass
@@ -121,6 +133,40 @@ def grid(slopes: list[float], floors: list[float]) -> list[Allocation]:
     return out
 
 
+def ramp_knots(alloc: Allocation, count: int) -> Allocation:
+    """The same allocation with its depth ramp written as ``count`` knots (the same budgets)."""
+    depth = [-1.0 + 2.0 * i / (count - 1) for i in range(count)]
+    return dataclasses.replace(alloc, slope=0.0,
+                               knots=tuple(round(1.0 + alloc.slope * x, 6) for x in depth))
+
+
+def knot_search(evaluate, start: Allocation, rounds: list[list[float]], *, stop=lambda: False,
+                log=lambda row: None) -> list[tuple[Allocation, float]]:
+    """Coordinate descent over ``start.knots``: ``evaluate(alloc) -> loss``; per round, each knot
+    in turn times each factor, a move kept when the loss falls. Returns the best
+    ``(allocation, loss)`` after each round (the first entry: ``start``)."""
+    best, best_loss = start, evaluate(start)
+    log({"search": "start", "allocation": best.label, "loss": best_loss})
+    history = [(best, best_loss)]
+    for r, factors in enumerate(rounds):
+        for i in range(len(start.knots)):
+            for f in factors:
+                if stop():
+                    history.append((best, best_loss))
+                    return history
+                knots = list(best.knots)
+                knots[i] = round(knots[i] * f, 4)
+                cand = dataclasses.replace(best, knots=tuple(knots))
+                loss = evaluate(cand)
+                log({"search": f"round {r + 1}", "knot": i, "factor": f,
+                     "allocation": cand.label, "loss": loss, "kept": loss < best_loss})
+                if loss < best_loss:
+                    best, best_loss = cand, loss
+                    break  # this knot moved; the other factor would undo it
+        history.append((best, best_loss))
+    return history
+
+
 def _summary(windows, kls) -> dict[str, float]:
     per: dict[str, list[float]] = {}
     for w, k in zip(windows, kls):
@@ -142,7 +188,15 @@ def main(argv=None) -> int:
     ap.add_argument("--continuation", type=int, default=64)
     ap.add_argument("--batch", type=int, default=12, help="windows per batched forward")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--search", action="append", default=[], metavar="POLICY=START",
+                    help="fit per-layer knots for POLICY from START's ramp (repeatable)")
+    ap.add_argument("--knots", type=int, default=5)
+    ap.add_argument("--factors", default="0.6,1.5/0.8,1.25/0.9,1.1",
+                    help="per round, the factors tried on each knot; rounds split by /")
+    ap.add_argument("--stop-at", default=None, help="UTC HH:MM: stop searching then")
     a = ap.parse_args(argv)
+    if a.search:
+        return _search_main(ap, a)
     try:
         allocations = grid([float(s) for s in a.slopes.split(",")],
                            [] if a.floors == "none" else [float(f) for f in a.floors.split(",")])
@@ -200,6 +254,73 @@ def main(argv=None) -> int:
         for alloc in sorted(chosen, key=lambda x: x.label):
             log({"split": "val", "policy": policy, "allocation": alloc.label,
                  "chosen_for": [p for p, b in best.items() if b[0] == alloc],
+                 **_summary(val, measure(val, policy, alloc))})
+    return 0
+
+
+def _search_main(ap, a) -> int:
+    try:
+        starts = {p: Allocation.parse(x) for p, x in (s.split("=", 1) for s in a.search)}
+        rounds = [[float(f) for f in grp.split(",")] for grp in a.factors.split("/")]
+        stop_at = (datetime.datetime.strptime(a.stop_at, "%H:%M").time()
+                   if a.stop_at else None)
+    except ValueError as e:
+        ap.error(f"--search POLICY=SPLIT / --factors / --stop-at: {e}")
+    if a.knots < 2:
+        ap.error("--knots must be >= 2")
+    torch.set_num_threads(a.threads)
+    from heurist.policies.kv.shared import shared_model
+
+    model, tok = shared_model()
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    log_file = a.out.open("a")
+
+    def log(row: dict) -> None:
+        line = json.dumps(row)
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    def stop() -> bool:
+        return stop_at is not None and datetime.datetime.now(datetime.timezone.utc).time() >= stop_at
+
+    def measure(windows, policy, alloc) -> list[float]:
+        kls = []
+        for i in range(0, len(windows), a.batch):
+            kls += batched_kl(model, windows[i:i + a.batch], policy, alloc, a.budget)
+        return kls
+
+    t0 = time.perf_counter()
+    split = split_documents(tok, docs=a.docs, val_docs=a.val_docs,
+                            span=a.context + a.continuation)
+    policies = list(starts)
+    train = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][0]],
+                    policies=policies, context=a.context, continuation=a.continuation,
+                    budget=a.budget, limit=a.per_kind)
+    log({"stage": "train windows", "windows": [[w.kind, w.doc] for w in train],
+         "seconds": round(time.perf_counter() - t0, 1)})
+    candidates = {}
+    for policy, start in starts.items():
+        def evaluate(alloc, policy=policy):
+            t1 = time.perf_counter()
+            s = _summary(train, measure(train, policy, alloc))
+            log({"split": "train", "policy": policy, "allocation": alloc.label, **s,
+                 "seconds": round(time.perf_counter() - t1, 1)})
+            return s["all"]
+
+        hist = knot_search(evaluate, ramp_knots(start, a.knots), rounds, stop=stop,
+                           log=lambda row, policy=policy: log({"policy": policy, **row}))
+        cands = [start, hist[-1][0]] + ([hist[1][0]] if len(hist) > 2 else [])
+        candidates[policy] = list(dict.fromkeys(cands))
+        log({"policy": policy, "search": "done", "best": hist[-1][0].label,
+             "train": hist[-1][1], "candidates": [c.label for c in candidates[policy]]})
+    train.clear()  # free the cached keys before the validation windows
+    val = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][1]],
+                  policies=policies, context=a.context, continuation=a.continuation,
+                  budget=a.budget)
+    for policy, cands in candidates.items():
+        for alloc in cands:
+            log({"split": "val", "policy": policy, "allocation": alloc.label,
                  **_summary(val, measure(val, policy, alloc))})
     return 0
 

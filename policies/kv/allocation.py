@@ -6,7 +6,9 @@ gives each (layer, KV head) its own count ``c[l, h]`` with ``sum c == L * Hkv * 
 
 * per-layer budgets ``B_l`` from a linear ramp over depth, ``w_l = 1 + slope * (2 l / (L - 1) - 1)``
   (``slope > 0``: deeper layers get more, an inverted PyramidKV; ``slope < 0``: PyramidKV's
-  funnel), split by largest remainders and capped at ``Hkv * T``;
+  funnel), split by largest remainders and capped at ``Hkv * T``; or, instead of the ramp, a
+  piecewise-linear weight curve through ``knots`` evenly spaced over depth (``knots[0]`` at layer
+  0, ``knots[-1]`` at layer ``L - 1``; label ``k<w0>:<w1>:...``), fitted on train windows;
 * within a layer, either an equal split (``across_heads=False``) or AdaKV's rule
   (``across_heads=True``): one top-``B_l`` over the layer's heads on NORMALISED scores (each
   head's scores made a distribution: mass policies divided by their sum, logit policies --
@@ -36,6 +38,7 @@ __all__ = [
     "Allocation",
     "head_counts",
     "kept_with_mask",
+    "knot_weights",
     "layer_budgets",
     "masked_attention",
     "normalise",
@@ -94,16 +97,33 @@ def split_evenly(total: int, weights: torch.Tensor, cap: int) -> torch.Tensor:
     return out
 
 
-def layer_budgets(total: int, n_layers: int, *, slope: float, cap: int, least: int = 0
-                  ) -> torch.Tensor:
-    """``[L]`` per-layer entry counts summing to ``total`` from the depth ramp (module doc);
-    every layer gets at least ``least`` (the ramp splits what is left)."""
+def knot_weights(knots: tuple[float, ...], n_layers: int) -> torch.Tensor:
+    """``[L]`` layer weights: linear interpolation through ``knots`` placed evenly over depth
+    (one knot: constant)."""
+    k = torch.tensor(knots, dtype=torch.float64)
+    if len(knots) == 1 or n_layers == 1:
+        return k[:1].expand(n_layers).clone()
+    x = torch.linspace(0.0, len(knots) - 1.0, n_layers, dtype=torch.float64)
+    lo = x.floor().long().clamp(max=len(knots) - 2)
+    frac = x - lo
+    return k[lo] * (1.0 - frac) + k[lo + 1] * frac
+
+
+def layer_budgets(total: int, n_layers: int, *, slope: float, cap: int, least: int = 0,
+                  knots: tuple[float, ...] | None = None) -> torch.Tensor:
+    """``[L]`` per-layer entry counts summing to ``total`` from the depth ramp, or from the
+    ``knots`` curve when given (module doc); every layer gets at least ``least`` (the weights
+    split what is left)."""
     if not -1.0 <= slope <= 1.0:
         raise ValueError(f"slope must be in [-1, 1], got {slope}")
-    depth = torch.linspace(-1.0, 1.0, n_layers, dtype=torch.float64) if n_layers > 1 else \
-        torch.zeros(1, dtype=torch.float64)
+    if knots is not None:
+        w = knot_weights(knots, n_layers)
+    else:
+        depth = torch.linspace(-1.0, 1.0, n_layers, dtype=torch.float64) if n_layers > 1 else \
+            torch.zeros(1, dtype=torch.float64)
+        w = 1.0 + slope * depth
     least = min(least, total // n_layers)
-    return least + split_evenly(total - least * n_layers, 1.0 + slope * depth, cap - least)
+    return least + split_evenly(total - least * n_layers, w, cap - least)
 
 
 def head_counts(probs: torch.Tensor, budget: int, *, floor: int) -> torch.Tensor:
@@ -143,20 +163,28 @@ class Allocation:
     floor: fraction of a head's equal share it always keeps with ``across_heads``.
     min_per_head: entries every (layer, head) keeps at least (1: the sink survives), so every
         layer's budget is at least ``Hkv * min_per_head`` whatever the ramp.
+    knots: per-layer weight curve (piecewise linear, knots evenly over depth, each >= 0, not all
+        0) replacing the ramp; ``slope`` must then be 0.
     """
 
     slope: float = 0.0
     across_heads: bool = False
     floor: float = 0.2
     min_per_head: int = 1
+    knots: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.slope <= 1.0 or not 0.0 <= self.floor <= 1.0 or self.min_per_head < 0:
             raise ValueError(f"need slope in [-1, 1], floor in [0, 1], min_per_head >= 0: {self}")
+        if self.knots is not None:
+            if self.slope or not self.knots or min(self.knots) < 0 or sum(self.knots) <= 0:
+                raise ValueError(f"knots need slope 0, weights >= 0, not all 0: {self}")
+            object.__setattr__(self, "knots", tuple(float(k) for k in self.knots))
 
     @property
     def uniform(self) -> bool:
-        return self.slope == 0.0 and not self.across_heads
+        return self.slope == 0.0 and not self.across_heads and (
+            self.knots is None or len(set(self.knots)) == 1)
 
     @property
     def label(self) -> str:
@@ -165,12 +193,14 @@ class Allocation:
                  if self.across_heads else [])
         if self.slope:
             parts.append(f"s{self.slope:g}")
+        if self.knots is not None:
+            parts.append("k" + ":".join(f"{k:g}" for k in self.knots))
         return ",".join(parts) or "uniform"
 
     @classmethod
     def parse(cls, spec: str) -> Allocation:
         """The inverse of :attr:`label`: ``"uniform"``, ``"ada"``, ``"adaf0.5"``, ``"s0.5"``,
-        ``"ada,s-0.5"`` ..."""
+        ``"ada,s-0.5"``, ``"ada,k0.3:1:1.7"`` ..."""
         kw: dict = {}
         try:
             for part in (p.strip() for p in spec.split(",") if p.strip()):
@@ -184,12 +214,17 @@ class Allocation:
                         kw["floor"] = float(part[4:])
                 elif part.startswith("s"):
                     kw["slope"] = float(part[1:])
+                elif part.startswith("k"):
+                    kw["knots"] = tuple(float(x) for x in part[1:].split(":"))
                 else:
                     raise ValueError(part)
         except ValueError:
-            raise ValueError(f"allocation {spec!r}: expected parts uniform, ada, adafF, sS "
-                             "(e.g. ada,s0.5)") from None
-        return cls(**kw)
+            raise ValueError(f"allocation {spec!r}: expected parts uniform, ada, adafF, sS, "
+                             "kW0:W1:... (e.g. ada,s0.5)") from None
+        try:
+            return cls(**kw)
+        except ValueError as e:
+            raise ValueError(f"allocation {spec!r}: {e}") from None
 
     def counts(self, scores: list[torch.Tensor], n: int, *, kind: str = "mass") -> torch.Tensor:
         """Per-layer ``[Hkv, T]`` scores and the uniform count ``n`` -> ``[L, Hkv]`` counts with
@@ -197,7 +232,7 @@ class Allocation:
         n_layers = len(scores)
         hkv, t = scores[0].shape
         budgets = layer_budgets(n_layers * hkv * n, n_layers, slope=self.slope, cap=hkv * t,
-                                least=hkv * self.min_per_head)
+                                least=hkv * self.min_per_head, knots=self.knots)
         rows = []
         for s, b in zip(scores, budgets.tolist()):
             if self.across_heads:
