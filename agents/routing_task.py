@@ -273,7 +273,8 @@ class RoutingTask:
             # the K copies are identical except SymNCO's symmetric ones: one encoder pass for all
             traj = run_episode(self.env, net, big, select=sampler(gen), first=first,
                                movers_only=bool(self.cfg.agent.get("movers_only", False)),
-                               shared=1 if self.agent == "symnco" else K)
+                               shared=1 if self.agent == "symnco" else K,
+                               score_first=self.multi_agent)
             td0 = self.env.reset(instance=big[:B])
             returns = traj.reward.float().view(K, B).T  # [B, K]
             adv = self.baseline.advantage(returns, td0, inst, self.env)

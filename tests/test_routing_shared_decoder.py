@@ -125,3 +125,24 @@ def test_dynamic_off_builds_without_it_and_round_trips():
     plain, _ = net.step(td, net.init(td))
     assert torch.equal(torch.isinf(shared), torch.isinf(plain))
     assert torch.allclose(shared[torch.isfinite(shared)], plain[torch.isfinite(plain)], atol=1e-5)
+
+
+def test_unscored_forced_start_skips_the_first_decode():
+    """run_episode(score_first=False) with every start forced: same greedy actions, and logp
+    lacks exactly the first step's log p(start) (POMO's log p(tau | start))."""
+    from heurist.policies.decoding import run_episode
+
+    torch.manual_seed(4)
+    env = PVRPSequentialEnv(n_clients=5, n_vehicles=1, weights=Weights(w_time=1.0, w_pref=0.0))
+    inst = generate(2, n_clients=5, n_vehicles=1, rng=2).to_tensordict()
+    net = POMO(dim=16, n_heads=2, n_layers=1, ff_dim=32).eval()
+    big = torch.cat([inst] * 5, 0)
+    first = torch.arange(1, 6).repeat_interleave(2)
+    with torch.no_grad():
+        scored = run_episode(env, net, big, first=first, shared=5)
+        plain = run_episode(env, net, big, first=first, shared=5, score_first=False)
+        td = env.reset(instance=big)
+        lp0 = net.step(td, net.init(td))[0].log_softmax(-1).gather(-1, first[:, None])[:, 0]
+    assert torch.equal(scored.actions, plain.actions) and torch.equal(plain.actions[:, 0], first)
+    assert torch.equal(scored.reward, plain.reward)
+    assert torch.allclose(scored.logp - plain.logp, lp0, atol=1e-5)

@@ -67,7 +67,8 @@ def _max_steps(td: TensorDictBase) -> int:
 
 def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase, *,
                 select: Select = greedy, first: torch.Tensor | None = None,
-                movers_only: bool = False, shared: int = 1) -> Trajectory:
+                movers_only: bool = False, shared: int = 1,
+                score_first: bool = True) -> Trajectory:
     """Runs ``policy`` on every row of ``instance`` [B] until all are done.
 
     ``first`` [B] forces the first action (of vehicle 0 for a multi-agent policy) where it is
@@ -79,6 +80,9 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
     ``B / shared`` rows (multi-start, samples of one instance): their first observations are equal,
     so the policy's per-episode state (the encoder) is computed once on those rows and repeated,
     as POMO does, instead of ``shared`` times (the gradient flows through the one pass).
+    ``score_first=False`` (single-agent policies): when ``first`` forces a legal start on every
+    row, the first step is not decoded at all and adds nothing to ``logp``, as in POMO (the start
+    is given, not chosen: ``log p(tau | start)``) and rl4co's multi-start; else it is ignored.
     """
     td = env.reset(instance=instance)
     B = td.batch_size[0]
@@ -98,6 +102,16 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
     while not bool(td["done"].all()):
         if t >= limit:
             raise RuntimeError(f"run_episode: no end after {limit} steps; the policy or env loops")
+        if t == 0 and first is not None and not score_first and not policy.multi_agent:
+            fits = td["action_mask"].gather(-1, first.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            if bool(((first >= 0) & fits).all()):  # every start given and legal: no decoding
+                td["action"] = first
+                log.append(first)
+                td = env.step(td)["next"]
+                logps.append(torch.zeros(B, device=td.device))
+                reward += td["reward"].reshape(B).double()
+                t += 1
+                continue
         logits, state = policy.step(td, state)
         logp_all = logits.log_softmax(-1)
         with torch.no_grad():
