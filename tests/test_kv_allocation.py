@@ -184,6 +184,7 @@ def test_knot_weights_and_budgets_golden():
         assert a.slope == 0.0 and len(a.knots) == 5
         assert torch.equal(layer_budgets(11520, 30, slope=0.0, cap=1536, least=3, knots=a.knots),
                            layer_budgets(11520, 30, slope=slope, cap=1536, least=3))
+    assert ramp_knots(Allocation(knots=(0.0, 2.0, 1.0)), 5).knots == (0.0, 1.0, 2.0, 1.5, 1.0)
 
 
 def test_knot_search_descends_a_toy_loss():

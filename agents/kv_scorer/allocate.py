@@ -41,6 +41,7 @@ from heurist.policies.kv.allocation import (
     SCORE_KINDS,
     Allocation,
     kept_with_mask,
+    knot_weights,
     masked_attention,
 )
 from heurist.policies.kv.fidelity import reference_run
@@ -134,7 +135,11 @@ def grid(slopes: list[float], floors: list[float]) -> list[Allocation]:
 
 
 def ramp_knots(alloc: Allocation, count: int) -> Allocation:
-    """The same allocation with its depth ramp written as ``count`` knots (the same budgets)."""
+    """The same allocation with its depth ramp written as ``count`` knots (the same budgets); an
+    allocation with knots already gets its curve sampled at ``count`` even knots (a refinement)."""
+    if alloc.knots is not None:
+        return dataclasses.replace(alloc, knots=tuple(
+            round(float(w), 6) for w in knot_weights(alloc.knots, count)))
     depth = [-1.0 + 2.0 * i / (count - 1) for i in range(count)]
     return dataclasses.replace(alloc, slope=0.0,
                                knots=tuple(round(1.0 + alloc.slope * x, 6) for x in depth))
