@@ -61,6 +61,7 @@ def test_evaluate_config_and_every_yaml_parse():
                      "experiment/camp_pvrp_p_n20_m3.yaml",
                      "experiment/camp_pvrp_p_n20_m3_pyvrp.yaml",
                      "experiment/camp_pvrp_p_n20_m3_pyvrp_finetune.yaml",
+                     "experiment/camp_pvrp_p_n20_m3_pyvrp_k16.yaml",
                      "experiment/camp_pvrp_p_n20_m3_pyvrp_long.yaml",
                      "experiment/camp_pvrp_p_n20_m3_pyvrp_pomo.yaml",
                      "experiment/camp_pvrp_p_n20_m3_pyvrp_pomo_finetune.yaml",
