@@ -37,8 +37,9 @@ buffers not decided yet (subset sums of those starting in ``i`` or later, built 
 The two pieces of a cut share no buffer, so they are independent: each is solved once (its first
 packing kept) and a piece that cannot be packed is remembered by ``(window, height, buffers)``.
 Identical buffers (size and span) are taken as a prefix *of the piece's own* group.
-So the search is complete *for guillotine packings* of the instance, and a packing it returns is
-a real one. Many packings are not guillotine packings, so finding none (or running out of its
+So the search would be complete *for guillotine packings* of the instance, but for one rule: of
+a section's one-section buffers, a cut set takes the first subset of the right sum only (so
+"exhausted" is no proof even for guillotine packings). A packing it returns is a real one. Many packings are not guillotine packings, so finding none (or running out of its
 step budget) says nothing about feasibility: it is only a first member before the complete
 ``filler_search``, which alone may say ``infeasible``. It reads only sizes and live ranges.
 """
@@ -443,7 +444,8 @@ def guillotine_pack(size, t0, t1, cap, *, steps, strips=True, lookahead=True,
                     anchors=GUILLOTINE_ANCHORS):
     """Offsets (address units, ``int64 [N]``) of a guillotine packing of the perfect tiling
     ``size/t0/t1`` (compressed sections ``[t0, t1)``) within ``cap``, or ``None`` (none found
-    within ``steps`` search steps: says nothing about feasibility); and the steps used."""
+    within ``steps`` search steps: says nothing about feasibility); and the steps used.
+    ``strips``, ``lookahead``, ``anchors``: the rules of the module doc (off / 1 for ablation)."""
     import sys
 
     size = np.asarray(size, dtype=np.int64)
