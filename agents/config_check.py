@@ -148,9 +148,6 @@ def _check_routing(cfg: DictConfig) -> None:
         raise ValueError(f"trainer.init_from={init}: not a policy artifact folder (no "
                          f"manifest.json there)")
     retire = _bool(cfg, "env.retire", default=False)
-    if retire and _get(cfg, "agent.name") != "camp":
-        raise ValueError(f"env.retire=true is a rule of the parallel PVRP env: use agent=camp "
-                         f"(got agent={cfg.agent.name}) or env.retire=false")
     if _get(cfg, "trainer.imitation_iters") > 0 and not (
             retire and _get(cfg, "agent.name") == "camp"):
         raise ValueError("trainer.imitation_iters > 0 (the PyVRP warm start) needs agent=camp "

@@ -76,19 +76,15 @@ def routing_generator(env_cfg, *, n_clients: int | None = None, n_vehicles: int 
 def make_routing_env(env_cfg, *, multi_agent: bool, device="cpu", n_clients: int | None = None,
                      n_vehicles: int | None = None):
     """``PVRPEnv`` (multi-agent policies) or ``PVRPSequentialEnv`` of ``env`` config
-    (``env.retire``: vehicles may retire, a rule of the parallel env only)."""
+    (``env.retire``: a vehicle at the depot may stay home for good; both envs, torch backend)."""
     from heurist.envs.pvrp import PVRPEnv, PVRPSequentialEnv
 
     gen = routing_generator(env_cfg, n_clients=n_clients, n_vehicles=n_vehicles)
     common = {"generator": gen, "n_clients": gen.n_clients, "n_vehicles": gen.n_vehicles,
               "weights": env_weights(env_cfg), "device": device}
     retire = bool(env_cfg.get("retire", False))
-    if not multi_agent:
-        if retire:
-            raise ValueError("env.retire=true is a rule of the parallel PVRP env: use "
-                             "agent=camp, or env.retire=false")
-        return PVRPSequentialEnv(**common)
-    return PVRPEnv(**common, retire=retire)
+    env_cls = PVRPEnv if multi_agent else PVRPSequentialEnv
+    return env_cls(**common, retire=retire)
 
 
 def _expert_routes(job):

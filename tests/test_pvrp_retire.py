@@ -122,8 +122,9 @@ def test_snapshot_restore_keeps_retirements():
     assert back["action_mask"][0].tolist() == masks[1]
 
 
-def test_retire_needs_the_torch_backend_and_the_parallel_env():
-    """retire=True with backend='numba' is a ValueError; so is env.retire for a sequential agent."""
+def test_retire_needs_the_torch_backend_and_reaches_both_envs():
+    """retire=True with backend='numba' is a ValueError; env.retire builds a retiring parallel
+    env for CAMP and a retiring sequential env for single-agent models."""
     from importlib.resources import files
 
     from omegaconf import OmegaConf
@@ -135,9 +136,9 @@ def test_retire_needs_the_torch_backend_and_the_parallel_env():
     assert PVRPEnv(n_clients=2, n_vehicles=2, retire=True).backend == "torch"
     cfg = OmegaConf.load(files("heurist.configs") / "env" / "pvrp_p.yaml")
     cfg.retire = True
-    with pytest.raises(ValueError, match="parallel PVRP env"):
-        make_routing_env(cfg, multi_agent=False)
-    assert make_routing_env(cfg, multi_agent=True).retire
+    seq, par = make_routing_env(cfg, multi_agent=False), make_routing_env(cfg, multi_agent=True)
+    assert (type(seq).__name__, seq.retire, seq.backend) == ("PVRPSequentialEnv", True, "torch")
+    assert (type(par).__name__, par.retire) == ("PVRPEnv", True)
 
 
 def test_pyvrp_solutions_replay_in_the_retire_env():

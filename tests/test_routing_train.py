@@ -322,3 +322,23 @@ def test_movers_only_drops_exactly_the_conflict_losers():
     assert has.any() and (~has).any()
     assert torch.equal(runs[0].logp[~has], runs[1].logp[~has])
     assert bool((runs[1].logp[has] > runs[0].logp[has]).all())
+
+
+def test_single_agent_trains_and_routes_in_the_retire_env(tmp_path):
+    """AM with env.retire=true trains on the retiring sequential env; its artifact decodes in
+    that env again (retire read from the manifest) and every route passes check_routes."""
+    from heurist.envs.pvrp import Weights, generate
+    from heurist.policies.pvrp import check_routes
+    from heurist.policies.pvrp.learned import load_learned
+
+    extra = ["agent=am", "env.retire=true", "agent.dim=16", "agent.n_heads=2", "agent.n_layers=1",
+             "agent.ff_dim=32", "trainer.reinforce_iters=2", "trainer.evaluate=false"]
+    res = train(_cfg(tmp_path / "am", *extra), console=_quiet())
+    policy = load_learned(str(tmp_path / "am" / "policy"))
+    assert (policy.env_name, policy.retire) == ("PVRPSequential", True)
+    inst = generate(3, n_clients=6, n_vehicles=2, capacity=15, rng=11)
+    records = policy.solve(inst, decode="aug8")
+    for i, rec in enumerate(records):
+        got = check_routes(inst[i], rec.routes, weights=Weights())
+        assert got.ok and got.objective == pytest.approx(rec.objective, abs=1e-9)
+    assert load_checkpoint(res["checkpoint"])["iteration"] == 2

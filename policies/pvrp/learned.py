@@ -95,11 +95,8 @@ class LearnedRoutingPolicy:
         if weights.minmax:
             raise ValueError("learned policies are trained for the sum objective; --minmax is "
                              "not supported")
-        if self.env_name == "PVRP":
-            env = PVRPEnv(n_clients=inst.N, n_vehicles=inst.M, weights=weights,
-                          retire=self.retire)
-        else:
-            env = PVRPSequentialEnv(n_clients=inst.N, n_vehicles=inst.M, weights=weights)
+        env_cls = PVRPEnv if self.env_name == "PVRP" else PVRPSequentialEnv
+        env = env_cls(n_clients=inst.N, n_vehicles=inst.M, weights=weights, retire=self.retire)
         records: list[SolveRecord] = []
         bar = tqdm(total=inst.S, desc=f"policy {self.folder.name}", disable=not progress,
                    leave=False)
