@@ -210,6 +210,33 @@ def main(argv=None) -> int:
     if min(a.docs - a.val_docs, a.val_docs, a.per_kind, a.batch) < 1:
         ap.error("need --docs > --val-docs >= 1, --per-kind >= 1, --batch >= 1")
     policies = a.policies.split(",")
+    log, measure, windows = _session(a, policies)
+    train = windows(0)
+    best = {}
+    for policy in policies:
+        for alloc in allocations:
+            t1 = time.perf_counter()
+            s = _summary(train, measure(train, policy, alloc))
+            log({"split": "train", "policy": policy, "allocation": alloc.label,
+                 "slope": alloc.slope, "across_heads": alloc.across_heads, "floor": alloc.floor,
+                 **s, "seconds": round(time.perf_counter() - t1, 1)})
+            if policy not in best or s["all"] < best[policy][1]:
+                best[policy] = (alloc, s["all"])
+    del train
+    val = windows(1)
+    chosen = {b[0] for b in best.values()} | {Allocation()}
+    for policy in policies:
+        for alloc in sorted(chosen, key=lambda x: x.label):
+            log({"split": "val", "policy": policy, "allocation": alloc.label,
+                 "chosen_for": [p for p, b in best.items() if b[0] == alloc],
+                 **_summary(val, measure(val, policy, alloc))})
+    return 0
+
+
+def _session(a, policies: list[str]):
+    """What both modes share: the model on ``a.threads`` threads, a JSONL ``log`` (stdout and
+    ``a.out``, appended), ``measure(windows, policy, alloc)`` (per-window KL, batched) and
+    ``windows(part)`` (0: the train windows, ``a.per_kind`` per kind; 1: the validation ones)."""
     torch.set_num_threads(a.threads)
     from heurist.policies.kv.shared import shared_model
 
@@ -229,38 +256,20 @@ def main(argv=None) -> int:
             kls += batched_kl(model, windows[i:i + a.batch], policy, alloc, a.budget)
         return kls
 
-    t0 = time.perf_counter()
     split = split_documents(tok, docs=a.docs, val_docs=a.val_docs,
                             span=a.context + a.continuation)
-    train = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][0]],
-                    policies=policies, context=a.context, continuation=a.continuation,
-                    budget=a.budget, limit=a.per_kind)
-    log({"stage": "train windows", "windows": [[w.kind, w.doc] for w in train],
-         "seconds": round(time.perf_counter() - t0, 1)})
-    best = {}
-    for policy in policies:
-        for alloc in allocations:
-            t1 = time.perf_counter()
-            s = _summary(train, measure(train, policy, alloc))
-            log({"split": "train", "policy": policy, "allocation": alloc.label,
-                 "slope": alloc.slope, "across_heads": alloc.across_heads, "floor": alloc.floor,
-                 **s, "seconds": round(time.perf_counter() - t1, 1)})
-            if policy not in best or s["all"] < best[policy][1]:
-                best[policy] = (alloc, s["all"])
-    del train
-    t1 = time.perf_counter()
-    val = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][1]],
-                  policies=policies, context=a.context, continuation=a.continuation,
-                  budget=a.budget)
-    log({"stage": "validation windows", "windows": [[w.kind, w.doc] for w in val],
-         "seconds": round(time.perf_counter() - t1, 1)})
-    chosen = {b[0] for b in best.values()} | {Allocation()}
-    for policy in policies:
-        for alloc in sorted(chosen, key=lambda x: x.label):
-            log({"split": "val", "policy": policy, "allocation": alloc.label,
-                 "chosen_for": [p for p, b in best.items() if b[0] == alloc],
-                 **_summary(val, measure(val, policy, alloc))})
-    return 0
+
+    def windows(part: int) -> list:
+        t0 = time.perf_counter()
+        out = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][part]],
+                      policies=policies, context=a.context, continuation=a.continuation,
+                      budget=a.budget, limit=a.per_kind if part == 0 else None)
+        log({"stage": ("train", "validation")[part] + " windows",
+             "windows": [[w.kind, w.doc] for w in out],
+             "seconds": round(time.perf_counter() - t0, 1)})
+        return out
+
+    return log, measure, windows
 
 
 def _search_main(ap, a) -> int:
@@ -273,37 +282,13 @@ def _search_main(ap, a) -> int:
         ap.error(f"--search POLICY=SPLIT / --factors / --stop-at: {e}")
     if a.knots < 2:
         ap.error("--knots must be >= 2")
-    torch.set_num_threads(a.threads)
-    from heurist.policies.kv.shared import shared_model
-
-    model, tok = shared_model()
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    log_file = a.out.open("a")
-
-    def log(row: dict) -> None:
-        line = json.dumps(row)
-        print(line, flush=True)
-        log_file.write(line + "\n")
-        log_file.flush()
 
     def stop() -> bool:
         return stop_at is not None and datetime.datetime.now(datetime.timezone.utc).time() >= stop_at
 
-    def measure(windows, policy, alloc) -> list[float]:
-        kls = []
-        for i in range(0, len(windows), a.batch):
-            kls += batched_kl(model, windows[i:i + a.batch], policy, alloc, a.budget)
-        return kls
-
-    t0 = time.perf_counter()
-    split = split_documents(tok, docs=a.docs, val_docs=a.val_docs,
-                            span=a.context + a.continuation)
     policies = list(starts)
-    train = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][0]],
-                    policies=policies, context=a.context, continuation=a.continuation,
-                    budget=a.budget, limit=a.per_kind)
-    log({"stage": "train windows", "windows": [[w.kind, w.doc] for w in train],
-         "seconds": round(time.perf_counter() - t0, 1)})
+    log, measure, windows = _session(a, policies)
+    train = windows(0)
     candidates = {}
     for policy, start in starts.items():
         def evaluate(alloc, policy=policy):
@@ -320,9 +305,7 @@ def _search_main(ap, a) -> int:
         log({"policy": policy, "search": "done", "best": hist[-1][0].label,
              "train": hist[-1][1], "candidates": [c.label for c in candidates[policy]]})
     train.clear()  # free the cached keys before the validation windows
-    val = prepare(model, [(k, d, ids) for k in KINDS for d, ids in split[k][1]],
-                  policies=policies, context=a.context, continuation=a.continuation,
-                  budget=a.budget)
+    val = windows(1)
     for policy, cands in candidates.items():
         for alloc in cands:
             log({"split": "val", "policy": policy, "allocation": alloc.label,
