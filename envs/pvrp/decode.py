@@ -93,6 +93,16 @@ class _Replay:
         """bool [M]: away from the depot, or at the depot with a feasible client."""
         return self.legal()[:, 1:].any(1) | (self.pos != 0)
 
+    def next_active(self, last: int) -> int:
+        """The sequential env's round robin: the first active vehicle after ``last`` (-1: before
+        the first decision), cyclically; -1 when none is active."""
+        active = self.active()
+        M = active.shape[0]
+        for i in range(1, M + 1):
+            if active[(last + i) % M]:
+                return (last + i) % M
+        return -1
+
     def finished(self) -> bool:
         return not self.unserved.any() and not self.pos.any()
 
@@ -188,16 +198,7 @@ def decode_sequential(actions, demand, capacity, allowed, *, retire: bool = Fals
     :meth:`_Replay.may_retire` allows; a retired vehicle has no client, so it is never active)."""
     r = _Replay(demand, capacity, allowed, retire)
     actions = _actions(np.asarray(actions).reshape(-1), 1, r.demand.shape[0])
-    M = r.capacity.shape[0]
-
-    def next_vehicle(last: int) -> int:
-        active = r.active()
-        for i in range(1, M + 1):
-            if active[(last + i) % M]:
-                return (last + i) % M
-        return -1
-
-    k, last, illegal = next_vehicle(-1), -1, -1
+    k, last, illegal = r.next_active(-1), -1, -1
     for t in range(actions.shape[0]):
         if k < 0:
             return r.decoded(True, t, illegal, last)
@@ -209,7 +210,7 @@ def decode_sequential(actions, demand, capacity, allowed, *, retire: bool = Fals
                 and r.may_retire(r.retired)[k]:
             r.retired[k] = True
         r.move(k, j)
-        last, k = k, next_vehicle(k)
+        last, k = k, r.next_active(k)
     if k < 0:
         return r.decoded(True, actions.shape[0], illegal, last)
     return r.decoded(False, actions.shape[0], illegal, k)
@@ -230,14 +231,7 @@ def sequential_log(routes, demand, capacity, allowed, *, retire: bool = True) ->
     nxt = [0] * M
     log: list[int] = []
 
-    def next_vehicle(last: int) -> int:
-        active = r.active()
-        for i in range(1, M + 1):
-            if active[(last + i) % M]:
-                return (last + i) % M
-        return -1
-
-    k = next_vehicle(-1)
+    k = r.next_active(-1)
     while k >= 0:
         if nxt[k] < len(seqs[k]):
             j = seqs[k][nxt[k]]
@@ -255,7 +249,7 @@ def sequential_log(routes, demand, capacity, allowed, *, retire: bool = True) ->
             r.retired[k] = True
         r.move(k, j)
         log.append(j)
-        k = next_vehicle(k)
+        k = r.next_active(k)
     if r.unserved.any() or any(n < len(s) for n, s in zip(nxt, seqs)):
         raise ValueError("the routes are not a legal sequential log: the episode ended first")
     return np.asarray(log, dtype=np.int64)
