@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from pvrp_cases import two_vehicles
 from test_pvrp_legal import CONFIG, compare_along_rollout
 from test_pvrp_oracle_numba import CORRUPTIONS, corrupt
 
@@ -13,15 +14,6 @@ from heurist.envs.pvrp.decode import decode_sequential, sequential_log
 from heurist.envs.pvrp.oracle import check_routes
 
 W = Weights(0.9, 0.1)
-
-
-def two_vehicles(allowed=None) -> PVRPInstances:
-    """Depot at the origin; clients c1 (0.3, 0.4) and c2 (0, 0.5), demand 1 each; two vehicles of
-    capacity 10 (v1 twice as fast); preferences 0.5 / 0.2 (v0) and 0.1 / 0.1 (v1)."""
-    return PVRPInstances(
-        depot=np.array([[0.0, 0.0]]), locs=np.array([[[0.3, 0.4], [0.0, 0.5]]]),
-        demand=np.array([[1, 1]]), capacity=np.array([[10, 10]]), speed=np.array([[1.0, 2.0]]),
-        preference=np.array([[[0.5, 0.2], [0.1, 0.1]]]), allowed=allowed)
 
 
 def rollout(env, inst, gen):
