@@ -1,12 +1,12 @@
 """Adaptive KV budget split (issue 11): the counts always sum to the uniform total budget, every
 kept set keeps the sink, masked padding is exactly eviction in real generation, and the batched
 train-window evaluator gives run_policy's KL. Real SmolLM2 on os.py (T=96, C=16) where needed."""
-import os
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kv_text import os_py_ids
 
 from heurist.agents.kv_scorer.allocate import AllocWindow, batched_kl, knot_search, ramp_knots
 from heurist.policies.kv import make_policy, n_kept, reference_run, run_policy
@@ -108,8 +108,7 @@ def setup():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     model, tok = shared_model()
-    with open(os.__file__, encoding="utf-8") as f:
-        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids)
+    ids = os_py_ids(tok)
     yield model, reference_run(model, ids, context=T, continuation=C, greedy_steps=4)
     torch.set_num_threads(threads)
 

@@ -1,10 +1,10 @@
 """Fidelity in real generation on SmolLM2 (128 context tokens of Python's os.py, 16 teacher-forced):
 the full cache is exact, the oracle bounds the recall proxy, real RoPE positions matter, random is
 reproducible, and decode-mode eviction holds the budget at real positions."""
-import os
 
 import pytest
 import torch
+from kv_text import os_py_ids
 
 from heurist.policies.kv import (
     POLICY_NAMES,
@@ -25,8 +25,7 @@ def setup():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 oversubscribed shared cores: 1 thread is ~8x faster than 2
     model, tok = shared_model()
-    with open(os.__file__, encoding="utf-8") as f:
-        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids)
+    ids = os_py_ids(tok)
     yield model, reference_run(model, ids, context=T, continuation=C, greedy_steps=4)
     torch.set_num_threads(threads)
 

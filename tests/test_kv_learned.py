@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kv_text import os_py_ids
 
 from heurist.agents.kv_scorer.data import EXTRAS, is_test, record_window
 from heurist.agents.kv_scorer.train import recall_at, train
@@ -40,8 +41,7 @@ def setup():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # shared cores: 1 thread is fastest
     model, tok = shared_model()
-    with open(os.__file__, encoding="utf-8") as f:
-        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids)
+    ids = os_py_ids(tok)
     obs = prefill_observations(model, ids[:T])
     ref = reference_run(model, ids, context=T, continuation=C, greedy_steps=G)
     yield model, ids, obs, ref

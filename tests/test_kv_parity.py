@@ -1,10 +1,10 @@
 """Parity with kvpress at prefill on the real SmolLM2: our policy keeps, for every layer and KV
 head, exactly the token set the kvpress press keeps on the same 128-token input (captured from
 kvpress's own compress)."""
-import os
 
 import pytest
 import torch
+from kv_text import os_py_ids
 
 from heurist.policies.kv.parity import kvpress_kept, make_press, parity, prefill_observations
 from heurist.policies.kv.shared import shared_model
@@ -28,8 +28,7 @@ def prefill():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 oversubscribed shared cores: 1 thread is ~8x faster than 2
     model, tok = shared_model()
-    with open(os.__file__, encoding="utf-8") as f:
-        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids[:T])
+    ids = os_py_ids(tok)[:T]
     yield model, ids, prefill_observations(model, ids), {}
     torch.set_num_threads(threads)
 

@@ -4,10 +4,10 @@ through kvpress equals ``heurist kv evaluate --parity kvpress``; kvpress's pipel
 the decode-time press (kvpress's PrefillDecodingPress + our DecodingPress) is bitwise heurist's
 ``--mode decode``.
 128 context tokens of Python's os.py, 16 teacher-forced, 8 greedy."""
-import os
 
 import pytest
 import torch
+from kv_text import os_py_ids
 from transformers import DynamicCache
 
 from heurist.policies.kv import (
@@ -61,8 +61,7 @@ def setup():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 oversubscribed shared cores: 1 thread is ~8x faster than 2
     model, tok = shared_model()
-    with open(os.__file__, encoding="utf-8") as f:
-        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids)
+    ids = os_py_ids(tok)
     obs = prefill_observations(model, ids[:T])
     ref = reference_run(model, ids, context=T, continuation=C, greedy_steps=G)
     yield model, tok, ids, obs, ref

@@ -2,10 +2,10 @@
 batched evaluator gives run_policy's KL exactly, a short search never reports a worse KL than it
 measures, and the new network options survive the artifact format. Real SmolLM2 on os.py (T=96,
 C=16), 2 windows."""
-import os
 
 import pytest
 import torch
+from kv_text import os_py_ids
 
 from heurist.agents.kv_scorer.search import (
     batched_kl,
@@ -28,8 +28,7 @@ def setup():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     model, tok = shared_model()
-    with open(os.__file__, encoding="utf-8") as f:
-        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids)
+    ids = os_py_ids(tok)
     refs = [reference_run(model, ids[s:], context=T, continuation=C, greedy_steps=0)
             for s in (0, 200)]
     yield model, refs
