@@ -21,6 +21,7 @@ policy keeps (per layer, query head and position; GQA: a query head reads its KV
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -216,17 +217,23 @@ def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: 
             # Padded slots would stay visible to decode scoring (the learned scorer's
             # within-head z-scores read every slot), so decode is not simulated exactly.
             raise ValueError("a non-uniform allocation runs in prefill mode only")
-        return _run_allocated(model, ref, policy, budget, n, allocation, real_positions, greedy)
-    kept = [policy.select(obs, n) for obs in ref.observations]
+        kept, masks, _ = allocated_sets(ref, policy, n, allocation)
+        name = f"{policy.name}+{allocation.label}"
+    else:
+        kept, masks = [policy.select(obs, n) for obs in ref.observations], None
+        name = policy.name
     # The full cache never evicts, so both modes are the prefill path (bitwise the reference).
     decode = mode == "decode" and policy.evicts
     if not decode:
         cache = _cache(model, ref, policy, kept, n, False)
-        out = model(ref.inputs[None], past_key_values=cache,
-                    position_ids=_positions(t, c, real_positions), use_cache=True,
-                    output_attentions=True)
+        padded = (contextlib.nullcontext() if masks is None
+                  else masked_attention([m[None] for m in masks]))
+        with padded:  # an uneven split pads every (layer, head) to one width: mask the padding
+            out = model(ref.inputs[None], past_key_values=cache,
+                        position_ids=_positions(t, c, real_positions), use_cache=True,
+                        output_attentions=masks is None)
         logits = out.logits[0]
-        recall = prefill_recall(ref, kept)
+        recall = prefill_recall(ref, kept, masks)
     else:
         cache = _cache(model, ref, policy, kept, n, True)
         future = ref.future_after() if policy.offline else None
@@ -243,30 +250,11 @@ def run_policy(model, ref: Reference, policy: KVPolicy, budget: float, *, mode: 
         recall = sum(cache.recalls) / len(cache.recalls)
     agree = float("nan")
     if greedy and ref.greedy.numel():
-        toks = _greedy(model, ref, policy, kept, n, mode, real_positions, ref.greedy.numel())
+        toks = _greedy(model, ref, policy, kept, n, mode, real_positions, ref.greedy.numel(),
+                       masks)
         agree = agreement(ref.greedy, toks)
-    return FidelityResult(policy=policy.name, budget=budget, recall=recall,
+    return FidelityResult(policy=name, budget=budget, recall=recall,
                           kl=kl_divergence(ref.logits, logits), ppl=perplexity(logits, ref.targets),
                           agreement=agree, ppl_full=ref.ppl, n_kept=n, mode=mode,
                           seed=getattr(policy, "seed", None))
 
-
-def _run_allocated(model, ref, policy, budget, n, allocation, real_positions, greedy
-                   ) -> FidelityResult:
-    t, c = ref.context_len, ref.inputs.numel()
-    kept, masks, _ = allocated_sets(ref, policy, n, allocation)
-    cache = _cache(model, ref, policy, kept, n, False)
-    with masked_attention([m[None] for m in masks]):
-        out = model(ref.inputs[None], past_key_values=cache,
-                    position_ids=_positions(t, c, real_positions), use_cache=True)
-    logits = out.logits[0]
-    agree = float("nan")
-    if greedy and ref.greedy.numel():
-        toks = _greedy(model, ref, policy, kept, n, "prefill", real_positions,
-                       ref.greedy.numel(), masks)
-        agree = agreement(ref.greedy, toks)
-    return FidelityResult(policy=f"{policy.name}+{allocation.label}", budget=budget,
-                          recall=prefill_recall(ref, kept, masks),
-                          kl=kl_divergence(ref.logits, logits), ppl=perplexity(logits, ref.targets),
-                          agreement=agree, ppl_full=ref.ppl, n_kept=n, mode="prefill",
-                          seed=getattr(policy, "seed", None))
