@@ -195,14 +195,11 @@ def test_configs_build_the_trainer_and_plan(overrides, name):
 def test_train_py_routes_muzero_agents_to_their_own_check():
     """scripts/train.py's check (check_train_config) sends experiment=muzero_malloc_mapping to
     check_muzero_config: the shipped experiment passes, a bad search value is refused in one line."""
-    import importlib.util
+    from script_module import load_script
 
     from heurist.agents.config_check import check_train_config
 
-    spec = importlib.util.spec_from_file_location(
-        "train_script", Path(__file__).resolve().parents[1] / "scripts" / "train.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("train")
     with initialize_config_module("heurist.configs", version_base="1.3"):
         cfg = compose("train", overrides=["experiment=muzero_malloc_mapping"])
     script.check(cfg)

@@ -4,22 +4,16 @@ with rl4co's own cost (the conversion every rl4co number in the benchmark goes t
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_module import load_script
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("benchmark_rl4co",
-                                                  ROOT / "scripts" / "benchmark_rl4co.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmark_rl4co")
 
 
 def test_missing_rl4co_exits_2_with_the_install_line(monkeypatch, capsys):

@@ -90,13 +90,9 @@ def test_repeated_and_reindexed_states():
 @pytest.mark.parametrize("argv", [["--iters", "0"], ["--threads", "0"]])
 def test_iteration_benchmark_refuses_bad_flags(argv, capsys):
     """scripts/benchmark_routing_iter.py: a bad count exits 2 with one stderr line."""
-    import importlib.util
-    from pathlib import Path
+    from script_module import load_script
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_routing_iter.py"
-    spec = importlib.util.spec_from_file_location("benchmark_routing_iter", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("benchmark_routing_iter")
     with pytest.raises(SystemExit) as exc:
         mod.main(argv)
     assert exc.value.code == 2
