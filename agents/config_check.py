@@ -148,10 +148,9 @@ def _check_routing(cfg: DictConfig) -> None:
         raise ValueError(f"trainer.init_from={init}: not a policy artifact folder (no "
                          f"manifest.json there)")
     retire = _bool(cfg, "env.retire", default=False)
-    if _get(cfg, "trainer.imitation_iters") > 0 and not (
-            retire and _get(cfg, "agent.name") == "camp"):
-        raise ValueError("trainer.imitation_iters > 0 (the PyVRP warm start) needs agent=camp "
-                         "and env.retire=true: PyVRP's routes leave vehicles unused")
+    if _get(cfg, "trainer.imitation_iters") > 0 and not retire:
+        raise ValueError("trainer.imitation_iters > 0 (the PyVRP warm start) needs "
+                         "env.retire=true: PyVRP's routes leave vehicles unused")
     if _get(cfg, "agent.name") != "ptrnet" and _get(cfg, "agent.dim") % _get(cfg, "agent.n_heads"):
         raise ValueError(f"agent.dim={cfg.agent.dim}: must be a multiple of "
                          f"agent.n_heads={cfg.agent.n_heads}")

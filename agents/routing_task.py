@@ -6,9 +6,10 @@ Per iteration ``it``: ``trainer.batch_size`` instances drawn from the generator 
 ``np.random.default_rng(iteration_seed(seed, it))``; K rollouts each (``multistart``: one per first
 client, POMO's; else ``trainer.n_samples`` samples, or 1); the loss is ``-mean(A * log p)`` with the
 agent's baseline (:mod:`heurist.agents.baselines`). SymNCO adds its x8 symmetric copies to the
-shared baseline and its invariance loss. With ``trainer.imitation_iters > 0`` (CAMP in the
+shared baseline and its invariance loss. With ``trainer.imitation_iters > 0`` (any model, in the
 retire env), the first iterations instead fit PyVRP's routes of their draw by teacher forcing (the
-negative log-likelihood of the expert's log, :func:`imitation_loss`). Validation (greedy, a fixed set) is logged every
+negative log-likelihood of the expert's log, :func:`imitation_loss`; parallel logs for CAMP,
+sequential logs for the single-agent models). Validation (greedy, a fixed set) is logged every
 ``trainer.val_every`` iterations; the held-out test set (its own fixed seed, never a training
 draw) is decoded at the end, every solution through the env oracles and ``check_routes``, and
 compared with the classical constructors on the same instances.
@@ -105,14 +106,16 @@ def _expert_routes(job):
 
 
 def expert_logs(inst_td, *, weights, iterations: int, seed: int, workers: int = 1,
-                ) -> tuple[torch.Tensor, float]:
+                sequential: bool = False) -> tuple[torch.Tensor, float]:
     """PyVRP's routes of each instance of ``inst_td`` [B] (``iterations`` iterations, instance
     ``s`` seeded ``seed + s``: reproducible) as parallel-env logs -> (int64 [B, T, M], their mean
-    objective). Every route set passes ``check_routes``."""
+    objective), or with ``sequential`` as ``PVRPSequentialEnv(retire=True)`` logs -> int64
+    [B, T] (the round robin replayed, :func:`sequential_log`; shorter logs padded with the
+    depot, which a done row ignores). Every route set passes ``check_routes``."""
     from concurrent.futures import ProcessPoolExecutor
 
     from heurist.envs.pvrp import PVRPInstances
-    from heurist.envs.pvrp.decode import parallel_log
+    from heurist.envs.pvrp.decode import parallel_log, sequential_log
     from heurist.policies.pvrp.batch import _pool_context
 
     inst = PVRPInstances.from_tensordict(inst_td)
@@ -122,14 +125,24 @@ def expert_logs(inst_td, *, weights, iterations: int, seed: int, workers: int = 
             out = list(pool.map(_expert_routes, jobs))
     else:
         out = [_expert_routes(j) for j in jobs]
+    mean = float(np.mean([o for _, o in out]))
+    if sequential:
+        allowed = inst.allowed_or_all()
+        seqs = [sequential_log(r, inst.demand[s], inst.capacity[s], allowed[s], retire=True)
+                for s, (r, _) in enumerate(out)]
+        logs = np.zeros((len(seqs), max(len(q) for q in seqs)), dtype=np.int64)
+        for s, q in enumerate(seqs):
+            logs[s, :len(q)] = q
+        return torch.from_numpy(logs), mean
     T = max(parallel_log(r).shape[0] for r, _ in out)
     logs = np.stack([parallel_log(r, T) for r, _ in out])
-    return torch.from_numpy(logs), float(np.mean([o for _, o in out]))
+    return torch.from_numpy(logs), mean
 
 
 def imitation_loss(env, net: nn.Module, inst_td, teacher: torch.Tensor) -> torch.Tensor:
     """Mean negative log-likelihood under ``net`` of the expert logs ``teacher`` [B, T, M]
-    (teacher forcing: the env steps the expert's actions; after the log, the depot)."""
+    (``PVRPEnv``) or [B, T] (``PVRPSequentialEnv``): teacher forcing, the env steps the
+    expert's actions; after the log, the depot."""
     from heurist.policies.decoding import run_episode
 
     T = teacher.shape[1]
@@ -189,10 +202,10 @@ class RoutingTask:
         self.gen = routing_generator(ec)
         self.n_imit = int(tc.imitation_iters)
         self.total = self.n_imit + int(tc.reinforce_iters)
-        if self.n_imit and not (self.multi_agent and self.env.retire):
-            # PyVRP leaves vehicles unused, which only the retire env's logs can express
-            raise ValueError("trainer.imitation_iters > 0 (PyVRP warm start) needs agent=camp "
-                             "and env.retire=true")
+        if self.n_imit and not self.env.retire:
+            # PyVRP leaves vehicles unused, which only the retire envs' logs can express
+            raise ValueError("trainer.imitation_iters > 0 (PyVRP warm start) needs "
+                             "env.retire=true")
         self.val = self.gen(int(ec.val_size), np.random.default_rng(int(ec.val_seed)))
         self.baseline = None
         self._classical_val: float | None = None
@@ -298,7 +311,8 @@ class RoutingTask:
         inst = self.gen(int(tc.batch_size), np.random.default_rng(seed))
         teacher, objective = expert_logs(inst, weights=env_weights(self.cfg.env),
                                          iterations=int(tc.expert_iterations),
-                                         seed=seed % (2**31), workers=int(tc.expert_workers))
+                                         seed=seed % (2**31), workers=int(tc.expert_workers),
+                                         sequential=not self.multi_agent)
         net.train()
         for _ in range(int(tc.imitation_epochs)):
             loss = imitation_loss(self.env, net, inst, teacher.to(self.device))

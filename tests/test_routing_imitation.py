@@ -72,20 +72,20 @@ def test_teacher_forcing_fits_the_expert():
     assert int(np.isclose(expert, got, atol=1e-6).sum()) >= 3
 
 
-def test_imitation_needs_camp_and_the_retire_env():
-    """trainer.imitation_iters > 0 without env.retire (or with a single-agent model) is refused
-    by the config check with one line naming both settings; AM with env.retire alone is fine."""
+def test_imitation_needs_the_retire_env():
+    """trainer.imitation_iters > 0 without env.retire is refused by the config check with one
+    line naming the setting; CAMP, and AM (sequential logs), with env.retire are fine."""
     with initialize_config_module("heurist.configs", version_base="1.3"):
         bad = compose("train", overrides=["experiment=routing_smoke", "trainer.imitation_iters=2"])
-        am = compose("train", overrides=["experiment=routing_smoke", "agent=am",
-                                         "env.retire=true"])
+        am_bad = compose("train", overrides=["experiment=routing_smoke", "agent=am",
+                                             "trainer.imitation_iters=2"])
         am_imit = compose("train", overrides=["experiment=routing_smoke", "agent=am",
                                               "env.retire=true", "trainer.imitation_iters=2"])
         ok = compose("train", overrides=["experiment=camp_pvrp_p_n20_m3_pyvrp"])
-    for cfg in (bad, am_imit):
-        with pytest.raises(ValueError, match="agent=camp and env.retire=true"):
+    for cfg in (bad, am_bad):
+        with pytest.raises(ValueError, match="needs env.retire=true"):
             check_train_config(cfg)
-    check_train_config(am)
+    check_train_config(am_imit)
     check_train_config(ok)
 
 
