@@ -138,7 +138,8 @@ class ExpertIterationTrainer:
 
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
-        check_same_config(d["config"], self.cfg, path)
+        # written before targets existed: the default
+        check_same_config({"targets": "selfplay", **d["config"]}, self.cfg, path)
         self.net.load_state_dict(d["net"])
         self.iteration = int(d["iteration"])
         self.history = list(d["history"])
@@ -246,7 +247,14 @@ def train_muzero(cfg: DictConfig, *, console=None) -> dict:
     t0 = time.perf_counter()
     mz = muzero_config(cfg)
     alphazero = cfg.agent.name == "alphazero"
-    trainer = ExpertIterationTrainer(mz) if alphazero else MuZeroTrainer(mz)
+    if alphazero:
+        trainer = ExpertIterationTrainer(mz)
+    elif mz.targets == "expert":  # the learned model fitted to the lookahead expert's targets
+        from heurist.agents.muzero.expert_model import ExpertModelTrainer
+
+        trainer = ExpertModelTrainer(mz)
+    else:
+        trainer = MuZeroTrainer(mz)
     run_dir = Path(tc.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "checkpoint.pt"

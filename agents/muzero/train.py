@@ -32,13 +32,17 @@ from heurist.agents.search import gumbel_muzero_policy, muzero_policy
 from heurist.policies.export.atomic import load_tensors, save_tensors
 from heurist.policies.nets.muzero import MuZeroNet, flat_observation
 
-__all__ = ["SELFPLAY_POLICIES", "MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net",
+__all__ = ["SELFPLAY_POLICIES", "TARGETS", "MuZeroConfig", "MuZeroTrainer", "SelfPlayFn", "Shard", "build_net",
            "check_same_config", "malloc_dims", "self_play", "self_play_step", "selfplay_shard",
            "serial_selfplay", "shard_rows"]
 
 #: self-play searches: Gumbel MuZero (gumbel_scale 1) or PUCT MuZero (Dirichlet noise at the root,
 #: actions sampled from the visit counts at temperature 1)
 SELFPLAY_POLICIES = ("gumbel", "puct")
+
+#: where MuZero's training targets come from: its own self-play search over the learned model, or
+#: the one-step lookahead expert over the true simulator (``expert_model.ExpertModelTrainer``)
+TARGETS = ("selfplay", "expert")
 
 # (episodes, returns) of one self-play batch: per episode (obs [T, D], act [T], rew [T],
 # pi [T, A], root value [T]); returns [B]
@@ -72,11 +76,14 @@ class MuZeroConfig:
     reanalyse: bool = True         # bootstrap n-step targets with the current network's value
     workers: int = 0               # self-play shards per iteration (0: one batch, the old stream)
     policy: str = "gumbel"         # self-play search: gumbel (Gumbel MuZero) or puct (MuZero's)
+    targets: str = "selfplay"      # selfplay, or expert: the lookahead expert's (expert_model.py)
 
     def __post_init__(self) -> None:
         if self.policy not in SELFPLAY_POLICIES:
             raise ValueError(f"policy {self.policy!r}: must be one of "
                              f"{', '.join(SELFPLAY_POLICIES)}")
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets {self.targets!r}: must be one of {', '.join(TARGETS)}")
         if self.workers < 0 or self.rows < max(self.workers, 1):
             raise ValueError(f"workers {self.workers} / rows {self.rows}: need 0 <= workers "
                              "<= rows")
@@ -222,7 +229,7 @@ class MuZeroTrainer:
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
         # written before workers / policy existed: one batch, Gumbel self-play
-        saved = {"workers": 0, "policy": "gumbel", **d["config"]}
+        saved = {"workers": 0, "policy": "gumbel", "targets": "selfplay", **d["config"]}
         check_same_config(saved, self.cfg, path)
         self.net.load_state_dict(d["net"])
         self.opt.load_state_dict(d["opt"])
