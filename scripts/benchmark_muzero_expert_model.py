@@ -1,0 +1,197 @@
+"""MuZero mode trained on the lookahead expert (``experiment=muzero_malloc_mapping_expert``) on
+held-out synthetic instances (and optionally the zoo): the learned model's search at several
+simulation budgets vs MSA, the env's greedy episodes, the network alone, the expert and
+AlphaZero-mode search over the true simulator; plus the learned model's calibration.
+
+    python scripts/benchmark_muzero_expert_model.py --ckpt RUN/checkpoint.pt [--synthetic 64]
+        [--simulations 4,16,32] [--az-simulations 16] [--models vit,...] [--fractions 0.1,0.25]
+        [--bound-limit 0] [--out results.md]
+
+Held-out synthetic instances: seeds ``10**9 + i`` (N drawn from ``default_rng(10**9)`` in the
+checkpoint's ``[n_min, n_max]``, as ``benchmark_muzero_learned.py --synthetic``); the expert's
+training instances have seeds in ``[0, 10**9)``, so none is shared. Columns: ``msa`` (XLA-like,
+``policies.malloc.msa``), ``greedy <order>`` (the env's greedy episode in that decision order),
+``best classical`` (the best of msa, greedy_size, first_fit and the three greedy episodes, per
+instance), ``net`` (the network alone: highest-logit legal action), ``muzero N`` (Gumbel MuZero
+over the learned model, N simulations, deterministic; the env's mask at the root only),
+``expert`` (the one-step lookahead over the true simulator that wrote the targets), ``az N``
+(Gumbel search over the true simulator, uniform prior, greedy-rollout leaf value). Every search
+plan goes through ``plan_mapping``'s oracles (``check_plan``, ``evaluate_plan``, the env's
+``check_solution``/``evaluate``); classical plans through ``check_plan``. Calibration: on the
+expert's positions of the held-out instances, the model's value, reward and child value against
+the true simulator's, and how often the model's one-step ``r + v`` picks the expert's action.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from heurist.agents.muzero import LearnedModel, plan_mapping
+from heurist.agents.muzero.distill import prior_greedy_returns
+from heurist.agents.muzero.evaluation import CLASSICAL, env_greedy_speedup, mapping_speedup
+from heurist.agents.muzero.expert_model import lookahead_episodes
+from heurist.policies.export.atomic import load_tensors
+from heurist.policies.malloc import plan
+from heurist.policies.nets.muzero import MuZeroNet
+
+ORDERS = ("start", "msa", "size")
+
+
+def _fail(msg: str) -> None:
+    print(msg, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_net(path: str) -> tuple[MuZeroNet, dict]:
+    """The checkpoint's network (eval mode) and its config dict."""
+    d = load_tensors(path)
+    c, w = d["config"], d["net"]
+    net = MuZeroNet(obs_dim=w["represent_net.0.weight"].shape[1],
+                    n_actions=w["policy_net.6.weight"].shape[0], latent=int(c["latent"]),
+                    hidden=int(c["hidden"]), support_size=int(c["support_size"]),
+                    value_scale=float(c["value_scale"]))
+    net.load_state_dict(w)
+    return net.eval(), c
+
+
+def held_out(c: dict, n: int) -> list:
+    from heurist.envs.malloc.synthetic import random_instance
+
+    rng = np.random.default_rng(10**9)
+    out = []
+    for i in range(n):
+        size = int(rng.integers(int(c["n_min"]), int(c["n_max"]) + 1))
+        out.append(random_instance(size, seed=10**9 + i, max_lifetime=16,
+                                   size_range=(1024, 2**20),
+                                   capacity_fraction=float(c["capacity_fraction"])))
+    return out
+
+
+@torch.no_grad()
+def calibration(net: MuZeroNet, episodes: list) -> dict[str, float]:
+    """Mean absolute errors of the model's value / reward / child value against the true
+    simulator's on the expert's positions, and the one-step agreement with the expert."""
+    obs = torch.from_numpy(np.concatenate([e[0] for e in episodes]))
+    value = np.concatenate([e[4] for e in episodes])
+    legal = np.concatenate([e[5] for e in episodes])
+    cr = np.concatenate([e[6] for e in episodes])
+    cv = np.concatenate([e[7] for e in episodes])
+    M, A = legal.shape
+    s = net.represent(obs)
+    v_hat = net.to_scalar(net.predict(s)[1]).double().numpy()
+    s1, r_logits = net.dynamics(s.repeat_interleave(A, 0), torch.arange(A).repeat(M))
+    r_hat = net.to_scalar(r_logits).double().numpy().reshape(M, A)
+    cv_hat = net.to_scalar(net.predict(s1)[1]).double().numpy().reshape(M, A)
+    q, q_hat = cr + cv, r_hat + cv_hat
+    multi = legal.sum(-1) > 1
+    pick = np.where(legal, q_hat, -np.inf).argmax(-1)
+    best = np.where(legal, q, -np.inf).argmax(-1)
+    regret = q[np.arange(M), best] - q[np.arange(M), pick]
+    return {"positions": float(M), "choice positions": float(multi.sum()),
+            "value MAE": float(np.abs(v_hat - value).mean()),
+            "value mean (true)": float(value.mean()),
+            "reward MAE (legal)": float(np.abs(r_hat - cr)[legal].mean()),
+            "child value MAE (legal)": float(np.abs(cv_hat - cv)[legal].mean()),
+            "one-step agreement with expert": float((pick == best)[multi].mean()),
+            "one-step regret (true q)": float(regret[multi].mean())}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--synthetic", type=int, default=64)
+    ap.add_argument("--simulations", default="4,16,32")
+    ap.add_argument("--az-simulations", type=int, default=16)
+    ap.add_argument("--models", default="", help="zoo models (b1 s128 inference), e.g. vit")
+    ap.add_argument("--fractions", default="0.1,0.25")
+    ap.add_argument("--bound-limit", type=float, default=0.0, help="0: no 0/1 bound")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    if not Path(a.ckpt).is_file():
+        _fail(f"--ckpt: no such file {a.ckpt}")
+    try:
+        sims = [int(x) for x in a.simulations.split(",")]
+    except ValueError:
+        _fail(f"--simulations: comma-separated integers, got {a.simulations!r}")
+    if min(sims) < 1 or a.synthetic < 0:
+        _fail("--simulations must be >= 1 and --synthetic >= 0")
+    torch.set_num_threads(1)
+    net, c = load_net(a.ckpt)
+    k, order = int(c["k"]), str(c["order"])
+    groups = []
+    if a.synthetic:
+        groups.append((f"{a.synthetic} held-out synthetic (seeds 1e9+i)", held_out(c, a.synthetic)))
+    for m in [x for x in a.models.split(",") if x]:
+        from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance
+        from heurist.envs.malloc.oracle import peak_live_bytes
+
+        path = cache_dir() / (cache_key(m, batch=1, seq=128, mode="inference", n_layers=None,
+                                        inputs="first_use") + ".npz")
+        if not path.exists():
+            _fail(f"--models: {m} is not extracted ({path})")
+        inst = load_instance(path)
+        peak = peak_live_bytes(inst)
+        for f in a.fractions.split(","):
+            groups.append((f"{m} C {float(f):.2f}", [inst.with_capacity(int(peak * float(f)))]))
+    lines, model = [], LearnedModel(net)
+    for title, insts in groups:
+        cols: dict[str, np.ndarray] = {}
+        secs: dict[str, float] = {}
+        cols["msa"] = np.array([mapping_speedup(i, plan(i, "msa", mode="mapping")) for i in insts])
+        classical = np.array([[mapping_speedup(i, plan(i, n, mode="mapping")) for n in CLASSICAL]
+                              for i in insts])
+        for o in ORDERS:
+            cols[f"greedy {o}"] = np.array([env_greedy_speedup(i, o, k) for i in insts])
+        cols["best classical"] = np.maximum(classical.max(1), np.max(
+            [cols[f"greedy {o}"] for o in ORDERS], 0))
+        t0 = time.perf_counter()
+        ret, _ = prior_greedy_returns(net, insts, k=k, order=order)
+        cols["net"], secs["net"] = 1 / (1 - ret), time.perf_counter() - t0
+        for n in sims:
+            t0 = time.perf_counter()
+            res, _ = plan_mapping(insts, num_simulations=n, k=k, order=order, model=model)
+            cols[f"muzero {n}"] = np.array([r.speedup for r in res])
+            secs[f"muzero {n}"] = time.perf_counter() - t0
+            print(f"{title}: muzero {n}: {cols[f'muzero {n}'].mean():.4f} "
+                  f"({secs[f'muzero {n}']:.0f} s)", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        eps, ret = lookahead_episodes(insts, k=k, order=order)
+        cols["expert"], secs["expert"] = 1 / (1 - ret), time.perf_counter() - t0
+        if a.az_simulations:
+            t0 = time.perf_counter()
+            res, _ = plan_mapping(insts, num_simulations=a.az_simulations, k=k, order=order,
+                                  value="rollout")
+            cols[f"az {a.az_simulations}"] = np.array([r.speedup for r in res])
+            secs[f"az {a.az_simulations}"] = time.perf_counter() - t0
+        if a.bound_limit > 0:
+            from heurist.envs.malloc.instance import SLOW
+            from heurist.policies.malloc import evaluate_plan, mip_saving_bound
+
+            cols["bound"] = np.array([
+                evaluate_plan(i, np.full(i.n, SLOW)).time_all_slow
+                / mip_saving_bound(i, time_limit=a.bound_limit).time for i in insts])
+        names = list(cols)
+        lines += [f"\n### {title} (mean N {np.mean([i.n for i in insts]):.1f}, env order {order}, "
+                  f"K {k})\n", "| " + " | ".join(names) + " |", "|" + "---:|" * len(names),
+                  "| " + " | ".join(f"{cols[n].mean():.4f}" for n in names) + " |"]
+        msa = cols["msa"]
+        lines.append("\nvs msa (better / worse instances): " + ", ".join(
+            f"{n} {int((cols[n] > msa + 1e-9).sum())}/{int((cols[n] < msa - 1e-9).sum())}"
+            for n in names if n != "msa"))
+        lines.append("wall: " + ", ".join(f"{n} {s:.1f} s" for n, s in secs.items()))
+        cal = calibration(net, eps)
+        lines.append("calibration (expert positions): " + ", ".join(
+            f"{n} {v:.4g}" for n, v in cal.items()))
+        print("\n".join(lines[-7:]), file=sys.stderr, flush=True)
+    print("\n".join(lines))
+    if a.out:
+        Path(a.out).write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
