@@ -13,7 +13,9 @@ training instances have seeds in ``[0, 10**9)``, so none is shared. Columns: ``m
 ``policies.malloc.msa``), ``greedy <order>`` (the env's greedy episode in that decision order),
 ``best classical`` (the best of msa, greedy_size, first_fit and the three greedy episodes, per
 instance), ``net`` (the network alone: highest-logit legal action), ``muzero N`` (Gumbel MuZero
-over the learned model, N simulations, deterministic; the env's mask at the root only),
+over the learned model, N simulations, deterministic; the env's mask at the root only; ``mM``:
+Gumbel's m = M actions considered at the root, the network's top M), ``muzero-puct N`` (PUCT
+over the learned model, visit-count argmax, no noise),
 ``expert`` (the one-step lookahead over the true simulator that wrote the targets), ``az N``
 (Gumbel search over the true simulator, uniform prior, greedy-rollout leaf value). Every search
 plan goes through ``plan_mapping``'s oracles (``check_plan``, ``evaluate_plan``, the env's
@@ -107,6 +109,9 @@ def main(argv=None) -> None:
     ap.add_argument("--synthetic", type=int, default=64)
     ap.add_argument("--simulations", default="4,16,32")
     ap.add_argument("--az-simulations", type=int, default=16)
+    ap.add_argument("--considered", default="16",
+                    help="Gumbel's m at the root for the MuZero-mode search (comma list)")
+    ap.add_argument("--puct", action="store_true", help="also PUCT over the learned model")
     ap.add_argument("--models", default="", help="zoo models (b1 s128 inference), e.g. vit")
     ap.add_argument("--fractions", default="0.1,0.25")
     ap.add_argument("--bound-limit", type=float, default=0.0, help="0: no 0/1 bound")
@@ -118,7 +123,11 @@ def main(argv=None) -> None:
         sims = [int(x) for x in a.simulations.split(",")]
     except ValueError:
         _fail(f"--simulations: comma-separated integers, got {a.simulations!r}")
-    if min(sims) < 1 or a.synthetic < 0:
+    try:
+        considered = [int(x) for x in a.considered.split(",")]
+    except ValueError:
+        _fail(f"--considered: comma-separated integers, got {a.considered!r}")
+    if min(sims) < 1 or min(considered) < 1 or a.synthetic < 0:
         _fail("--simulations must be >= 1 and --synthetic >= 0")
     torch.set_num_threads(1)
     net, c = load_net(a.ckpt)
@@ -152,13 +161,16 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         ret, _ = prior_greedy_returns(net, insts, k=k, order=order)
         cols["net"], secs["net"] = 1 / (1 - ret), time.perf_counter() - t0
-        for n in sims:
+        variants = [(f"muzero {n}" + ("" if m == 16 else f" m{m}"), n,
+                     {"max_num_considered_actions": m}) for n in sims for m in considered]
+        variants += [(f"muzero-puct {n}", n, {"policy": "puct"}) for n in sims if a.puct]
+        for name, n, kw in variants:
             t0 = time.perf_counter()
-            res, _ = plan_mapping(insts, num_simulations=n, k=k, order=order, model=model)
-            cols[f"muzero {n}"] = np.array([r.speedup for r in res])
-            secs[f"muzero {n}"] = time.perf_counter() - t0
-            print(f"{title}: muzero {n}: {cols[f'muzero {n}'].mean():.4f} "
-                  f"({secs[f'muzero {n}']:.0f} s)", file=sys.stderr, flush=True)
+            res, _ = plan_mapping(insts, num_simulations=n, k=k, order=order, model=model, **kw)
+            cols[name] = np.array([r.speedup for r in res])
+            secs[name] = time.perf_counter() - t0
+            print(f"{title}: {name}: {cols[name].mean():.4f} ({secs[name]:.0f} s)",
+                  file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         eps, ret = lookahead_episodes(insts, k=k, order=order)
         cols["expert"], secs["expert"] = 1 / (1 - ret), time.perf_counter() - t0

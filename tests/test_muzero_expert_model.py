@@ -134,3 +134,32 @@ def test_hydra_expert_experiment_exports_a_learned_model(tmp_path):
     sp = load_search_policy(tmp_path / "policy")
     assert (sp.k, sp.order, sp.model) == (8, "size", sp.model)
     assert "model" in sp.plan_kwargs()
+
+
+def test_rank_term_is_the_target_entropy_when_the_model_is_exact():
+    """With the true child rewards/values set to the model's own predictions, the ranking term
+    equals the entropy of its target softmax (its minimum: model q = true q)."""
+    from heurist.agents.muzero.expert_model import EXPERT_SIGMA, model_loss
+    from heurist.policies.nets.muzero import MuZeroNet
+
+    torch.manual_seed(0)
+    net = MuZeroNet(obs_dim=3, n_actions=4, latent=4, hidden=8)
+    rep = ExpertReplay(capacity=8, obs_dim=3, n_actions=4)
+    legal = np.array([[True, True, False, True]] * 4)
+    rep.add_episode(np.random.default_rng(1).random((4, 3)).astype(np.float32), np.zeros(4),
+                    np.zeros(4), np.full((4, 4), 0.25), np.zeros(4), legal, np.zeros((4, 4)),
+                    np.zeros((4, 4)))
+    batch, lg, _, _ = rep.sample(4, 1, np.random.default_rng(0))
+    with torch.no_grad():
+        s1, r_logits = net.dynamics(net.represent(batch.obs).repeat_interleave(4, 0),
+                                    torch.arange(4).repeat(4))
+        r = net.to_scalar(r_logits).reshape(4, 4)
+        v = net.to_scalar(net.predict(s1)[1]).reshape(4, 4)
+        _, parts = model_loss(net, batch, lg, r, v, min_span=1e-9)
+    q = (r + v).double().masked_fill(~lg, torch.nan)
+    lo, hi = np.nanmin(q.numpy(), 1, keepdims=True), np.nanmax(q.numpy(), 1, keepdims=True)
+    z = np.where(lg.numpy(), EXPERT_SIGMA * (q.numpy() - lo) / (hi - lo), -np.inf)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    entropy = -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)).sum(1).mean()
+    assert parts["rank"] == pytest.approx(entropy, rel=1e-5)

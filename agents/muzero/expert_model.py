@@ -216,10 +216,15 @@ def _ce(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 def model_loss(net: MuZeroNet, batch: UnrollBatch, legal: torch.Tensor, child_r: torch.Tensor,
-               child_v: torch.Tensor, *, value_coef: float = 0.25
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+               child_v: torch.Tensor, *, value_coef: float = 0.25, rank_coef: float = 1.0,
+               min_span: float = 1e-3) -> tuple[torch.Tensor, dict[str, float]]:
     """The K-step unroll along the expert's actions plus the all-actions term at the root (see
-    the module docstring); returns (the scalar loss, its parts)."""
+    the module docstring) plus ``rank_coef`` x the siblings' ranking term: the cross-entropy
+    between ``softmax(sigma (q - min q) / span)`` of the true one-step ``q = r + V`` and the same
+    of the model's ``r_hat + v_hat`` over the legal actions (``span``: the true q's range, at
+    least ``min_span``), whose optimum is the model's q equal to the true one up to a constant:
+    search compares siblings, so their order matters more than each value's absolute error.
+    Returns (the scalar loss, its parts)."""
     K = batch.actions.shape[1]
     S, scale = net.support_size, net.value_scale
     Bs, A = legal.shape
@@ -257,6 +262,19 @@ def model_loss(net: MuZeroNet, batch: UnrollBatch, legal: torch.Tensor, child_r:
     total = total + lr_all + value_coef * lv_all
     parts["all_reward"] = float(lr_all.detach().mean())
     parts["all_value"] = float(lv_all.detach().mean())
+    if rank_coef:
+        q = (child_r + child_v).double()
+        q_hat = (net.to_scalar(r_logits) + net.to_scalar(v_logits)).reshape(Bs, A).double()
+        lo = q.masked_fill(~legal, torch.inf).min(-1, keepdim=True).values
+        hi = q.masked_fill(~legal, -torch.inf).max(-1, keepdim=True).values
+        span = (hi - lo).clamp(min=min_span)
+        z = ((q - lo) * EXPERT_SIGMA / span).masked_fill(~legal, -torch.inf)
+        z_hat = ((q_hat - lo) * EXPERT_SIGMA / span).masked_fill(~legal, -torch.inf)
+        target = torch.softmax(z, -1)
+        l_rank = -(target * torch.log_softmax(z_hat, -1).masked_fill(~legal, 0.0)).sum(-1)
+        l_rank = l_rank.float() * (legal.sum(-1) > 1)  # a forced move has nothing to rank
+        total = total + rank_coef * l_rank
+        parts["rank"] = float(l_rank.detach().mean())
     return total.mean(), parts
 
 

@@ -99,10 +99,11 @@ def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 
                  k: int = 8, order: str = "start", prior: PriorFn | None = None,
                  value: str = "rollout", policy: str = "gumbel",
                  progress: Any = None, model: LearnedModel | None = None,
+                 max_num_considered_actions: int = 16,
                  ) -> tuple[list[MappingResult], EpisodeResult]:
     """Plans each ``MallocInstance`` (mapping mode) with search over the true simulator (or the
     learned ``model``), all in
-    one batch. Each plan is checked by ``check_plan`` and evaluated by ``evaluate_plan`` (the
+    one batch (``max_num_considered_actions``: Gumbel's m at the root). Each plan is checked by ``check_plan`` and evaluated by ``evaluate_plan`` (the
     env's independent oracles), and the env's ``check_solution``/``evaluate`` replay the action
     log; a disagreement raises ``AssertionError``."""
     from heurist.envs.malloc.env import MallocEnv
@@ -114,7 +115,8 @@ def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 
     env = MallocEnv(mode="mapping", k=k, order=order, seed=seed)
     td_inst = pad_instances(list(instances))
     ep = search_episodes(env, td_inst, num_simulations=num_simulations, seed=seed, prior=prior,
-                         value=value, policy=policy, progress=progress, model=model)
+                         value=value, policy=policy, progress=progress, model=model,
+                         max_num_considered_actions=max_num_considered_actions)
     log = torch.from_numpy(ep.actions)
     if not bool(env.check_solution(td_inst, log).all()):
         raise AssertionError("plan_mapping: the env's check_solution rejects an action log")
