@@ -8,6 +8,7 @@ raises on an illegal action anyway.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -83,6 +84,12 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
     ``score_first=False`` (single-agent policies): when ``first`` forces a legal start on every
     row, the first step is not decoded at all and adds nothing to ``logp``, as in POMO (the start
     is given, not chosen: ``log p(tau | start)``) and rl4co's multi-start; else it is ignored.
+
+    With gradients on, ``shared`` = 1 and a single-agent policy that offers ``score_steps`` (AM,
+    POMO, SymNCO), the episode is played without gradients and its decisions are scored afterwards in one
+    batched pass (:meth:`~heurist.policies.nets.routing.AttentionModel.score_steps`): the same
+    actions, and ``logp`` equal to the per-step sum up to float rounding, at a fraction of the
+    per-step autograd cost (training).
     """
     td = env.reset(instance=instance)
     B = td.batch_size[0]
@@ -95,7 +102,29 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
         state = policy.init(td)
     if first is not None:
         first = first.to(td.device)
-    log, prios, logps = [], [], []
+    # not for K > 1 shared copies (POMO's starts): their per-step products are already batched
+    # matrix products (the decoder's shared path), and rescoring measured slower there
+    rescore = (torch.is_grad_enabled() and not policy.multi_agent and shared == 1
+               and callable(getattr(policy, "score_steps", None)))
+    with torch.no_grad() if rescore else nullcontext():
+        actions, prios, logps, reward, inputs, scored = _loop(
+            env, policy, td, state, select=select, first=first, movers_only=movers_only,
+            score_first=score_first, rescore=rescore)
+    logp = torch.stack(logps, 1).sum(1)
+    if rescore and inputs:
+        stacked = tuple(torch.stack(x) for x in zip(*inputs))
+        logits = policy.score_steps(state, stacked)  # [T', B, n]
+        chosen = torch.stack(scored).unsqueeze(-1)  # [T', B, 1]
+        logp = logits.log_softmax(-1).gather(-1, chosen).squeeze(-1).sum(0)
+    return Trajectory(actions=actions, priorities=torch.stack(prios, 1) if prios else None,
+                      reward=reward, logp=logp)
+
+
+def _loop(env, policy, td, state, *, select, first, movers_only, score_first, rescore):
+    """:func:`run_episode`'s loop -> (actions [B, T, *A], priorities, per-step logp list,
+    reward [B], and with ``rescore`` the scored steps' :meth:`step_inputs` and actions)."""
+    B = td.batch_size[0]
+    log, prios, logps, inputs, scored = [], [], [], [], []
     reward = torch.zeros(B, dtype=torch.float64, device=td.device)
     limit = _max_steps(td)
     t = 0
@@ -113,7 +142,10 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
                 t += 1
                 continue
         logits, state = policy.step(td, state)
-        logp_all = logits.log_softmax(-1)
+        if rescore:
+            inputs.append(policy.step_inputs(td))
+        else:
+            logp_all = logits.log_softmax(-1)
         with torch.no_grad():
             action = select(logits.detach(), t)
         forced = None
@@ -126,7 +158,10 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
                 action[:, 0] = torch.where(legal, first, action[:, 0])
             else:
                 action = torch.where(legal, first, action)
-        lp = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        if rescore:
+            scored.append(action)
+        else:
+            lp = logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
         td["action"] = action
         if policy.multi_agent:
             prio = policy.priority(logits.detach(), action)
@@ -140,9 +175,10 @@ def run_episode(env: HeuristEnv, policy: RoutingPolicy, instance: TensorDictBase
             if movers_only:  # a loser stays where it was: its position is not its choice
                 lp = torch.where(td["vehicle_pos"] == action, lp, torch.zeros_like(lp))
             lp = lp.sum(-1)
-        logps.append(lp)
+        if not rescore:
+            logps.append(lp)
         reward += td["reward"].reshape(B).double()
         t += 1
-    actions = torch.stack(log, 1)
-    return Trajectory(actions=actions, priorities=torch.stack(prios, 1) if prios else None,
-                      reward=reward, logp=torch.stack(logps, 1).sum(1))
+    if not logps:
+        logps.append(torch.zeros(B, device=td.device))
+    return torch.stack(log, 1), prios, logps, reward, inputs, scored

@@ -74,9 +74,59 @@ class AttentionModel(RoutingPolicy):
         else:  # K copies per instance (POMO's starts, samples): per-instance products
             gk, gv, lk, _, _, node_q, graph_q = view
             query = self.context.step(td, node_q, graph_q, shared=K)
+            if self.dynamic is None and torch.is_grad_enabled():
+                # training: the output projection folded into the logit keys once per episode
+                # (PointerDecoder.fold), not a [B, H] x [H, H] product and its backward per step;
+                # inference keeps the unfolded products (the same values to float rounding)
+                return self.decoder(query, (gk, gv, self._folded(state, lk)),
+                                    td["action_mask"], shared=K, folded=True), state
         dyn = self.dynamic(td) if self.dynamic is not None else None
         logits = self.decoder(query, (gk, gv, lk), td["action_mask"], dynamic=dyn, shared=K)
         return logits, state
+
+    def _folded(self, state: TensorDict, lk: torch.Tensor) -> torch.Tensor:
+        """:meth:`PointerDecoder.fold` of the logit keys, memoised per ``row`` tensor."""
+        per = state.get_non_tensor("per_instance")
+        memo = per.get("folded")
+        if memo is None or memo[0] is not state["row"]:
+            memo = per["folded"] = (state["row"], self.decoder.fold(lk))
+        return memo[1]
+
+    def step_inputs(self, td: TensorDictBase) -> tuple[torch.Tensor, ...]:
+        """What :meth:`score_steps` needs of the observation ``td`` [B] that :meth:`step` read:
+        the acting vehicle's node [B], its features [B, VEHICLE_DIM], the mask [B, n] and, with
+        the dynamic embedding, its node view [B, n, F]."""
+        pos, veh = self.context.inputs(td)
+        dyn = (self.dynamic(td),) if self.dynamic is not None else ()
+        return (pos, veh, td["action_mask"], *dyn)
+
+    def score_steps(self, state: TensorDict, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """The logits of T recorded steps at once: ``inputs`` are :meth:`step_inputs` stacked
+        ``[T, B, ...]``, ``state`` the episode's :meth:`init` state -> masked logits [T, B, n],
+        the values :meth:`step` gave at those observations (to float rounding). For training:
+        the episode is played without gradients, then its decisions are scored here in one
+        pass (batched products, one key gradient instead of T)."""
+        per = state.get_non_tensor("per_instance")
+        row = state["row"]
+        tensors = per["tensors"]
+        b, B = tensors[0].shape[0], row.shape[0]
+        K = shared_copies(row, b)
+        if K == 1 and not (B == b and torch.equal(row, torch.arange(B, device=row.device))):
+            tensors, b = tuple(x[row] for x in tensors), B  # a reindexed state: its own rows
+        gk, gv, lk, nodes, graph = tensors
+        node_q, graph_q = self.context.precompute(nodes, graph)
+        T = inputs[0].shape[0]
+
+        def rows(x: torch.Tensor) -> torch.Tensor:  # [T, K * b, ...] -> [b, T * K, ...]
+            rest = x.shape[2:]
+            x = x.reshape(T, K, b, *rest).permute(2, 0, 1, *range(3, 3 + len(rest)))
+            return x.reshape(b, T * K, *rest)
+
+        pos, veh, mask, *dyn = (rows(x) for x in inputs)
+        query = self.context.score(node_q, graph_q, pos, veh)
+        logits = self.decoder.score(query, (gk, gv, lk), mask, dyn[0] if dyn else None)
+        n = logits.shape[-1]
+        return logits.view(b, T, K, n).permute(1, 2, 0, 3).reshape(T, B, n)
 
     def _view(self, state: TensorDict) -> tuple[tuple[torch.Tensor, ...], int]:
         """(tensors, K): the per-instance tensors (keys, nodes, graph) and, when ``row`` [B] is

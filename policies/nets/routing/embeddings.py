@@ -99,6 +99,25 @@ class ContextEmbedding(nn.Module):
         return ctx + here + veh
 
 
+    def inputs(self, td: TensorDictBase) -> tuple[torch.Tensor, torch.Tensor]:
+        """What :meth:`score` needs of one observation [B]: the acting vehicle's node [B] and its
+        features [B, VEHICLE_DIM]."""
+        k = acting_vehicle(td)
+        return gather_rows(td["vehicle_pos"], k), gather_rows(vehicle_features(td), k)
+
+    def score(self, node_q: torch.Tensor, graph_q: torch.Tensor, pos: torch.Tensor,
+              veh: torch.Tensor) -> torch.Tensor:
+        """The queries of S steps per instance at once, from :meth:`precompute`'s ``node_q``
+        [b, N + 1, H] and ``graph_q`` [b, H]: ``pos`` [b, S] (the acting vehicle's node at each
+        step, :meth:`inputs`) and ``veh`` [b, S, VEHICLE_DIM] -> [b, S, H]; the same query as
+        :meth:`forward` to float rounding. The gather's gradient is a scatter-add into
+        ``node_q``."""
+        H = node_q.shape[-1]
+        here = node_q.gather(1, pos.unsqueeze(-1).expand(*pos.shape, H))  # [b, S, H]
+        q = here + veh @ self.proj.weight[:, -VEHICLE_DIM:].T
+        return q + graph_q.unsqueeze(1) if self.graph else q
+
+
 class DynamicEmbedding(nn.Module):
     """The acting vehicle's per-node view ``[B, N + 1, PROFILE_DIM]`` (preference, zone, demand
     relative to its capacity, unserved, fits its load): the input of the dynamic embedding. Its
