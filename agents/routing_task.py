@@ -219,7 +219,8 @@ class RoutingTask:
         self.baseline = make_baseline(str(ac.baseline), net, check_set=self.val,
                                       every=int(tc.baseline_every), critic_dim=int(ac.dim),
                                       critic_lr=float(ac.critic_lr), device=self.device,
-                                      max_grad_norm=float(tc.max_grad_norm))
+                                      max_grad_norm=float(tc.max_grad_norm),
+                                      warmup=int(ac.get("baseline_warmup", 0)))
         if bool(tc.compile):
             # the encoder runs once per episode on fixed shapes: the one part compile can fuse
             enc = net.encoder

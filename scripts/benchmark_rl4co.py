@@ -18,8 +18,9 @@ training starts, and reported per run as the count seen at the end of training):
 
 Both sides use the same hyperparameters, which are the papers' and rl4co's defaults: AM 3 layers,
 POMO 6 layers, 8 heads, dim 128, feed-forward 512, Adam lr 1e-4, gradient norm clipped at 1, AM
-batches of 512 instances with the greedy-rollout baseline, POMO batches of 64 instances x 20 starts
-with the shared baseline. Throughput is training instances (distinct instances, not rollouts) per
+batches of 512 instances with the greedy-rollout baseline after a first rl4co epoch (100,000
+instances) on the exponential baseline (rl4co's warm-up, Kool et al.'s; ours: ``agent.baseline_warmup``
+= 196 iterations), POMO batches of 64 instances x 20 starts with the shared baseline. Throughput is training instances (distinct instances, not rollouts) per
 wall second of the whole training call (validation and baseline updates included). Both validate
 (and ours checkpoints) once per rl4co epoch of 100,000 instances, rl4co's schedule.
 
