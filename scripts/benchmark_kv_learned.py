@@ -53,8 +53,10 @@ def run(args) -> None:
         done = {_key(json.loads(line)) for line in rows_path.read_text().splitlines() if line}
     rows_path.parent.mkdir(parents=True, exist_ok=True)
     policies, budgets = parse_policies(args.policies), parse_budgets(args.budgets)
+    # No --allocation: the equal split, explicitly (not the learned scorer's default curve), so
+    # the plain "learned" rows stay comparable with every earlier round.
     allocs = [Allocation.parse(x) for x in args.allocation.split("/")] if args.allocation \
-        else [None]
+        else [Allocation()]
     for context in (int(c) for c in args.contexts.split(",")):
         need = context + args.continuation + 1
         docs = [(k, d, ids) for k in args.kinds.split(",")

@@ -22,17 +22,17 @@ def test_validation_documents_are_train_side_and_disjoint_from_fits():
     """Validation = docs 13..27 of the train split; never a test doc, never a fitted doc."""
     _, tok = shared_model()
     val = validation_documents(tok, docs=16, val_docs=3, extra=12, span=SPAN)
-    again = validation_documents(tok, docs=16, val_docs=3, extra=12, span=SPAN)
+    again = validation_documents(tok, docs=16, val_docs=3, extra=12, span=SPAN, kinds=("chat",))
     for kind in KINDS:
         ids = [d for d, _ in val[kind]]
-        assert ids == [d for d, _ in again[kind]]  # same documents every time
+        if kind in again:
+            assert ids == [d for d, _ in again[kind]]  # same documents every time
         assert len(ids) == len(set(ids)) and not any(is_test(kind, d) for d in ids)
         test_ids = {d for d, _ in load_documents(tok, kind, "test", count=3, need=SPAN)}
         assert not set(ids) & test_ids  # the benchmark's test documents (--docs 3)
-        fitted = [d for d, _ in load_documents(tok, kind, "train", count=13, need=SPAN)]
-        assert not set(ids) & set(fitted)  # the scorer's training and the knot fits read these
-        old = [d for d, _ in load_documents(tok, kind, "train", count=16, need=SPAN)][13:]
-        assert ids[:3] == old  # the 9 windows of the earlier rounds come first
+        first = [d for d, _ in load_documents(tok, kind, "train", count=16, need=SPAN)]
+        assert not set(ids) & set(first[:13])  # the scorer's training and the knot fits read these
+        assert ids[:3] == first[13:]  # the 9 windows of the earlier rounds come first
     assert [len(val[k]) for k in KINDS] == [15, 15, 11]  # prose: only 24 train docs >= 576 tokens
 
 
@@ -64,3 +64,38 @@ def test_parse_candidates_round_trip():
     assert c[0][1].label == "ada,k0.5:1:2"
     with pytest.raises(ValueError):
         parse_candidates("learned")
+
+
+def test_learned_curve_preset_is_the_shipped_scorers_default_in_prefill():
+    """The preset parses to the 9-knot AdaKV curve; the shipped scorer (only) defaults to it in
+    prefill; evaluate_text applies it there (row learned+label, = run_policy with it), not in decode
+    or with an explicit Allocation()."""
+    import os
+
+    import torch
+
+    from heurist.policies.kv import make_policy, reference_run, run_policy
+    from heurist.policies.kv.allocation import PRESETS
+    from heurist.policies.kv.evaluate import evaluate_text
+    from heurist.policies.kv.learned import DEFAULT_ARTIFACT, LearnedScorer
+
+    curve = Allocation.parse("learned-curve")
+    assert curve.label == PRESETS["learned-curve"] and curve.across_heads and len(curve.knots) == 9
+    assert Allocation.parse(curve.label) == curve
+    shipped = make_policy("learned")
+    assert shipped.default_allocation == curve
+    assert LearnedScorer(net=shipped.net).default_allocation is None
+    assert LearnedScorer(artifact=DEFAULT_ARTIFACT, sink=0).default_allocation is None
+    model, tok = shared_model()
+    with open(os.__file__, encoding="utf-8") as f:
+        ids = torch.tensor(tok(f.read(), add_special_tokens=False).input_ids)
+    ref = reference_run(model, ids, context=96, continuation=16, greedy_steps=0)
+    kw = {"policies": ["learned"], "budgets": [0.25], "context": 96, "continuation": 16,
+          "greedy_steps": 0, "reference": ref}
+    row, = evaluate_text(model, ids, **kw)
+    assert row["policy"] == f"learned+{curve.label}"
+    assert row["kl"] == run_policy(model, ref, make_policy("learned"), 0.25, greedy=False,
+                                   allocation=curve).kl
+    plain, = evaluate_text(model, ids, allocation=Allocation(), **kw)
+    assert plain["policy"] == "learned"
+    assert plain["kl"] == run_policy(model, ref, make_policy("learned"), 0.25, greedy=False).kl

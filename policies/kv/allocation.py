@@ -15,6 +15,11 @@ gives each (layer, KV head) its own count ``c[l, h]`` with ``sum c == L * Hkv * 
   the learned scorer -- through a softmax), after every head first takes a floor of its
   ``floor * B_l / Hkv`` best entries (and at least ``min_per_head``, the sink).
 
+Named presets (:data:`PRESETS`, accepted wherever a split is parsed): ``learned-curve`` -- AdaKV
+across heads and the 9-knot depth curve fitted for the shipped learned scorer on train windows
+(512 tokens, 25 %) and chosen on 41 validation windows (``docs/benchmarks/kv_learned.md``, round
+6); the shipped scorer uses it by default in prefill mode (:attr:`LearnedScorer.default_allocation`).
+
 Then each (layer, head) keeps its ``c[l, h]`` best entries by the policy's OWN scores. The
 allocation's hyperparameters are chosen on train windows (``agents/kv_scorer/allocate.py``), never
 per document.
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = [
+    "PRESETS",
     "SCORE_KINDS",
     "Allocation",
     "head_counts",
@@ -48,6 +54,8 @@ __all__ = [
 #: How a policy's prefill scores become a per-head distribution: ``mass`` (non-negative
 #: attention-like scores, divided by their sum) or ``logit`` (softmax).
 SCORE_KINDS = {"learned": "logit"}
+#: Named splits: name -> label (see the module doc; fitted on train windows, chosen on validation).
+PRESETS = {"learned-curve": "ada,k0.0864:0.463:0.8122:0.8269:1.26:2.5007:2.2688:1.0011:0.6464"}
 #: Scores at or above this are keep-bonuses (sinks, protected windows), not attention.
 _BONUS = 1e5
 
@@ -200,7 +208,8 @@ class Allocation:
     @classmethod
     def parse(cls, spec: str) -> Allocation:
         """The inverse of :attr:`label`: ``"uniform"``, ``"ada"``, ``"adaf0.5"``, ``"s0.5"``,
-        ``"ada,s-0.5"``, ``"ada,k0.3:1:1.7"`` ..."""
+        ``"ada,s-0.5"``, ``"ada,k0.3:1:1.7"`` ..., or a :data:`PRESETS` name."""
+        spec = PRESETS.get(spec.strip(), spec)
         kw: dict = {}
         try:
             for part in (p.strip() for p in spec.split(",") if p.strip()):
@@ -220,7 +229,8 @@ class Allocation:
                     raise ValueError(part)
         except ValueError:
             raise ValueError(f"allocation {spec!r}: expected parts uniform, ada, adafF, sS, "
-                             "kW0:W1:... (e.g. ada,s0.5)") from None
+                             "kW0:W1:... (e.g. ada,s0.5), or one of "
+                             f"{', '.join(PRESETS)}") from None
         try:
             return cls(**kw)
         except ValueError as e:

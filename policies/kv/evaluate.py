@@ -42,7 +42,8 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
     ``policy_kwargs`` (optional) maps a policy name to extra keyword hyperparameters (e.g.
     ``{"learned": {"artifact": path}}``); ``allocation`` (optional, prefill mode) an
     :class:`~heurist.policies.kv.allocation.Allocation` splitting each budget unevenly (rows are
-    then named ``policy+label``).
+    then named ``policy+label``); without one, a policy's own ``default_allocation`` applies in
+    prefill mode (the shipped learned scorer's validated curve), ``Allocation()`` forces equal.
     """
     if mode not in EVICTION_MODES:
         raise ValueError(f"mode must be one of {EVICTION_MODES}, got {mode!r}")
@@ -56,9 +57,12 @@ def evaluate_text(model, ids: torch.Tensor, *, policies: list[str], budgets: lis
                 kw = {"parity": parity} if seed is None else {"parity": parity, "seed": seed}
                 kw.update((policy_kwargs or {}).get(name, {}))
                 policy = make_policy(name, **kw)
+                alloc = allocation
+                if alloc is None and mode == "prefill":
+                    alloc = getattr(policy, "default_allocation", None)
                 per_seed.append(run_policy(model, ref, policy, budget, mode=mode,
                                            greedy=greedy_steps > 0,
-                                           allocation=allocation).to_dict())
+                                           allocation=alloc).to_dict())
                 if progress is not None:
                     progress(f"{name}@{budget:g}")
             rows.append(aggregate_seeds(per_seed) if name == "random" else per_seed[0])

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from heurist.policies.kv.allocation import PRESETS, Allocation
 from heurist.policies.kv.base import KVPolicy
 from heurist.policies.kv.observation import DecodeStep, LayerObservation, group_mean
 
@@ -263,6 +264,11 @@ class LearnedScorer(KVPolicy):
     artifact: policy artifact folder (default: the one shipped, :data:`DEFAULT_ARTIFACT`).
     net: a network to use instead of an artifact (training and tests).
     sink: the first ``sink`` positions are always kept (0: none).
+
+    ``default_allocation``: the budget split :func:`~heurist.policies.kv.evaluate.evaluate_text`
+    uses in prefill mode when none is given -- the ``learned-curve`` preset for the SHIPPED scorer
+    (fitted for it on train windows, chosen on validation: ``docs/benchmarks/kv_learned.md``, round
+    6), ``None`` (equal split) for any other artifact or network.
     """
 
     name = "learned"
@@ -273,9 +279,12 @@ class LearnedScorer(KVPolicy):
         if sink < 0 or window < 0:
             raise ValueError(f"sink and window must be >= 0, got {sink}, {window}")
         self.sink, self.window = sink, window
+        self.default_allocation = None
         if net is None:
             folder = Path(artifact) if artifact is not None else DEFAULT_ARTIFACT
             net, _ = load_scorer(folder)
+            if folder.resolve() == DEFAULT_ARTIFACT and sink == 1 and window == 0:
+                self.default_allocation = Allocation.parse(PRESETS["learned-curve"])
         self.net = net.eval()
         if net.config["n_features"] not in (len(ATTENTION_FEATURES), len(FEATURES)):
             raise ValueError(f"a KV scorer reads {len(ATTENTION_FEATURES)} or {len(FEATURES)} "
