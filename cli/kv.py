@@ -309,7 +309,9 @@ def register(subparsers) -> None:
     ev.add_argument("--allocation", default=None,
                     help="split each budget unevenly over (layer, KV head), same total, prefill "
                          "mode: e.g. ada,s0.75 (AdaKV across heads + deeper layers get more); "
-                         "rows are named policy+split (default: equal split)")
+                         "rows are named policy+split; learned-curve: the validated curve of the "
+                         "shipped learned scorer, its default in prefill mode (uniform: force the "
+                         "equal split; default for every other policy: equal split)")
     ev.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ev.set_defaults(func=_evaluate)
     pa = sub.add_parser("parity", help="kept-set parity with kvpress presses at prefill")
