@@ -15,7 +15,8 @@ training instances have seeds in ``[0, 10**9)``, so none is shared. Columns: ``m
 instance), ``net`` (the network alone: highest-logit legal action), ``muzero N`` (Gumbel MuZero
 over the learned model, N simulations, deterministic; the env's mask at the root only; ``mM``:
 Gumbel's m = M actions considered at the root, the network's top M), ``muzero-puct N`` (PUCT
-over the learned model, visit-count argmax, no noise),
+over the learned model, visit-count argmax, no noise), ``cX`` Gumbel's c_scale X (default
+0.1: sigma(q) = (50 + max N) c_scale q_hat), ``dD`` a tree depth limit D,
 ``expert`` (the one-step lookahead over the true simulator that wrote the targets), ``az N``
 (Gumbel search over the true simulator, uniform prior, greedy-rollout leaf value). Every search
 plan goes through ``plan_mapping``'s oracles (``check_plan``, ``evaluate_plan``, the env's
@@ -112,6 +113,9 @@ def main(argv=None) -> None:
     ap.add_argument("--considered", default="16",
                     help="Gumbel's m at the root for the MuZero-mode search (comma list)")
     ap.add_argument("--puct", action="store_true", help="also PUCT over the learned model")
+    ap.add_argument("--c-scale", default="0.1",
+                    help="Gumbel's c_scale in sigma(q) for the MuZero-mode search (comma list)")
+    ap.add_argument("--max-depth", default="0", help="tree depth limits (comma list; 0: none)")
     ap.add_argument("--models", default="", help="zoo models (b1 s128 inference), e.g. vit")
     ap.add_argument("--fractions", default="0.1,0.25")
     ap.add_argument("--bound-limit", type=float, default=0.0, help="0: no 0/1 bound")
@@ -127,6 +131,12 @@ def main(argv=None) -> None:
         considered = [int(x) for x in a.considered.split(",")]
     except ValueError:
         _fail(f"--considered: comma-separated integers, got {a.considered!r}")
+    try:
+        c_scales = [float(x) for x in a.c_scale.split(",")]
+        depths = [int(x) for x in a.max_depth.split(",")]
+    except ValueError:
+        _fail(f"--c-scale / --max-depth: comma-separated numbers, got {a.c_scale!r}, "
+              f"{a.max_depth!r}")
     if min(sims) < 1 or min(considered) < 1 or a.synthetic < 0:
         _fail("--simulations must be >= 1 and --synthetic >= 0")
     torch.set_num_threads(1)
@@ -161,8 +171,11 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         ret, _ = prior_greedy_returns(net, insts, k=k, order=order)
         cols["net"], secs["net"] = 1 / (1 - ret), time.perf_counter() - t0
-        variants = [(f"muzero {n}" + ("" if m == 16 else f" m{m}"), n,
-                     {"max_num_considered_actions": m}) for n in sims for m in considered]
+        variants = [(f"muzero {n}" + ("" if m == 16 else f" m{m}")
+                     + ("" if cs == 0.1 else f" c{cs:g}") + ("" if not d else f" d{d}"), n,
+                     {"max_num_considered_actions": m, "value_scale": cs,
+                      "max_depth": d or None})
+                    for n in sims for m in considered for cs in c_scales for d in depths]
         variants += [(f"muzero-puct {n}", n, {"policy": "puct"}) for n in sims if a.puct]
         for name, n, kw in variants:
             t0 = time.perf_counter()

@@ -317,7 +317,8 @@ class ExpertModelTrainer(MuZeroTrainer):
         for _ in range(cfg.train_steps):
             batch, legal, child_r, child_v = self.replay.sample(cfg.batch_size, cfg.unroll, rng)
             self.net.train()
-            loss, parts = model_loss(self.net, batch, legal, child_r, child_v)
+            loss, parts = model_loss(self.net, batch, legal, child_r, child_v,
+                                     rank_coef=cfg.rank_coef)
             self.opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)

@@ -139,7 +139,8 @@ class ExpertIterationTrainer:
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
         # written before targets existed: the default
-        check_same_config({"targets": "selfplay", **d["config"]}, self.cfg, path)
+        check_same_config({"targets": "selfplay", "rank_coef": 1.0, **d["config"]}, self.cfg,
+                          path)
         self.net.load_state_dict(d["net"])
         self.iteration = int(d["iteration"])
         self.history = list(d["history"])

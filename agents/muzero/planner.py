@@ -37,7 +37,8 @@ def search_episodes(env: Any, instance: Any, *, num_simulations: int, seed: int 
                     prior: PriorFn | None = None, value: str = "rollout",
                     policy: str = "gumbel", gumbel_scale: float = 0.0,
                     max_num_considered_actions: int = 16, keep_targets: bool = False,
-                    progress: Any = None, model: LearnedModel | None = None) -> EpisodeResult:
+                    progress: Any = None, model: LearnedModel | None = None,
+                    value_scale: float = 0.1, max_depth: int | None = None) -> EpisodeResult:
     """Plays one episode per row of ``instance`` [B] with search at every step where a live row
     has more than one legal action (a forced move is played without search).
 
@@ -45,7 +46,8 @@ def search_episodes(env: Any, instance: Any, *, num_simulations: int, seed: int 
     (no Dirichlet noise, visit-count argmax). ``progress``, when given, is called with the
     number of steps done after each step. ``model``: MuZero mode, the search runs over this
     learned model (``LearnedModel``) instead of the true simulator (``prior``/``value`` unused;
-    ``env_steps`` is then 0)."""
+    ``env_steps`` is then 0). ``value_scale`` (Gumbel's c_scale in sigma(q)) and ``max_depth``
+    go to ``gumbel_muzero_policy``."""
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be >= 1, got {num_simulations}")
     if policy not in ("gumbel", "puct"):
@@ -64,7 +66,8 @@ def search_episodes(env: Any, instance: Any, *, num_simulations: int, seed: int 
             if policy == "gumbel":
                 out = gumbel_muzero_policy(None, rng, root, rec, num_simulations=num_simulations,
                                            gumbel_scale=gumbel_scale,
-                                           max_num_considered_actions=max_num_considered_actions)
+                                           max_num_considered_actions=max_num_considered_actions,
+                                           value_scale=value_scale, max_depth=max_depth)
             else:
                 out = muzero_policy(None, rng, root, rec, num_simulations=num_simulations,
                                     dirichlet_fraction=0.0)
@@ -99,11 +102,12 @@ def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 
                  k: int = 8, order: str = "start", prior: PriorFn | None = None,
                  value: str = "rollout", policy: str = "gumbel",
                  progress: Any = None, model: LearnedModel | None = None,
-                 max_num_considered_actions: int = 16,
-                 ) -> tuple[list[MappingResult], EpisodeResult]:
+                 max_num_considered_actions: int = 16, value_scale: float = 0.1,
+                 max_depth: int | None = None) -> tuple[list[MappingResult], EpisodeResult]:
     """Plans each ``MallocInstance`` (mapping mode) with search over the true simulator (or the
     learned ``model``), all in
-    one batch (``max_num_considered_actions``: Gumbel's m at the root). Each plan is checked by ``check_plan`` and evaluated by ``evaluate_plan`` (the
+    one batch (``max_num_considered_actions``: Gumbel's m at the root; ``value_scale``, its
+    c_scale; ``max_depth``, the tree's depth limit). Each plan is checked by ``check_plan`` and evaluated by ``evaluate_plan`` (the
     env's independent oracles), and the env's ``check_solution``/``evaluate`` replay the action
     log; a disagreement raises ``AssertionError``."""
     from heurist.envs.malloc.env import MallocEnv
@@ -116,7 +120,8 @@ def plan_mapping(instances: Sequence[Any], *, num_simulations: int, seed: int = 
     td_inst = pad_instances(list(instances))
     ep = search_episodes(env, td_inst, num_simulations=num_simulations, seed=seed, prior=prior,
                          value=value, policy=policy, progress=progress, model=model,
-                         max_num_considered_actions=max_num_considered_actions)
+                         max_num_considered_actions=max_num_considered_actions,
+                         value_scale=value_scale, max_depth=max_depth)
     log = torch.from_numpy(ep.actions)
     if not bool(env.check_solution(td_inst, log).all()):
         raise AssertionError("plan_mapping: the env's check_solution rejects an action log")

@@ -77,6 +77,7 @@ class MuZeroConfig:
     workers: int = 0               # self-play shards per iteration (0: one batch, the old stream)
     policy: str = "gumbel"         # self-play search: gumbel (Gumbel MuZero) or puct (MuZero's)
     targets: str = "selfplay"      # selfplay, or expert: the lookahead expert's (expert_model.py)
+    rank_coef: float = 1.0         # targets=expert: weight of the siblings' ranking term
 
     def __post_init__(self) -> None:
         if self.policy not in SELFPLAY_POLICIES:
@@ -229,7 +230,8 @@ class MuZeroTrainer:
     def load(self, path: str | Path) -> None:
         d = load_tensors(path)
         # written before workers / policy existed: one batch, Gumbel self-play
-        saved = {"workers": 0, "policy": "gumbel", "targets": "selfplay", **d["config"]}
+        saved = {"workers": 0, "policy": "gumbel", "targets": "selfplay", "rank_coef": 1.0,
+                 **d["config"]}
         check_same_config(saved, self.cfg, path)
         self.net.load_state_dict(d["net"])
         self.opt.load_state_dict(d["opt"])
