@@ -31,8 +31,11 @@ turn, ``_QUANTUM`` switch points each: the first to pack wins, and the first to 
 proves the piece has no guillotine packing.
 
 **Look-ahead** (``lookahead=True``). Entering section ``i``, the set search checks that every
-section ahead (within a depth that fits ``_REACH_BITS``) can still reach exactly ``a`` with the
-buffers not decided yet (subset sums of those starting in ``i`` or later, built per piece).
+section ahead can still reach exactly ``a`` with the buffers not decided yet (subset sums of those
+starting in ``i`` or later, built per piece; where they do not fit ``_REACH_BITS``, the sums of
+every buffer live there stand in). Inside a section, the buffers that live on are decided longest
+first, and each decision checks at once the sections it closes (those only it and the buffers
+decided before it reach, among the ones starting here).
 
 The two pieces of a cut share no buffer, so they are independent: each is solved once (its first
 packing kept) and a piece that cannot be packed is remembered by ``(window, height, buffers)``.
@@ -53,15 +56,25 @@ __all__ = ["guillotine_pack"]
 GUILLOTINE_ANCHORS = 4
 """Anchors per piece whose strip searches run in turn (``_Guillotine._drive``)."""
 
+GUILLOTINE_ATTEMPT = None
+"""Steps per cut attempt in the first restart round (``guillotine_pack``; None: no restarts)."""
+
+GUILLOTINE_VARIANTS = ({"pick_yield": True}, {"pick_yield": False})
+"""Settings run one after the other, an equal share of the steps each (``guillotine_pack``)."""
+
 _QUANTUM = 64
 """Switch points per anchor and turn."""
 
 _REACH_BITS = 1 << 29
-"""Bits of look-ahead subset sums per piece (64 MiB): caps the look-ahead depth."""
+"""Bits of look-ahead subset sums per piece (64 MiB): caps the exact rows kept (``_reach``)."""
 
 
 class _Budget(Exception):
     """The step budget ran out."""
+
+
+class _Abandon(Exception):
+    """A cut attempt ran past its step deadline (``_Guillotine.deadline``)."""
 
 
 def _sumset(sizes, limit):
@@ -95,17 +108,27 @@ class _Guillotine:
             seen[key] = b
         self.off = [0] * n
         self.failed: set = set()
+        self.solved: dict = {}   # piece key -> offsets of its items relative to its base
+        self.unknown: dict = {}  # piece key -> the attempt limit under which it was left open
         self.steps = 0
         self.max_steps = int(steps)
+        self.attempt = None      # steps per cut attempt (None: unlimited, a complete search)
+        self.pick_order = "size"
+        self.pick_yield = True
+        self.pick_check = True
+        self.deadline = float("inf")
 
     def _tick(self):
         self.steps += 1
         if self.steps > self.max_steps:
             raise _Budget
+        if self.steps > self.deadline:
+            raise _Abandon
 
     def solve(self, s0, s1, base, h, items):
-        """Packs the piece (``items``: a frozenset of buffers) at ``base``; False if it has no
-        guillotine packing (remembered)."""
+        """Packs the piece (``items``: a frozenset of buffers) at ``base``: True (offsets set);
+        False if it has no guillotine packing (remembered); None when some cut attempt inside
+        was abandoned at its step limit (``attempt``), so nothing was proved."""
         self._tick()
         if s1 - s0 == 1:
             o = base
@@ -121,13 +144,29 @@ class _Guillotine:
         key = (s0, s1, h, items)
         if key in self.failed:
             return False
+        rel = self.solved.get(key)
+        if rel is not None:
+            for b, r in rel:
+                self.off[b] = base + r
+            return True
+        if self.attempt is not None and self.unknown.get(key, -1) >= self.attempt:
+            return None
         parts = self._time_parts(s0, s1, items)
         if len(parts) > 1:
-            ok = all(self.solve(p0, p1, base, h, frozenset(m)) for p0, p1, m in parts)
+            ok = True
+            for p0, p1, m in parts:
+                r = self.solve(p0, p1, base, h, frozenset(m))
+                if r is not True:
+                    ok = r
+                    break
         else:
             ok = self._address(s0, s1, base, h, items)
-        if not ok:
+        if ok is False:
             self.failed.add(key)
+        elif ok is None:
+            self.unknown[key] = self.attempt
+        elif len(items) > 1:
+            self.solved[key] = tuple((b, self.off[b] - base) for b in items)
         return ok
 
     def _time_parts(self, s0, s1, items):
@@ -185,8 +224,10 @@ class _Guillotine:
             anchor = max(full, key=lambda b: (self.size[b], -b))
             below = frozenset((anchor,))
             a = self.size[anchor]
-            return (a < h and self.solve(s0, s1, base + a, h - a, items - below)
-                    and self.solve(s0, s1, base, a, below))
+            if a >= h:
+                return False
+            r = self.solve(s0, s1, base + a, h - a, items - below)
+            return self.solve(s0, s1, base, a, below) if r is True else r
         # Strips (module doc): the bottom one holds the anchor. Each anchor's search is
         # complete for guillotine packings, so they run in turn (round-robin): the first to
         # pack wins, and the first to be exhausted proves that there is none.
@@ -199,18 +240,26 @@ class _Guillotine:
 
     def _drive(self, runs):
         """Round-robin over the anchors' searches, ``_QUANTUM`` switch points each: True at
-        the first packing, False when the first of them is exhausted."""
-        while True:
-            for run in runs:
+        the first packing, False when the first of them is exhausted (a proof); a run
+        exhausted with some attempt abandoned (``"open"``) drops out, and None when all did."""
+        runs = list(runs)
+        while runs:
+            for run in list(runs):
                 for _ in range(_QUANTUM):
                     r = next(run, False)
                     if r is None:
                         continue
+                    if r == "open":
+                        runs.remove(run)
+                        break
                     return r
+        return None
 
     def _strips(self, s0, s1, base, h, items, starts, prev_in, anchor, cand, reach):
         """One anchor's search (``anchor`` -1: any bottom set): yields None at switch points,
-        then True (packed: the offsets are set) or ends (exhausted)."""
+        then True (packed: the offsets are set), ``"open"`` (exhausted, but some cut attempt
+        was abandoned at its step limit) or ends (exhausted: no guillotine packing)."""
+        open_ = False
         while cand:
             a = (cand & -cand).bit_length() - 1
             cand &= cand - 1
@@ -221,10 +270,28 @@ class _Guillotine:
                     yield None
                     continue
                 below = frozenset(S)
-                if (self.solve(s0, s1, base, a, below)
-                        and self.solve(s0, s1, base + a, h - a, items - below)):
+                saved = self.deadline
+                if self.attempt is not None:
+                    # Restarts (``guillotine_pack``): each cut attempt gets ``attempt`` steps, so
+                    # one wrong cut whose failure takes an exhaustive proof cannot hold the
+                    # search; an abandoned attempt leaves the piece open, never failed.
+                    self.deadline = min(saved, self.steps + self.attempt)
+                try:
+                    r = self.solve(s0, s1, base, a, below)
+                    if r is True:
+                        r = self.solve(s0, s1, base + a, h - a, items - below)
+                except _Abandon:
+                    if self.steps > saved:
+                        raise
+                    r = None
+                finally:
+                    self.deadline = saved
+                if r is True:
                     yield True
                     return
+                open_ = open_ or r is None
+        if open_:
+            yield "open"
 
     def _pick_anchor(self, s0, s1, h, live, items, cand):
         """The anchor (a buffer crossing a border) whose strip heights (its strip's levels,
@@ -285,26 +352,55 @@ class _Guillotine:
         return picks
 
     def _reach(self, s0, h, live):
-        """``reach[k][i - k + depth]`` (``i`` in ``(k - depth, k]``): the subset sums (a bitset
-        up to ``h``) of the buffers live in section ``k`` of the window that start in section
-        ``i`` or later, i.e. those a cut-set search entering section ``i`` has not decided yet.
-        ``depth`` is capped so that all of them take at most ``_REACH_BITS`` bits."""
+        """``rows[k][i]`` (``i <= k``, relative sections): the subset sums, as a little-endian
+        bitset in ``bytes`` up to ``h`` (None: only 0), of the buffers live in section ``k``
+        that start in section ``i`` or later, i.e. those a cut-set search has not decided
+        when it enters section ``i``. One bitset per distinct start, the nearest ones first
+        while they fit ``_REACH_BITS``; further back, the sums of all of them stand in (a
+        superset: the check stays sound, only weaker)."""
         width = len(live)
-        depth = max(1, min(width, _REACH_BITS // (width * (h + 1))))
         mask = (1 << (h + 1)) - 1
-        reach = []
+        nbytes = h // 8 + 1
+        by_k = []
         for k in range(width):
             bs = sorted(live[k], key=lambda b: -self.lo[b])
-            row = [0] * depth
+            by_k.append((bs, sorted({self.lo[b] - s0 for b in bs}, reverse=True)))
+        # Rows kept per section: the R nearest distinct starts (and the full column).
+        total = sum(len(st) for _, st in by_k)
+        keep = total
+        while keep > 1 and (sum(min(len(st), keep) for _, st in by_k) + width) * (h + 1) \
+                > _REACH_BITS:
+            keep //= 2
+        rows = []
+        for k in range(width):
+            bs, st = by_k[k]
+            row = [None] * (k + 1)
             ss, q = 1, 0
-            for i in range(k, k - depth, -1):
+            cut = st[keep - 1] if len(st) > keep else None
+            for i in range(k, -1, -1):
+                if cut is not None and i < cut:
+                    # beyond the kept starts: every buffer live here (a superset)
+                    for b in bs[q:]:
+                        ss |= (ss << self.size[b]) & mask
+                        self._tick()
+                    full = ss.to_bytes(nbytes, "little")
+                    for i2 in range(i + 1):
+                        row[i2] = full
+                    break
+                added = False
                 while q < len(bs) and self.lo[bs[q]] - s0 >= i:
                     ss |= (ss << self.size[bs[q]]) & mask
                     q += 1
+                    added = True
                     self._tick()
-                row[i - k + depth - 1] = ss
-            reach.append(row)
-        return depth, reach
+                if q == 0:
+                    row[i] = None
+                elif added:
+                    row[i] = ss.to_bytes(nbytes, "little")
+                else:
+                    row[i] = row[i + 1]
+            rows.append(row)
+        return rows
 
     def _cut_sets(self, s0, s1, h, a, starts, prev_in, anchor=-1, reach=None):
         """Every set ``S`` of the piece's buffers summing to exactly ``a`` in each section of the
@@ -324,6 +420,13 @@ class _Guillotine:
         last_free = width if anchor < 0 else max(
             [i for i in range(1, width) if not lo[anchor] < s0 + i < hi[anchor]], default=0)
 
+        def order_key(i):
+            # The buffers that live on first (fillers last), then ``self.pick_order``:
+            # "size" largest first, "end" longest first (more sections closed early).
+            if self.pick_order == "end":
+                return lambda b: (hi[b] == s0 + i + 1, -hi[b], -size[b], b)
+            return lambda b: (hi[b] == s0 + i + 1, -size[b], b)
+
         def fits(b, arr, lim):
             z = size[b]
             for k in range(lo[b] - s0, hi[b] - s0):
@@ -334,6 +437,15 @@ class _Guillotine:
         def add(b, arr, z):
             for k in range(lo[b] - s0, hi[b] - s0):
                 arr[k] += z
+
+        def reachable(k, i):
+            """Section ``k`` can still get exactly ``a`` from the buffers starting in ``i`` or
+            later (``reach``)."""
+            t = a - low[k]
+            r = reach[k][i]
+            if r is None:
+                return t == 0
+            return 0 <= t and (r[t >> 3] >> (t & 7)) & 1
 
         def section(i, free):
             if i == width:
@@ -350,12 +462,10 @@ class _Guillotine:
             if key in dead:
                 return
             if reach is not None:
-                # Look-ahead: each section ahead (within the depth) must still reach exactly
-                # ``a`` with the buffers not decided yet.
-                depth, rows = reach
-                for k in range(i, min(width, i + depth)):
-                    t = a - low[k]
-                    if t < 0 or not (rows[k][i - k + depth - 1] >> t) & 1:
+                # Look-ahead: each section ahead must still reach exactly ``a`` with the
+                # buffers not decided yet.
+                for k in range(i, width):
+                    if not reachable(k, i):
                         dead.add(key)
                         return
             self._tick()
@@ -365,31 +475,42 @@ class _Guillotine:
             # The buffers that live on branch first; of the fillers (living here only, so the
             # future does not see them) one subset of the right sum is taken, the first found
             # largest first: trying every such subset explodes on many small fillers.
-            new = sorted((b for b in starts[i] if b != anchor),
-                         key=lambda b: (hi[b] == s0 + i + 1, -size[b], b))
+            new = sorted((b for b in starts[i] if b != anchor), key=order_key(i))
+            # Once new[j] is decided, the sections from the furthest end among new[j + 1:] to
+            # the furthest among new[j:] see no undecided buffer of this section any more, so
+            # ``pick`` checks them at once (``reachable`` from section ``i + 1``).
+            reach_end = [i + 1] * (len(new) + 1)
+            for j in range(len(new) - 1, -1, -1):
+                reach_end[j] = max(reach_end[j + 1], hi[new[j]] - s0)
             suffix = [0] * (len(new) + 1)
             suffix[len(new)] = 1
             mask = (1 << (target + 1)) - 1 if target >= 0 else 0
             for j in range(len(new) - 1, -1, -1):
                 suffix[j] = suffix[j + 1] | ((suffix[j + 1] << size[new[j]]) & mask)
             if target >= 0 and (suffix[0] >> target) & 1:
-                for out in pick(i, new, suffix, 0, target, free):
+                for out in pick(i, new, suffix, reach_end, 0, target, free):
                     got = got or out is not None  # None: a switch point, not a set
                     yield out
             if not got:
                 dead.add(key)
 
-        def pick(i, new, suffix, j, t, free):
+        def pick(i, new, suffix, reach_end, j, t, free):
             if j == len(new):
                 yield from section(i + 1, free)
                 return
             self._tick()
+            # A switch point here too: one section's subsets can take many steps, and the
+            # anchors' round-robin must not wait for them.
+            if self.pick_yield:
+                yield None
             b = new[j]
             if hi[b] == s0 + i + 1:
                 yield from fillers(i, new, suffix, j, t, free)
                 return
             z = size[b]
             ps = prev_in[b]
+            c0 = reach_end[j + 1]
+            c1 = reach_end[j] if reach is not None and self.pick_check else c0
             # In S (only if the identical buffer before it is: S holds a prefix of each group
             # of identical buffers), or out of it.
             if (t >= z and (suffix[j + 1] >> (t - z)) & 1 and (ps < 0 or ps in S)
@@ -397,14 +518,16 @@ class _Guillotine:
                 add(b, low, z)
                 S.add(b)
                 try:
-                    yield from pick(i, new, suffix, j + 1, t - z, free)
+                    if all(reachable(k, i + 1) for k in range(c0, c1)):
+                        yield from pick(i, new, suffix, reach_end, j + 1, t - z, free)
                 finally:
                     S.discard(b)
                     add(b, low, -z)
-            if (suffix[j + 1] >> t) & 1 and fits(b, high, h - a):
+            if ((suffix[j + 1] >> t) & 1 and fits(b, high, h - a)
+                    and all(reachable(k, i + 1) for k in range(c0, c1))):
                 add(b, high, z)
                 try:
-                    yield from pick(i, new, suffix, j + 1, t, free)
+                    yield from pick(i, new, suffix, reach_end, j + 1, t, free)
                 finally:
                     add(b, high, -z)
 
@@ -441,26 +564,52 @@ class _Guillotine:
 
 
 def guillotine_pack(size, t0, t1, cap, *, steps, strips=True, lookahead=True,
-                    anchors=GUILLOTINE_ANCHORS):
+                    anchors=GUILLOTINE_ANCHORS, attempt=GUILLOTINE_ATTEMPT, growth=4,
+                    variants=GUILLOTINE_VARIANTS):
     """Offsets (address units, ``int64 [N]``) of a guillotine packing of the perfect tiling
     ``size/t0/t1`` (compressed sections ``[t0, t1)``) within ``cap``, or ``None`` (none found
     within ``steps`` search steps: says nothing about feasibility); and the steps used.
-    ``strips``, ``lookahead``, ``anchors``: the rules of the module doc (off / 1 for ablation)."""
+    ``strips``, ``lookahead``, ``anchors``: the rules of the module doc (off / 1 for ablation).
+    ``variants``: search settings (``_Guillotine`` attributes: ``pick_yield``, ``pick_order``,
+    ``pick_check``) run one after the other, ``steps / len(variants)`` each (the runs are
+    heavy-tailed: which one packs first varies by instance). ``attempt``: the restarts' first
+    cap on the steps of one cut attempt (x ``growth`` each round; None: no restarts)."""
     import sys
 
     size = np.asarray(size, dtype=np.int64)
     t0 = np.asarray(t0, dtype=np.int64)
     t1 = np.asarray(t1, dtype=np.int64)
-    g = _Guillotine(size, t0, t1, steps, strips, lookahead, anchors)
     limit = sys.getrecursionlimit()
     # Nesting grows with the window width (one generator level per section in a cut search).
     sys.setrecursionlimit(max(limit, 20 * (int(t1.max()) + len(size)) + 1000))
+    used = 0
     try:
-        ok = g.solve(0, int(t1.max()), 0, int(cap), frozenset(range(len(size))))
-    except _Budget:
-        ok = False
+        variants = list(variants) or [{}]
+        for v in variants:
+            g = _Guillotine(size, t0, t1, steps // len(variants), strips, lookahead, anchors)
+            for name, value in v.items():
+                if not hasattr(g, name):
+                    raise ValueError(f"unknown guillotine setting {name!r}")
+                setattr(g, name, value)
+            ok = None
+            try:
+                # Restarts: every cut attempt gets ``attempt`` steps, ``growth`` x more each
+                # round, until the top piece is packed or proved to have no guillotine packing
+                # (a round with no attempt abandoned is the complete search) or the steps run
+                # out.
+                g.attempt = attempt
+                while ok is None:
+                    ok = g.solve(0, int(t1.max()), 0, int(cap), frozenset(range(len(size))))
+                    if g.attempt is None:
+                        break
+                    g.attempt *= growth
+            except _Budget:
+                ok = False
+            used += min(g.steps, g.max_steps)
+            if ok:
+                return np.asarray(g.off, dtype=np.int64), used
+            if ok is False and g.steps <= g.max_steps and attempt is None:
+                break  # exhausted: no guillotine packing (the other settings find none either)
     finally:
         sys.setrecursionlimit(limit)
-    if not ok:
-        return None, g.steps
-    return np.asarray(g.off, dtype=np.int64), g.steps
+    return None, used
