@@ -7,7 +7,8 @@ AlphaZero-mode search over the true simulator; plus the learned model's calibrat
         [--simulations 4,16,32] [--az-simulations 16] [--models vit,...] [--fractions 0.1,0.25]
         [--bound-limit 0] [--out results.md]
 
-Held-out synthetic instances: seeds ``10**9 + i`` (N drawn from ``default_rng(10**9)`` in the
+Held-out synthetic instances: seeds ``10**9 + i`` (``--seed-base 1500000000``: a validation set
+for choosing the search's settings) (N drawn from ``default_rng(10**9)`` in the
 checkpoint's ``[n_min, n_max]``, as ``benchmark_muzero_learned.py --synthetic``); the expert's
 training instances have seeds in ``[0, 10**9)``, so none is shared. Columns: ``msa`` (XLA-like,
 ``policies.malloc.msa``), ``greedy <order>`` (the env's greedy episode in that decision order),
@@ -62,14 +63,15 @@ def load_net(path: str) -> tuple[MuZeroNet, dict]:
     return net.eval(), c
 
 
-def held_out(c: dict, n: int) -> list:
+def held_out(c: dict, n: int, base: int = 10**9) -> list:
+    """``n`` synthetic instances of the checkpoint's distribution, seeds ``base + i``."""
     from heurist.envs.malloc.synthetic import random_instance
 
-    rng = np.random.default_rng(10**9)
+    rng = np.random.default_rng(base)
     out = []
     for i in range(n):
         size = int(rng.integers(int(c["n_min"]), int(c["n_max"]) + 1))
-        out.append(random_instance(size, seed=10**9 + i, max_lifetime=16,
+        out.append(random_instance(size, seed=base + i, max_lifetime=16,
                                    size_range=(1024, 2**20),
                                    capacity_fraction=float(c["capacity_fraction"])))
     return out
@@ -86,7 +88,9 @@ def calibration(net: MuZeroNet, episodes: list) -> dict[str, float]:
     cv = np.concatenate([e[7] for e in episodes])
     M, A = legal.shape
     s = net.represent(obs)
-    v_hat = net.to_scalar(net.predict(s)[1]).double().numpy()
+    logits, v_logits = net.predict(s)
+    v_hat = net.to_scalar(v_logits).double().numpy()
+    prior_pick = logits.masked_fill(~torch.from_numpy(legal), -torch.inf).argmax(-1).numpy()
     s1, r_logits = net.dynamics(s.repeat_interleave(A, 0), torch.arange(A).repeat(M))
     r_hat = net.to_scalar(r_logits).double().numpy().reshape(M, A)
     cv_hat = net.to_scalar(net.predict(s1)[1]).double().numpy().reshape(M, A)
@@ -101,6 +105,9 @@ def calibration(net: MuZeroNet, episodes: list) -> dict[str, float]:
             "reward MAE (legal)": float(np.abs(r_hat - cr)[legal].mean()),
             "child value MAE (legal)": float(np.abs(cv_hat - cv)[legal].mean()),
             "one-step agreement with expert": float((pick == best)[multi].mean()),
+            "policy agreement with expert": float((prior_pick == best)[multi].mean()),
+            "expert picks slow": float((best == A - 1)[multi].mean()),
+            "model q picks slow": float((pick == A - 1)[multi].mean()),
             "one-step regret (true q)": float(regret[multi].mean())}
 
 
@@ -108,6 +115,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--synthetic", type=int, default=64)
+    ap.add_argument("--seed-base", type=int, default=10**9,
+                    help="synthetic seeds base + i (1e9: the held-out set; 1.5e9: validation, "
+                         "for choosing search settings)")
     ap.add_argument("--simulations", default="4,16,32")
     ap.add_argument("--az-simulations", type=int, default=16)
     ap.add_argument("--considered", default="16",
@@ -144,7 +154,11 @@ def main(argv=None) -> None:
     k, order = int(c["k"]), str(c["order"])
     groups = []
     if a.synthetic:
-        groups.append((f"{a.synthetic} held-out synthetic (seeds 1e9+i)", held_out(c, a.synthetic)))
+        if not 10**9 <= a.seed_base <= 2**31 - 1 - a.synthetic:
+            _fail(f"--seed-base {a.seed_base}: must be in [1e9, 2^31 - 1 - synthetic] (training "
+                  "seeds are below 1e9)")
+        groups.append((f"{a.synthetic} held-out synthetic (seeds {a.seed_base}+i)",
+                       held_out(c, a.synthetic, a.seed_base)))
     for m in [x for x in a.models.split(",") if x]:
         from heurist.envs.malloc.cache import cache_dir, cache_key, load_instance
         from heurist.envs.malloc.oracle import peak_live_bytes
